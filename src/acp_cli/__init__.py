@@ -1,0 +1,3 @@
+"""acp: the command-line client for the ACP API."""
+
+__version__ = "0.1.0"

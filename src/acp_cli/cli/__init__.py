@@ -1,0 +1,1 @@
+"""Typer glue: parse options, call one function, render the result."""

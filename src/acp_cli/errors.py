@@ -1,0 +1,96 @@
+"""The error tree: every failure a user can meet, with its exit code and a hint.
+
+Modules raise these; only ``acp_cli.cli.app.main`` prints them and exits.
+
+    AcpError                  (1)  unexpected: a bug
+    +-- UsageError            (2)  bad local input: options, plan, metadata, binding ID
+    |   +-- ConfigError       (2)  a broken or incomplete config file or setting
+    +-- AuthError             (3)  no token, unusable keyring, HTTP 401/403
+    +-- NotFoundError         (4)  HTTP 404
+    +-- RejectedError         (5)  HTTP 400, 409, 413, 422 and other 4xx
+    +-- UnavailableError      (6)  network errors, timeouts, 429/5xx after retries,
+                                   redirects, a success answer that is not the documented JSON
+
+Each error carries a one-line ``message`` (what failed), an optional ``hint``
+(what to do next) and, for server answers, the server's ``request_id``.
+Messages never contain a token.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import ClassVar
+
+
+class ExitCode(IntEnum):
+    """Process exit codes; SPEC.md section 5."""
+
+    OK = 0
+    UNEXPECTED = 1
+    USAGE = 2
+    AUTH = 3
+    NOT_FOUND = 4
+    REJECTED = 5
+    UNAVAILABLE = 6
+    INTERRUPTED = 130
+
+
+class AcpError(Exception):
+    """Base of every error acp reports to the user."""
+
+    exit_code: ClassVar[ExitCode] = ExitCode.UNEXPECTED
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.request_id = request_id
+
+    def lines(self) -> list[str]:
+        """The lines to print on stderr, without prefixes or colour."""
+        out = [self.message]
+        if self.request_id:
+            out.append(f"request ID: {self.request_id}")
+        if self.hint:
+            out.append(self.hint)
+        return out
+
+
+class UsageError(AcpError):
+    """Bad local input: an option, the plan or metadata file, the binding ID."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(UsageError):
+    """The configuration is broken or incomplete."""
+
+
+class AuthError(AcpError):
+    """No usable token, or the server refused it."""
+
+    exit_code = ExitCode.AUTH
+
+
+class NotFoundError(AcpError):
+    """The server answered 404."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class RejectedError(AcpError):
+    """The server refused the request (a 4xx other than 401, 403, 404, 408, 429)."""
+
+    exit_code = ExitCode.REJECTED
+
+
+class UnavailableError(AcpError):
+    """The server could not be reached, timed out, failed, or answered nonsense."""
+
+    exit_code = ExitCode.UNAVAILABLE
