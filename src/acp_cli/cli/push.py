@@ -1,0 +1,183 @@
+"""``acp push prepare`` and ``acp push signature``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from acp_cli.cli.options import (
+    ApiUrlOption,
+    NoColorOption,
+    ProfileOption,
+    VerboseOption,
+    environment,
+    global_options,
+)
+from acp_cli.errors import UsageError
+from acp_cli.render import OutputFormat
+
+app = typer.Typer(
+    name="push",
+    help="Prepare pushes of a local workspace to ACP.",
+    no_args_is_help=True,
+)
+
+PREPARE_EPILOG = """\
+Examples:
+
+  acp push prepare wb_123 --plan plan.json
+
+  generate-plan | acp push prepare wb_123 --plan - -o id
+
+  acp push prepare wb_123 --plan plan.json --meta branch=main --meta attempt:=3 --json
+
+  acp push prepare wb_123 --plan plan.json --dry-run
+"""
+
+SIGNATURE_EPILOG = """\
+Example:
+
+  acp push signature plan.json
+"""
+
+PlanArgument = Annotated[
+    Path,
+    typer.Option(
+        "--plan",
+        metavar="PLAN_FILE",
+        help="The push plan: a file holding one JSON object, or - for standard input.",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
+
+
+@app.command(epilog=PREPARE_EPILOG)
+def prepare(
+    ctx: typer.Context,
+    binding: Annotated[
+        str,
+        typer.Argument(metavar="BINDING", help="The workspace binding ID.", show_default=False),
+    ],
+    plan: PlanArgument,
+    metadata: Annotated[
+        Path | None,
+        typer.Option(
+            "--metadata",
+            metavar="FILE",
+            help="A JSON object sent as the session's metadata.",
+            dir_okay=False,
+        ),
+    ] = None,
+    meta: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--meta",
+            metavar="KEY=VALUE",
+            help="Add a metadata string (KEY=VALUE) or JSON value (KEY:=JSON); "
+            "repeatable; wins over --metadata.",
+        ),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the server's answer as JSON (same as -o json).")
+    ] = False,
+    output: Annotated[
+        OutputFormat | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Output format: table (the default), json (the server's answer) or id "
+            "(the session ID alone).",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Show the request that would be sent (token masked); send nothing."
+        ),
+    ] = False,
+    profile: ProfileOption = None,
+    api_url: ApiUrlOption = None,
+    verbose: VerboseOption = False,
+    no_color: NoColorOption = False,
+) -> None:
+    """Prepare a push session for a workspace binding from a push plan.
+
+    Reads the plan, computes its signature (RFC 8785 + SHA-256) and posts both
+    to the ACP API. The server answers with a new session (201) or, when a
+    prepared session with the same plan signature exists, reuses it (200).
+    The output says which.
+    """
+    from acp_cli import api, config_file, credentials, settings
+    from acp_cli.push_input import read_push_input
+    from acp_cli.render import Messages, Terminal, dry_run_json, dry_run_rows, write_result
+
+    opts = global_options(ctx, profile=profile, api_url=api_url, verbose=verbose, no_color=no_color)
+    if json_output and output not in (None, OutputFormat.JSON):
+        raise UsageError("--json and -o/--output disagree.", hint="Give one of them.")
+    fmt = OutputFormat.JSON if json_output else (output or OutputFormat.TABLE)
+    env = environment()
+    messages = Messages()
+
+    push = read_push_input(
+        plan_path=str(plan),
+        metadata_path=None if metadata is None else str(metadata),
+        meta=meta or [],
+        stdin=sys.stdin.buffer,
+    )
+    conf = settings.resolve(profile=opts.profile, api_url=opts.api_url, env=env)
+    api.binding_segment(binding)  # a bad binding ID is refused before the token is looked up
+    token = credentials.resolve_token(conf.origin, env, conf.config_dir)
+    request = api.prepare_request(
+        api_url=conf.api_url,
+        binding_id=binding,
+        token=token.value,
+        device_id=config_file.device_id(conf.config_dir, env),
+        body=api.request_body(push.signature, push.plan_json, push.metadata),
+    )
+    terminal = Terminal.detect(sys.stdout, no_color=opts.no_color, env=env)
+    if dry_run:
+        if fmt is OutputFormat.TABLE:
+            from acp_cli.render import write_table
+
+            title = "Dry run: this request would be sent (nothing was sent)."
+            rows = dry_run_rows(request, push.signature)
+            write_table(title, rows, out=sys.stdout, terminal=terminal)
+        else:
+            sys.stdout.write(dry_run_json(request, push.signature) + "\n")
+        return
+    result = api.send_prepare(
+        request,
+        binding_id=binding,
+        timeout=conf.timeout,
+        log=messages.info if opts.verbose else None,
+    )
+    write_result(result, binding_id=binding, fmt=fmt, out=sys.stdout, terminal=terminal)
+
+
+@app.command(epilog=SIGNATURE_EPILOG)
+def signature(
+    plan: Annotated[
+        Path,
+        typer.Argument(
+            metavar="PLAN_FILE",
+            help="The push plan: a file holding one JSON object, or - for standard input.",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ],
+) -> None:
+    """Print the signature of a push plan; send nothing.
+
+    The signature is "sha256:" and the lowercase hex SHA-256 of the plan's
+    RFC 8785 (JSON Canonicalization Scheme) form: the same plan gives the same
+    signature whatever its key order, whitespace or escaping.
+    """
+    from acp_cli.push_input import read_plan
+
+    _, plan_signature = read_plan(str(plan), sys.stdin.buffer)
+    sys.stdout.write(plan_signature + "\n")

@@ -1,0 +1,181 @@
+"""``config.toml``: where it lives, reading it, private atomic writes, the device ID.
+
+The file looks like::
+
+    device_id = "0b6c..."
+
+    [profiles.default]
+    api_url = "https://api.example.com"
+    timeout = 30
+
+Reading uses the standard library's ``tomllib``; writing goes through
+``tomlkit`` so that a user's comments and layout survive our edits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import tomllib
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from acp_cli.errors import ConfigError
+
+CONFIG_NAME = "config.toml"
+LOCK_NAME = ".lock"
+
+
+def config_dir(env: Mapping[str, str]) -> Path:
+    """The folder that holds ``config.toml``: ``ACP_CONFIG_DIR`` or the platform's."""
+    override = env.get("ACP_CONFIG_DIR")
+    if override:
+        return Path(override).expanduser()
+    # Imported here: platformdirs costs start-up time that ACP_CONFIG_DIR users skip.
+    import platformdirs
+
+    return platformdirs.user_config_path("acp")
+
+
+def config_path(folder: Path) -> Path:
+    """The path of ``config.toml`` inside ``folder``."""
+    return folder / CONFIG_NAME
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Read a TOML file; a missing file is empty, a broken one is a ConfigError."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot read the config file {path}: {exc.strerror or exc}.",
+            hint="Check its permissions, or point ACP_CONFIG_DIR at another folder.",
+        ) from exc
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(
+            f"The config file {path} is not valid TOML: {exc}.",
+            hint="Fix or delete the file; `acp config list` shows what acp reads.",
+        ) from exc
+
+
+def ensure_private_dir(folder: Path) -> None:
+    """Create ``folder`` (mode 0700) if needed and make sure only the user can enter it."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if os.name == "posix" and (folder.stat().st_mode & 0o077):
+        folder.chmod(0o700)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically, readable by the user only (0600).
+
+    The content goes to a temporary file in the same folder, is flushed to disk,
+    then renamed over the target: a reader sees the old file or the new one,
+    never half of either, and a crash leaves no truncated config behind.
+    """
+    ensure_private_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def locked(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` across a read-modify-write of its files.
+
+    Without it two processes editing the config at once could each write back a
+    file that lacks the other's change (for the device ID: two different IDs).
+    """
+    ensure_private_dir(folder)
+    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def update(path: Path, change: Callable[[Any], None]) -> None:
+    """Apply ``change`` to the parsed document of ``path`` under the lock and save it.
+
+    ``change`` receives a ``tomlkit`` document, so untouched comments and layout
+    are written back as they were.
+    """
+    import tomlkit
+    import tomlkit.exceptions
+
+    with locked(path.parent):
+        try:
+            text = path.read_text(encoding="utf-8") if path.exists() else ""
+            document = tomlkit.parse(text)
+        except (OSError, UnicodeDecodeError, tomlkit.exceptions.ParseError) as exc:
+            raise ConfigError(
+                f"Cannot update the config file {path}: {exc}.",
+                hint="Fix or delete the file, then try again.",
+            ) from exc
+        change(document)
+        write_private(path, tomlkit.dumps(document))
+
+
+def device_id(folder: Path, env: Mapping[str, str]) -> str:
+    """The ID of this machine: ``ACP_DEVICE_ID``, else ``device_id`` in the config.
+
+    Created on first need. Two processes starting at once on a new machine both
+    take the lock and re-read the file before writing, so they end up with the
+    same stored ID.
+    """
+    override = env.get("ACP_DEVICE_ID")
+    if override:
+        return override
+    path = config_path(folder)
+    stored = _stored_device_id(load(path), path)
+    if stored:
+        return stored
+
+    created: list[str] = []
+
+    def add_device_id(document: Any) -> None:
+        existing = _stored_device_id(document, path)
+        if existing:
+            created.append(existing)
+            return
+        created.append(str(uuid.uuid4()))
+        document["device_id"] = created[0]
+
+    update(path, add_device_id)
+    return created[0]
+
+
+def _stored_device_id(document: Mapping[str, Any], path: Path) -> str | None:
+    value = document.get("device_id")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(
+            f"device_id in {path} must be a non-empty string.",
+            hint="Delete the device_id line and acp will create a new ID.",
+        )
+    return str(value)

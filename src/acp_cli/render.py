@@ -1,0 +1,194 @@
+"""Output: a table for people, JSON or a bare ID for scripts.
+
+Data goes to the ``out`` stream (stdout); messages go through ``Messages`` to
+stderr. rich is imported only when a table is drawn on a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import IO, Any
+
+from acp_cli.api import PrepareResult, Request
+from acp_cli.errors import UnavailableError
+
+ABSENT = "-"
+
+SESSION_FIELDS: Sequence[tuple[str, str]] = (
+    ("ID", "id"),
+    ("Status", "status"),
+    ("Binding", "workspaceBindingId"),
+    ("Device", "deviceId"),
+    ("Environment", "environmentId"),
+    ("Project", "projectId"),
+    ("User", "userId"),
+    ("Plan signature", "planSignature"),
+    ("Created", "createdAt"),
+    ("Updated", "updatedAt"),
+)
+
+
+class OutputFormat(StrEnum):
+    """What ``-o`` selects."""
+
+    TABLE = "table"
+    JSON = "json"
+    ID = "id"
+
+
+@dataclass(frozen=True)
+class Terminal:
+    """How to draw for a stream: whether it is a terminal and whether colour is wanted."""
+
+    is_terminal: bool
+    color: bool
+
+    @classmethod
+    def detect(cls, stream: IO[str], *, no_color: bool, env: Mapping[str, str]) -> Terminal:
+        """Decide from the stream, ``--no-color`` and ``NO_COLOR``."""
+        is_terminal = stream.isatty()
+        return cls(is_terminal, is_terminal and not no_color and not env.get("NO_COLOR"))
+
+
+def headline(result: PrepareResult, binding_id: str) -> str:
+    """One sentence that says whether the session is new or reused."""
+    if result.created:
+        return (
+            f"New push session prepared for binding '{binding_id}' "
+            f"({result.status_code}, created: true)."
+        )
+    return (
+        f"Reused the existing prepared push session for binding '{binding_id}': "
+        f"same plan signature ({result.status_code}, created: false)."
+    )
+
+
+def shown(value: Any) -> str:
+    """A response field as text; absent and null fields show as ``-``."""
+    if value is None:
+        return ABSENT
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def session_rows(session: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The table rows of a push session, in a fixed order."""
+    return [(label, shown(session.get(key))) for label, key in SESSION_FIELDS]
+
+
+def write_result(
+    result: PrepareResult,
+    *,
+    binding_id: str,
+    fmt: OutputFormat,
+    out: IO[str],
+    terminal: Terminal,
+) -> None:
+    """Write a prepared session in the chosen format."""
+    if fmt is OutputFormat.JSON:
+        write_raw_json(result.raw, out)
+    elif fmt is OutputFormat.ID:
+        session_id = result.session.get("id")
+        if not isinstance(session_id, str) or not session_id:
+            raise UnavailableError(
+                "The server's answer has no pushSession.id to print.",
+                hint="Run again with --json to see the whole answer.",
+                request_id=result.request_id,
+            )
+        out.write(session_id + "\n")
+    else:
+        write_table(
+            headline(result, binding_id),
+            session_rows(result.session),
+            out=out,
+            terminal=terminal,
+            style="bold green" if result.created else "bold cyan",
+        )
+
+
+def write_raw_json(raw: bytes, out: IO[str]) -> None:
+    """Write JSON bytes as the server sent them, ending with a newline."""
+    text = raw.decode("utf-8").strip()
+    out.write(text + "\n")
+
+
+def write_table(
+    title: str,
+    rows: Sequence[tuple[str, str]],
+    *,
+    out: IO[str],
+    terminal: Terminal,
+    style: str = "bold",
+) -> None:
+    """A two-column table: drawn with rich on a terminal, plain aligned text otherwise.
+
+    Plain text is never coloured or truncated, so it can be piped and grepped.
+    """
+    if not terminal.is_terminal:
+        width = max(len(label) for label, _ in rows)
+        out.write(title + "\n")
+        for label, value in rows:
+            out.write(f"{label + ':':<{width + 1}} {value}\n")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=out, no_color=not terminal.color, highlight=False)
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for label, value in rows:
+        table.add_row(label, value)
+    console.print(title, style=style if terminal.color else None, markup=False)
+    console.print(table)
+
+
+def dry_run_rows(request: Request, plan_signature: str) -> list[tuple[str, str]]:
+    """What ``--dry-run`` shows: the request line, headers (token masked), body facts."""
+    rows = [("Method", request.method), ("URL", request.url)]
+    rows += list(request.masked_headers().items())
+    rows += [("Plan signature", plan_signature), ("Body", f"{len(request.body)} bytes")]
+    return rows
+
+
+def dry_run_json(request: Request, plan_signature: str) -> str:
+    """``--dry-run --json``: the same facts as one JSON object."""
+    return json.dumps(
+        {
+            "method": request.method,
+            "url": request.url,
+            "headers": request.masked_headers(),
+            "planSignature": plan_signature,
+            "bodyBytes": len(request.body),
+        },
+        indent=2,
+        ensure_ascii=False,
+    )
+
+
+class Messages:
+    """Everything that is not data: progress, warnings and errors, on stderr."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+
+    def info(self, text: str) -> None:
+        """A plain line."""
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def warning(self, text: str) -> None:
+        """A line that starts with ``Warning:``."""
+        self.info(f"Warning: {text}")
+
+    def error(self, lines: Sequence[str]) -> None:
+        """An error: the first line after ``Error:``, the rest (request ID, hint) below."""
+        first, *rest = lines
+        self.info(f"Error: {first}")
+        for line in rest:
+            self.info(f"  {line}")

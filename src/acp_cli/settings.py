@@ -1,0 +1,148 @@
+"""Resolved settings for one run: flag > environment > config file > default."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from acp_cli import config_file
+from acp_cli.errors import ConfigError
+
+DEFAULT_PROFILE = "default"
+DEFAULT_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a command needs to know about where and how to talk to the API."""
+
+    profile: str
+    api_url: str
+    """The base URL without a trailing slash, e.g. ``https://api.example.com``."""
+    timeout: float
+    config_dir: Path
+    config: Mapping[str, Any]
+    """The parsed config file, for values a command reads itself (e.g. ``device_id``)."""
+
+    @property
+    def origin(self) -> str:
+        """``scheme://host[:port]`` of the API: the key a stored token belongs to."""
+        return origin_of(self.api_url)
+
+    @property
+    def config_path(self) -> Path:
+        """The config file these settings were read from."""
+        return config_file.config_path(self.config_dir)
+
+
+def profile_name(flag: str | None, env: Mapping[str, str]) -> str:
+    """The active profile: ``--profile``, else ``ACP_PROFILE``, else ``default``."""
+    return flag or env.get("ACP_PROFILE") or DEFAULT_PROFILE
+
+
+def resolve(
+    *,
+    profile: str | None,
+    api_url: str | None,
+    env: Mapping[str, str],
+) -> Settings:
+    """Build the settings of this run from flags, the environment and the config file."""
+    name = profile_name(profile, env)
+    folder = config_file.config_dir(env)
+    path = config_file.config_path(folder)
+    config = config_file.load(path)
+    table = profile_table(config, name, path)
+
+    url = api_url or env.get("ACP_API_URL") or table.get("api_url")
+    if not url:
+        raise ConfigError(
+            f"No API URL is configured for profile '{name}'.",
+            hint=(
+                "Set one with `acp config set api_url https://api.example.com`"
+                f"{'' if name == DEFAULT_PROFILE else f' --profile {name}'}, "
+                "export ACP_API_URL, or pass --api-url."
+            ),
+        )
+    if not isinstance(url, str):
+        raise ConfigError(f"api_url in {path} [profiles.{name}] must be a string.")
+    return Settings(
+        profile=name,
+        api_url=normalize_api_url(url),
+        timeout=_timeout(table.get("timeout", DEFAULT_TIMEOUT), path, name),
+        config_dir=folder,
+        config=config,
+    )
+
+
+def profile_table(config: Mapping[str, Any], name: str, path: Path) -> Mapping[str, Any]:
+    """The ``[profiles.NAME]`` table of a parsed config, empty when absent."""
+    profiles = config.get("profiles", {})
+    if not isinstance(profiles, Mapping):
+        raise ConfigError(f"'profiles' in {path} must be a table.")
+    table = profiles.get(name, {})
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"[profiles.{name}] in {path} must be a table.")
+    return table
+
+
+def _timeout(value: Any, path: Path, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(
+            f"timeout in {path} [profiles.{name}] must be a positive number of seconds.",
+        )
+    return float(value)
+
+
+def normalize_api_url(url: str) -> str:
+    """Check an API base URL and return it without a trailing slash.
+
+    Plain ``http://`` is accepted only for loopback hosts, so a token never
+    crosses a network in clear text.
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigError(
+            f"The API URL '{url}' is not an http(s) URL with a host.",
+            hint="Use a URL such as https://api.example.com.",
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigError(
+            f"The API URL '{url}' must not carry a query, a fragment or credentials.",
+            hint="Give the base URL only, such as https://api.example.com.",
+        )
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ConfigError(f"The API URL '{url}' has an invalid port.") from exc
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigError(
+            f"Refusing plain http:// to {parts.hostname}: the token would cross the "
+            "network unencrypted.",
+            hint="Use https://, or http:// only with localhost, 127.0.0.1 or ::1.",
+        )
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine: ``localhost``, 127.0.0.0/8 or ``::1``."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, lower-cased, default ports dropped."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    port = "" if parts.port in (None, default) else f":{parts.port}"
+    return f"{parts.scheme}://{host}{port}"

@@ -1,0 +1,73 @@
+"""Shared fixtures. No test touches the real machine: every test gets its own
+config folder, home and keyring, and the `acp` command runs as a subprocess
+through its real entry point."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cli_runner import BINDING, TOKEN
+
+# Variables the user's own shell may carry that would change what acp does.
+_SCRUBBED = (
+    "ACP_TOKEN",
+    "ACP_API_URL",
+    "ACP_PROFILE",
+    "ACP_DEVICE_ID",
+    "ACP_CA_BUNDLE",
+    "NO_COLOR",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "ALL_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "all_proxy",
+    "SSL_CERT_FILE",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point every test at a temporary config folder, home and failing keyring."""
+    for name in _SCRUBBED:
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    config = tmp_path / "config"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    monkeypatch.setenv("ACP_CONFIG_DIR", str(config))
+    # The `fail` backend: a test that wants a keyring chooses a real one itself.
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    monkeypatch.setenv("NO_PROXY", "*")
+    return config
+
+
+@pytest.fixture
+def emulator() -> Iterator[object]:
+    """A fresh emulator on a free loopback port that knows TOKEN and BINDING."""
+    from acp_cli.emulator import Emulator
+
+    with Emulator(tokens=[TOKEN], bindings=[BINDING, "a/b", "..", "with space?#"]) as emu:
+        yield emu
+
+
+@pytest.fixture
+def api_env(emulator: object) -> dict[str, str]:
+    """The environment of a CI job pointed at the emulator."""
+    return {"ACP_API_URL": emulator.url, "ACP_TOKEN": TOKEN}  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def plan_file(tmp_path: Path) -> Path:
+    """A small valid plan on disk."""
+    path = tmp_path / "plan.json"
+    path.write_text(
+        '{"files": [{"path": "a.txt", "size": 3, "mtime": 1.5}], "root": "/w"}\n',
+        encoding="utf-8",
+    )
+    return path
