@@ -74,6 +74,9 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     """A threading HTTP server bound to loopback, holding the emulator's state."""
 
     daemon_threads = True
+    # socketserver's default backlog of 5 drops connections when a test fires
+    # dozens of requests at once; the client then waits a second to retry.
+    request_queue_size = 128
 
     def __init__(
         self,
@@ -206,7 +209,8 @@ class _Handler(BaseHTTPRequestHandler):
         """Answer a request ``http.server`` could not parse, in the emulator's JSON error shape."""
         self._unread = -1  # the rest of the stream is not a request we understood
         with contextlib.suppress(OSError):
-            self._answer(code, error_body(error_code_for_status(code), message or _phrase(code)))
+            body = error_body(error_code_for_status(code), message or _phrase(code))
+            self._answer(code, body, [("Connection", "close")])
             self._close()
         self._log_line()
 
@@ -255,7 +259,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._note = "internal error"
             if self._status is None:
                 with contextlib.suppress(OSError):
-                    self._answer(500, error_body("internal_error", "the emulator failed"))
+                    body = error_body("internal_error", "the emulator failed")
+                    self._answer(500, body, [("Connection", "close")])
             self._close()
         finally:
             if not control:
@@ -479,7 +484,10 @@ class _Handler(BaseHTTPRequestHandler):
         if self._unread > 0 and not self._expect_continue and err.status != 413:
             # The body is within the limit: reading it keeps the connection usable.
             self._read_body(self._unread)
-        self._answer(err.status, err.body(), err.headers, truncate=truncate)
+        headers = list(err.headers)
+        if self._unread:
+            headers.append(("Connection", "close"))
+        self._answer(err.status, err.body(), headers, truncate=truncate)
         if self._unread:
             self._close()
 
@@ -647,10 +655,8 @@ class Emulator:
             state.close()
             raise
         self._state, self._server = state, server
-        # A short poll interval makes stop() quick; the idle cost is negligible.
         self._thread = threading.Thread(
             target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
             name=f"acp-emulator:{self.port}",
             daemon=True,
         )
@@ -663,7 +669,15 @@ class Emulator:
         if server is None or thread is None or state is None:
             return
         server.stopping.set()
-        server.shutdown()
+        # shutdown() waits for serve_forever() to notice, which it only does when
+        # select() returns; a connection to ourselves makes that happen at once,
+        # so stopping takes milliseconds, not a poll interval.
+        shutter = threading.Thread(target=server.shutdown, name="acp-emulator-stop")
+        shutter.start()
+        while shutter.is_alive():
+            with contextlib.suppress(OSError):
+                socket.create_connection((self._host, server.server_port), timeout=0.5).close()
+            shutter.join(0.01)
         server.close_connections()
         server.server_close()
         thread.join()
