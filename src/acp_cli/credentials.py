@@ -8,24 +8,32 @@ A token is looked up by the API origin it was stored for, so it is only ever
 sent there. Keyring calls run on a worker thread with a bounded wait: on
 headless machines a backend can be missing, locked, or hang on D-Bus, and a
 CLI must say so instead of hanging or printing a traceback.
+
+The credentials file looks like::
+
+    [origins."https://api.example.com"]
+    token = "..."
 """
 
 from __future__ import annotations
 
+import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
 from acp_cli import config_file
-from acp_cli.errors import AuthError
+from acp_cli.errors import AuthError, ConfigError, UsageError
 
 SERVICE = "acp-cli"
 CREDENTIALS_NAME = "credentials.toml"
 KEYRING_TIMEOUT = 5.0
 """Seconds to wait for the keyring; a healthy backend answers in milliseconds."""
+KEYRING_TIMEOUT_VARIABLE = "ACP_KEYRING_TIMEOUT"
+"""Overrides KEYRING_TIMEOUT, e.g. to leave time for a desktop's unlock prompt."""
 
 T = TypeVar("T")
 
@@ -43,6 +51,15 @@ class Source(StrEnum):
     FILE = "plain-text file"
 
 
+class KeyringUnavailable(AuthError):
+    """The system keyring could not be used: missing, locked, failing or too slow."""
+
+    def __init__(self, message: str, *, no_backend: bool = False) -> None:
+        super().__init__(message, hint=FALLBACK_HINT)
+        self.no_backend = no_backend
+        """True when this machine has no keyring at all (nothing can be stored there)."""
+
+
 @dataclass(frozen=True)
 class Token:
     """A token and where it came from. ``repr`` never shows the value."""
@@ -58,6 +75,18 @@ class Token:
         return mask(self.value)
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """Everything known about the token of one origin, for ``acp auth status``."""
+
+    token: Token | None
+    """The token in force, or None."""
+    in_file: bool
+    """Whether the plain-text file holds a token for the origin (in force or not)."""
+    keyring_error: KeyringUnavailable | None
+    """Why the keyring could not be read, when it was consulted and failed."""
+
+
 def mask(token: str) -> str:
     """A short prefix of a long token and asterisks; nothing of a short one."""
     if len(token) >= 16:
@@ -70,24 +99,62 @@ def credentials_path(folder: Path) -> Path:
     return folder / CREDENTIALS_NAME
 
 
+def environment_token(env: Mapping[str, str]) -> str | None:
+    """The token in ``ACP_TOKEN``, or None when it is unset or blank."""
+    return env.get("ACP_TOKEN", "").strip() or None
+
+
+def keyring_timeout(env: Mapping[str, str]) -> float:
+    """The keyring wait in seconds: ``ACP_KEYRING_TIMEOUT``, else KEYRING_TIMEOUT."""
+    text = env.get(KEYRING_TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return KEYRING_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(
+            f"{KEYRING_TIMEOUT_VARIABLE}={text!r} is not a positive number of seconds.",
+            hint=f"Unset it to wait the default {KEYRING_TIMEOUT:g} seconds.",
+        )
+    return value
+
+
+def look_up(origin: str | None, env: Mapping[str, str], folder: Path) -> Lookup:
+    """Find the token for ``origin`` without raising when there is none.
+
+    The keyring is consulted only when ``ACP_TOKEN`` is unset. When the keyring
+    fails, a token in the plain-text file is used: a user who stored one there
+    did so because the keyring does not work on this machine. With no origin
+    (no API URL configured) only ``ACP_TOKEN`` can be found.
+    """
+    env_token = environment_token(env)
+    if origin is None:
+        token = Token(env_token, Source.ENVIRONMENT) if env_token else None
+        return Lookup(token, in_file=False, keyring_error=None)
+    file_token = read_file_token(origin, folder)
+    if env_token:
+        return Lookup(Token(env_token, Source.ENVIRONMENT), file_token is not None, None)
+    try:
+        stored = keyring_get(origin, timeout=keyring_timeout(env))
+    except KeyringUnavailable as exc:
+        token = Token(file_token, Source.FILE) if file_token else None
+        return Lookup(token, file_token is not None, exc)
+    if stored:
+        return Lookup(Token(stored, Source.KEYRING), file_token is not None, None)
+    if file_token:
+        return Lookup(Token(file_token, Source.FILE), True, None)
+    return Lookup(None, False, None)
+
+
 def resolve_token(origin: str, env: Mapping[str, str], folder: Path) -> Token:
     """Find the token for ``origin``; raise AuthError naming every way to provide one."""
-    env_token = env.get("ACP_TOKEN", "").strip()
-    if env_token:
-        return Token(env_token, Source.ENVIRONMENT)
-    file_token = read_file_token(origin, folder)
-    try:
-        stored = keyring_get(origin)
-    except AuthError:
-        # A user who stored the token in plain text did so because the keyring
-        # does not work here: use the file rather than fail.
-        if file_token:
-            return Token(file_token, Source.FILE)
-        raise
-    if stored:
-        return Token(stored, Source.KEYRING)
-    if file_token:
-        return Token(file_token, Source.FILE)
+    found = look_up(origin, env, folder)
+    if found.token is not None:
+        return found.token
+    if found.keyring_error is not None:
+        raise found.keyring_error
     raise AuthError(
         f"No token for {origin}.",
         hint=(
@@ -97,10 +164,31 @@ def resolve_token(origin: str, env: Mapping[str, str], folder: Path) -> Token:
     )
 
 
+def check_token(token: str) -> str:
+    """``token`` without surrounding whitespace; refuse one that cannot be a bearer token."""
+    token = token.strip()
+    if not token:
+        raise UsageError(
+            "The token is empty.",
+            hint="Give the token on standard input: `acp auth login --with-token < token.txt`.",
+        )
+    if any(not (char.isascii() and char.isprintable()) or char.isspace() for char in token):
+        # Never echo the value back: it may be a real token pasted with a stray character.
+        raise UsageError(
+            "The token contains spaces, line breaks, control or non-ASCII characters.",
+            hint="Give the token alone, on one line.",
+        )
+    return token
+
+
+# --- the plain-text file --------------------------------------------------------------
+
+
 def read_file_token(origin: str, folder: Path) -> str | None:
     """The token stored in plain text for ``origin``, if any."""
     data = config_file.load(credentials_path(folder))
-    entry = data.get("origins", {}).get(origin)
+    origins = data.get("origins", {})
+    entry = origins.get(origin) if isinstance(origins, Mapping) else None
     if isinstance(entry, Mapping):
         token = entry.get("token")
         if isinstance(token, str) and token:
@@ -108,24 +196,72 @@ def read_file_token(origin: str, folder: Path) -> str | None:
     return None
 
 
-def keyring_get(origin: str) -> str | None:
+def store_file_token(origin: str, token: str, folder: Path) -> Path:
+    """Write ``token`` for ``origin`` to the plain-text file (0600, atomic); return its path.
+
+    Tokens of other origins in the file are kept.
+    """
+    path = credentials_path(folder)
+
+    def add(document: Any) -> None:
+        import tomlkit
+
+        origins = document.get("origins")
+        if not isinstance(origins, Mapping):
+            origins = tomlkit.table(is_super_table=True)
+            document["origins"] = origins
+        entry = tomlkit.table()
+        entry["token"] = token
+        origins[origin] = entry
+
+    config_file.update(path, add)
+    return path
+
+
+def delete_file_token(origin: str, folder: Path) -> bool:
+    """Remove the plain-text token of ``origin``; False when there was none."""
+    path = credentials_path(folder)
+    if read_file_token(origin, folder) is None:
+        return False
+    removed: list[bool] = []
+
+    def remove(document: Any) -> None:
+        origins = document.get("origins")
+        if isinstance(origins, MutableMapping) and origin in origins:
+            del origins[origin]
+            removed.append(True)
+
+    config_file.update(path, remove)
+    return bool(removed)
+
+
+# --- the system keyring ---------------------------------------------------------------
+
+_keyring_stalled = threading.Event()
+"""Set once a keyring call timed out: its worker may still hold the backend, so later
+calls in this process would only wait again."""
+
+
+def keyring_get(origin: str, *, timeout: float | None = None) -> str | None:
     """The token in the system keyring for ``origin``, or None."""
 
     def get(keyring: Any) -> str | None:
         value = keyring.get_password(SERVICE, origin)
         return value if isinstance(value, str) and value else None
 
-    return _with_keyring(get, "read the token from")
+    return _with_keyring(get, "read the token from", timeout)
 
 
-def keyring_set(origin: str, token: str) -> None:
+def keyring_set(origin: str, token: str, *, timeout: float | None = None) -> None:
     """Store ``token`` for ``origin`` in the system keyring."""
     _with_keyring(
-        lambda keyring: keyring.set_password(SERVICE, origin, token), "store the token in"
+        lambda keyring: keyring.set_password(SERVICE, origin, token),
+        "store the token in",
+        timeout,
     )
 
 
-def keyring_delete(origin: str) -> bool:
+def keyring_delete(origin: str, *, timeout: float | None = None) -> bool:
     """Remove the token for ``origin`` from the keyring; False when there was none."""
 
     def delete(keyring: Any) -> bool:
@@ -137,15 +273,22 @@ def keyring_delete(origin: str) -> bool:
             return False
         return True
 
-    return _with_keyring(delete, "remove the token from")
+    return _with_keyring(delete, "remove the token from", timeout)
 
 
-def _with_keyring(call: Callable[[Any], T], action: str) -> T:
+def _with_keyring(call: Callable[[Any], T], action: str, timeout: float | None) -> T:
     """Run ``call(keyring_module)`` with a bounded wait, turning every failure into AuthError.
 
     The import itself happens on the worker thread too: choosing a backend can
-    already talk to D-Bus, and that is where hangs happen.
+    already talk to D-Bus, and that is where hangs happen. The worker is a daemon
+    thread, so a backend that never answers cannot keep the process alive.
     """
+    limit = KEYRING_TIMEOUT if timeout is None else timeout
+    if _keyring_stalled.is_set():
+        raise KeyringUnavailable(
+            f"The system keyring did not answer earlier in this run; acp did not try "
+            f"again to {action} it."
+        )
     outcome: dict[str, Any] = {}
 
     def work() -> None:
@@ -158,28 +301,31 @@ def _with_keyring(call: Callable[[Any], T], action: str) -> T:
 
     worker = threading.Thread(target=work, name="acp-keyring", daemon=True)
     worker.start()
-    worker.join(KEYRING_TIMEOUT)
+    worker.join(limit)
     if worker.is_alive():
-        raise AuthError(
-            f"The system keyring did not answer within {KEYRING_TIMEOUT:g} seconds "
-            f"when acp tried to {action} it.",
-            hint=FALLBACK_HINT,
+        _keyring_stalled.set()
+        raise KeyringUnavailable(
+            f"The system keyring did not answer within {limit:g} seconds "
+            f"when acp tried to {action} it."
         )
     if "error" in outcome:
         exc = outcome["error"]
         if isinstance(exc, KeyboardInterrupt):
             raise exc
-        raise AuthError(
-            f"Could not {action} the system keyring: {_describe(exc)}.",
-            hint=FALLBACK_HINT,
+        no_backend = _is_no_backend(exc)
+        reason = "no keyring backend is available on this machine" if no_backend else _describe(exc)
+        raise KeyringUnavailable(
+            f"Could not {action} the system keyring: {reason}.", no_backend=no_backend
         ) from None
     result: T = outcome["value"]
     return result
 
 
+def _is_no_backend(exc: BaseException) -> bool:
+    return type(exc).__name__ == "NoKeyringError" or "No recommended backend" in str(exc)
+
+
 def _describe(exc: BaseException) -> str:
     name = type(exc).__name__
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if name == "NoKeyringError" or "No recommended backend" in text:
-        return "no keyring backend is available on this machine"
-    return f"{name}: {text}" if text else name
+    return f"{name}: {text.rstrip('.')}" if text else name
