@@ -20,7 +20,7 @@ import sys
 import tempfile
 import tomllib
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +179,56 @@ def _stored_device_id(document: Mapping[str, Any], path: Path) -> str | None:
             hint="Delete the device_id line and acp will create a new ID.",
         )
     return str(value)
+
+
+def set_profile_value(path: Path, profile: str, key: str, value: Any) -> None:
+    """Set ``key`` in the ``[profiles.PROFILE]`` table of ``path``, keeping the rest."""
+
+    def change(document: Any) -> None:
+        import tomlkit
+
+        profiles = _child_table(document, "profiles", path, create=lambda: tomlkit.table(True))
+        table = _child_table(
+            profiles, profile, path, create=tomlkit.table, label=f"profiles.{profile}"
+        )
+        table[key] = value
+
+    update(path, change)
+
+
+def unset_profile_value(path: Path, profile: str, key: str) -> bool:
+    """Remove ``key`` from ``[profiles.PROFILE]`` in ``path``; False when it was not there."""
+    profiles = load(path).get("profiles")
+    stored = profiles.get(profile) if isinstance(profiles, Mapping) else None
+    if not (isinstance(stored, Mapping) and key in stored):
+        return False
+    removed: list[bool] = []
+
+    def change(document: Any) -> None:
+        profiles = document.get("profiles")
+        table = profiles.get(profile) if isinstance(profiles, MutableMapping) else None
+        if isinstance(table, MutableMapping) and key in table:
+            del table[key]
+            removed.append(True)
+
+    update(path, change)
+    return bool(removed)
+
+
+def _child_table(
+    parent: Any,
+    name: str,
+    path: Path,
+    create: Callable[[], Any],
+    label: str | None = None,
+) -> Any:
+    child = parent.get(name)
+    if child is None:
+        child = create()
+        parent[name] = child
+    elif not isinstance(child, MutableMapping):
+        raise ConfigError(
+            f"'{label or name}' in {path} must be a table.",
+            hint="Fix or delete that line, then try again.",
+        )
+    return child

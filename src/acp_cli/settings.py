@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,3 +147,114 @@ def origin_of(url: str) -> str:
     default = {"https": 443, "http": 80}.get(parts.scheme)
     port = "" if parts.port in (None, default) else f":{parts.port}"
     return f"{parts.scheme}://{host}{port}"
+
+
+# --- the keys `acp config` knows ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProfileKey:
+    """A setting of a ``[profiles.NAME]`` table that ``acp config`` reads and writes."""
+
+    name: str
+    description: str
+    variable: str | None = None
+    """The environment variable that overrides the file, if any."""
+    default: Any = None
+    """The value in force when nothing sets it."""
+
+
+PROFILE_KEYS: Mapping[str, ProfileKey] = {
+    key.name: key
+    for key in (
+        ProfileKey("api_url", "API base URL, e.g. https://api.example.com", "ACP_API_URL"),
+        ProfileKey("ca_bundle", "extra CA certificates (a PEM file)", "ACP_CA_BUNDLE"),
+        ProfileKey("timeout", "seconds to wait for the API", None, DEFAULT_TIMEOUT),
+    )
+}
+
+
+def parse_profile_value(key: str, text: str) -> str | int | float:
+    """Check ``text`` as the value of ``key`` and return what to store in the file.
+
+    ``api_url`` is normalised, ``timeout`` becomes a number and ``ca_bundle`` an
+    absolute path, so the file means the same from any working directory.
+    """
+    if key == "api_url":
+        return normalize_api_url(text)
+    if key == "timeout":
+        return _parse_timeout(text)
+    if key == "ca_bundle":
+        return _parse_ca_bundle(text)
+    raise ConfigError(
+        f"Unknown config key '{key}'.",
+        hint=f"Known keys: {', '.join(sorted(PROFILE_KEYS))}.",
+    )
+
+
+def _parse_timeout(text: str) -> int | float:
+    stripped = text.strip()
+    try:
+        value = float(stripped)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(
+            f"timeout must be a positive number of seconds, not '{text}'.",
+            hint="For example: acp config set timeout 60",
+        )
+    return int(stripped) if stripped.isdigit() else value
+
+
+def _parse_ca_bundle(text: str) -> str:
+    path = Path(text.strip()).expanduser()
+    if not path.is_file():
+        raise ConfigError(
+            f"ca_bundle must be the path of an existing file; '{text}' is not one.",
+            hint="Give the path of a PEM file holding the CA certificates to trust.",
+        )
+    return str(path.resolve())
+
+
+@dataclass(frozen=True)
+class SourcedValue:
+    """A profile setting as acp sees it, and what set it."""
+
+    key: str
+    value: Any
+    """What is in force; None when nothing sets the key."""
+    source: str
+    """``flag``, ``environment``, ``file``, ``default`` or ``unset``."""
+    detail: str | None = None
+    """The flag or environment variable that set it, when one did."""
+
+
+def profile_values(
+    name: str,
+    config: Mapping[str, Any],
+    path: Path,
+    env: Mapping[str, str],
+    *,
+    api_url_flag: str | None = None,
+) -> list[SourcedValue]:
+    """Every known key of profile ``name`` in force, flag > environment > file > default.
+
+    Keys of the profile table that acp does not know come last, marked
+    ``unknown``: they are ignored, and usually a typo.
+    """
+    table = profile_table(config, name, path)
+    values = []
+    for key in sorted(PROFILE_KEYS):
+        spec = PROFILE_KEYS[key]
+        if key == "api_url" and api_url_flag:
+            values.append(SourcedValue(key, api_url_flag, "flag", "--api-url"))
+        elif spec.variable and env.get(spec.variable):
+            values.append(SourcedValue(key, env[spec.variable], "environment", spec.variable))
+        elif key in table:
+            values.append(SourcedValue(key, table[key], "file"))
+        elif spec.default is not None:
+            values.append(SourcedValue(key, spec.default, "default"))
+        else:
+            values.append(SourcedValue(key, None, "unset"))
+    values += [SourcedValue(key, table[key], "unknown") for key in table if key not in PROFILE_KEYS]
+    return values
