@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from acp_cli import __version__
-from acp_cli.cli import push
+from acp_cli.cli import auth, config, push
 from acp_cli.cli.options import (
     ApiUrlOption,
     GlobalOptions,
@@ -38,6 +38,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(push.app)
+app.add_typer(auth.app)
+app.add_typer(config.app)
 
 
 def _print_version(value: bool) -> None:

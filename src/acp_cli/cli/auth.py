@@ -1,0 +1,381 @@
+"""``acp auth login``, ``logout``, ``status`` and ``token``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from acp_cli.cli.options import (
+    ApiUrlOption,
+    NoColorOption,
+    ProfileOption,
+    VerboseOption,
+    environment,
+    global_options,
+)
+from acp_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from acp_cli.credentials import Lookup
+    from acp_cli.render import Terminal
+
+app = typer.Typer(
+    name="auth",
+    help="Log in, log out and check which token acp uses.",
+    no_args_is_help=True,
+)
+
+LOGIN_EPILOG = """\
+Examples:
+
+  acp auth login
+
+  acp auth login --profile staging
+
+  printf %s "$ACP_DEPLOY_TOKEN" | acp auth login --with-token
+
+  acp auth login --with-token --insecure-storage < token.txt
+"""
+
+LOGOUT_EPILOG = """\
+Examples:
+
+  acp auth logout
+
+  acp auth logout --profile staging
+"""
+
+STATUS_EPILOG = """\
+Examples:
+
+  acp auth status
+
+  acp auth status --json
+
+  acp auth status >/dev/null && echo "a token is available"
+
+Exit status: 0 when a token is available for the API origin, 2 when no API URL
+is configured (or the configuration is broken), 3 when there is no usable token.
+"""
+
+PRINT_EPILOG = """\
+Examples:
+
+  curl -H "Authorization: Bearer $(acp auth token)" https://api.example.com/...
+
+  acp auth token --profile staging
+"""
+
+
+@app.command(epilog=LOGIN_EPILOG)
+def login(
+    ctx: typer.Context,
+    with_token: Annotated[
+        bool,
+        typer.Option(
+            "--with-token",
+            help="Read the token from standard input instead of prompting for it.",
+        ),
+    ] = False,
+    insecure_storage: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-storage",
+            help="Store the token in a plain-text file in the config folder (mode 0600) "
+            "instead of the system keyring.",
+        ),
+    ] = False,
+    profile: ProfileOption = None,
+    api_url: ApiUrlOption = None,
+    verbose: VerboseOption = False,
+    no_color: NoColorOption = False,
+) -> None:
+    """Store a token for the API of the active profile.
+
+    The token goes to the system keyring (service acp-cli, user name = the API
+    origin, such as https://api.example.com) and is only ever sent to that
+    origin. On a terminal acp asks for it without echoing; in scripts give it
+    on standard input with --with-token. No option takes the token itself:
+    command lines leak into shell history and process lists. Where no keyring
+    works (a container, a server without a desktop session), use ACP_TOKEN or
+    --insecure-storage.
+    """
+    from acp_cli import credentials, settings
+    from acp_cli.render import Messages
+
+    opts = global_options(ctx, profile=profile, api_url=api_url, verbose=verbose, no_color=no_color)
+    env = environment()
+    conf = settings.resolve(profile=opts.profile, api_url=opts.api_url, env=env)
+    value = credentials.check_token(
+        _read_piped_token(sys.stdin) if with_token else _prompt_for_token(conf.origin)
+    )
+    messages = Messages()
+    origin, folder = conf.origin, conf.config_dir
+    timeout = credentials.keyring_timeout(env)
+    if insecure_storage:
+        path = credentials.credentials_path(folder)
+        messages.warning(
+            f"storing the token in plain text in {path} (readable by your user only). "
+            "Anyone who can read that file can use the token."
+        )
+        credentials.store_file_token(origin, value, folder)
+        where = f"in plain text in {path}"
+        # The keyring comes first when acp looks for a token: an older token left
+        # there would shadow this one. Best effort: the keyring may well not work here.
+        try:
+            if credentials.keyring_delete(origin, timeout=timeout):
+                messages.info(f"Removed the older token for {origin} from the system keyring.")
+        except credentials.KeyringUnavailable:
+            pass
+    else:
+        credentials.keyring_set(origin, value, timeout=timeout)
+        where = f"in the system keyring (service {credentials.SERVICE})"
+        if credentials.delete_file_token(origin, folder):
+            messages.info(
+                f"Removed the plain-text copy of the token for {origin} from "
+                f"{credentials.credentials_path(folder)}."
+            )
+    messages.info(f"Logged in to {origin} (profile {conf.profile}): token stored {where}.")
+    if credentials.environment_token(env):
+        messages.warning(
+            "ACP_TOKEN is set in the environment and takes precedence over the stored "
+            "token; unset it to use the token you just stored."
+        )
+
+
+def _read_piped_token(stdin: IO[str]) -> str:
+    """All of standard input: the token, whitespace and line breaks around it ignored."""
+    if stdin.isatty():
+        sys.stderr.write("Reading the token from standard input; end it with Ctrl-D.\n")
+    try:
+        return stdin.buffer.read().decode("utf-8") if hasattr(stdin, "buffer") else stdin.read()
+    except UnicodeDecodeError:
+        raise UsageError(
+            "Standard input is not UTF-8 text.", hint="Give the token alone, as text."
+        ) from None
+
+
+def _prompt_for_token(origin: str) -> str:
+    """Ask on the terminal without echoing; refuse at once when there is no terminal."""
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "No terminal to ask for the token on.",
+            hint='Give it on standard input: printf %s "$TOKEN" | acp auth login --with-token '
+            "(or set ACP_TOKEN).",
+        )
+    import getpass
+
+    try:
+        return getpass.getpass(f"Token for {origin} (input hidden): ", stream=sys.stderr)
+    except EOFError:
+        raise UsageError("No token entered.") from None
+
+
+@app.command(epilog=LOGOUT_EPILOG)
+def logout(
+    ctx: typer.Context,
+    profile: ProfileOption = None,
+    api_url: ApiUrlOption = None,
+    verbose: VerboseOption = False,
+    no_color: NoColorOption = False,
+) -> None:
+    """Remove the stored token of the active profile's API origin.
+
+    Removes it from the system keyring and from the plain-text file, and says
+    what was removed. A token in ACP_TOKEN is not stored by acp, so it stays in
+    use until the variable is unset.
+    """
+    from acp_cli import credentials, settings
+    from acp_cli.errors import AuthError
+    from acp_cli.render import Messages
+
+    opts = global_options(ctx, profile=profile, api_url=api_url, verbose=verbose, no_color=no_color)
+    env = environment()
+    conf = settings.resolve(profile=opts.profile, api_url=opts.api_url, env=env)
+    messages = Messages()
+    origin, folder = conf.origin, conf.config_dir
+    path = credentials.credentials_path(folder)
+
+    removed_file = credentials.delete_file_token(origin, folder)
+    keyring_error: credentials.KeyringUnavailable | None = None
+    try:
+        removed_keyring = credentials.keyring_delete(
+            origin, timeout=credentials.keyring_timeout(env)
+        )
+    except credentials.KeyringUnavailable as exc:
+        removed_keyring = False
+        # A machine without any keyring cannot hold a token there: nothing to report.
+        keyring_error = None if exc.no_backend else exc
+
+    if removed_keyring:
+        messages.info(f"Removed the token for {origin} from the system keyring.")
+    if removed_file:
+        messages.info(f"Removed the plain-text token for {origin} from {path}.")
+    if not (removed_keyring or removed_file or keyring_error):
+        messages.info(f"No token was stored for {origin} (profile {conf.profile}).")
+    if credentials.environment_token(env):
+        messages.warning("ACP_TOKEN is set: acp keeps using it until you unset it.")
+    if keyring_error is not None:
+        raise AuthError(
+            keyring_error.message,
+            hint=f"A token stored in the keyring for {origin} may still be there; run "
+            "`acp auth logout` again once the keyring answers.",
+        )
+
+
+@app.command(epilog=STATUS_EPILOG)
+def status(
+    ctx: typer.Context,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the status as a JSON object for scripts.")
+    ] = False,
+    profile: ProfileOption = None,
+    api_url: ApiUrlOption = None,
+    verbose: VerboseOption = False,
+    no_color: NoColorOption = False,
+) -> None:
+    """Show the profile, the API origin and where its token comes from.
+
+    The token is shown masked. Sources, first found wins: the ACP_TOKEN
+    environment variable, the system keyring, the plain-text file written by
+    `acp auth login --insecure-storage`. The keyring is not consulted while
+    ACP_TOKEN is set.
+    """
+    from acp_cli import config_file, credentials, settings
+    from acp_cli.errors import AuthError, ConfigError
+    from acp_cli.render import Messages, Terminal
+
+    opts = global_options(ctx, profile=profile, api_url=api_url, verbose=verbose, no_color=no_color)
+    env = environment()
+    report = StatusReport(profile=settings.profile_name(opts.profile, env))
+    try:
+        conf = settings.resolve(profile=opts.profile, api_url=opts.api_url, env=env)
+    except ConfigError as exc:
+        # Say what is known (an ACP_TOKEN, say), then fail with the reason and the fix.
+        report.found = credentials.look_up(None, env, config_file.config_dir(env))
+        report.write(json_output, Terminal.detect(sys.stdout, no_color=opts.no_color, env=env))
+        raise exc from None
+
+    report.api_url, report.origin = conf.api_url, conf.origin
+    report.found = credentials.look_up(conf.origin, env, conf.config_dir)
+    report.credentials_file = str(credentials.credentials_path(conf.config_dir))
+    report.write(json_output, Terminal.detect(sys.stdout, no_color=opts.no_color, env=env))
+    if report.found.in_file:
+        Messages().warning(
+            f"a token for {conf.origin} is stored in plain text in {report.credentials_file}; "
+            "`acp auth login` moves it to the system keyring."
+        )
+    if report.found.token is None:
+        if report.found.keyring_error is not None:
+            raise report.found.keyring_error
+        raise AuthError(
+            f"No token for {conf.origin}.",
+            hint="Run `acp auth login`, or set ACP_TOKEN (the usual way in CI).",
+        )
+
+
+@dataclass
+class StatusReport:
+    """What `acp auth status` knows, filled in as far as the configuration allows."""
+
+    profile: str
+    api_url: str | None = None
+    origin: str | None = None
+    found: Lookup | None = None
+    credentials_file: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The object `--json` prints; the token masked."""
+        token = self.found.token if self.found else None
+        return {
+            "profile": self.profile,
+            "api_url": self.api_url,
+            "origin": self.origin,
+            "logged_in": token is not None,
+            "token_source": None if token is None else token.source.name.lower(),
+            "token": None if token is None else token.masked(),
+            "plain_text_file": self.credentials_file if self.in_file else None,
+            "keyring_error": self.keyring_error,
+        }
+
+    @property
+    def in_file(self) -> bool:
+        """Whether the plain-text file holds a token for the origin."""
+        return bool(self.found and self.found.in_file)
+
+    @property
+    def keyring_error(self) -> str | None:
+        """Why the keyring could not be read, if it was consulted and failed."""
+        error = self.found.keyring_error if self.found else None
+        return None if error is None else error.message
+
+    def rows(self) -> list[tuple[str, str]]:
+        """The lines of the human-readable report."""
+        from acp_cli.credentials import SERVICE, Source
+
+        token = self.found.token if self.found else None
+        if token is None:
+            source = "none"
+        elif token.source is Source.ENVIRONMENT:
+            source = "environment variable ACP_TOKEN"
+        elif token.source is Source.KEYRING:
+            source = f"system keyring (service {SERVICE}, user {self.origin})"
+        else:
+            source = f"plain-text file {self.credentials_file}"
+        rows = [
+            ("Profile", self.profile),
+            ("API URL", self.api_url or "none"),
+            ("Origin", self.origin or "none"),
+            ("Token", "none" if token is None else token.masked()),
+            ("Source", source),
+        ]
+        if self.in_file and (token is None or token.source is not Source.FILE):
+            rows.append(
+                ("Plain text", f"a token for this origin is also in {self.credentials_file}")
+            )
+        if self.keyring_error:
+            rows.append(("Keyring", self.keyring_error))
+        return rows
+
+    def headline(self) -> str:
+        """One sentence: logged in or not, and where."""
+        if self.origin is None:
+            return f"No API URL is configured for profile {self.profile}."
+        if self.found and self.found.token:
+            return f"Logged in to {self.origin}."
+        return f"Not logged in to {self.origin}."
+
+    def write(self, json_output: bool, terminal: Terminal) -> None:
+        """Print the report on stdout: JSON, or a two-column table."""
+        if json_output:
+            sys.stdout.write(json.dumps(self.as_json(), indent=2) + "\n")
+            return
+        from acp_cli.render import write_table
+
+        write_table(self.headline(), self.rows(), out=sys.stdout, terminal=terminal)
+
+
+@app.command(epilog=PRINT_EPILOG)
+def token(
+    ctx: typer.Context,
+    profile: ProfileOption = None,
+    api_url: ApiUrlOption = None,
+    verbose: VerboseOption = False,
+    no_color: NoColorOption = False,
+) -> None:
+    """Print the token of the active profile's API origin, for scripts.
+
+    The one command that prints the token itself: on standard output, alone,
+    followed by a newline. Mind where you send it.
+    """
+    from acp_cli import credentials, settings
+
+    opts = global_options(ctx, profile=profile, api_url=api_url, verbose=verbose, no_color=no_color)
+    env = environment()
+    conf = settings.resolve(profile=opts.profile, api_url=opts.api_url, env=env)
+    found = credentials.resolve_token(conf.origin, env, conf.config_dir)
+    sys.stdout.write(found.value + "\n")

@@ -1,0 +1,283 @@
+"""``acp config get|set|unset|list|path``: the settings of a profile in config.toml."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from acp_cli.cli.options import (
+    ApiUrlOption,
+    GlobalOptions,
+    NoColorOption,
+    ProfileOption,
+    VerboseOption,
+    environment,
+    global_options,
+)
+from acp_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from acp_cli.settings import SourcedValue
+
+KEYS_HELP = (
+    "api_url (the API base URL), ca_bundle (a PEM file of extra CA certificates), "
+    "timeout (seconds to wait for the API)"
+)
+
+app = typer.Typer(
+    name="config",
+    help="Read and change the settings of a profile in config.toml.",
+    no_args_is_help=True,
+)
+
+GET_EPILOG = """\
+Examples:
+
+  acp config get api_url
+
+  acp config get timeout --profile staging
+"""
+
+SET_EPILOG = """\
+Examples:
+
+  acp config set api_url https://api.example.com
+
+  acp config set api_url https://staging.example.com --profile staging
+
+  acp config set timeout 60
+
+  acp config set ca_bundle ~/certs/company-ca.pem
+"""
+
+UNSET_EPILOG = """\
+Examples:
+
+  acp config unset timeout
+
+  acp config unset api_url --profile staging
+"""
+
+LIST_EPILOG = """\
+Examples:
+
+  acp config list
+
+  acp config list --profile staging --json
+"""
+
+PATH_EPILOG = """\
+Examples:
+
+  acp config path
+
+  ${EDITOR:-vi} "$(acp config path)"
+"""
+
+
+def _known_keys() -> list[str]:
+    from acp_cli.settings import PROFILE_KEYS
+
+    return sorted(PROFILE_KEYS)
+
+
+KeyArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="KEY",
+        help=f"One of: {KEYS_HELP}.",
+        autocompletion=_known_keys,
+        show_default=False,
+    ),
+]
+
+
+@app.command(epilog=GET_EPILOG)
+def get(
+    ctx: typer.Context,
+    key: KeyArgument,
+    profile: ProfileOption = None,
+    api_url: ApiUrlOption = None,
+    verbose: VerboseOption = False,
+    no_color: NoColorOption = False,
+) -> None:
+    """Print the value of a setting that acp uses.
+
+    That is the value from --api-url, the environment (ACP_API_URL,
+    ACP_CA_BUNDLE), the profile's table in config.toml or the default, first
+    found. A key that nothing sets prints nothing (and a note on stderr).
+    """
+    from acp_cli.render import Messages
+
+    opts = global_options(ctx, profile=profile, api_url=api_url, verbose=verbose, no_color=no_color)
+    name, values = _profile_values(opts)
+    [found] = [value for value in values if value.key == _check_key(key)]
+    if found.value is None:
+        Messages().info(f"{key} is not set for profile {name}.")
+        return
+    sys.stdout.write(_shown(found.value) + "\n")
+    if found.detail:
+        Messages().info(f"({key} comes from {found.detail}, not the config file.)")
+
+
+@app.command("set", epilog=SET_EPILOG)
+def set_(
+    ctx: typer.Context,
+    key: KeyArgument,
+    value: Annotated[str, typer.Argument(metavar="VALUE", help="The new value.")],
+    profile: ProfileOption = None,
+    api_url: ApiUrlOption = None,
+    verbose: VerboseOption = False,
+    no_color: NoColorOption = False,
+) -> None:
+    """Set a setting of the profile in config.toml.
+
+    The value is checked first: api_url must be https:// (http:// only for
+    localhost), timeout a positive number of seconds, ca_bundle an existing
+    file (stored as an absolute path). The file is rewritten atomically, kept
+    private (0600), and its comments and other settings stay as they were.
+    """
+    from acp_cli import config_file, settings
+    from acp_cli.render import Messages
+
+    opts = global_options(ctx, profile=profile, api_url=api_url, verbose=verbose, no_color=no_color)
+    env = environment()
+    name = settings.profile_name(opts.profile, env)
+    stored = settings.parse_profile_value(_check_key(key), value)
+    path = config_file.config_path(config_file.config_dir(env))
+    config_file.set_profile_value(path, name, key, stored)
+    messages = Messages()
+    messages.info(f"Set {key} = {_shown(stored)} for profile {name} in {path}.")
+    variable = settings.PROFILE_KEYS[key].variable
+    if variable and env.get(variable):
+        messages.warning(f"{variable} is set in the environment and takes precedence.")
+
+
+@app.command(epilog=UNSET_EPILOG)
+def unset(
+    ctx: typer.Context,
+    key: KeyArgument,
+    profile: ProfileOption = None,
+    api_url: ApiUrlOption = None,
+    verbose: VerboseOption = False,
+    no_color: NoColorOption = False,
+) -> None:
+    """Remove a setting from the profile in config.toml.
+
+    The default applies again (for timeout), or the setting is no longer set.
+    The rest of the file stays as it was.
+    """
+    from acp_cli import config_file, settings
+    from acp_cli.render import Messages
+
+    opts = global_options(ctx, profile=profile, api_url=api_url, verbose=verbose, no_color=no_color)
+    env = environment()
+    name = settings.profile_name(opts.profile, env)
+    path = config_file.config_path(config_file.config_dir(env))
+    if config_file.unset_profile_value(path, name, _check_key(key)):
+        Messages().info(f"Removed {key} from profile {name} in {path}.")
+    else:
+        Messages().info(f"{key} was not set for profile {name} in {path}; nothing changed.")
+
+
+@app.command("list", epilog=LIST_EPILOG)
+def list_(
+    ctx: typer.Context,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the settings as a JSON object for scripts.")
+    ] = False,
+    profile: ProfileOption = None,
+    api_url: ApiUrlOption = None,
+    verbose: VerboseOption = False,
+    no_color: NoColorOption = False,
+) -> None:
+    """List the settings of the profile and where each value comes from.
+
+    Sources: flag (--api-url), environment (ACP_API_URL, ACP_CA_BUNDLE), file
+    (config.toml), default, or unset. Keys in the profile's table that acp
+    does not know are listed as unknown: acp ignores them.
+    """
+    import json
+
+    from acp_cli.render import Terminal, write_table
+
+    opts = global_options(ctx, profile=profile, api_url=api_url, verbose=verbose, no_color=no_color)
+    env = environment()
+    name, values = _profile_values(opts)
+    if json_output:
+        document = {
+            "profile": name,
+            "values": {
+                item.key: {"value": item.value, "source": item.source, "from": item.detail}
+                for item in values
+            },
+        }
+        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+        return
+    width = max(len(_shown(item.value)) for item in values)
+    rows = [
+        (item.key, f"{_shown(item.value):<{width}}  ({_described_source(item)})") for item in values
+    ]
+    terminal = Terminal.detect(sys.stdout, no_color=opts.no_color, env=env)
+    write_table(f"Profile {name}:", rows, out=sys.stdout, terminal=terminal)
+
+
+@app.command(epilog=PATH_EPILOG)
+def path(
+    ctx: typer.Context,
+    profile: ProfileOption = None,
+    api_url: ApiUrlOption = None,
+    verbose: VerboseOption = False,
+    no_color: NoColorOption = False,
+) -> None:
+    """Print the path of config.toml (it may not exist yet).
+
+    The folder is ACP_CONFIG_DIR when set, else the platform's config folder
+    for acp. The plain-text credentials file, when there is one, sits next to it.
+    """
+    from acp_cli import config_file
+
+    global_options(ctx, profile=profile, api_url=api_url, verbose=verbose, no_color=no_color)
+    sys.stdout.write(str(config_file.config_path(config_file.config_dir(environment()))) + "\n")
+
+
+def _check_key(key: str) -> str:
+    known = _known_keys()
+    if key not in known:
+        raise UsageError(
+            f"Unknown config key '{key}'.",
+            hint=f"Known keys: {KEYS_HELP}.",
+        )
+    return key
+
+
+def _profile_values(opts: GlobalOptions) -> tuple[str, list[SourcedValue]]:
+    from acp_cli import config_file, settings
+
+    env = environment()
+    name = settings.profile_name(opts.profile, env)
+    path: Path = config_file.config_path(config_file.config_dir(env))
+    config = config_file.load(path)
+    return name, settings.profile_values(name, config, path, env, api_url_flag=opts.api_url)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _described_source(item: SourcedValue) -> str:
+    if item.source == "flag":
+        return f"flag {item.detail}"
+    if item.source == "environment":
+        return f"environment {item.detail}"
+    if item.source == "unknown":
+        return "file, unknown key: ignored"
+    return item.source
