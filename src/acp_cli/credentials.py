@@ -305,8 +305,8 @@ def _with_keyring(call: Callable[[Any], T], action: str, timeout: float | None) 
     if worker.is_alive():
         _keyring_stalled.set()
         raise KeyringUnavailable(
-            f"The system keyring did not answer within {limit:g} seconds "
-            f"when acp tried to {action} it."
+            f"The system keyring did not answer within {limit:g} second"
+            f"{'' if limit == 1 else 's'} when acp tried to {action} it."
         )
     if "error" in outcome:
         exc = outcome["error"]
@@ -328,4 +328,4 @@ def _is_no_backend(exc: BaseException) -> bool:
 def _describe(exc: BaseException) -> str:
     name = type(exc).__name__
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{name}: {text.rstrip('.')}" if text else name
+    return f"{name}: {text.rstrip('.!')}" if text else name

@@ -333,11 +333,10 @@ class StatusReport:
             ("Token", "none" if token is None else token.masked()),
             ("Source", source),
         ]
-        if self.in_file and (token is None or token.source is not Source.FILE):
-            rows.append(
-                ("Plain text", f"a token for this origin is also in {self.credentials_file}")
-            )
-        if self.keyring_error:
+        if self.in_file and token is not None and token.source is not Source.FILE:
+            rows.append(("Plain text", f"a token is also stored in {self.credentials_file}"))
+        if self.keyring_error and token is not None:
+            # Without a token the error itself says this, on stderr.
             rows.append(("Keyring", self.keyring_error))
         return rows
 
