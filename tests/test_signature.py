@@ -1,0 +1,423 @@
+"""RFC 8785 canonical JSON and the plan signature, held to the published vectors.
+
+The vectors in ``shared/jcs`` (next to the repository) are the standard every
+JCS implementation is held to; the property tests compare our fast path with
+the pure-Python ``rfc8785`` reference on generated documents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rfc8785
+
+from acp_cli import plan, signature
+from acp_cli.errors import UsageError
+from acp_cli.signature import canonical_json, plan_signature, sign_plan_bytes
+
+JCS_DIR = Path(__file__).resolve().parents[2] / "shared" / "jcs"
+VECTOR_NAMES = ["arrays", "french", "structures", "unicode", "values", "weird"]
+
+
+def jcs_file(*parts: str) -> Path:
+    """A file of the shared vectors; a missing one fails the test, never skips it."""
+    path = JCS_DIR.joinpath(*parts)
+    if not path.is_file():
+        pytest.fail(f"RFC 8785 vectors missing: {path} (shared/ must sit beside the repository)")
+    return path
+
+
+def sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def double(hex_bits: str) -> float:
+    value: float = struct.unpack(">d", bytes.fromhex(hex_bits.zfill(16)))[0]
+    return value
+
+
+# --- the published vectors ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", VECTOR_NAMES)
+def test_reference_vectors_byte_for_byte(name: str) -> None:
+    source = jcs_file("input", f"{name}.json").read_bytes()
+    expected = jcs_file("output", f"{name}.json").read_bytes()
+
+    assert canonical_json(plan.parse_value(source, name)) == expected
+
+
+@pytest.mark.parametrize("name", [name for name in VECTOR_NAMES if name != "arrays"])
+def test_reference_vectors_signed_from_bytes(name: str) -> None:
+    source = jcs_file("input", f"{name}.json").read_bytes()
+    expected = jcs_file("output", f"{name}.json").read_bytes()
+
+    assert sign_plan_bytes(source, name) == sha(expected)
+
+
+def test_ten_thousand_numbers_as_ecmascript_writes_them() -> None:
+    lines = jcs_file("numbers-10k.txt").read_text(encoding="ascii").splitlines()
+    assert len(lines) == 10_000
+    wrong = []
+    for line in lines:
+        hex_bits, expected = line.split(",")
+        value = double(hex_bits)
+        # Alone, and inside containers, where orjson writes it before it is fixed up.
+        got = canonical_json(value).decode()
+        inside = canonical_json({"a": [value, "1.0,"], "b": value}).decode()
+        if got != expected or inside != f'{{"a":[{expected},"1.0,"],"b":{expected}}}':
+            wrong.append((hex_bits, expected, got, inside))
+    assert wrong == []
+
+
+def test_ten_thousand_numbers_read_back_from_their_canonical_text() -> None:
+    # What a server in another language sends back parses to the same double.
+    lines = jcs_file("numbers-10k.txt").read_text(encoding="ascii").splitlines()
+    text = "[" + ",".join(line.split(",")[1] for line in lines) + "]"
+    expected = [double(line.split(",")[0]) for line in lines]
+
+    parsed = plan.parse_value(text, "numbers")
+
+    assert [struct.pack(">d", x) for x in parsed] == [
+        struct.pack(">d", x if x != 0 else 0.0) for x in expected
+    ]
+    assert canonical_json(parsed).decode() == text
+
+
+# --- hand-picked cases ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("json_text", "expected"),
+    [
+        ("1e21", "1e+21"),
+        ("1e+21", "1e+21"),
+        ("1e20", "100000000000000000000"),
+        ("100000000000000000000", "100000000000000000000"),
+        ("123456789012345678000", "123456789012345680000"),
+        ("1e16", "10000000000000000"),
+        ("1e15", "1000000000000000"),
+        ("1e-7", "1e-7"),
+        ("1.5e-7", "1.5e-7"),
+        ("1e-6", "0.000001"),
+        ("0.0000015", "0.0000015"),
+        ("0.00001", "0.00001"),
+        ("-0", "0"),
+        ("-0.0", "0"),
+        ("0.0", "0"),
+        ("-0e10", "0"),
+        ("1.0", "1"),
+        ("100.0", "100"),
+        ("1E2", "100"),
+        ("-1.5e300", "-1.5e+300"),
+        ("1e-400", "0"),
+        ("-1e-400", "0"),
+        ("5e-324", "5e-324"),
+        ("1.7976931348623157e308", "1.7976931348623157e+308"),
+        ("0.1", "0.1"),
+        ("333333333.33333329", "333333333.3333333"),
+        ("9007199254740991", "9007199254740991"),
+        ("9007199254740992", "9007199254740992"),
+        ("9007199254740993", "9007199254740992"),
+        ("-9007199254740993", "-9007199254740992"),
+        ("9223372036854775807", "9223372036854776000"),
+        ("-9223372036854775808", "-9223372036854776000"),
+        ("18446744073709551615", "18446744073709552000"),
+        ("18446744073709551616", "18446744073709552000"),
+        ("123456789012345678901234567890", "1.2345678901234568e+29"),
+        ("1" + "0" * 308, "1e+308"),
+    ],
+)
+def test_numbers(json_text: str, expected: str) -> None:
+    value = plan.parse_value(json_text, "number")
+
+    assert canonical_json(value).decode() == expected
+    assert canonical_json([value, {"n": value}]).decode() == f'[{expected},{{"n":{expected}}}]'
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (2**53, "9007199254740992"),
+        (2**53 + 1, "9007199254740992"),
+        (-(2**53) - 1, "-9007199254740992"),
+        (2**64, "18446744073709552000"),
+        (10**21, "1e+21"),
+        (10**30, "1e+30"),
+        (True, "true"),
+        (None, "null"),
+        ("", '""'),
+        ([], "[]"),
+        ({}, "{}"),
+    ],
+)
+def test_python_values(value: Any, expected: str) -> None:
+    assert canonical_json(value).decode() == expected
+
+
+def test_strings_use_minimal_escaping_and_raw_utf8() -> None:
+    text = "".join(chr(c) for c in range(0x20)) + '"\\/\x7f\u2028\u2029\ufeff\u00e9\U0001f600'
+    expected = (
+        '"\\u0000\\u0001\\u0002\\u0003\\u0004\\u0005\\u0006\\u0007\\b\\t\\n\\u000b\\f\\r'
+        "\\u000e\\u000f\\u0010\\u0011\\u0012\\u0013\\u0014\\u0015\\u0016\\u0017\\u0018"
+        '\\u0019\\u001a\\u001b\\u001c\\u001d\\u001e\\u001f\\"\\\\/'
+        '\x7f\u2028\u2029\ufeff\u00e9\U0001f600"'
+    )
+
+    assert canonical_json(text) == expected.encode("utf-8")
+    assert canonical_json(text) == rfc8785.dumps(text)
+
+
+def test_keys_sort_by_utf16_code_units_not_code_points() -> None:
+    # U+1F600 is D83D DE00 in UTF-16: before U+E000 there, after it by code point.
+    value = {"\ue000": 1, "\U0001f600": 2, "\uffff": 3, "a": 4, "\u00e9": 5}
+
+    assert canonical_json(value) == '{"a":4,"é":5,"😀":2,"\ue000":1,"\uffff":3}'.encode()
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+def test_utf16_order_is_applied_at_depth_and_inside_arrays() -> None:
+    inner = {"\U0001f600": 1, "\uf000": 2}
+    value = {"x": [{"y": inner}], "\U00010000": inner}
+
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+def test_non_bmp_characters_in_values_only_keep_the_fast_order() -> None:
+    value = {"b": "\U0001f600", "a": ["\U0001f600"], "\ue000": 1}
+
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1.0,",
+        'x":1.0,',
+        'x\\":1.0,',
+        'x\\\\":-0.0]',
+        "e+16]",
+        ":1e+17}",
+        "1e-6}",
+        ":1.5e-6,",
+        "-6,",
+        '\\":2.0]',
+    ],
+)
+def test_number_like_text_inside_strings_is_left_alone(text: str) -> None:
+    value = {"s": text, "n": [1.0, 1e16, 1e-6, text], "t": {text: 2.0}}
+
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (math.nan, ValueError),
+        (math.inf, ValueError),
+        ([-math.inf], ValueError),
+        ({"a": 10**400}, ValueError),
+        ("\ud800", ValueError),
+        ({"\udc00": 1}, ValueError),
+        ({1: 2}, TypeError),
+        ((1, 2), TypeError),
+        ({1, 2}, TypeError),
+        (b"bytes", TypeError),
+        ({"a": object()}, TypeError),
+    ],
+)
+def test_values_without_a_canonical_form_are_refused(value: Any, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        canonical_json(value)
+
+
+def test_cycles_and_excessive_depth_are_refused() -> None:
+    cycle: list[Any] = []
+    cycle.append(cycle)
+    deep: list[Any] = []
+    for _ in range(plan.MAX_DEPTH):
+        deep = [deep]
+
+    with pytest.raises(ValueError, match="deeper"):
+        canonical_json(cycle)
+    with pytest.raises(ValueError, match="deeper"):
+        canonical_json(deep)
+
+
+def test_deep_nesting_beyond_what_orjson_writes() -> None:
+    deep: Any = {"\U0001f600": 1.0, "\ue000": 2**60}
+    expected = '{"\U0001f600":1,"\ue000":1152921504606847000}'
+    for index in range(600):
+        deep = [deep] if index % 2 else {"k": deep}
+        expected = f"[{expected}]" if index % 2 else f'{{"k":{expected}}}'
+
+    assert canonical_json(deep) == expected.encode("utf-8")
+    assert plan.parse_value(json.dumps(deep), "deep") == deep
+
+
+def test_plan_signature_is_sha256_of_the_canonical_form() -> None:
+    value = {"b": [1.0, "x"], "a": {"c": None}}
+
+    assert plan_signature(value) == sha(b'{"a":{"c":null},"b":[1,"x"]}')
+    assert plan_signature(value) == (
+        "sha256:" + hashlib.sha256(b'{"a":{"c":null},"b":[1,"x"]}').hexdigest()
+    )
+
+
+# --- the signature does not depend on how the file is written --------------------
+
+
+SAME_PLAN_WRITTEN_DIFFERENTLY = [
+    b'{"files":[{"path":"a/\xc3\xa9.txt","size":3,"mtime":1.5}],"root":"/w","n":1e2}',
+    b'{ "root" : "/w",\n  "n": 100,\n "files" : [ { "mtime" : 15e-1, "size" : 3, '
+    b'"path" : "a/\\u00e9.txt" } ] }\n',
+    b'\t{"n":100.0,"files":[{"size":3.0,"path":"a\\/\\u00E9.txt","mtime":0.15e1}],'
+    b'"\\u0072oot":"\\/w"}\r\n',
+]
+
+
+def test_key_order_whitespace_and_escaping_do_not_change_the_signature() -> None:
+    signatures = {sign_plan_bytes(text, "plan.json") for text in SAME_PLAN_WRITTEN_DIFFERENTLY}
+    expected = sha(
+        b'{"files":[{"mtime":1.5,"path":"a/\xc3\xa9.txt","size":3}],"n":100,"root":"/w"}'
+    )
+
+    assert signatures == {expected}
+
+
+def test_sign_plan_bytes_refuses_what_parse_object_refuses() -> None:
+    with pytest.raises(UsageError, match='duplicate key "a"'):
+        sign_plan_bytes(b'{"a": 1, "a": 1}', "plan.json")
+    with pytest.raises(UsageError, match="must hold a JSON object"):
+        sign_plan_bytes(b"[1, 2]", "plan.json")
+
+
+# --- the chunked path for large plans ------------------------------------------------
+
+
+def make_plan(files: int) -> Any:
+    entries = [
+        {
+            "path": f"src/dir-{i % 7}/f\u00e9{i}.txt",
+            "size": i * 7919,
+            "mode": 420,
+            "mtime": 1.7e9 + i / 3 if i % 3 else 1.7e9 + i,
+            "attributes": {"tags": ["a", "\U0001f600"], "ratio": 1e-6 * i, "big": 2**60 + i},
+        }
+        for i in range(files)
+    ]
+    return {"version": 1, "files": entries, "root": {"path": "/w", "list": [{"a": 1}, {}]}}
+
+
+def expected_signature(document: Any) -> str:
+    return sha(rfc8785.dumps(as_reference_input(document)))
+
+
+def as_reference_input(value: Any) -> Any:
+    """The document as ``rfc8785`` takes it: it refuses big integers instead of rounding."""
+    if isinstance(value, dict):
+        return {key: as_reference_input(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [as_reference_input(item) for item in value]
+    if type(value) is int and abs(value) >= 2**53:
+        return float(value)
+    return value
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunk even small documents, so that the tests run the large-plan path."""
+    monkeypatch.setattr(signature, "_MIN_CHUNKED", 0)
+    monkeypatch.setattr(signature, "_CHUNK", 200)
+
+
+@pytest.mark.parametrize("indent", [None, 0, 2])
+@pytest.mark.usefixtures("small_chunks")
+def test_chunked_path_matches_the_reference(indent: int | None) -> None:
+    document = make_plan(300)
+    text = json.dumps(document, indent=indent, ensure_ascii=indent == 2).encode()
+
+    assert signature._chunked_digest(text) is not None  # the path under test was taken
+    assert sign_plan_bytes(text, "plan.json") == expected_signature(document)
+
+
+def test_chunked_path_at_its_real_size() -> None:
+    document = make_plan(12_000)
+    text = json.dumps(document, indent=1).encode()
+    assert len(text) > signature._MIN_CHUNKED
+
+    assert signature._chunked_digest(text) is not None
+    assert sign_plan_bytes(text, "plan.json") == expected_signature(document)
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_chunked_path_with_nested_arrays_of_objects_that_look_alike() -> None:
+    # Compact JSON where nested arrays hold objects with the same first key: a cut can
+    # fall inside an element, and is then moved on to a real element boundary.
+    entries = [{"path": f"f{i}", "children": [{"path": "x"}, {"path": "y"}]} for i in range(200)]
+    document = {"files": entries}
+    text = json.dumps(document, separators=(",", ":")).encode()
+
+    assert sign_plan_bytes(text, "plan.json") == expected_signature(document)
+
+
+@pytest.mark.usefixtures("small_chunks")
+@pytest.mark.parametrize(
+    ("anchor", "old", "new", "message"),
+    [
+        (150, b'"mode": 420', b'"mode": 420, "mode": 420', 'duplicate key "mode" at $.files[150]'),
+        (None, b'"version": 1', b'"version": 1, "version": 2', 'duplicate key "version" at $ ('),
+        (150, b'"mode": 420', b'"mode": NaN', "NaN and Infinity"),
+        (150, b'"mode": 420', b'"mode": 1e400', "out of range"),
+        (150, b'"mode": 420', b'"mode": "\\udc00"', "lone UTF-16 surrogate"),
+        (150, b'"mode": 420', b'"mode": 420,', "line 2"),
+        (299, b'"mode": 420', b'"m\xffde": 420', "not valid UTF-8"),
+        (None, b'"version": 1', b'"version": 1}', "unexpected data after the JSON value"),
+    ],
+)
+def test_chunked_path_reports_errors_like_the_whole_document_parse(
+    anchor: int | None, old: bytes, new: bytes, message: str
+) -> None:
+    text = json.dumps(make_plan(300), indent=2).encode()
+    at = (
+        0
+        if anchor is None
+        else text.index(
+            f'"path": "src/dir-{anchor % 7}/'.encode()
+            + b"f\\u00e9"
+            + str(anchor).encode()
+            + b'.txt"'
+        )
+    )
+    broken = text[:at] + text[at:].replace(old, new, 1)
+    assert broken != text
+
+    with pytest.raises(UsageError) as raised:
+        sign_plan_bytes(broken, "plan.json")
+    assert message in raised.value.message
+    assert "plan.json" in raised.value.message
+    with pytest.raises(UsageError) as whole:
+        plan.parse_object(broken, "plan.json")
+    assert whole.value.message == raised.value.message
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_chunked_path_keeps_the_nesting_limit_of_the_whole_document() -> None:
+    # The plan object, "files" and each element's object take three levels.
+    def element(depth: int) -> str:
+        return '{"a": ' + "[" * depth + "]" * depth + "}"
+
+    limit = plan.MAX_DEPTH - 3
+    ok = '{"files": [' + ", ".join([element(limit)] * 40) + "]}"
+    too_deep = '{"files": [' + ", ".join([element(limit)] * 20 + [element(limit + 1)]) + "]}"
+
+    assert signature._chunked_digest(ok.encode()) is not None
+    assert sign_plan_bytes(ok.encode(), "plan.json") == sha(ok.replace(" ", "").encode())
+    with pytest.raises(UsageError, match="nested deeper than 1024"):
+        sign_plan_bytes(too_deep.encode(), "plan.json")
