@@ -1,0 +1,258 @@
+"""`acp config get|set|unset|list|path` through the real entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.cli_runner import Run, run_acp
+
+COMMENTED = """\
+# acp settings, kept by hand
+device_id = "0b6c5c8e-1111-4222-8333-444455556666"
+
+[profiles.default]
+# production
+api_url = "https://api.example.com"  # the public API
+timeout = 30
+
+[profiles.staging]
+api_url = "https://staging.example.com"
+"""
+
+
+def acp(*args: str, env: dict[str, str] | None = None) -> Run:
+    run = run_acp(*args, env=env, timeout=30)
+    assert "Traceback" not in run.stderr
+    return run
+
+
+@pytest.fixture
+def config_path(isolated_env: Path) -> Path:
+    return isolated_env / "config.toml"
+
+
+@pytest.fixture
+def commented(config_path: Path) -> Path:
+    config_path.parent.mkdir(mode=0o700)
+    config_path.write_text(COMMENTED, encoding="utf-8")
+    return config_path
+
+
+def test_path_prints_the_config_file_and_creates_nothing(config_path: Path) -> None:
+    run = acp("config", "path")
+    assert run.code == 0
+    assert run.stdout == f"{config_path}\n"
+    assert not config_path.parent.exists()
+
+
+def test_set_writes_a_private_file_atomically(config_path: Path) -> None:
+    run = acp("config", "set", "api_url", "https://api.example.com/")
+
+    assert run.code == 0, run.stderr
+    assert run.stdout == ""
+    assert f"Set api_url = https://api.example.com for profile default in {config_path}" in (
+        run.stderr
+    )
+    assert config_path.read_text() == '[profiles.default]\napi_url = "https://api.example.com"\n'
+    assert stat.S_IMODE(config_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(config_path.parent.stat().st_mode) == 0o700
+    assert not [name for name in os.listdir(config_path.parent) if name.endswith(".tmp")]
+    assert acp("config", "get", "api_url").stdout == "https://api.example.com\n"
+
+
+def test_set_keeps_comments_layout_and_other_profiles(commented: Path) -> None:
+    assert acp("config", "set", "timeout", "60").code == 0
+    assert acp("config", "set", "ca_bundle", str(commented), "--profile", "staging").code == 0
+    assert acp("config", "set", "api_url", "http://localhost:8080", "--profile", "dev").code == 0
+
+    assert (
+        commented.read_text()
+        == COMMENTED.replace("timeout = 30", "timeout = 60").replace(
+            'api_url = "https://staging.example.com"\n',
+            f'api_url = "https://staging.example.com"\nca_bundle = "{commented}"\n',
+        )
+        + '\n[profiles.dev]\napi_url = "http://localhost:8080"\n'
+    )
+
+
+def test_unset_removes_only_that_key(commented: Path) -> None:
+    run = acp("config", "unset", "timeout")
+    assert run.code == 0
+    assert f"Removed timeout from profile default in {commented}." in run.stderr
+    assert commented.read_text() == COMMENTED.replace("timeout = 30\n", "")
+
+    again = acp("config", "unset", "timeout")
+    assert again.code == 0
+    assert "timeout was not set for profile default" in again.stderr
+    assert commented.read_text() == COMMENTED.replace("timeout = 30\n", "")
+
+
+def test_unset_of_a_missing_file_creates_nothing(config_path: Path) -> None:
+    run = acp("config", "unset", "api_url")
+    assert run.code == 0
+    assert not config_path.exists()
+
+
+def test_profile_from_option_or_environment_before_or_after(commented: Path) -> None:
+    assert acp("config", "get", "api_url", "--profile", "staging").stdout == (
+        "https://staging.example.com\n"
+    )
+    assert acp("--profile", "staging", "config", "get", "api_url").stdout == (
+        "https://staging.example.com\n"
+    )
+    assert acp("config", "get", "api_url", env={"ACP_PROFILE": "staging"}).stdout == (
+        "https://staging.example.com\n"
+    )
+    assert acp("config", "set", "timeout", "5", env={"ACP_PROFILE": "staging"}).code == 0
+    assert acp("config", "get", "timeout", "--profile", "staging").stdout == "5\n"
+    assert acp("config", "get", "timeout").stdout == "30\n"
+
+
+def test_values_are_stored_with_their_types(config_path: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert acp("config", "set", "timeout", "2.5").code == 0
+    assert acp("config", "set", "timeout", "10", "--profile", "b").code == 0
+    os.chdir(tmp_path)  # a relative path is stored absolute: it must work from anywhere
+    assert acp("config", "set", "ca_bundle", "ca.pem").code == 0
+    text = config_path.read_text()
+    assert "timeout = 2.5\n" in text
+    assert "timeout = 10\n" in text
+    assert f'ca_bundle = "{bundle}"\n' in text
+
+
+def test_set_values_are_what_other_commands_use(config_path: Path) -> None:
+    assert acp("config", "set", "api_url", "https://api.example.com/base/").code == 0
+    run = acp("auth", "status", "--json", env={"ACP_TOKEN": "tok_0123456789abcdef"})
+    assert run.code == 0
+    report = json.loads(run.stdout)
+    assert report["api_url"] == "https://api.example.com/base"
+    assert report["origin"] == "https://api.example.com"
+
+
+@pytest.mark.parametrize("command", [["get"], ["set"], ["unset"]])
+def test_unknown_key_is_exit_2_naming_the_known_keys(config_path: Path, command: list[str]) -> None:
+    args = ["config", *command, "api-url"] + (["https://x.example"] if command == ["set"] else [])
+    run = acp(*args)
+    assert run.code == 2
+    assert "Unknown config key 'api-url'" in run.stderr
+    for key in ("api_url", "ca_bundle", "timeout"):
+        assert key in run.stderr
+    assert not config_path.exists()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("api_url", "ftp://api.example.com", "is not an http(s) URL"),
+        ("api_url", "api.example.com", "is not an http(s) URL"),
+        ("api_url", "http://api.example.com", "Refusing plain http://"),
+        ("api_url", "https://user:pw@api.example.com", "must not carry"),
+        ("timeout", "0", "positive number of seconds"),
+        ("timeout", "-3", "positive number of seconds"),
+        ("timeout", "soon", "positive number of seconds"),
+        ("timeout", "nan", "positive number of seconds"),
+        ("timeout", "inf", "positive number of seconds"),
+        ("ca_bundle", "/does/not/exist.pem", "existing file"),
+        ("ca_bundle", "/", "existing file"),
+    ],
+)
+def test_bad_values_are_exit_2_and_change_nothing(
+    commented: Path, key: str, value: str, message: str
+) -> None:
+    run = acp("config", "set", key, "--", value)  # "--": "-3" is a value, not an option
+    assert run.code == 2
+    assert message in run.stderr
+    assert commented.read_text() == COMMENTED
+
+
+def test_list_marks_where_each_value_comes_from(commented: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    run = acp("config", "list")
+    assert run.code == 0
+    assert run.stdout == (
+        "Profile default:\n"
+        "api_url:   https://api.example.com  (file)\n"
+        "ca_bundle: -                        (unset)\n"
+        "timeout:   30                       (file)\n"
+    )
+
+    staging = acp("config", "list", "--profile", "staging", env={"ACP_CA_BUNDLE": str(bundle)})
+    lines = staging.stdout.splitlines()
+    assert lines[1].startswith("api_url:   https://staging.example.com")
+    assert lines[1].endswith("(file)")
+    assert lines[2].startswith(f"ca_bundle: {bundle}")
+    assert lines[2].endswith("(environment ACP_CA_BUNDLE)")
+    assert lines[3].startswith("timeout:   30")
+    assert lines[3].endswith("(default)")
+
+    flagged = acp("config", "list", "--api-url", "https://flag.example.com")
+    assert "(flag --api-url)" in flagged.stdout.splitlines()[1]
+
+
+def test_list_json_and_unknown_keys_in_the_file(commented: Path) -> None:
+    commented.write_text(COMMENTED + "api-url = 'typo'\n")
+    run = acp("config", "list", "--json", "--profile", "staging", env={"ACP_API_URL": "https://e"})
+    assert run.code == 0
+    assert json.loads(run.stdout) == {
+        "profile": "staging",
+        "values": {
+            "api_url": {"value": "https://e", "source": "environment", "from": "ACP_API_URL"},
+            "ca_bundle": {"value": None, "source": "unset", "from": None},
+            "timeout": {"value": 30.0, "source": "default", "from": None},
+            "api-url": {"value": "typo", "source": "unknown", "from": None},
+        },
+    }
+    text = acp("config", "list", "--profile", "staging")
+    assert "api-url:   typo" in text.stdout
+    assert "(file, unknown key: ignored)" in text.stdout
+
+
+def test_get_shows_the_value_in_force_and_says_when_it_is_not_the_file(commented: Path) -> None:
+    run = acp("config", "get", "api_url", env={"ACP_API_URL": "https://env.example.com"})
+    assert run.stdout == "https://env.example.com\n"
+    assert "comes from ACP_API_URL" in run.stderr
+
+    unset = acp("config", "get", "ca_bundle")
+    assert unset.code == 0
+    assert unset.stdout == ""
+    assert "ca_bundle is not set for profile default" in unset.stderr
+
+
+def test_set_warns_when_the_environment_overrides_the_file(config_path: Path) -> None:
+    run = acp("config", "set", "api_url", "https://a.example.com", env={"ACP_API_URL": "https://b"})
+    assert run.code == 0
+    assert "Warning: ACP_API_URL is set in the environment and takes precedence." in run.stderr
+
+
+@pytest.mark.parametrize("args", [["list"], ["get", "timeout"], ["set", "timeout", "3"]])
+def test_a_broken_config_file_is_exit_2(config_path: Path, args: list[str]) -> None:
+    config_path.parent.mkdir(mode=0o700)
+    config_path.write_text("[profiles.default\napi_url = 'x'\n")
+    run = acp("config", *args)
+    assert run.code == 2
+    assert str(config_path) in run.stderr
+    assert config_path.read_text() == "[profiles.default\napi_url = 'x'\n"
+
+
+def test_a_profile_that_is_not_a_table_is_exit_2(config_path: Path) -> None:
+    config_path.parent.mkdir(mode=0o700)
+    config_path.write_text('profiles = "oops"\n')
+    run = acp("config", "set", "timeout", "3")
+    assert run.code == 2
+    assert "must be a table" in run.stderr
+    assert config_path.read_text() == 'profiles = "oops"\n'
+
+
+@pytest.mark.parametrize("command", ["get", "set", "unset", "list", "path"])
+def test_every_config_command_has_a_summary_and_examples(command: str) -> None:
+    run = acp("config", command, "--help", env={"COLUMNS": "100"})
+    assert run.code == 0
+    assert "Examples:" in run.stdout
+    assert "--profile" in run.stdout
