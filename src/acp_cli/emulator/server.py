@@ -149,6 +149,8 @@ class _Handler(BaseHTTPRequestHandler):
     _body: bytes | None = None
     _fault: Fault | None = None
     _note = ""
+    _api_request = False
+    _recorded = False
 
     @property
     def _server(self) -> EmulatorHTTPServer:
@@ -178,6 +180,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._body = None
         self._fault = None
         self._note = ""
+        self._api_request = False
+        self._recorded = False
 
     def handle_one_request(self) -> None:
         """Serve one request; per-request state starts fresh."""
@@ -245,6 +249,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         path, _, query = self.path.partition("?")
         control = path == _CONTROL_PREFIX or path.startswith(_CONTROL_PREFIX + "/")
+        self._api_request = not control
         try:
             if control:
                 self._control(path, query)
@@ -263,8 +268,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self._answer(500, body, [("Connection", "close")])
             self._close()
         finally:
-            if not control:
-                self._record()
+            self._record()
             self._log_line()
 
     # --- the API endpoint --------------------------------------------------
@@ -353,6 +357,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Abort the connection with a TCP reset, leaving the body unread."""
         self._note = "connection reset"
         self.close_connection = True
+        self._record()
         # SO_LINGER with a zero timeout turns close() into an abortive close (RST).
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         # The socket only really closes once its buffered reader lets go of it.
@@ -502,6 +507,9 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         """Send a complete answer (or, with ``truncate``, only half its body, then close)."""
         self._status = status
+        # Record before the client can see the answer, so a test that asserts
+        # on the log right after its request returns never races this thread.
+        self._record()
         bodiless = status in (HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED)
         self.send_response(status)
         self.send_header("X-Request-Id", self._request_id)
@@ -522,6 +530,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _close(self) -> None:
         """Close after this request; drain unread body bytes first, so the close is clean."""
+        self._record()
         self.close_connection = True
         if not self._unread:
             return
@@ -536,6 +545,10 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     def _record(self) -> None:
+        """Log this API request once, with what was done to it (controls are not logged)."""
+        if not self._api_request or self._recorded:
+            return
+        self._recorded = True
         body = self._body
         if body is None and self._unread == 0 and self._note != "connection reset":
             body = b""  # nothing was declared, so nothing is missing
