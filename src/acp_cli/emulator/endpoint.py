@@ -63,7 +63,8 @@ class PrepareRequest:
 
 def error_body(code: str, message: str) -> bytes:
     """``{"error": {"code": ..., "message": ...}}`` as UTF-8 JSON bytes."""
-    return json.dumps({"error": {"code": code, "message": message}}).encode()
+    error = {"error": {"code": code, "message": message}}
+    return json.dumps(error, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def error_code_for_status(status: int) -> str:

@@ -152,6 +152,10 @@ class _Handler(BaseHTTPRequestHandler):
     _api_request = False
     _recorded = False
 
+    def version_string(self) -> str:
+        """The ``Server`` header: the emulator and its version, without Python's."""
+        return self.server_version
+
     @property
     def _server(self) -> EmulatorHTTPServer:
         return cast(EmulatorHTTPServer, self.server)
@@ -589,7 +593,7 @@ def _phrase(status: int) -> str:
 
 
 def _json(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False).encode("utf-8")
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _no_session(session_id: str) -> ApiError:
