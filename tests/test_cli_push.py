@@ -65,16 +65,15 @@ def test_request_shape_is_exact(emulator: Any, api_env: dict[str, str], plan_fil
         + plan_bytes.strip()
         + b"}"
     )
-    assert request["method"] == "POST"
-    assert request["path"] == f"/v1/workspace-bindings/{BINDING}/push-sessions"
-    assert request["body"] == expected_body
-    headers = {name.lower(): value for name, value in request["headers"].items()}
-    assert headers["authorization"] == f"Bearer {TOKEN}"
-    assert headers["content-type"] == "application/json"
-    assert headers["accept"] == "application/json"
-    assert headers["user-agent"].startswith("acp-cli/0.1.0 (Python 3.")
+    assert request.method == "POST"
+    assert request.target == f"/v1/workspace-bindings/{BINDING}/push-sessions"
+    assert request.body == expected_body
+    assert request.header("Authorization") == f"Bearer {TOKEN}"
+    assert request.header("Content-Type") == "application/json"
+    assert request.header("Accept") == "application/json"
+    assert str(request.header("User-Agent")).startswith("acp-cli/0.1.0 (Python 3.")
     config = (Path(os.environ["ACP_CONFIG_DIR"]) / "config.toml").read_text()
-    assert f'device_id = "{headers["acp-device-id"]}"' in config
+    assert f'device_id = "{request.header("ACP-Device-Id")}"' in config
 
 
 def test_plan_from_standard_input(emulator: Any, api_env: dict[str, str]) -> None:
@@ -129,7 +128,7 @@ def test_metadata_file_and_meta_options_merge(
         env=api_env,
     )
     assert run.code == 0, run.stderr
-    sent = json.loads(emulator.requests()[0]["body"])
+    sent = emulator.requests()[0].json()
     assert sent["metadata"] == {
         "branch": "main",
         "ci": True,
@@ -145,7 +144,7 @@ def test_without_metadata_the_field_is_left_out(
     emulator: Any, api_env: dict[str, str], plan_file: Path
 ) -> None:
     prepare(BINDING, "--plan", str(plan_file), "-o", "id", env=api_env)
-    assert "metadata" not in json.loads(emulator.requests()[0]["body"])
+    assert "metadata" not in emulator.requests()[0].json()
 
 
 @pytest.mark.parametrize(
@@ -157,7 +156,7 @@ def test_binding_id_is_always_one_path_segment(
 ) -> None:
     run = prepare(binding, "--plan", str(plan_file), "--json", env=api_env)
     assert run.code == 0, run.stderr
-    assert emulator.requests()[0]["path"] == f"/v1/workspace-bindings/{segment}/push-sessions"
+    assert emulator.requests()[0].target == f"/v1/workspace-bindings/{segment}/push-sessions"
     assert json.loads(run.stdout)["pushSession"]["workspaceBindingId"] == binding
 
 
@@ -324,7 +323,7 @@ def test_token_from_a_real_keyring_backend(emulator: Any, plan_file: Path) -> No
     )  # fmt: skip
     assert run.code == 0, run.stderr
     assert TOKEN not in run.output
-    assert emulator.requests()[0]["headers"]["Authorization"] == f"Bearer {TOKEN}"
+    assert emulator.requests()[0].header("Authorization") == f"Bearer {TOKEN}"
 
 
 def test_keyring_for_another_origin_is_not_used(emulator: Any, plan_file: Path) -> None:
@@ -510,7 +509,11 @@ def test_status_codes_map_to_exit_codes(
     emulator: Any, api_env: dict[str, str], plan_file: Path, status: int, code: int
 ) -> None:
     for _ in range(4):  # enough for every retry the client may make
-        emulator.queue_fault(status=status, body={"error": {"code": "c", "message": "said so"}})
+        emulator.queue_fault(
+            status=status,
+            body=json.dumps({"error": {"code": "c", "message": "said so"}}),
+            content_type="application/json",
+        )
     run = prepare(BINDING, "--plan", str(plan_file), env=api_env)
     assert run.code == code, run.stderr
     assert f"({status})" in run.stderr

@@ -12,7 +12,7 @@ from typing import IO, Any
 
 from acp_cli import plan
 from acp_cli.errors import UsageError
-from acp_cli.signature import plan_signature
+from acp_cli.signature import sign_plan_bytes
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ def source_name(path: str) -> str:
 def read_plan(path: str, stdin: IO[bytes]) -> tuple[bytes, str]:
     """Read and strictly check the plan at ``path`` (``-``: stdin); return bytes and signature."""
     data = plan.read_source(path, stdin)
-    return data, plan_signature(plan.parse_object(data, source_name(path)))
+    return data, sign_plan_bytes(data, source_name(path))
 
 
 def read_push_input(
