@@ -28,5 +28,11 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks examples
 	$(BIN)/ruff format src tests benchmarks examples
 
+# Benchmarks print tables of medians and ratios against baselines measured in
+# the same run; speed is not asserted in the test suite.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_signature.py
+	$(BIN)/python benchmarks/bench_startup.py
+
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

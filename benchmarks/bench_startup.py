@@ -1,0 +1,122 @@
+"""Start-up benchmark: acp's commands next to the least Python needs for the same job.
+
+Each row runs a command and its baseline as subprocesses, interleaved round
+by round on the same machine in the same run (shared machines are noisy), and
+prints the medians and their ratio:
+
+- `acp --version`                      vs `python -c pass`
+- `acp push signature plan.json`       vs a bare script: read, orjson, sort, sha256
+- `acp push prepare B --plan P -o id`  vs a bare httpx client: read, sign, post, print the ID
+
+The server is the bundled emulator on loopback, in this process.
+
+    .venv/bin/python benchmarks/bench_startup.py [--rounds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from acp_cli.emulator import Emulator
+
+BIN = Path(sys.executable).parent
+TOKEN = "bench-token-0123456789abcdef"
+BINDING = "wb_bench"
+
+BARE_SIGN = """
+import hashlib, sys, orjson
+data = open(sys.argv[1], "rb").read()
+canonical = orjson.dumps(orjson.loads(data), option=orjson.OPT_SORT_KEYS)
+print("sha256:" + hashlib.sha256(canonical).hexdigest())
+"""
+
+BARE_PREPARE = """
+import hashlib, os, sys, orjson, httpx
+data = open(sys.argv[2], "rb").read()
+canonical = orjson.dumps(orjson.loads(data), option=orjson.OPT_SORT_KEYS)
+signature = "sha256:" + hashlib.sha256(canonical).hexdigest()
+body = b'{"planSignature":"' + signature.encode() + b'","plan":' + data.strip() + b"}"
+response = httpx.post(
+    os.environ["ACP_API_URL"] + "/v1/workspace-bindings/" + sys.argv[1] + "/push-sessions",
+    content=body,
+    headers={
+        "Authorization": "Bearer " + os.environ["ACP_TOKEN"],
+        "Content-Type": "application/json",
+        "ACP-Device-Id": "bench-device",
+    },
+)
+response.raise_for_status()
+print(response.json()["pushSession"]["id"])
+"""
+
+
+def timed(argv: list[str], env: dict[str, str]) -> float:
+    """Wall time of one run; the run must succeed."""
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    """Run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=30)
+    args = parser.parse_args()
+
+    python = str(BIN / "python")
+    acp = str(BIN / "acp")
+    with tempfile.TemporaryDirectory() as tmp, Emulator(tokens=[TOKEN], bindings=[BINDING]) as emu:
+        plan = Path(tmp) / "plan.json"
+        plan.write_text(
+            '{"files": [{"path": "a.txt", "size": 3, "mtime": 1.5, "mode": "0644"}], "root": "/w"}'
+        )
+        env = {
+            **os.environ,
+            "ACP_CONFIG_DIR": str(Path(tmp) / "config"),
+            "ACP_API_URL": emu.url,
+            "ACP_TOKEN": TOKEN,
+            "NO_PROXY": "*",
+        }
+        rows = [
+            ("acp --version", [acp, "--version"], "python -c pass", [python, "-c", "pass"]),
+            (
+                "acp push signature",
+                [acp, "push", "signature", str(plan)],
+                "bare orjson + sha256",
+                [python, "-c", BARE_SIGN, str(plan)],
+            ),
+            (
+                "acp push prepare -o id",
+                [acp, "push", "prepare", BINDING, "--plan", str(plan), "-o", "id"],
+                "bare httpx client",
+                [python, "-c", BARE_PREPARE, BINDING, str(plan)],
+            ),
+        ]
+        for _, ours, _, base in rows:  # warm the page cache and create the device ID
+            timed(ours, env)
+            timed(base, env)
+        times: dict[str, list[float]] = {}
+        for _ in range(args.rounds):
+            for name, ours, base_name, base in rows:
+                times.setdefault(name, []).append(timed(ours, env))
+                times.setdefault(base_name, []).append(timed(base, env))
+
+    print(f"Start-up, median of {args.rounds} interleaved runs (wall clock, ms)\n")
+    print(f"| {'command':<24} | {'ms':>6} | {'baseline':<22} | {'ms':>6} | {'ratio':>5} |")
+    print(f"|{'-' * 26}|{'-' * 8}|{'-' * 24}|{'-' * 8}|{'-' * 7}|")
+    for name, _, base_name, _ in rows:
+        ours_ms = statistics.median(times[name]) * 1000
+        base_ms = statistics.median(times[base_name]) * 1000
+        ratio = ours_ms / base_ms
+        print(f"| {name:<24} | {ours_ms:6.1f} | {base_name:<22} | {base_ms:6.1f} | {ratio:5.2f} |")
+
+
+if __name__ == "__main__":
+    main()
