@@ -42,16 +42,15 @@ class OutputFormat(StrEnum):
 
 @dataclass(frozen=True)
 class Terminal:
-    """How to draw for a stream: whether it is a terminal and whether colour is wanted."""
+    """How to draw for a stream: in colour with rich, or as plain text."""
 
-    is_terminal: bool
     color: bool
+    """True on a terminal unless ``--no-color`` or ``NO_COLOR`` asks for plain text."""
 
     @classmethod
     def detect(cls, stream: IO[str], *, no_color: bool, env: Mapping[str, str]) -> Terminal:
         """Decide from the stream, ``--no-color`` and ``NO_COLOR``."""
-        is_terminal = stream.isatty()
-        return cls(is_terminal, is_terminal and not no_color and not env.get("NO_COLOR"))
+        return cls(stream.isatty() and not no_color and not env.get("NO_COLOR"))
 
 
 def headline(result: PrepareResult, binding_id: str) -> str:
@@ -125,27 +124,25 @@ def write_table(
     terminal: Terminal,
     style: str = "bold",
 ) -> None:
-    """A two-column table: drawn with rich on a terminal, plain aligned text otherwise.
+    """A two-column table: drawn with rich on a colour terminal, plain aligned text otherwise.
 
     Plain text is never coloured or truncated, so it can be piped and grepped.
     """
-    if not terminal.is_terminal:
-        width = max(len(label) for label, _ in rows)
+    width = max(len(label) for label, _ in rows)
+    if not terminal.color:
         out.write(title + "\n")
         for label, value in rows:
             out.write(f"{label + ':':<{width + 1}} {value}\n")
         return
     from rich.console import Console
-    from rich.table import Table
+    from rich.text import Text
 
-    console = Console(file=out, no_color=not terminal.color, highlight=False)
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column(overflow="fold")
+    console = Console(file=out, highlight=False)
+    console.print(Text(title, style=style), soft_wrap=True)
+    # soft_wrap: long values (signatures, IDs) are never cut or folded by rich,
+    # so they can be copied whole from the terminal.
     for label, value in rows:
-        table.add_row(label, value)
-    console.print(title, style=style if terminal.color else None, markup=False)
-    console.print(table)
+        console.print(Text.assemble((f"{label:<{width}}", "bold"), "  ", value), soft_wrap=True)
 
 
 def dry_run_rows(request: Request, plan_signature: str) -> list[tuple[str, str]]:
