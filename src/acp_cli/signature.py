@@ -23,8 +23,9 @@ It differs from JCS in exactly three places, each handled only where it occurs:
    written by the exact pure-Python writer (``_canonical_python``).
 3. Key order. orjson sorts by code point, JCS by UTF-16 code unit; the two
    disagree only when one key has a character above U+FFFF where another has
-   one in U+E000-U+FFFF. The output is checked for 4-byte UTF-8 first (a memchr),
-   the keys only then, and the pure-Python writer takes over if an order differs.
+   one in U+E000-U+FFFF. Such characters are found in the output by memchr on
+   their UTF-8 lead bytes; only when one is in a key are the objects' key
+   orders compared, and the pure-Python writer takes over if one differs.
 
 A large plan is not parsed into one tree: ``sign_plan_bytes`` cuts its
 biggest array into chunks of about 64 KiB, parses, canonicalizes and hashes
@@ -56,6 +57,7 @@ _BIG_EXPONENT = re.compile(rb"e\+(?:1[6-9]|20)(?=[,\]}]|\Z)")  # 1e+16 .. 1.2e+2
 _SMALL_EXPONENT = re.compile(rb"-6(?=[,\]}]|\Z)")  # 1.5e-6
 _E = ord("e")
 _ASTRAL_LEAD_BYTES = (b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4")
+_BACKSLASH = ord("\\")
 
 # Chunked signing of large plans (``sign_plan_bytes``).
 _CHUNK = 1 << 16  # bytes per parsed chunk: small enough to stay in cache
@@ -121,15 +123,42 @@ def _finish(out: bytes, value: Any) -> tuple[bytes, int]:
     Also returns the number of quotes that delimit strings in it, which the
     duplicate-key check needs and the number fixing counts anyway.
     """
-    if not out.isascii() and _has_astral(out) and _utf16_order_differs(value):
+    if not out.isascii() and _astral_in_keys(out) and _utf16_order_differs(value):
         canonical = _canonical_python(value)
         return canonical, plan_reader.structural_quote_count(canonical)
     return _fix_numbers(out)
 
 
-def _has_astral(out: bytes) -> bool:
-    """Whether UTF-8 ``out`` holds a character above U+FFFF (a 4-byte sequence)."""
-    return any(lead in out for lead in _ASTRAL_LEAD_BYTES)
+def _astral_in_keys(out: bytes) -> bool:
+    """Whether a key in orjson's output holds a character above U+FFFF.
+
+    Such characters are 4-byte UTF-8 sequences, found by memchr on their lead
+    bytes; each is in a key when its string is followed by ":" (orjson writes
+    no spaces). Characters above U+FFFF in values (an emoji in a file name)
+    thus cost a few C calls each, not a walk over the parsed objects.
+    """
+    for lead in _ASTRAL_LEAD_BYTES:
+        at = out.find(lead)
+        while at >= 0:
+            end = _string_end(out, at)
+            if out[end + 1 : end + 2] == b":":
+                return True
+            at = out.find(lead, end)
+    return False
+
+
+def _string_end(out: bytes, inside: int) -> int:
+    """Position of the quote that closes the string holding position ``inside``."""
+    quote = out.find(b'"', inside)
+    while out[quote - 1] == _BACKSLASH:
+        # Escaped when an odd number of backslashes precede it.
+        run = quote - 1
+        while out[run - 1] == _BACKSLASH:
+            run -= 1
+        if (quote - run) % 2 == 0:
+            break
+        quote = out.find(b'"', quote + 1)
+    return quote
 
 
 def _utf16_order_differs(value: Any) -> bool:
