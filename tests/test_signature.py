@@ -421,3 +421,57 @@ def test_chunked_path_keeps_the_nesting_limit_of_the_whole_document() -> None:
     assert sign_plan_bytes(ok.encode(), "plan.json") == sha(ok.replace(" ", "").encode())
     with pytest.raises(UsageError, match="nested deeper than 1024"):
         sign_plan_bytes(too_deep.encode(), "plan.json")
+
+
+@pytest.mark.usefixtures("small_chunks")
+@pytest.mark.parametrize(
+    ("outer", "inner", "valid", "chunked"),
+    [
+        (760, 200, True, True),  # orjson writes the elements
+        (700, 320, True, True),  # too deep for orjson: measured, then written in Python
+        (700, 330, False, False),
+        (800, 200, True, False),  # the array itself is too deep for chunks
+        (800, 230, False, False),
+        (1000, 30, False, False),
+    ],
+)
+def test_chunked_path_counts_the_depth_above_the_array(
+    outer: int, inner: int, valid: bool, chunked: bool
+) -> None:
+    # The array is the "outer"-th level; its elements are "inner" levels deep.
+    element = '{"path": ' + "[" * (inner - 1) + "]" * (inner - 1) + "}"
+    text = '{"a":' + "[" * (outer - 2) + ", ".join([element] * 30) + "]" * (outer - 2) + "}"
+
+    assert (signature._chunked_digest(text.encode()) is not None) == chunked
+    if valid:
+        assert sign_plan_bytes(text.encode(), "plan.json") == sha(text.replace(" ", "").encode())
+    else:
+        with pytest.raises(UsageError, match="nested deeper than 1024"):
+            sign_plan_bytes(text.encode(), "plan.json")
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_chunked_path_orders_non_bmp_keys_by_utf16() -> None:
+    entries = [
+        {"path": f"f{i}", "\U0001f600": i, "\ue000": [i, "\U0001f680\\"], "v": 'x\U0001f600":'}
+        for i in range(60)
+    ]
+    document = {"files": entries, "\U0001f680": 1, "\uffff": 2}
+    for ascii_only in (True, False):
+        text = json.dumps(document, indent=1, ensure_ascii=ascii_only).encode()
+
+        assert signature._chunked_digest(text) is not None
+        assert sign_plan_bytes(text, "plan.json") == expected_signature(document)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"v": 'x\U0001f600":', "\ue000": 1, "a": 2},
+        {"v": "\U0001f600\\", "w": '\\\U0001f600\\"', "\uf000": {"\U00010000": 1}},
+        {'\U0001f600"': 1, "\ue000": 2},
+        ["\U0001f600", {"\U0010ffff": 1, "\ufffd": 2}],
+    ],
+)
+def test_non_bmp_characters_in_values_and_keys(value: Any) -> None:
+    assert canonical_json(value) == rfc8785.dumps(value)

@@ -47,6 +47,7 @@ import orjson
 from acp_cli import plan as plan_reader
 
 _SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+_ORJSON_MAX_DEPTH = 254  # orjson.dumps refuses deeper values
 _SAFE_INTEGER = 2**53  # beyond this magnitude JCS writes an integer as the nearest double
 
 # orjson float tokens that ECMAScript writes differently, matched at their end.
@@ -406,6 +407,10 @@ def _chunked_digest(data: bytes) -> str | None:
     if array is None:
         return None
     array_open, array_depth = array
+    if array_depth + _ORJSON_MAX_DEPTH - 1 > plan_reader.MAX_DEPTH:
+        # Elements that orjson writes could then exceed the document's nesting
+        # limit unnoticed (deeper ones are measured): read the whole document.
+        return None
 
     chunks: list[bytes] = []
     start = array_open + 1
