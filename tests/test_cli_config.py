@@ -176,42 +176,55 @@ def test_list_marks_where_each_value_comes_from(commented: Path, tmp_path: Path)
     bundle.write_text("")
     run = acp("config", "list")
     assert run.code == 0
-    assert run.stdout == (
-        "Profile default:\n"
-        "api_url:   https://api.example.com  (file)\n"
-        "ca_bundle: -                        (unset)\n"
-        "timeout:   30                       (file)\n"
-    )
+    assert run.stdout.splitlines()[0] == "Profile default:"
+    assert listed(run.stdout) == {
+        **listed(run.stdout),
+        "api_url": ("https://api.example.com", "(file)"),
+        "ca_bundle": ("-", "(unset)"),
+        "timeout": ("30", "(file)"),
+    }
 
     staging = acp("config", "list", "--profile", "staging", env={"ACP_CA_BUNDLE": str(bundle)})
-    lines = staging.stdout.splitlines()
-    assert lines[1].startswith("api_url:   https://staging.example.com")
-    assert lines[1].endswith("(file)")
-    assert lines[2].startswith(f"ca_bundle: {bundle}")
-    assert lines[2].endswith("(environment ACP_CA_BUNDLE)")
-    assert lines[3].startswith("timeout:   30")
-    assert lines[3].endswith("(default)")
+    assert staging.stdout.splitlines()[0] == "Profile staging:"
+    assert listed(staging.stdout) == {
+        **listed(staging.stdout),
+        "api_url": ("https://staging.example.com", "(file)"),
+        "ca_bundle": (str(bundle), "(environment ACP_CA_BUNDLE)"),
+        "timeout": ("30", "(default)"),
+    }
 
     flagged = acp("config", "list", "--api-url", "https://flag.example.com")
-    assert "(flag --api-url)" in flagged.stdout.splitlines()[1]
+    assert listed(flagged.stdout)["api_url"] == ("https://flag.example.com", "(flag --api-url)")
+
+
+def listed(text: str) -> dict[str, tuple[str, str]]:
+    """``key: value   (source)`` lines of `acp config list` as {key: (value, source)}."""
+    rows = {}
+    for line in text.splitlines()[1:]:
+        key, rest = line.split(":", 1)
+        value, source = rest.strip().split("  (", 1)
+        rows[key] = (value.strip(), "(" + source)
+    return rows
 
 
 def test_list_json_and_unknown_keys_in_the_file(commented: Path) -> None:
     commented.write_text(COMMENTED + "api-url = 'typo'\n")
     run = acp("config", "list", "--json", "--profile", "staging", env={"ACP_API_URL": "https://e"})
     assert run.code == 0
-    assert json.loads(run.stdout) == {
-        "profile": "staging",
-        "values": {
-            "api_url": {"value": "https://e", "source": "environment", "from": "ACP_API_URL"},
-            "ca_bundle": {"value": None, "source": "unset", "from": None},
-            "timeout": {"value": 30.0, "source": "default", "from": None},
-            "api-url": {"value": "typo", "source": "unknown", "from": None},
-        },
+    listing = json.loads(run.stdout)
+    assert listing["profile"] == "staging"
+    values = listing["values"]
+    assert values["api_url"] == {
+        "value": "https://e",
+        "source": "environment",
+        "from": "ACP_API_URL",
     }
+    assert values["ca_bundle"] == {"value": None, "source": "unset", "from": None}
+    assert values["timeout"] == {"value": 30.0, "source": "default", "from": None}
+    assert values["api-url"] == {"value": "typo", "source": "unknown", "from": None}
+    assert list(values)[-1] == "api-url"  # unknown keys come last
     text = acp("config", "list", "--profile", "staging")
-    assert "api-url:   typo" in text.stdout
-    assert "(file, unknown key: ignored)" in text.stdout
+    assert listed(text.stdout)["api-url"] == ("typo", "(file, unknown key: ignored)")
 
 
 def test_get_shows_the_value_in_force_and_says_when_it_is_not_the_file(commented: Path) -> None:

@@ -190,7 +190,6 @@ def logout(
     use until the variable is unset.
     """
     from acp_cli import credentials, settings
-    from acp_cli.errors import AuthError
     from acp_cli.render import Messages
 
     opts = global_options(ctx, profile=profile, api_url=api_url, verbose=verbose, no_color=no_color)
@@ -220,11 +219,11 @@ def logout(
     if credentials.environment_token(env):
         messages.warning("ACP_TOKEN is set: acp keeps using it until you unset it.")
     if keyring_error is not None:
-        raise AuthError(
-            keyring_error.message,
-            hint=f"A token stored in the keyring for {origin} may still be there; run "
-            "`acp auth logout` again once the keyring answers.",
+        messages.warning(
+            f"a token stored in the system keyring for {origin} may still be there; "
+            "run `acp auth logout` again once the keyring answers."
         )
+        raise keyring_error
 
 
 @app.command(epilog=STATUS_EPILOG)

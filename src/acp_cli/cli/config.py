@@ -23,11 +23,6 @@ if TYPE_CHECKING:
 
     from acp_cli.settings import SourcedValue
 
-KEYS_HELP = (
-    "api_url (the API base URL), ca_bundle (a PEM file of extra CA certificates), "
-    "timeout (seconds to wait for the API)"
-)
-
 app = typer.Typer(
     name="config",
     help="Read and change the settings of a profile in config.toml.",
@@ -89,7 +84,8 @@ KeyArgument = Annotated[
     str,
     typer.Argument(
         metavar="KEY",
-        help=f"One of: {KEYS_HELP}.",
+        help="The setting, such as api_url, timeout or ca_bundle; `acp config list` "
+        "shows them all.",
         autocompletion=_known_keys,
         show_default=False,
     ),
@@ -137,9 +133,10 @@ def set_(
     """Set a setting of the profile in config.toml.
 
     The value is checked first: api_url must be https:// (http:// only for
-    localhost), timeout a positive number of seconds, ca_bundle an existing
-    file (stored as an absolute path). The file is rewritten atomically, kept
-    private (0600), and its comments and other settings stay as they were.
+    localhost), a duration such as timeout a positive number of seconds,
+    ca_bundle an existing file (stored as an absolute path). The file is
+    rewritten atomically, kept private (0600), and its comments and other
+    settings stay as they were.
     """
     from acp_cli import config_file, settings
     from acp_cli.render import Messages
@@ -246,12 +243,11 @@ def path(
 
 
 def _check_key(key: str) -> str:
-    known = _known_keys()
-    if key not in known:
-        raise UsageError(
-            f"Unknown config key '{key}'.",
-            hint=f"Known keys: {KEYS_HELP}.",
-        )
+    from acp_cli.settings import PROFILE_KEYS
+
+    if key not in PROFILE_KEYS:
+        known = "; ".join(f"{name} ({PROFILE_KEYS[name].description})" for name in _known_keys())
+        raise UsageError(f"Unknown config key '{key}'.", hint=f"Known keys: {known}.")
     return key
 
 
