@@ -1,7 +1,8 @@
-"""The HTTP client: the push-session endpoint, and server answers turned into typed errors.
+"""The HTTP client: the push-session endpoint, retries, and answers turned into typed errors.
 
-Never prints: progress and the ``-v`` exchange go to the ``log`` callable the
-caller passes in, with the token masked.
+Never prints: retry lines go to the ``announce`` callable and the ``-v``
+exchange to the ``log`` callable the caller passes in, with the token masked.
+The retry policy itself (which failures, how long to wait) is `acp_cli.retry`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import platform
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -22,13 +24,25 @@ from acp_cli.credentials import mask
 from acp_cli.errors import (
     AcpError,
     AuthError,
+    ConfigError,
     NotFoundError,
     RejectedError,
     UnavailableError,
     UsageError,
 )
+from acp_cli.retry import (
+    RETRYABLE_STATUSES,
+    SCALE_VARIABLE,
+    Deadline,
+    GiveUp,
+    RetryPolicy,
+    Wait,
+    seconds,
+)
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
 Log = Callable[[str], None]
@@ -152,41 +166,351 @@ class PrepareResult:
         return session if isinstance(session, Mapping) else {}
 
 
+@dataclass(frozen=True)
+class Timeouts:
+    """How long one attempt may wait at each step, in seconds: httpx's four timeouts."""
+
+    connect: float = 10.0
+    """To open a connection (and finish the TLS handshake)."""
+    read: float = 30.0
+    """Between two reads of the answer, including the wait for its first byte."""
+    write: float = 30.0
+    """Between two writes of the request."""
+    pool: float = 10.0
+    """To get a connection from the pool."""
+
+    @classmethod
+    def of(cls, timeout: float, connect: float = 10.0) -> Timeouts:
+        """The timeouts for the ``timeout`` and ``connect_timeout`` settings."""
+        connect = min(connect, timeout)
+        return cls(connect=connect, read=timeout, write=timeout, pool=connect)
+
+    def for_body(self, size: int) -> Timeouts:
+        """These timeouts with the read timeout raised by one second per MiB of body.
+
+        The server checks the whole plan before it answers: a 45 MB plan must
+        not time out where a 2 kB one would not.
+        """
+        return replace(self, read=self.read + size / READ_ALLOWANCE_BYTES_PER_SECOND)
+
+    def within(self, remaining: float) -> Timeouts:
+        """These timeouts, none longer than ``remaining`` (what is left of the deadline)."""
+        return Timeouts(
+            connect=min(self.connect, remaining),
+            read=min(self.read, remaining),
+            write=min(self.write, remaining),
+            pool=min(self.pool, remaining),
+        )
+
+
+READ_ALLOWANCE_BYTES_PER_SECOND = 1024 * 1024
+
+CA_HINT = (
+    "If the server's certificate comes from a private CA, trust that CA with "
+    "--ca-bundle FILE, ACP_CA_BUNDLE or `acp config set ca_bundle FILE` "
+    "(SSL_CERT_FILE replaces the default CA certificates)."
+)
+NETWORK_HINT = (
+    "Check the API URL, your network connection and any proxy (HTTPS_PROXY, NO_PROXY), "
+    "then try again."
+)
+TIMEOUT_HINT = "If the server is slow, raise --timeout, or `acp config set timeout SECONDS`."
+
+
+def tls_context(ca_bundle: Path | None = None) -> ssl.SSLContext:
+    """The certificates acp trusts: httpx's defaults, plus ``ca_bundle`` when given.
+
+    The defaults are certifi's CA certificates, or the file or folder named by
+    ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``. ``ca_bundle`` adds to them: a private
+    CA is trusted without distrusting the public ones.
+    """
+    import httpx
+
+    try:
+        context = httpx.create_ssl_context()
+    except OSError as exc:
+        raise ConfigError(
+            f"The CA certificates named by SSL_CERT_FILE or SSL_CERT_DIR could not be "
+            f"loaded: {exc}.",
+            hint="Fix or unset SSL_CERT_FILE and SSL_CERT_DIR.",
+        ) from None
+    if ca_bundle is not None:
+        try:
+            context.load_verify_locations(cafile=str(ca_bundle))
+        except OSError as exc:  # ssl.SSLError is an OSError
+            raise ConfigError(
+                f"The CA bundle {ca_bundle} could not be loaded: {exc}.",
+                hint="Give a PEM file of CA certificates with --ca-bundle, ACP_CA_BUNDLE "
+                "or the ca_bundle setting.",
+            ) from None
+    return context
+
+
 def send_prepare(
     request: Request,
     *,
     binding_id: str,
-    timeout: float,
+    timeout: float | Timeouts,
     log: Log | None = None,
+    announce: Log | None = None,
+    policy: RetryPolicy | None = None,
+    ca_bundle: Path | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> PrepareResult:
-    """Send ``request`` and return the server's answer, or raise the matching error."""
-    import httpx
+    """Send ``request`` until it succeeds, and return the answer; or raise the last error.
 
-    if log:
-        log_request(request, log)
+    Failures that may pass are tried again under ``policy`` (see `acp_cli.retry`):
+    connect errors, timeouts, dropped connections, truncated answers, 408, 429
+    and 5xx but 501 and 505. Every attempt sends the same body bytes; redirects are
+    never followed. ``log`` gets each attempt's exchange (``-v``, token masked),
+    ``announce`` one line per retry. Proxies come from ``HTTPS_PROXY`` and its
+    relatives (httpx's ``trust_env``); certificates from `tls_context`.
+    """
+    import httpx
+    import stamina
+
+    policy = policy or RetryPolicy()
+    timeouts = timeout if isinstance(timeout, Timeouts) else Timeouts.of(timeout)
     try:
-        with httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        client = httpx.Client(
+            verify=tls_context(ca_bundle),
             follow_redirects=False,
             transport=transport,
-        ) as client:
-            response = client.request(
-                request.method, request.url, headers=request.headers, content=request.body
-            )
-    except httpx.TimeoutException as exc:
-        raise UnavailableError(
-            f"The request to {_origin(request.url)} timed out ({type(exc).__name__}).",
-            hint="Try again; raise `timeout` in the profile if the server is slow.",
+            trust_env=True,
+        )
+    except (ValueError, ImportError) as exc:  # e.g. HTTPS_PROXY=socks5://... without socksio
+        raise ConfigError(
+            f"The proxy settings are not usable: {exc}.",
+            hint="Check HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY.",
         ) from None
-    except httpx.TransportError as exc:
-        raise UnavailableError(
-            f"Could not talk to {_origin(request.url)}: {exc or type(exc).__name__}.",
-            hint="Check the API URL and your network connection, then try again.",
-        ) from None
-    if log:
-        log_response(response, log)
-    return read_answer(response, binding_id)
+    exchange = _Exchange(
+        request,
+        binding_id=binding_id,
+        timeouts=timeouts.for_body(len(request.body)),
+        policy=policy,
+        deadline=policy.start(),
+        client=client,
+        log=log,
+        announce=announce,
+    )
+    with client:
+        try:
+            # Every backoff comes from `exchange.decide`, so stamina's own
+            # wait parameters never apply; its test mode (stamina.set_testing)
+            # still makes the waits instant.
+            for attempt in stamina.retry_context(
+                on=exchange.decide, attempts=policy.attempts, timeout=None
+            ):
+                with attempt:
+                    return exchange.once()
+        except _AttemptFailed as failed:
+            raise failed.final_error(policy.attempts) from None
+    raise AssertionError("unreachable: stamina either returns or raises")  # pragma: no cover
+
+
+class _AttemptFailed(Exception):
+    """One attempt failed: the error it stands for, and whether another attempt may help."""
+
+    def __init__(
+        self,
+        error: AcpError,
+        *,
+        reason: str,
+        retryable: bool,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.reason = reason
+        """A short clause for the retry line: ``503 Service Unavailable``."""
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.attempt = 0
+        self.give_up: GiveUp | None = None
+
+    def final_error(self, attempts: int) -> AcpError:
+        """The error to report when no more attempts will be made."""
+        error = self.error
+        hint = error.hint
+        if self.give_up is not None:
+            ending = self.give_up.reason
+            if self.give_up.hint:
+                hint = f"{hint} {self.give_up.hint}" if hint else self.give_up.hint
+        elif self.attempt > 1:
+            ending = f"on attempt {self.attempt} of {attempts}"
+        else:
+            return error
+        return type(error)(
+            f"{error.message.rstrip('.')}; {ending}.", hint=hint, request_id=error.request_id
+        )
+
+
+@dataclass
+class _Exchange:
+    """The attempts of one request, and the decision after each failed one."""
+
+    request: Request
+    binding_id: str
+    timeouts: Timeouts
+    policy: RetryPolicy
+    deadline: Deadline
+    client: httpx.Client
+    log: Log | None
+    announce: Log | None
+    attempt: int = 0
+
+    def once(self) -> PrepareResult:
+        """One attempt: the answer, or `_AttemptFailed`."""
+        import httpx
+
+        self.attempt += 1
+        limits = self.timeouts.within(self.deadline.remaining())
+        if self.log:
+            self.log(f"* Attempt {self.attempt}/{self.policy.attempts}")
+            log_request(self.request, self.log)
+        try:
+            try:
+                response = self.client.request(
+                    self.request.method,
+                    self.request.url,
+                    headers=self.request.headers,
+                    content=self.request.body,
+                    timeout=httpx.Timeout(
+                        connect=limits.connect,
+                        read=limits.read,
+                        write=limits.write,
+                        pool=limits.pool,
+                    ),
+                )
+            except httpx.RequestError as exc:
+                failure = transport_failure(exc, self.request.url, limits)
+                if self.log:
+                    self.log(f"* No answer: {failure.reason}")
+                raise failure from None
+            if self.log:
+                log_response(response, self.log)
+            try:
+                return read_answer(response, self.binding_id)
+            except AcpError as error:
+                retryable = response.status_code in RETRYABLE_STATUSES
+                header = response.headers.get("retry-after")
+                raise _AttemptFailed(
+                    error,
+                    reason=f"{response.status_code} {response.reason_phrase}".strip(),
+                    retryable=retryable,
+                    retry_after=self.policy.retry_after(header) if retryable else None,
+                ) from None
+        except _AttemptFailed as failed:
+            failed.attempt = self.attempt
+            raise
+
+    def decide(self, exc: Exception) -> bool | float:
+        """stamina's backoff hook: False to stop, or the seconds to sleep before retrying."""
+        if not isinstance(exc, _AttemptFailed) or not exc.retryable:
+            return False
+        decision = self.policy.after_failure(
+            exc.attempt, retry_after=exc.retry_after, remaining=self.deadline.remaining()
+        )
+        if isinstance(decision, GiveUp):
+            exc.give_up = decision
+            return False
+        if self.announce:
+            self.announce(retry_line(exc.attempt, self.policy, exc.reason, decision))
+        return decision.slept
+
+
+def retry_line(attempt: int, policy: RetryPolicy, reason: str, wait: Wait) -> str:
+    """The one line that announces a retry: attempt, reason, wait."""
+    line = f"Attempt {attempt}/{policy.attempts} failed ({reason}); "
+    line += f"retrying in {seconds(wait.seconds)}"
+    if wait.asked is not None:
+        line += ", as the server asked"
+    if wait.slept != wait.seconds:
+        line += f" ({SCALE_VARIABLE}={policy.scale:g}: sleeping {seconds(wait.slept)})"
+    return line + "."
+
+
+def transport_failure(exc: httpx.RequestError, url: str, limits: Timeouts) -> _AttemptFailed:
+    """What a failed exchange (no answer, or a broken one) means, and whether to retry it."""
+    import ssl
+
+    import httpx
+
+    origin = _origin(url)
+    detail = str(exc).strip().rstrip(".") or type(exc).__name__
+    tls = _tls_cause(exc)
+    if isinstance(tls, ssl.SSLCertVerificationError):
+        # A certificate that fails today fails on the next attempt too.
+        said = tls.verify_message or tls.reason or detail
+        return _AttemptFailed(
+            UnavailableError(
+                f"The TLS certificate of {origin} could not be verified: {said}.", hint=CA_HINT
+            ),
+            reason="certificate verify failed",
+            retryable=False,
+        )
+    if tls is not None and not isinstance(tls, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+        return _AttemptFailed(
+            UnavailableError(
+                f"The TLS handshake with {origin} failed: {tls.reason or detail}.",
+                hint="Check that the API URL is right: https:// must point at a TLS port.",
+            ),
+            reason="TLS handshake failed",
+            retryable=False,
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        if isinstance(exc, httpx.ConnectTimeout):
+            reason = f"no connection within {seconds(limits.connect)}"
+        elif isinstance(exc, httpx.WriteTimeout):
+            reason = f"the request could not be sent within {seconds(limits.write)}"
+        elif isinstance(exc, httpx.PoolTimeout):
+            reason = f"no free connection within {seconds(limits.pool)}"
+        else:
+            reason = f"no answer within {seconds(limits.read)}"
+        error = UnavailableError(f"The request to {origin} timed out: {reason}.", hint=TIMEOUT_HINT)
+        return _AttemptFailed(error, reason=reason, retryable=True)
+    if isinstance(exc, httpx.ProxyError):
+        return _AttemptFailed(
+            UnavailableError(
+                f"The proxy did not connect acp to {origin}: {detail}.",
+                hint="Check HTTPS_PROXY, HTTP_PROXY and NO_PROXY.",
+            ),
+            reason="proxy error",
+            retryable=False,
+        )
+    if isinstance(exc, httpx.ConnectError):
+        reason = f"could not connect: {detail}"
+        error = UnavailableError(f"Could not connect to {origin}: {detail}.", hint=NETWORK_HINT)
+        return _AttemptFailed(error, reason=reason, retryable=True)
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.NetworkError):
+        # The connection closed or broke before a whole answer arrived: dropped,
+        # reset, or shorter than its Content-Length. The server may or may not
+        # have acted; trying again is safe, it reuses the session.
+        reason = f"the connection broke: {detail}"
+        error = UnavailableError(
+            f"The connection to {origin} broke before a complete answer: {detail}.",
+            hint=NETWORK_HINT,
+        )
+        return _AttemptFailed(error, reason=reason, retryable=True)
+    return _AttemptFailed(
+        UnavailableError(f"The request to {origin} failed: {detail}.", hint=NETWORK_HINT),
+        reason=detail,
+        retryable=False,
+    )
+
+
+def _tls_cause(exc: BaseException) -> ssl.SSLError | None:
+    """The ssl error behind an httpx error, if there is one."""
+    import ssl
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def log_request(request: Request, log: Log) -> None:

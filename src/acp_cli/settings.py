@@ -12,9 +12,11 @@ from urllib.parse import urlsplit
 
 from acp_cli import config_file
 from acp_cli.errors import ConfigError
+from acp_cli.retry import DEFAULT_DEADLINE
 
 DEFAULT_PROFILE = "default"
 DEFAULT_TIMEOUT = 30.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -25,9 +27,16 @@ class Settings:
     api_url: str
     """The base URL without a trailing slash, e.g. ``https://api.example.com``."""
     timeout: float
+    """Seconds to wait for each answer and each write (the read and write timeouts)."""
     config_dir: Path
     config: Mapping[str, Any]
     """The parsed config file, for values a command reads itself (e.g. ``device_id``)."""
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    """Seconds to wait for a connection (never more than ``timeout``)."""
+    deadline: float = DEFAULT_DEADLINE
+    """Seconds for all attempts and retry waits of one command together."""
+    ca_bundle: Path | None = None
+    """A PEM file of CA certificates trusted on top of the default ones."""
 
     @property
     def origin(self) -> str:
@@ -50,8 +59,15 @@ def resolve(
     profile: str | None,
     api_url: str | None,
     env: Mapping[str, str],
+    timeout: float | None = None,
+    connect_timeout: float | None = None,
+    deadline: float | None = None,
+    ca_bundle: str | None = None,
 ) -> Settings:
-    """Build the settings of this run from flags, the environment and the config file."""
+    """Build the settings of this run from flags, the environment and the config file.
+
+    The keyword arguments are the command's flags; None means not given.
+    """
     name = profile_name(profile, env)
     folder = config_file.config_dir(env)
     path = config_file.config_path(folder)
@@ -73,9 +89,12 @@ def resolve(
     return Settings(
         profile=name,
         api_url=normalize_api_url(url),
-        timeout=_timeout(table.get("timeout", DEFAULT_TIMEOUT), path, name),
+        timeout=_seconds("timeout", timeout, table, path, name),
         config_dir=folder,
         config=config,
+        connect_timeout=_seconds("connect_timeout", connect_timeout, table, path, name),
+        deadline=_seconds("deadline", deadline, table, path, name),
+        ca_bundle=_ca_bundle(ca_bundle, env, table, path, name),
     )
 
 
@@ -90,12 +109,48 @@ def profile_table(config: Mapping[str, Any], name: str, path: Path) -> Mapping[s
     return table
 
 
-def _timeout(value: Any, path: Path, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+def _seconds(
+    key: str, flag: float | None, table: Mapping[str, Any], path: Path, name: str
+) -> float:
+    """A duration setting: the flag, else the profile's value, else the default."""
+    if flag is not None:
+        if not (math.isfinite(flag) and flag > 0):
+            raise ConfigError(
+                f"--{key.replace('_', '-')} must be a positive number of seconds, not {flag:g}."
+            )
+        return float(flag)
+    value = table.get(key, PROFILE_KEYS[key].default)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not (math.isfinite(value) and value > 0)
+    ):
         raise ConfigError(
-            f"timeout in {path} [profiles.{name}] must be a positive number of seconds.",
+            f"{key} in {path} [profiles.{name}] must be a positive number of seconds.",
+            hint=f"Fix it with `acp config set {key} SECONDS`.",
         )
     return float(value)
+
+
+def _ca_bundle(
+    flag: str | None, env: Mapping[str, str], table: Mapping[str, Any], path: Path, name: str
+) -> Path | None:
+    """The extra CA file: ``--ca-bundle``, else ``ACP_CA_BUNDLE``, else the profile's."""
+    if flag:
+        value, source = flag, "--ca-bundle"
+    elif env.get("ACP_CA_BUNDLE"):
+        value, source = env["ACP_CA_BUNDLE"], "ACP_CA_BUNDLE"
+    elif "ca_bundle" in table:
+        value, source = table["ca_bundle"], f"ca_bundle in {path} [profiles.{name}]"
+    else:
+        return None
+    bundle = Path(value).expanduser() if isinstance(value, str) and value.strip() else None
+    if bundle is None or not bundle.is_file():
+        raise ConfigError(
+            f"The CA bundle {value!r} (from {source}) is not an existing file.",
+            hint="Give the path of a PEM file holding the CA certificates to trust.",
+        )
+    return bundle
 
 
 def normalize_api_url(url: str) -> str:
@@ -169,6 +224,10 @@ PROFILE_KEYS: Mapping[str, ProfileKey] = {
     for key in (
         ProfileKey("api_url", "API base URL, e.g. https://api.example.com", "ACP_API_URL"),
         ProfileKey("ca_bundle", "extra CA certificates (a PEM file)", "ACP_CA_BUNDLE"),
+        ProfileKey(
+            "connect_timeout", "seconds to wait for a connection", None, DEFAULT_CONNECT_TIMEOUT
+        ),
+        ProfileKey("deadline", "seconds for all attempts and retries", None, DEFAULT_DEADLINE),
         ProfileKey("timeout", "seconds to wait for the API", None, DEFAULT_TIMEOUT),
     )
 }
@@ -182,8 +241,8 @@ def parse_profile_value(key: str, text: str) -> str | int | float:
     """
     if key == "api_url":
         return normalize_api_url(text)
-    if key == "timeout":
-        return _parse_timeout(text)
+    if key in ("timeout", "connect_timeout", "deadline"):
+        return _parse_seconds(key, text)
     if key == "ca_bundle":
         return _parse_ca_bundle(text)
     raise ConfigError(
@@ -192,7 +251,7 @@ def parse_profile_value(key: str, text: str) -> str | int | float:
     )
 
 
-def _parse_timeout(text: str) -> int | float:
+def _parse_seconds(key: str, text: str) -> int | float:
     stripped = text.strip()
     try:
         value = float(stripped)
@@ -200,8 +259,8 @@ def _parse_timeout(text: str) -> int | float:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
         raise ConfigError(
-            f"timeout must be a positive number of seconds, not '{text}'.",
-            hint="For example: acp config set timeout 60",
+            f"{key} must be a positive number of seconds, not '{text}'.",
+            hint=f"For example: acp config set {key} 60",
         )
     return int(stripped) if stripped.isdigit() else value
 

@@ -54,6 +54,61 @@ NoColorOption = Annotated[
     ),
 ]
 
+QuietOption = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="Do not announce retries on stderr (errors are still shown).",
+    ),
+]
+
+NETWORK_PANEL = "Network options"
+
+TimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout",
+        metavar="SECONDS",
+        help="Seconds to wait for each answer and each write; a large plan adds one second "
+        "per MiB to the wait for the answer. (default: the profile's timeout, else 30)",
+        rich_help_panel=NETWORK_PANEL,
+        show_default=False,
+    ),
+]
+ConnectTimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        "--connect-timeout",
+        metavar="SECONDS",
+        help="Seconds to wait for a connection. (default: the profile's connect_timeout, else 10)",
+        rich_help_panel=NETWORK_PANEL,
+        show_default=False,
+    ),
+]
+DeadlineOption = Annotated[
+    float | None,
+    typer.Option(
+        "--deadline",
+        metavar="SECONDS",
+        help="Seconds for all attempts and retry waits together. "
+        "(default: the profile's deadline, else 120)",
+        rich_help_panel=NETWORK_PANEL,
+        show_default=False,
+    ),
+]
+CaBundleOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ca-bundle",
+        metavar="FILE",
+        help="A PEM file of CA certificates to trust besides the default ones. "
+        "(default: $ACP_CA_BUNDLE, else the profile's ca_bundle)",
+        rich_help_panel=NETWORK_PANEL,
+        show_default=False,
+    ),
+]
+
 
 @dataclass(frozen=True)
 class GlobalOptions:

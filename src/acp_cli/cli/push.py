@@ -10,8 +10,13 @@ import typer
 
 from acp_cli.cli.options import (
     ApiUrlOption,
+    CaBundleOption,
+    ConnectTimeoutOption,
+    DeadlineOption,
     NoColorOption,
     ProfileOption,
+    QuietOption,
+    TimeoutOption,
     VerboseOption,
     environment,
     global_options,
@@ -35,6 +40,12 @@ Examples:
   acp push prepare wb_123 --plan plan.json --meta branch=main --meta attempt:=3 --json
 
   acp push prepare wb_123 --plan plan.json --dry-run
+
+  acp push prepare wb_123 --plan plan.json --timeout 120 --ca-bundle corp-ca.pem
+
+Failed attempts are retried (up to 4 attempts) on connection errors, timeouts,
+408, 429 and 5xx but 501/505, waiting 0.5-1 s, 1-2 s, then 2-4 s, or longer when the
+server asks with Retry-After (up to 60 s).
 """
 
 SIGNATURE_EPILOG = """\
@@ -100,6 +111,11 @@ def prepare(
             "--dry-run", help="Show the request that would be sent (token masked); send nothing."
         ),
     ] = False,
+    timeout: TimeoutOption = None,
+    connect_timeout: ConnectTimeoutOption = None,
+    deadline: DeadlineOption = None,
+    ca_bundle: CaBundleOption = None,
+    quiet: QuietOption = False,
     profile: ProfileOption = None,
     api_url: ApiUrlOption = None,
     verbose: VerboseOption = False,
@@ -112,7 +128,7 @@ def prepare(
     prepared session with the same plan signature exists, reuses it (200).
     The output says which.
     """
-    from acp_cli import api, config_file, credentials, settings
+    from acp_cli import api, config_file, credentials, retry, settings
     from acp_cli.push_input import read_push_input
     from acp_cli.render import Messages, Terminal, dry_run_json, dry_run_rows, write_result
 
@@ -129,7 +145,16 @@ def prepare(
         meta=meta or [],
         stdin=sys.stdin.buffer,
     )
-    conf = settings.resolve(profile=opts.profile, api_url=opts.api_url, env=env)
+    conf = settings.resolve(
+        profile=opts.profile,
+        api_url=opts.api_url,
+        env=env,
+        timeout=timeout,
+        connect_timeout=connect_timeout,
+        deadline=deadline,
+        ca_bundle=ca_bundle,
+    )
+    policy = retry.RetryPolicy(deadline=conf.deadline, scale=retry.scale_from_env(env))
     api.binding_segment(binding)  # a bad binding ID is refused before the token is looked up
     token = credentials.resolve_token(conf.origin, env, conf.config_dir)
     request = api.prepare_request(
@@ -150,11 +175,19 @@ def prepare(
         else:
             sys.stdout.write(dry_run_json(request, push.signature) + "\n")
         return
+    # acp announces its own retries; stamina's default instrumentation would
+    # add a raw log line on stderr (or on stdout, when structlog is installed).
+    import stamina.instrumentation
+
+    stamina.instrumentation.set_on_retry_hooks(())
     result = api.send_prepare(
         request,
         binding_id=binding,
-        timeout=conf.timeout,
+        timeout=api.Timeouts.of(conf.timeout, conf.connect_timeout),
         log=messages.info if opts.verbose else None,
+        announce=None if quiet else messages.info,
+        policy=policy,
+        ca_bundle=conf.ca_bundle,
     )
     write_result(result, binding_id=binding, fmt=fmt, out=sys.stdout, terminal=terminal)
 
