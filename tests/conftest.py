@@ -44,6 +44,9 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # The `fail` backend: a test that wants a keyring chooses a real one itself.
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     monkeypatch.setenv("NO_PROXY", "*")
+    # Retry waits cost no time (acp_cli.retry: every decision is still taken on
+    # the real wait); a test that proves the waits sets ACP_RETRY_SCALE itself.
+    monkeypatch.setenv("ACP_RETRY_SCALE", "0")
     return config
 
 
