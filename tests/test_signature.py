@@ -343,7 +343,8 @@ def test_chunked_path_matches_the_reference(indent: int | None) -> None:
     document = make_plan(300)
     text = json.dumps(document, indent=indent, ensure_ascii=indent == 2).encode()
 
-    assert signature._chunked_digest(text) is not None  # the path under test was taken
+    # The path under test is taken.
+    assert signature._chunked_digest(text, "plan.json") is not None
     assert sign_plan_bytes(text, "plan.json") == expected_signature(document)
 
 
@@ -352,7 +353,7 @@ def test_chunked_path_at_its_real_size() -> None:
     text = json.dumps(document, indent=1).encode()
     assert len(text) > signature._MIN_CHUNKED
 
-    assert signature._chunked_digest(text) is not None
+    assert signature._chunked_digest(text, "plan.json") is not None
     assert sign_plan_bytes(text, "plan.json") == expected_signature(document)
 
 
@@ -417,7 +418,7 @@ def test_chunked_path_keeps_the_nesting_limit_of_the_whole_document() -> None:
     ok = '{"files": [' + ", ".join([element(limit)] * 40) + "]}"
     too_deep = '{"files": [' + ", ".join([element(limit)] * 20 + [element(limit + 1)]) + "]}"
 
-    assert signature._chunked_digest(ok.encode()) is not None
+    assert signature._chunked_digest(ok.encode(), "plan.json") is not None
     assert sign_plan_bytes(ok.encode(), "plan.json") == sha(ok.replace(" ", "").encode())
     with pytest.raises(UsageError, match="nested deeper than 1024"):
         sign_plan_bytes(too_deep.encode(), "plan.json")
@@ -442,7 +443,7 @@ def test_chunked_path_counts_the_depth_above_the_array(
     element = '{"path": ' + "[" * (inner - 1) + "]" * (inner - 1) + "}"
     text = '{"a":' + "[" * (outer - 2) + ", ".join([element] * 30) + "]" * (outer - 2) + "}"
 
-    assert (signature._chunked_digest(text.encode()) is not None) == chunked
+    assert (signature._chunked_digest(text.encode(), "plan.json") is not None) == chunked
     if valid:
         assert sign_plan_bytes(text.encode(), "plan.json") == sha(text.replace(" ", "").encode())
     else:
@@ -460,7 +461,7 @@ def test_chunked_path_orders_non_bmp_keys_by_utf16() -> None:
     for ascii_only in (True, False):
         text = json.dumps(document, indent=1, ensure_ascii=ascii_only).encode()
 
-        assert signature._chunked_digest(text) is not None
+        assert signature._chunked_digest(text, "plan.json") is not None
         assert sign_plan_bytes(text, "plan.json") == expected_signature(document)
 
 
@@ -475,3 +476,24 @@ def test_chunked_path_orders_non_bmp_keys_by_utf16() -> None:
 )
 def test_non_bmp_characters_in_values_and_keys(value: Any) -> None:
     assert canonical_json(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.usefixtures("small_chunks")
+@pytest.mark.parametrize("indent", [None, 1])
+@pytest.mark.parametrize("element", [0, 1, 151, 299])
+def test_a_duplicate_in_a_chunk_is_located_in_the_document(
+    indent: int | None, element: int
+) -> None:
+    text = json.dumps(make_plan(300), indent=indent, ensure_ascii=False).encode()
+    at = text.index(f"/f\u00e9{element}.txt".encode())
+    broken = text[:at] + text[at:].replace(b'"mode": 420', b'"mode": 420, "\\u006dode": 0', 1)
+
+    with pytest.raises(UsageError) as raised:
+        sign_plan_bytes(broken, "plan.json")
+    with pytest.raises(UsageError) as whole:
+        plan.parse_object(broken, "plan.json")
+
+    assert raised.value.message == whole.value.message
+    assert raised.value.message.startswith(
+        f'plan.json: duplicate key "mode" at $.files[{element}] (line '
+    )

@@ -279,3 +279,24 @@ def test_chunked_and_whole_document_reading_agree_on_damaged_plans(
             got, got_message = None, exc.message
 
     assert (got, got_message) == (expected, message)
+
+
+@FAST
+@given(document=PLANS, which=st.integers(0, 11), indent=st.sampled_from([None, 1]))
+def test_duplicates_are_reported_alike_by_chunked_and_whole_reading(
+    document: dict[str, Any], which: int, indent: int | None
+) -> None:
+    text = json.dumps(document, indent=indent, ensure_ascii=False).encode("utf-8")
+    occurrences = text.count(b'"path": ')
+    at = -1
+    for _ in range(which % occurrences + 1):
+        at = text.index(b'"path": ', at + 1)
+    damaged = text[:at] + b'"path": 0, ' + text[at:]
+
+    with pytest.raises(UsageError) as whole:
+        plan.parse_object(damaged, "plan.json")
+    with small_chunks(), pytest.raises(UsageError) as chunked:
+        sign_plan_bytes(damaged, "plan.json")
+
+    assert chunked.value.message == whole.value.message
+    assert 'duplicate key "path"' in whole.value.message

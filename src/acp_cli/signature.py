@@ -45,6 +45,7 @@ from typing import Any
 import orjson
 
 from acp_cli import plan as plan_reader
+from acp_cli.errors import UsageError
 
 _SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 _ORJSON_MAX_DEPTH = 254  # orjson.dumps refuses deeper values
@@ -98,7 +99,7 @@ def sign_plan_bytes(data: bytes, source: str) -> str:
     times, and memory near the file size. The parsed plan is not returned;
     send ``data`` itself.
     """
-    digest = _chunked_digest(data) if len(data) >= _MIN_CHUNKED else None
+    digest = _chunked_digest(data, source) if len(data) >= _MIN_CHUNKED else None
     if digest is None:
         canonical = _canonical(plan_reader.parse_object(data, source))
         digest = hashlib.sha256(canonical).hexdigest()
@@ -385,7 +386,7 @@ def _depth(value: Any) -> int:
 # --- chunked signing of large plans -------------------------------------------
 
 
-def _chunked_digest(data: bytes) -> str | None:
+def _chunked_digest(data: bytes, source: str) -> str | None:
     """SHA-256 hex of the JCS form of ``data``, processed in chunks; None to use one parse.
 
     The plan's largest array of objects (found near the middle of the file)
@@ -396,6 +397,11 @@ def _chunked_digest(data: bytes) -> str | None:
     exactly the pieces put together. Whenever a piece does not parse or
     anything is unusual, this returns None and the caller parses the whole
     document, which gives the exact error message or the same result.
+
+    A duplicate key inside an element is reported from here, located in its
+    chunk: the whole-document search would take seconds on a large plan. It is
+    reported only once every piece has parsed and the rest has none, so the
+    error is the one the whole-document parse would give.
     """
     middle = _CUT.search(data, len(data) // 2)
     if middle is None:
@@ -413,35 +419,48 @@ def _chunked_digest(data: bytes) -> str | None:
         return None
 
     chunks: list[bytes] = []
+    elements = 0  # in the chunks so far
+    duplicate: tuple[int, int, int] | None = (
+        None  # first chunk with one: start, end, elements before
+    )
     start = array_open + 1
+    array_close = -1
     view = memoryview(data)
-    while True:
+    while start >= 0:
         end = data.find(cut, start + _CHUNK)
-        if end < 0:
-            break
-        for _attempt in range(_RETRIES):
-            canonical = _canonical_chunk(view[start : end + 1], array_depth)
-            if canonical is not None:
-                break
-            # The cut may have fallen between the objects of a nested array.
-            end = data.find(cut, end + 1)
-            if end < 0:
-                return None
+        if end >= 0:
+            end += 1  # just after the "}" that ends the chunk's last element
+            chunk = None
+            for _attempt in range(_RETRIES):
+                chunk = _canonical_chunk(view[start:end], array_depth)
+                if chunk is not None:
+                    break
+                # The cut may have fallen between the objects of a nested array.
+                end = data.find(cut, end) + 1
+                if end == 0:
+                    return None
+            next_start = end + comma
         else:
+            close = _array_close_after(data, start)
+            if close is None:
+                return None
+            array_close = end = close
+            next_start = -1
+            chunk = _canonical_chunk(view[start:end], array_depth)
+        if chunk is None:
             return None
+        canonical, count, has_duplicate = chunk
+        if has_duplicate and duplicate is None:
+            duplicate = (start, end, elements)
         chunks.append(canonical)
-        start = end + comma + 1
-    array_close = _array_close_after(data, start)
-    if array_close is None:
-        return None
-    canonical = _canonical_chunk(view[start:array_close], array_depth)
-    if canonical is None:
-        return None
-    chunks.append(canonical)
+        elements += count
+        start = next_start
 
     frame = _canonical_frame(data, array_open, array_close)
     if frame is None:
         return None
+    if duplicate is not None:
+        raise _located_duplicate(data, array_open, *duplicate, source)
     before, after = frame
     digest = hashlib.sha256(before)
     for index, canonical in enumerate(chunks):
@@ -452,8 +471,11 @@ def _chunked_digest(data: bytes) -> str | None:
     return digest.hexdigest()
 
 
-def _canonical_chunk(raw: memoryview, array_depth: int) -> bytes | None:
-    """JCS of ``[raw]`` if ``raw`` is one or more whole, strictly valid elements, else None."""
+def _canonical_chunk(raw: memoryview, array_depth: int) -> tuple[bytes, int, bool] | None:
+    """JCS of ``[raw]``, its number of elements and whether a key repeats in them.
+
+    None unless ``raw`` is one or more whole, strictly valid elements.
+    """
     piece = b"".join((b"[", raw, b"]"))
     try:
         elements = orjson.loads(piece)
@@ -471,9 +493,26 @@ def _canonical_chunk(raw: memoryview, array_depth: int) -> bytes | None:
         quotes = plan_reader.structural_quote_count(out)
     else:
         out, quotes = _finish(out, elements)
-    if plan_reader.structural_quote_count(piece) != quotes:
-        return None  # a duplicate key: the whole-document parse will name it
-    return out
+    return out, len(elements), plan_reader.structural_quote_count(piece) != quotes
+
+
+def _located_duplicate(
+    data: bytes, array_open: int, start: int, end: int, elements_before: int, source: str
+) -> UsageError:
+    """The duplicate-key error for the chunk ``data[start:end]``, placed in the document."""
+    found = plan_reader.find_duplicate_key(b"".join((b"[", data[start:end], b"]")))
+    if found is None:  # pragma: no cover - the string counts say there is one
+        return UsageError(f"{source} has a duplicate key.")
+    index, *inside = found.path  # the first step is the element's index in the chunk
+    path = (*plan_reader.json_path_after(data[:array_open]), elements_before + int(index), *inside)
+    line = data.count(b"\n", 0, start) + found.line
+    column = found.column
+    if found.line == 1:  # on the chunk's first line, after the "[" put before it
+        line_start = data.rfind(b"\n", 0, start) + 1
+        column += len(data[line_start:start].decode("utf-8")) - 1
+    return plan_reader.duplicate_key_error(
+        plan_reader.DuplicateKey(found.key, path, line, column), source
+    )
 
 
 def _canonical_frame(data: bytes, array_open: int, array_close: int) -> tuple[bytes, bytes] | None:
