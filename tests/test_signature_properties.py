@@ -245,11 +245,17 @@ PLANS = st.builds(
 
 
 @FAST
-@given(document=PLANS, indent=st.sampled_from([None, 0, 1, 4]), ascii_only=st.booleans())
+@given(
+    document=PLANS,
+    indent=st.sampled_from([None, 0, 1, "\t"]),
+    ascii_only=st.booleans(),
+    newline=st.sampled_from([b"\n", b"\r\n"]),
+)
 def test_chunked_signing_matches_the_reference(
-    document: dict[str, Any], indent: int | None, ascii_only: bool
+    document: dict[str, Any], indent: int | str | None, ascii_only: bool, newline: bytes
 ) -> None:
     text = json.dumps(document, indent=indent, ensure_ascii=ascii_only).encode("utf-8")
+    text = text.replace(b"\n", newline)
 
     with small_chunks():
         assert sign_plan_bytes(text, "plan.json") == sha(reference(document))

@@ -28,10 +28,11 @@ It differs from JCS in exactly three places, each handled only where it occurs:
    orders compared, and the pure-Python writer takes over if one differs.
 
 A large plan is not parsed into one tree: ``sign_plan_bytes`` cuts its
-biggest array into chunks of about 64 KiB, parses, canonicalizes and hashes
+biggest array of objects into chunks of about 64 KiB, parses and canonicalizes
 them one at a time, and checks that every piece parses, so the pieces provably
-make up the document. That keeps memory near the file size and avoids
-building (and freeing) millions of Python objects at once.
+make up the document. Memory stays near twice the file size (the file and its
+canonical form) instead of seven times, and millions of Python objects are
+never alive at once. Any other shape of document is read in one piece.
 """
 
 from __future__ import annotations
@@ -95,9 +96,9 @@ def sign_plan_bytes(data: bytes, source: str) -> str:
 
     Same result and same ``UsageError`` as
     ``plan_signature(plan.parse_object(data, source))``, but a large plan is
-    processed in chunks: about the cost of hashing the file a couple of
-    times, and memory near the file size. The parsed plan is not returned;
-    send ``data`` itself.
+    processed in chunks: a few times the cost of hashing the file, and
+    memory about twice its size. The parsed plan is not returned; send
+    ``data`` itself.
     """
     digest = _chunked_digest(data, source) if len(data) >= _MIN_CHUNKED else None
     if digest is None:
@@ -152,7 +153,7 @@ def _astral_in_keys(out: bytes) -> bool:
 def _string_end(out: bytes, inside: int) -> int:
     """Position of the quote that closes the string holding position ``inside``."""
     quote = out.find(b'"', inside)
-    while out[quote - 1] == _BACKSLASH:
+    while quote > 0 and out[quote - 1] == _BACKSLASH:
         # Escaped when an odd number of backslashes precede it.
         run = quote - 1
         while out[run - 1] == _BACKSLASH:
