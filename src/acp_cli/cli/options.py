@@ -15,6 +15,31 @@ import typer
 
 GLOBAL_PANEL = "Global options"
 
+
+def complete_profile_names(incomplete: str) -> list[str]:
+    """The profile names in config.toml that start with ``incomplete``, for Tab completion.
+
+    Completion runs while the user types: a missing, unreadable or broken config
+    file gives no names rather than an error. Typer calls this through its own
+    completion protocol; the committed scripts in completions/ read the same
+    ``[profiles.NAME]`` headers themselves, so Tab costs no Python start-up.
+    """
+    try:
+        from acp_cli import config_file
+
+        path = config_file.config_path(config_file.config_dir(environment()))
+        profiles = config_file.load(path).get("profiles")
+    except Exception:
+        return []
+    if not isinstance(profiles, dict):
+        return []
+    return [
+        name
+        for name, table in profiles.items()
+        if isinstance(table, dict) and name.startswith(incomplete)
+    ]
+
+
 ProfileOption = Annotated[
     str | None,
     typer.Option(
@@ -23,6 +48,7 @@ ProfileOption = Annotated[
         help="Config profile to use. (default: $ACP_PROFILE, else 'default')",
         rich_help_panel=GLOBAL_PANEL,
         show_default=False,
+        autocompletion=complete_profile_names,
     ),
 ]
 ApiUrlOption = Annotated[
