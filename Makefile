@@ -28,6 +28,11 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks examples
 	$(BIN)/ruff format src tests benchmarks examples
 
+# The shell completions (completions/) and the man page (man/acp.1), written from
+# the live command tree; tests/test_docs.py fails when the committed ones are stale.
+docs: $(STAMP)
+	$(BIN)/python -m tools.gen_docs
+
 # Benchmarks print tables of medians and ratios against baselines measured in
 # the same run; speed is not asserted in the test suite.
 bench: $(STAMP)

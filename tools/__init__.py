@@ -1,0 +1,1 @@
+"""Build tools for the acp repository; not part of the installed package."""

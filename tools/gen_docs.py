@@ -1,0 +1,63 @@
+"""Write acp's shell completions and man page from the live command tree.
+
+    python -m tools.gen_docs [FOLDER]      (what `make docs` runs)
+
+FOLDER defaults to the repository root; the files go to FOLDER/completions/
+and FOLDER/man/. The output depends only on the code: no clock, no machine,
+so `tests/test_docs.py` can regenerate it and compare byte for byte.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from tools.command_tree import Command, read_tree
+from tools.completion_scripts import bash_script, fish_script, powershell_script, zsh_script
+from tools.man_page import man_page
+
+REPO = Path(__file__).resolve().parent.parent
+
+OUTPUTS: dict[str, Callable[[Command], str]] = {
+    "completions/acp.bash": bash_script,
+    "completions/_acp": zsh_script,
+    "completions/acp.fish": fish_script,
+    "completions/acp.ps1": powershell_script,
+    "man/acp.1": man_page,
+}
+"""Each generated file, relative to the repository root, and what renders it."""
+
+
+def render_all() -> dict[str, str]:
+    """The text of every generated file, by its path relative to the repository root."""
+    from acp_cli.cli.app import app
+
+    tree = read_tree(app)
+    return {path: render(tree) for path, render in OUTPUTS.items()}
+
+
+def write_all(folder: Path) -> list[Path]:
+    """Write every generated file under ``folder``; return the paths written."""
+    written = []
+    for relative, text in render_all().items():
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode("utf-8"))  # bytes: "\n" line ends on every platform
+        written.append(path)
+    return written
+
+
+def main(argv: list[str]) -> int:
+    """Write the files under the folder given in ``argv`` (default: the repository root)."""
+    if len(argv) > 1 or (argv and argv[0].startswith("-")):
+        sys.stderr.write(__doc__ or "")
+        return 2
+    folder = Path(argv[0]) if argv else REPO
+    for path in write_all(folder):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
