@@ -85,7 +85,7 @@ def parse_value(text: str | bytes, source: str) -> Any:
 
     Used for ``--meta key:=JSON``. Same strictness as ``parse_object``.
     """
-    value = load(text, source)
+    value = _load(text, source)
     try:
         found = structural_quote_count(orjson.dumps(value))
     except orjson.JSONEncodeError:
@@ -99,12 +99,11 @@ def parse_value(text: str | bytes, source: str) -> Any:
     return value
 
 
-def load(text: str | bytes, source: str) -> Any:
+def _load(text: str | bytes, source: str) -> Any:
     """Parse one JSON value with orjson, turning its errors into ``UsageError``.
 
     Everything the module docstring lists is refused here except duplicate
-    keys (orjson keeps the last one): callers check those with
-    ``structural_quote_count``.
+    keys (orjson keeps the last one), which ``parse_value`` checks.
     """
     try:
         return orjson.loads(text)
