@@ -441,7 +441,7 @@ def transport_failure(exc: httpx.RequestError, url: str, limits: Timeouts) -> _A
     tls = _tls_cause(exc)
     if isinstance(tls, ssl.SSLCertVerificationError):
         # A certificate that fails today fails on the next attempt too.
-        said = tls.verify_message or tls.reason or detail
+        said = getattr(tls, "verify_message", None) or getattr(tls, "reason", None) or detail
         return _AttemptFailed(
             UnavailableError(
                 f"The TLS certificate of {origin} could not be verified: {said}.", hint=CA_HINT
@@ -450,9 +450,10 @@ def transport_failure(exc: httpx.RequestError, url: str, limits: Timeouts) -> _A
             retryable=False,
         )
     if tls is not None and not isinstance(tls, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+        said = getattr(tls, "reason", None) or detail
         return _AttemptFailed(
             UnavailableError(
-                f"The TLS handshake with {origin} failed: {tls.reason or detail}.",
+                f"The TLS handshake with {origin} failed: {said}.",
                 hint="Check that the API URL is right: https:// must point at a TLS port.",
             ),
             reason="TLS handshake failed",

@@ -122,7 +122,7 @@ class Deadline:
         return max(0.0, self.seconds - (self._clock() - self._started))
 
 
-DEADLINE_HINT = "Raise it with --deadline SECONDS, or `acp config set deadline SECONDS`."
+DEADLINE_HINT = "Raise the deadline with --deadline SECONDS, or `acp config set deadline SECONDS`."
 
 
 @dataclass(frozen=True)
@@ -202,6 +202,7 @@ class RetryPolicy:
 
 def seconds(value: float) -> str:
     """A duration for people: ``0.7 s``, ``2 s``, ``3600 s``."""
-    if value >= 10 or value == int(value):
-        return f"{value:.0f} s"
-    return f"{value:.1f} s"
+    shown = round(value, 1)
+    if shown >= 10 or shown == int(shown):
+        return f"{shown:.0f} s"
+    return f"{shown:.1f} s"
