@@ -181,6 +181,59 @@ def check_token(token: str) -> str:
     return token
 
 
+@dataclass(frozen=True)
+class Stored:
+    """Where ``store_token`` put a token, and what it cleaned up."""
+
+    source: Source
+    """KEYRING or FILE."""
+    path: Path | None
+    """The plain-text file, when the token went there."""
+    removed_other_copy: bool
+    """An older token for the origin was removed from the other store, where it
+    would have shadowed (keyring) or outlived (file) this one."""
+
+
+def store_token(
+    origin: str, token: str, folder: Path, *, plain_text: bool, timeout: float
+) -> Stored:
+    """Store ``token`` for ``origin``: in the keyring, or in the plain-text file.
+
+    A store keeps one token per origin: the keyring comes first when acp looks
+    for a token, so an older keyring token would shadow a new plain-text one,
+    and a plain-text copy should not outlive a move to the keyring.
+    """
+    if not plain_text:
+        keyring_set(origin, token, timeout=timeout)
+        return Stored(Source.KEYRING, None, delete_file_token(origin, folder))
+    path = store_file_token(origin, token, folder)
+    try:
+        removed = keyring_delete(origin, timeout=timeout)
+    except KeyringUnavailable:
+        removed = False  # no usable keyring: nothing there can shadow the file
+    return Stored(Source.FILE, path, removed)
+
+
+@dataclass(frozen=True)
+class Removed:
+    """What ``remove_token`` removed."""
+
+    from_keyring: bool
+    from_file: bool
+    keyring_error: KeyringUnavailable | None
+    """Why the keyring could not be checked; None also when this machine has none."""
+
+
+def remove_token(origin: str, folder: Path, *, timeout: float) -> Removed:
+    """Remove the stored tokens of ``origin`` from the plain-text file and the keyring."""
+    from_file = delete_file_token(origin, folder)
+    try:
+        return Removed(keyring_delete(origin, timeout=timeout), from_file, None)
+    except KeyringUnavailable as exc:
+        # A machine without any keyring cannot hold a token there: nothing to report.
+        return Removed(False, from_file, None if exc.no_backend else exc)
+
+
 # --- the plain-text file --------------------------------------------------------------
 
 

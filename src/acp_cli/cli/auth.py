@@ -114,32 +114,31 @@ def login(
         _read_piped_token(sys.stdin) if with_token else _prompt_for_token(conf.origin)
     )
     messages = Messages()
-    origin, folder = conf.origin, conf.config_dir
-    timeout = credentials.keyring_timeout(env)
     if insecure_storage:
-        path = credentials.credentials_path(folder)
         messages.warning(
-            f"storing the token in plain text in {path} (readable by your user only). "
+            "storing the token in plain text in "
+            f"{credentials.credentials_path(conf.config_dir)} (readable by your user only). "
             "Anyone who can read that file can use the token."
         )
-        credentials.store_file_token(origin, value, folder)
-        where = f"in plain text in {path}"
-        # The keyring comes first when acp looks for a token: an older token left
-        # there would shadow this one. Best effort: the keyring may well not work here.
-        try:
-            if credentials.keyring_delete(origin, timeout=timeout):
-                messages.info(f"Removed the older token for {origin} from the system keyring.")
-        except credentials.KeyringUnavailable:
-            pass
+    stored = credentials.store_token(
+        conf.origin,
+        value,
+        conf.config_dir,
+        plain_text=insecure_storage,
+        timeout=credentials.keyring_timeout(env),
+    )
+    if stored.source is credentials.Source.FILE:
+        where = f"in plain text in {stored.path}"
+        if stored.removed_other_copy:
+            messages.info(f"Removed the older token for {conf.origin} from the system keyring.")
     else:
-        credentials.keyring_set(origin, value, timeout=timeout)
         where = f"in the system keyring (service {credentials.SERVICE})"
-        if credentials.delete_file_token(origin, folder):
+        if stored.removed_other_copy:
             messages.info(
-                f"Removed the plain-text copy of the token for {origin} from "
-                f"{credentials.credentials_path(folder)}."
+                f"Removed the plain-text copy of the token for {conf.origin} from "
+                f"{credentials.credentials_path(conf.config_dir)}."
             )
-    messages.info(f"Logged in to {origin} (profile {conf.profile}): token stored {where}.")
+    messages.info(f"Logged in to {conf.origin} (profile {conf.profile}): token stored {where}.")
     if credentials.environment_token(env):
         messages.warning(
             "ACP_TOKEN is set in the environment and takes precedence over the stored "
@@ -195,35 +194,27 @@ def logout(
     opts = global_options(ctx, profile=profile, api_url=api_url, verbose=verbose, no_color=no_color)
     env = environment()
     conf = settings.resolve(profile=opts.profile, api_url=opts.api_url, env=env)
+    removed = credentials.remove_token(
+        conf.origin, conf.config_dir, timeout=credentials.keyring_timeout(env)
+    )
     messages = Messages()
-    origin, folder = conf.origin, conf.config_dir
-    path = credentials.credentials_path(folder)
-
-    removed_file = credentials.delete_file_token(origin, folder)
-    keyring_error: credentials.KeyringUnavailable | None = None
-    try:
-        removed_keyring = credentials.keyring_delete(
-            origin, timeout=credentials.keyring_timeout(env)
+    if removed.from_keyring:
+        messages.info(f"Removed the token for {conf.origin} from the system keyring.")
+    if removed.from_file:
+        messages.info(
+            f"Removed the plain-text token for {conf.origin} from "
+            f"{credentials.credentials_path(conf.config_dir)}."
         )
-    except credentials.KeyringUnavailable as exc:
-        removed_keyring = False
-        # A machine without any keyring cannot hold a token there: nothing to report.
-        keyring_error = None if exc.no_backend else exc
-
-    if removed_keyring:
-        messages.info(f"Removed the token for {origin} from the system keyring.")
-    if removed_file:
-        messages.info(f"Removed the plain-text token for {origin} from {path}.")
-    if not (removed_keyring or removed_file or keyring_error):
-        messages.info(f"No token was stored for {origin} (profile {conf.profile}).")
+    if not (removed.from_keyring or removed.from_file or removed.keyring_error):
+        messages.info(f"No token was stored for {conf.origin} (profile {conf.profile}).")
     if credentials.environment_token(env):
         messages.warning("ACP_TOKEN is set: acp keeps using it until you unset it.")
-    if keyring_error is not None:
+    if removed.keyring_error is not None:
         messages.warning(
-            f"a token stored in the system keyring for {origin} may still be there; "
+            f"a token stored in the system keyring for {conf.origin} may still be there; "
             "run `acp auth logout` again once the keyring answers."
         )
-        raise keyring_error
+        raise removed.keyring_error
 
 
 @app.command(epilog=STATUS_EPILOG)
