@@ -537,6 +537,33 @@ def test_ctrl_c_during_a_backoff_exits_130_with_one_line(
     assert len(emulator.requests()) == 1
 
 
+def test_ctrl_c_while_waiting_for_an_answer_exits_130_with_one_line(plan: str) -> None:
+    with RawServer(never_answer) as srv:
+        proc = subprocess.Popen(
+            [str(ACP), "push", "prepare", BINDING, "--plan", plan, "--timeout", "30"],
+            env={**os.environ, **env_for(srv.url)},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            waited = time.monotonic() + 30
+            while not srv.received:
+                assert time.monotonic() < waited, "the request never arrived"
+                time.sleep(0.02)
+            time.sleep(0.2)  # the request is in, its answer never comes
+            proc.send_signal(signal.SIGINT)
+            stdout, stderr = proc.communicate(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 130
+    assert stderr.decode() == "Error: Interrupted.\n"
+    assert stdout == b""
+    assert srv.connections == 1
+
+
 def _read_line(stream: Any, *, within: float) -> str:
     """One line from a pipe, or fail after ``within`` seconds."""
     line = b""
