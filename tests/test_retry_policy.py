@@ -549,3 +549,11 @@ def test_a_missing_ca_bundle_names_where_it_came_from(config: Path, tmp_path: Pa
     config.write_text(f'[profiles.default]\nca_bundle = "{tmp_path / "gone.pem"}"\n')
     with pytest.raises(ConfigError, match=r"from ca_bundle in .*config.toml \[profiles.default\]"):
         resolve()
+
+
+def test_an_unreadable_ssl_cert_file_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
+    with pytest.raises(ConfigError, match="SSL_CERT_FILE or SSL_CERT_DIR could not be loaded"):
+        api.tls_context()
