@@ -31,7 +31,6 @@ Exit codes: 0 ok, 1 bug, 2 bad input or config, 3 authentication, 4 not found,
 
 app = typer.Typer(
     name="acp",
-    help="Talk to the ACP API from a terminal, a script or a CI job.",
     epilog=ROOT_EPILOG,
     no_args_is_help=True,
     add_completion=False,

@@ -25,7 +25,13 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="auth",
-    help="Log in, log out and check which token acp uses.",
+    help="Log in, log out and check which token acp uses.\n\n"
+    "The token is looked up in this order: ACP_TOKEN, the system keyring (service "
+    "acp-cli, user name = the API origin), then the plain-text file written by "
+    "`acp auth login --insecure-storage`. A token is only sent to the origin it was "
+    "stored for.",
+    epilog='Examples:\n\n  acp auth login\n\n  printf %s "$TOKEN" | acp auth login --with-token'
+    "\n\n  acp auth status --json",
     no_args_is_help=True,
 )
 

@@ -25,7 +25,12 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="config",
-    help="Read and change the settings of a profile in config.toml.",
+    help="Read and change the settings of a profile in config.toml.\n\n"
+    "Each profile is a profiles.NAME table in the file; --profile (or ACP_PROFILE) picks it, "
+    "'default' otherwise. Values are checked before they are written, and edits keep "
+    "the rest of the file as it was.",
+    epilog="Examples:\n\n  acp config set api_url https://api.example.com\n\n"
+    "  acp config get api_url --profile staging\n\n  acp config list",
     no_args_is_help=True,
 )
 
