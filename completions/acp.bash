@@ -25,8 +25,8 @@ _acp_spec() {
             ;;
         'push signature')
             _acp_commands=''
-            _acp_options='--help'
-            _acp_valued=''
+            _acp_options='--profile --api-url --verbose -v --no-color --help'
+            _acp_valued='--profile --api-url'
             ;;
         'auth')
             _acp_commands='login logout status token'
@@ -95,6 +95,7 @@ _acp_values() {
     case "$1|$2" in
         '|--profile' | \
         'push prepare|--profile' | \
+        'push signature|--profile' | \
         'auth login|--profile' | \
         'auth logout|--profile' | \
         'auth status|--profile' | \
@@ -108,6 +109,7 @@ _acp_values() {
             ;;
         'push prepare|--plan' | \
         'push prepare|--metadata' | \
+        'push prepare|--ca-bundle' | \
         'push signature|1')
             _acp_files
             ;;

@@ -24,6 +24,8 @@ function __acp_valued -a path
             printf '%s\n' '--profile' '--api-url'
         case 'acp push prepare'
             printf '%s\n' '--plan' '--metadata' '--meta' '--output' '-o' '--timeout' '--connect-timeout' '--deadline' '--ca-bundle' '--profile' '--api-url'
+        case 'acp push signature'
+            printf '%s\n' '--profile' '--api-url'
         case 'acp auth login'
             printf '%s\n' '--profile' '--api-url'
         case 'acp auth logout'
@@ -126,7 +128,7 @@ complete -c acp -n '__acp_at \'acp push prepare\'' -l 'dry-run' -d 'Show the req
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'timeout' -x -d 'Seconds to wait for each answer and each write; a large plan adds one second per MiB to the wait for the answer. (default: the profile\'s timeout, else 30)'
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'connect-timeout' -x -d 'Seconds to wait for a connection. (default: the profile\'s connect_timeout, else 10)'
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'deadline' -x -d 'Seconds for all attempts and retry waits together. (default: the profile\'s deadline, else 120)'
-complete -c acp -n '__acp_at \'acp push prepare\'' -l 'ca-bundle' -x -d 'A PEM file of CA certificates to trust besides the default ones. (default: $ACP_CA_BUNDLE, else the profile\'s ca_bundle)'
+complete -c acp -n '__acp_at \'acp push prepare\'' -l 'ca-bundle' -r -F -d 'A PEM file of CA certificates to trust besides the default ones. (default: $ACP_CA_BUNDLE, else the profile\'s ca_bundle)'
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'quiet' -s 'q' -d 'Do not announce retries on stderr (errors are still shown).'
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'profile' -x -a '(__acp_profiles)' -d 'Config profile to use. (default: $ACP_PROFILE, else \'default\')'
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'api-url' -x -d 'API base URL, e.g. https://api.example.com. (default: $ACP_API_URL, else the profile\'s api_url)'
@@ -135,6 +137,10 @@ complete -c acp -n '__acp_at \'acp push prepare\'' -l 'no-color' -d 'Never colou
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'help' -d 'Show this message and exit.'
 
 # acp push signature
+complete -c acp -n '__acp_at \'acp push signature\'' -l 'profile' -x -a '(__acp_profiles)' -d 'Config profile to use. (default: $ACP_PROFILE, else \'default\')'
+complete -c acp -n '__acp_at \'acp push signature\'' -l 'api-url' -x -d 'API base URL, e.g. https://api.example.com. (default: $ACP_API_URL, else the profile\'s api_url)'
+complete -c acp -n '__acp_at \'acp push signature\'' -l 'verbose' -s 'v' -d 'Show the HTTP exchange (token masked) and tracebacks on stderr.'
+complete -c acp -n '__acp_at \'acp push signature\'' -l 'no-color' -d 'Never colour the output (also: the NO_COLOR environment variable).'
 complete -c acp -n '__acp_at \'acp push signature\'' -l 'help' -d 'Show this message and exit.'
 complete -c acp -n '__acp_at_argument \'acp push signature\' 1' -F
 

@@ -42,7 +42,12 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
             @('-v', 'Show the HTTP exchange (token masked) and tracebacks on stderr.'),
             @('--no-color', 'Never colour the output (also: the NO_COLOR environment variable).'),
             @('--help', 'Show this message and exit.'))
-        'acp push signature' = @(,@('--help', 'Show this message and exit.'))
+        'acp push signature' = @(@('--profile', 'Config profile to use. (default: $ACP_PROFILE, else ''default'')'),
+            @('--api-url', 'API base URL, e.g. https://api.example.com. (default: $ACP_API_URL, else the profile''s api_url)'),
+            @('--verbose', 'Show the HTTP exchange (token masked) and tracebacks on stderr.'),
+            @('-v', 'Show the HTTP exchange (token masked) and tracebacks on stderr.'),
+            @('--no-color', 'Never colour the output (also: the NO_COLOR environment variable).'),
+            @('--help', 'Show this message and exit.'))
         'acp auth' = @(,@('--help', 'Show this message and exit.'))
         'acp auth login' = @(@('--with-token', 'Read the token from standard input instead of prompting for it.'),
             @('--insecure-storage', 'Store the token in a plain-text file in the config folder (mode 0600) instead of the system keyring.'),
@@ -108,6 +113,7 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
     $valued = @{
         'acp' = @('--profile', '--api-url')
         'acp push prepare' = @('--plan', '--metadata', '--meta', '--output', '-o', '--timeout', '--connect-timeout', '--deadline', '--ca-bundle', '--profile', '--api-url')
+        'acp push signature' = @('--profile', '--api-url')
         'acp auth login' = @('--profile', '--api-url')
         'acp auth logout' = @('--profile', '--api-url')
         'acp auth status' = @('--profile', '--api-url')
@@ -125,6 +131,7 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
         'acp push prepare|--output' = @('table', 'json', 'id')
         'acp push prepare|-o' = @('table', 'json', 'id')
         'acp push prepare|--profile' = '<profile>'
+        'acp push signature|--profile' = '<profile>'
         'acp auth login|--profile' = '<profile>'
         'acp auth logout|--profile' = '<profile>'
         'acp auth status|--profile' = '<profile>'

@@ -54,6 +54,11 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
         "How many seconds to wait for the system keyring before giving up with a "
         "message (default: 5).",
     ),
+    (
+        "ACP_RETRY_SCALE",
+        "A number from 0 to 1 that scales the waits between retries, for test suites "
+        "(0: retry at once). Every decision is taken on the real wait.",
+    ),
     ("NO_COLOR", "When set to anything, never colour the output, as --no-color."),
     (
         "HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY",

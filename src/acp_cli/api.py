@@ -268,7 +268,11 @@ def send_prepare(
     """
     import httpx
     import stamina
+    import stamina.instrumentation
 
+    # acp announces its own retries; stamina's default instrumentation would
+    # add a raw log line on stderr (or on stdout, when structlog is installed).
+    stamina.instrumentation.set_on_retry_hooks(())
     policy = policy or RetryPolicy()
     timeouts = timeout if isinstance(timeout, Timeouts) else Timeouts.of(timeout)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -124,10 +125,11 @@ DeadlineOption = Annotated[
     ),
 ]
 CaBundleOption = Annotated[
-    str | None,
+    Path | None,
     typer.Option(
         "--ca-bundle",
         metavar="FILE",
+        dir_okay=False,
         help="A PEM file of CA certificates to trust besides the default ones. "
         "(default: $ACP_CA_BUNDLE, else the profile's ca_bundle)",
         rich_help_panel=NETWORK_PANEL,

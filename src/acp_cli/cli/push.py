@@ -26,7 +26,13 @@ from acp_cli.render import OutputFormat
 
 app = typer.Typer(
     name="push",
-    help="Prepare pushes of a local workspace to ACP.",
+    help="Prepare pushes of a local workspace to ACP.\n\n"
+    "A push starts from a plan: a JSON object describing the files to push. "
+    "`acp push prepare` sends it with its signature so the server can prepare a push "
+    "session, or reuse the one it prepared for the same plan; `acp push signature` "
+    "only computes the signature.",
+    epilog="Examples:\n\n  acp push prepare wb_123 --plan plan.json\n\n"
+    "  acp push signature plan.json",
     no_args_is_help=True,
 )
 
@@ -152,7 +158,7 @@ def prepare(
         timeout=timeout,
         connect_timeout=connect_timeout,
         deadline=deadline,
-        ca_bundle=ca_bundle,
+        ca_bundle=None if ca_bundle is None else str(ca_bundle),
     )
     policy = retry.RetryPolicy(deadline=conf.deadline, scale=retry.scale_from_env(env))
     api.binding_segment(binding)  # a bad binding ID is refused before the token is looked up
@@ -175,11 +181,6 @@ def prepare(
         else:
             sys.stdout.write(dry_run_json(request, push.signature) + "\n")
         return
-    # acp announces its own retries; stamina's default instrumentation would
-    # add a raw log line on stderr (or on stdout, when structlog is installed).
-    import stamina.instrumentation
-
-    stamina.instrumentation.set_on_retry_hooks(())
     result = api.send_prepare(
         request,
         binding_id=binding,
@@ -203,6 +204,10 @@ def signature(
             show_default=False,
         ),
     ],
+    profile: ProfileOption = None,
+    api_url: ApiUrlOption = None,
+    verbose: VerboseOption = False,
+    no_color: NoColorOption = False,
 ) -> None:
     """Print the signature of a push plan; send nothing.
 
@@ -212,5 +217,8 @@ def signature(
     """
     from acp_cli.push_input import read_plan
 
+    # The global options are accepted so they work after any subcommand, as
+    # everywhere else; signing a local file needs none of them.
+    del profile, api_url, verbose, no_color
     _, plan_signature = read_plan(str(plan), sys.stdin.buffer)
     sys.stdout.write(plan_signature + "\n")
