@@ -219,11 +219,18 @@ def test_duplicate_keys_are_refused_with_their_path(data: str, message: str) -> 
 
 def test_duplicate_keys_are_found_deeper_than_orjson_writes() -> None:
     depth = 400
-    data = '{"a":' + "[" * depth + '{"k": 1, "k": 2}' + "]" * depth + "}"
+    data = '{"a":' + "[" * depth + '{"k": "v", "s": ["x"], "k": "w"}' + "]" * depth + "}"
 
     error = refusal(data)
 
     assert error.message.startswith('plan.json: duplicate key "k" at $.a' + "[0]" * depth + " (")
+
+
+def test_deep_documents_without_duplicates_are_accepted() -> None:
+    depth = 400
+    data = '{"a":' + "[" * depth + '{"k": "v", "s": ["x", "y"]}' + "]" * depth + "}"
+
+    assert plan.parse_object(data.encode(), "plan.json")["a"] is not None
 
 
 @pytest.mark.parametrize(

@@ -365,6 +365,18 @@ def test_chunked_path_with_nested_arrays_of_objects_that_look_alike() -> None:
     document = {"files": entries}
     text = json.dumps(document, separators=(",", ":")).encode()
 
+    assert signature._chunked_digest(text, "plan.json") is not None
+    assert sign_plan_bytes(text, "plan.json") == expected_signature(document)
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_two_arrays_cut_alike_are_read_in_one_piece() -> None:
+    # The cut between objects of "files" also occurs in "dirs": chunks of one array
+    # would run into the other, so the fast path steps aside.
+    document = {"files": [{"a": i} for i in range(100)], "dirs": [{"a": i} for i in range(3)]}
+    text = json.dumps(document).encode()
+
+    assert signature._chunked_digest(text, "plan.json") is None
     assert sign_plan_bytes(text, "plan.json") == expected_signature(document)
 
 
@@ -497,3 +509,43 @@ def test_a_duplicate_in_a_chunk_is_located_in_the_document(
     assert raised.value.message.startswith(
         f'plan.json: duplicate key "mode" at $.files[{element}] (line '
     )
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_a_large_top_level_array_is_still_refused() -> None:
+    text = json.dumps([{"path": f"f{i}", "size": i} for i in range(200)]).encode()
+
+    with pytest.raises(UsageError, match="must hold a JSON object, not an array"):
+        sign_plan_bytes(text, "plan.json")
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_a_plan_holding_the_placeholder_text_is_read_in_one_piece(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(signature.os, "urandom", lambda size: bytes(size))
+    document = make_plan(100)
+    document["root"]["list"] = ["acp-chunked-array-" + "00" * 16]
+    text = json.dumps(document, indent=1).encode()
+
+    assert signature._chunked_digest(text, "plan.json") is None
+    assert sign_plan_bytes(text, "plan.json") == expected_signature(document)
+
+
+@pytest.mark.usefixtures("small_chunks")
+@pytest.mark.parametrize("where", ["head", "tail"])
+def test_long_stretches_outside_the_chunks_are_read_in_one_piece(
+    monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    # The Python token scan around the chunked array is bounded.
+    monkeypatch.setattr(signature, "_MAX_SCAN", 2000)
+    filler = ["x" * 10] * 300
+    document: dict[str, Any] = {"files": [{"path": f"f{i}"} for i in range(100)]}
+    if where == "head":
+        document = {"a": filler, **document}
+    else:
+        document["files"][-1]["filler"] = filler
+    text = json.dumps(document, indent=1).encode()
+
+    assert signature._chunked_digest(text, "plan.json") is None
+    assert sign_plan_bytes(text, "plan.json") == expected_signature(document)

@@ -30,9 +30,10 @@ It differs from JCS in exactly three places, each handled only where it occurs:
 A large plan is not parsed into one tree: ``sign_plan_bytes`` cuts its
 biggest array of objects into chunks of about 64 KiB, parses and canonicalizes
 them one at a time, and checks that every piece parses, so the pieces provably
-make up the document. Memory stays near twice the file size (the file and its
-canonical form) instead of seven times, and millions of Python objects are
-never alive at once. Any other shape of document is read in one piece.
+make up the document. The chunks are hashed as they come (the array's end is
+found first from its last cut), so memory stays near the file size instead of
+seven times it, and millions of Python objects are never alive at once. Any
+other shape of document is read in one piece.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ _SMALL_EXPONENT = re.compile(rb"-6(?=[,\]}]|\Z)")  # 1.5e-6
 _E = ord("e")
 _ASTRAL_LEAD_BYTES = (b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4")
 _BACKSLASH = ord("\\")
+_CLOSE_BRACE = ord("}")
+_OPEN_BRACKET = ord("[")
 
 # Chunked signing of large plans (``sign_plan_bytes``).
 _CHUNK = 1 << 16  # bytes per parsed chunk: small enough to stay in cache
@@ -97,8 +100,8 @@ def sign_plan_bytes(data: bytes, source: str) -> str:
     Same result and same ``UsageError`` as
     ``plan_signature(plan.parse_object(data, source))``, but a large plan is
     processed in chunks: a few times the cost of hashing the file, and
-    memory about twice its size. The parsed plan is not returned; send
-    ``data`` itself.
+    memory near its size. The parsed plan is not returned; send ``data``
+    itself.
     """
     digest = _chunked_digest(data, source) if len(data) >= _MIN_CHUNKED else None
     if digest is None:
@@ -409,8 +412,7 @@ def _chunked_digest(data: bytes, source: str) -> str | None:
         return None
     cut = middle.group()
     comma = cut.index(b",")
-    first = data.find(cut)
-    array = _array_open_before(data, first)
+    array = _find_array(data, cut)
     if array is None:
         return None
     array_open, array_depth = array
@@ -419,56 +421,73 @@ def _chunked_digest(data: bytes, source: str) -> str | None:
         # limit unnoticed (deeper ones are measured): read the whole document.
         return None
 
-    chunks: list[bytes] = []
+    # With the array's end known first (from the last cut), chunks are hashed
+    # as they come and no copy of the canonical form is kept; otherwise they
+    # are kept until the loop has found the end.
+    guessed_close = _array_close_after(data, data.rfind(cut) + comma + 1)
+    frame = None
+    if guessed_close is not None:
+        frame = _canonical_frame(data, array_open, guessed_close)
+    digest = None if frame is None else hashlib.sha256(frame[0])
+    kept: list[memoryview] = []
+
     elements = 0  # in the chunks so far
-    duplicate: tuple[int, int, int] | None = (
-        None  # first chunk with one: start, end, elements before
-    )
+    duplicate: tuple[int, int, int] | None = None  # first chunk with one: start, end, elements
     start = array_open + 1
     array_close = -1
     view = memoryview(data)
     while start >= 0:
-        end = data.find(cut, start + _CHUNK)
-        if end >= 0:
-            end += 1  # just after the "}" that ends the chunk's last element
-            chunk = None
-            for _attempt in range(_RETRIES):
-                chunk = _canonical_chunk(view[start:end], array_depth)
-                if chunk is not None:
-                    break
-                # The cut may have fallen between the objects of a nested array.
-                end = data.find(cut, end) + 1
-                if end == 0:
-                    return None
-            next_start = end + comma
-        else:
+        chunk = None
+        cut_at = data.find(cut, start + _CHUNK)
+        for _attempt in range(_RETRIES):
+            if cut_at < 0:
+                break
+            end = cut_at + 1  # just after the "}" that ends the chunk's last element
+            chunk = _canonical_chunk(view[start:end], array_depth)
+            if chunk is not None:
+                next_start = end + comma
+                break
+            # The cut may have fallen between the objects of a nested array.
+            cut_at = data.find(cut, cut_at + 1)
+        if chunk is None:
+            if cut_at >= 0:
+                return None  # no cut point that works: not a plain array of objects
+            # No cut left: the array's last elements, up to its "]".
             close = _array_close_after(data, start)
             if close is None:
                 return None
             array_close = end = close
             next_start = -1
             chunk = _canonical_chunk(view[start:end], array_depth)
-        if chunk is None:
-            return None
+            if chunk is None:
+                return None
         canonical, count, has_duplicate = chunk
         if has_duplicate and duplicate is None:
             duplicate = (start, end, elements)
-        chunks.append(canonical)
+        inner = memoryview(canonical)[1:-1]  # the elements, without "[" and "]"
+        if digest is None:
+            kept.append(inner)
+        else:
+            if elements:
+                digest.update(b",")
+            digest.update(inner)
         elements += count
         start = next_start
 
-    frame = _canonical_frame(data, array_open, array_close)
-    if frame is None:
-        return None
+    if digest is None or frame is None:
+        frame = _canonical_frame(data, array_open, array_close)
+        if frame is None:
+            return None
+        digest = hashlib.sha256(frame[0])
+        for index, inner in enumerate(kept):
+            if index:
+                digest.update(b",")
+            digest.update(inner)
+    elif array_close != guessed_close:
+        return None  # the frame hashed first was not this array's
     if duplicate is not None:
         raise _located_duplicate(data, array_open, *duplicate, source)
-    before, after = frame
-    digest = hashlib.sha256(before)
-    for index, canonical in enumerate(chunks):
-        if index:
-            digest.update(b",")
-        digest.update(memoryview(canonical)[1:-1])
-    digest.update(after)
+    digest.update(frame[1])
     return digest.hexdigest()
 
 
@@ -536,30 +555,38 @@ def _canonical_frame(data: bytes, array_open: int, array_close: int) -> tuple[by
     return out[: at + 1], out[at + len(marker) - 1 :]
 
 
-def _array_open_before(data: bytes, brace: int) -> tuple[int, int] | None:
-    """Where the array opens whose element ends with the ``}`` at ``brace``, and its depth.
+def _find_array(data: bytes, cut: bytes) -> tuple[int, int] | None:
+    """Where the array that ``cut`` separates the elements of opens, and its depth.
 
-    A Python token scan from the start of the document, so it gives up past
-    ``_MAX_SCAN`` bytes. Returns None unless that ``}`` closes an array element.
+    A Python token scan from the start of the document to ``_CHUNK`` bytes past
+    the first cut; of the arrays whose elements a cut separates there, the
+    shallowest is taken, so that the cut between two nested objects of an
+    element does not pass for the plan's array. Gives up past ``_MAX_SCAN``.
     """
-    if brace > _MAX_SCAN:
+    first = data.find(cut)
+    if not 0 <= first <= _MAX_SCAN:
         return None
+    best: tuple[int, int] | None = None
     opened: list[int] = []
     for match in _SCAN_TOKEN.finditer(data):
         at = match.start()
-        if at > brace:
-            return None
+        if at > first + _CHUNK:
+            break
         token = data[at]
         if token in b"[{":
             opened.append(at)
         elif token in b"]}":
-            if not opened or data[opened.pop()] != (token - 2):  # "[" + 2 == "]"
+            if not opened or data[opened.pop()] != token - 2:  # "[" + 2 == "]"
                 return None
-            if at == brace:
-                if opened and data[opened[-1]] == ord("["):
-                    return opened[-1], len(opened)
-                return None
-    return None
+            if (
+                token == _CLOSE_BRACE
+                and opened
+                and data[opened[-1]] == _OPEN_BRACKET
+                and data.startswith(cut, at)
+                and (best is None or len(opened) < best[1])
+            ):
+                best = opened[-1], len(opened)
+    return best
 
 
 def _array_close_after(data: bytes, start: int) -> int | None:
