@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any
 
 import orjson
@@ -53,7 +52,9 @@ def read_source(path: str, stdin: IO[bytes]) -> bytes:
         except OSError as exc:
             raise UsageError(f"cannot read standard input: {_reason(exc)}") from exc
     try:
-        return Path(path).read_bytes()
+        # open() rather than pathlib, which the plain signing path does not import.
+        with open(path, "rb") as file:
+            return file.read()
     except FileNotFoundError as exc:
         raise UsageError(
             f"cannot read {path}: {_reason(exc)}",
