@@ -8,7 +8,6 @@ The retry policy itself (which failures, how long to wait) is `acp_cli.retry`.
 from __future__ import annotations
 
 import json
-import platform
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -47,10 +46,17 @@ if TYPE_CHECKING:
 
 Log = Callable[[str], None]
 
-USER_AGENT = (
-    f"acp-cli/{__version__} "
-    f"(Python {platform.python_version()}; {platform.system() or sys.platform})"
-)
+
+def user_agent() -> str:
+    """``acp-cli/<version> (Python <version>; <os>)``."""
+    import platform  # a few milliseconds of start-up, spent only when sending
+
+    return (
+        f"acp-cli/{__version__} "
+        f"(Python {platform.python_version()}; {platform.system() or sys.platform})"
+    )
+
+
 EXCERPT_LIMIT = 120
 UTF8_BOM = b"\xef\xbb\xbf"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -135,7 +141,7 @@ def prepare_request(
             "Authorization": f"Bearer {token}",
             "Content-Type": "application/json",
             "Accept": "application/json",
-            "User-Agent": USER_AGENT,
+            "User-Agent": user_agent(),
             "ACP-Device-Id": device_id,
         },
         body=body,

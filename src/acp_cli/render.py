@@ -11,10 +11,12 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from acp_cli.api import PrepareResult, Request
 from acp_cli.errors import UnavailableError
+
+if TYPE_CHECKING:
+    from acp_cli.api import PrepareResult, Request
 
 ABSENT = "-"
 

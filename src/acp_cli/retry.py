@@ -35,7 +35,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 from acp_cli.errors import ConfigError
 
@@ -62,6 +61,8 @@ def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
     if text.isascii() and text.isdigit():
         return float(int(text))
     try:
+        from email.utils import parsedate_to_datetime  # only for the rare date form
+
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None

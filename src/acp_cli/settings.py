@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -188,6 +187,8 @@ def is_loopback(host: str) -> bool:
     if host.lower() in ("localhost", "localhost."):
         return True
     try:
+        import ipaddress  # not at start-up: most runs never check a literal address
+
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
