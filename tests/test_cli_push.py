@@ -703,3 +703,18 @@ def test_no_color_on_a_terminal_is_plain_text(
     assert "\x1b[" not in drawn
     assert "New push session prepared" in drawn
     assert f"Plan signature: {emulator.sessions()[0]['planSignature']}" in drawn
+
+
+def test_plain_http_to_loopback_loads_no_ca_certificates(
+    emulator: Any, api_env: dict[str, str], plan_file: Path, tmp_path: Path
+) -> None:
+    # Loading CA certificates costs start-up time that plain http never needs:
+    # a broken SSL_CERT_FILE shows whether they were loaded.
+    env = {**api_env, "SSL_CERT_FILE": str(tmp_path / "missing.pem")}
+    run = prepare(BINDING, "--plan", str(plan_file), "-o", "id", env=env)
+    assert run.code == 0, run.stderr
+    https = prepare(
+        BINDING, "--plan", str(plan_file), env={**env, "ACP_API_URL": "https://127.0.0.1:9"}
+    )
+    assert https.code == 2
+    assert "SSL_CERT_FILE" in https.stderr

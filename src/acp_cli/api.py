@@ -8,6 +8,7 @@ The retry policy itself (which failures, how long to wait) is `acp_cli.retry`.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -252,6 +253,25 @@ def tls_context(ca_bundle: Path | None = None) -> ssl.SSLContext:
     return context
 
 
+def _may_use_tls(url: str, ca_bundle: Path | None) -> bool:
+    """Whether this exchange may need CA certificates: https, a proxy, or a given CA file."""
+    if ca_bundle is not None or not url.startswith("http://"):
+        return True
+    proxies = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
+    return any(os.environ.get(name) or os.environ.get(name.lower()) for name in proxies)
+
+
+def _no_tls() -> ssl.SSLContext:
+    """A context that trusts no certificate, for plain http to loopback.
+
+    Loading the CA certificates costs tens of milliseconds of every run that
+    never uses them; should TLS happen after all, verification fails closed.
+    """
+    import ssl
+
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 def send_prepare(
     request: Request,
     *,
@@ -273,17 +293,12 @@ def send_prepare(
     relatives (httpx's ``trust_env``); certificates from `tls_context`.
     """
     import httpx
-    import stamina
-    import stamina.instrumentation
 
-    # acp announces its own retries; stamina's default instrumentation would
-    # add a raw log line on stderr (or on stdout, when structlog is installed).
-    stamina.instrumentation.set_on_retry_hooks(())
     policy = policy or RetryPolicy()
     timeouts = timeout if isinstance(timeout, Timeouts) else Timeouts.of(timeout)
     try:
         client = httpx.Client(
-            verify=tls_context(ca_bundle),
+            verify=tls_context(ca_bundle) if _may_use_tls(request.url, ca_bundle) else _no_tls(),
             follow_redirects=False,
             transport=transport,
             trust_env=True,
@@ -304,6 +319,19 @@ def send_prepare(
         announce=announce,
     )
     with client:
+        first_failure: _AttemptFailed | None
+        try:
+            return exchange.once()
+        except _AttemptFailed as failed:
+            first_failure = failed
+        # Most pushes succeed at once: stamina (and tenacity under it) is only
+        # imported, at some start-up cost, when a first attempt has failed.
+        import stamina
+        import stamina.instrumentation
+
+        # acp announces its own retries; stamina's default instrumentation would
+        # add a raw log line on stderr (or on stdout, when structlog is installed).
+        stamina.instrumentation.set_on_retry_hooks(())
         try:
             # Every backoff comes from `exchange.decide`, so stamina's own
             # wait parameters never apply; its test mode (stamina.set_testing)
@@ -312,6 +340,10 @@ def send_prepare(
                 on=exchange.decide, attempts=policy.attempts, timeout=None
             ):
                 with attempt:
+                    if first_failure is not None:
+                        # The failure of the attempt made above counts as the first.
+                        earlier, first_failure = first_failure, None
+                        raise earlier
                     return exchange.once()
         except _AttemptFailed as failed:
             raise failed.final_error(policy.attempts) from None
