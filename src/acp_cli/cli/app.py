@@ -11,7 +11,6 @@ from acp_cli import __version__
 from acp_cli.cli import auth, config, push
 from acp_cli.cli.options import (
     ApiUrlOption,
-    GlobalOptions,
     NoColorOption,
     ProfileOption,
     VerboseOption,
@@ -49,7 +48,6 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def root(
-    ctx: typer.Context,
     profile: ProfileOption = None,
     api_url: ApiUrlOption = None,
     verbose: VerboseOption = False,
@@ -69,7 +67,6 @@ def root(
     Set the API URL and a token once (`acp config set api_url URL`,
     `acp auth login`), or give them as ACP_API_URL and ACP_TOKEN in CI.
     """
-    ctx.obj = GlobalOptions(profile=profile, api_url=api_url, verbose=verbose, no_color=no_color)
 
 
 def main() -> None:

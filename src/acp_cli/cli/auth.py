@@ -113,7 +113,7 @@ def login(
     from acp_cli import credentials, settings
     from acp_cli.render import Messages
 
-    opts = global_options(ctx, profile=profile, api_url=api_url, verbose=verbose, no_color=no_color)
+    opts = global_options(ctx)
     env = environment()
     conf = settings.resolve(profile=opts.profile, api_url=opts.api_url, env=env)
     value = credentials.check_token(
@@ -197,7 +197,7 @@ def logout(
     from acp_cli import credentials, settings
     from acp_cli.render import Messages
 
-    opts = global_options(ctx, profile=profile, api_url=api_url, verbose=verbose, no_color=no_color)
+    opts = global_options(ctx)
     env = environment()
     conf = settings.resolve(profile=opts.profile, api_url=opts.api_url, env=env)
     removed = credentials.remove_token(
@@ -245,7 +245,7 @@ def status(
     from acp_cli.errors import AuthError, ConfigError
     from acp_cli.render import Messages, Terminal
 
-    opts = global_options(ctx, profile=profile, api_url=api_url, verbose=verbose, no_color=no_color)
+    opts = global_options(ctx)
     env = environment()
     report = StatusReport(profile=settings.profile_name(opts.profile, env))
     try:
@@ -369,7 +369,7 @@ def token(
     """
     from acp_cli import credentials, settings
 
-    opts = global_options(ctx, profile=profile, api_url=api_url, verbose=verbose, no_color=no_color)
+    opts = global_options(ctx)
     env = environment()
     conf = settings.resolve(profile=opts.profile, api_url=opts.api_url, env=env)
     found = credentials.resolve_token(conf.origin, env, conf.config_dir)

@@ -114,7 +114,7 @@ def get(
     """
     from acp_cli.render import Messages
 
-    opts = global_options(ctx, profile=profile, api_url=api_url, verbose=verbose, no_color=no_color)
+    opts = global_options(ctx)
     name, values = _profile_values(opts)
     [found] = [value for value in values if value.key == _check_key(key)]
     if found.value is None:
@@ -146,7 +146,7 @@ def set_(
     from acp_cli import config_file, settings
     from acp_cli.render import Messages
 
-    opts = global_options(ctx, profile=profile, api_url=api_url, verbose=verbose, no_color=no_color)
+    opts = global_options(ctx)
     env = environment()
     name = settings.profile_name(opts.profile, env)
     stored = settings.parse_profile_value(_check_key(key), value)
@@ -176,7 +176,7 @@ def unset(
     from acp_cli import config_file, settings
     from acp_cli.render import Messages
 
-    opts = global_options(ctx, profile=profile, api_url=api_url, verbose=verbose, no_color=no_color)
+    opts = global_options(ctx)
     env = environment()
     name = settings.profile_name(opts.profile, env)
     path = config_file.config_path(config_file.config_dir(env))
@@ -207,7 +207,7 @@ def list_(
 
     from acp_cli.render import Terminal, write_table
 
-    opts = global_options(ctx, profile=profile, api_url=api_url, verbose=verbose, no_color=no_color)
+    opts = global_options(ctx)
     env = environment()
     name, values = _profile_values(opts)
     if json_output:
@@ -230,7 +230,6 @@ def list_(
 
 @app.command(epilog=PATH_EPILOG)
 def path(
-    ctx: typer.Context,
     profile: ProfileOption = None,
     api_url: ApiUrlOption = None,
     verbose: VerboseOption = False,
@@ -243,7 +242,6 @@ def path(
     """
     from acp_cli import config_file
 
-    global_options(ctx, profile=profile, api_url=api_url, verbose=verbose, no_color=no_color)
     sys.stdout.write(str(config_file.config_path(config_file.config_dir(environment()))) + "\n")
 
 

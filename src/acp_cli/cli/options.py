@@ -3,14 +3,19 @@
 The global options (``--profile``, ``--api-url``, ``-v``, ``--no-color``) are
 declared on the root command and again on each command, so they work before
 or after the subcommand: ``acp -v push prepare ...`` and ``acp push prepare ... -v``.
+They are not passed to the command functions (``expose_value=False``): each
+one's callback records it in the `GlobalOptions` of the root context, which a
+command reads with `global_options`. The parameters in a command's signature
+only declare the options; their value there is always the default.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -41,6 +46,39 @@ def complete_profile_names(incomplete: str) -> list[str]:
     ]
 
 
+@dataclass
+class GlobalOptions:
+    """The global options in force, wherever on the command line they were given."""
+
+    profile: str | None = None
+    api_url: str | None = None
+    verbose: bool = False
+    no_color: bool = False
+
+
+def global_options(ctx: typer.Context) -> GlobalOptions:
+    """The global options recorded for this run (defaults when none were given)."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, GlobalOptions):
+        root.obj = GlobalOptions()
+    return root.obj
+
+
+def _record(name: str) -> Callable[[typer.Context, Any], Any]:
+    """An option callback that stores a given value in the root's GlobalOptions.
+
+    Only values actually given are stored, so an option given before the
+    subcommand is not reset by the same option's default after it.
+    """
+
+    def record(ctx: typer.Context, value: Any) -> Any:
+        if value:
+            setattr(global_options(ctx), name, value)
+        return value
+
+    return record
+
+
 ProfileOption = Annotated[
     str | None,
     typer.Option(
@@ -50,6 +88,8 @@ ProfileOption = Annotated[
         rich_help_panel=GLOBAL_PANEL,
         show_default=False,
         autocompletion=complete_profile_names,
+        expose_value=False,
+        callback=_record("profile"),
     ),
 ]
 ApiUrlOption = Annotated[
@@ -61,6 +101,8 @@ ApiUrlOption = Annotated[
         "(default: $ACP_API_URL, else the profile's api_url)",
         rich_help_panel=GLOBAL_PANEL,
         show_default=False,
+        expose_value=False,
+        callback=_record("api_url"),
     ),
 ]
 VerboseOption = Annotated[
@@ -70,6 +112,8 @@ VerboseOption = Annotated[
         "-v",
         help="Show the HTTP exchange (token masked) and tracebacks on stderr.",
         rich_help_panel=GLOBAL_PANEL,
+        expose_value=False,
+        callback=_record("verbose"),
     ),
 ]
 NoColorOption = Annotated[
@@ -78,6 +122,8 @@ NoColorOption = Annotated[
         "--no-color",
         help="Never colour the output (also: the NO_COLOR environment variable).",
         rich_help_panel=GLOBAL_PANEL,
+        expose_value=False,
+        callback=_record("no_color"),
     ),
 ]
 
@@ -136,41 +182,6 @@ CaBundleOption = Annotated[
         show_default=False,
     ),
 ]
-
-
-@dataclass(frozen=True)
-class GlobalOptions:
-    """The global options after merging the root's and the command's."""
-
-    profile: str | None = None
-    api_url: str | None = None
-    verbose: bool = False
-    no_color: bool = False
-
-    def merged(
-        self, *, profile: str | None, api_url: str | None, verbose: bool, no_color: bool
-    ) -> GlobalOptions:
-        """These options overridden by the ones given after the subcommand."""
-        return GlobalOptions(
-            profile=profile or self.profile,
-            api_url=api_url or self.api_url,
-            verbose=verbose or self.verbose,
-            no_color=no_color or self.no_color,
-        )
-
-
-def global_options(
-    ctx: typer.Context,
-    *,
-    profile: str | None,
-    api_url: str | None,
-    verbose: bool,
-    no_color: bool,
-) -> GlobalOptions:
-    """The global options in force for a command, from the root context and its own."""
-    root = ctx.find_root().obj
-    base = root if isinstance(root, GlobalOptions) else GlobalOptions()
-    return base.merged(profile=profile, api_url=api_url, verbose=verbose, no_color=no_color)
 
 
 def environment() -> dict[str, str]:

@@ -138,7 +138,7 @@ def prepare(
     from acp_cli.push_input import read_push_input
     from acp_cli.render import Messages, Terminal, dry_run_json, dry_run_rows, write_result
 
-    opts = global_options(ctx, profile=profile, api_url=api_url, verbose=verbose, no_color=no_color)
+    opts = global_options(ctx)
     if json_output and output not in (None, OutputFormat.JSON):
         raise UsageError("--json and -o/--output disagree.", hint="Give one of them.")
     fmt = OutputFormat.JSON if json_output else (output or OutputFormat.TABLE)
@@ -217,8 +217,5 @@ def signature(
     """
     from acp_cli.push_input import read_plan
 
-    # The global options are accepted so they work after any subcommand, as
-    # everywhere else; signing a local file needs none of them.
-    del profile, api_url, verbose, no_color
     _, plan_signature = read_plan(str(plan), sys.stdin.buffer)
     sys.stdout.write(plan_signature + "\n")
