@@ -4,12 +4,17 @@ through its real entry point."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.cli_runner import BINDING, TOKEN
+
+if TYPE_CHECKING:
+    from acp_cli.emulator import Emulator
 
 # Variables the user's own shell may carry that would change what acp does.
 _SCRUBBED = (
@@ -51,18 +56,27 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def emulator() -> Iterator[object]:
-    """A fresh emulator on a free loopback port that knows TOKEN and BINDING."""
+def make_emulator() -> Iterator[Callable[..., Emulator]]:
+    """Start emulators on free loopback ports; every one stops when the test ends.
+
+    ``make_emulator(**kwargs)`` passes its keywords to `Emulator` and returns it running.
+    """
     from acp_cli.emulator import Emulator
 
-    with Emulator(tokens=[TOKEN], bindings=[BINDING, "a/b", "..", "with space?#"]) as emu:
-        yield emu
+    with ExitStack() as running:
+        yield lambda **kwargs: running.enter_context(Emulator(**kwargs))
 
 
 @pytest.fixture
-def api_env(emulator: object) -> dict[str, str]:
+def emulator(make_emulator: Callable[..., Emulator]) -> Emulator:
+    """A fresh emulator on a free loopback port that knows TOKEN and BINDING."""
+    return make_emulator(tokens=[TOKEN], bindings=[BINDING, "a/b", "..", "with space?#"])
+
+
+@pytest.fixture
+def api_env(emulator: Emulator) -> dict[str, str]:
     """The environment of a CI job pointed at the emulator."""
-    return {"ACP_API_URL": emulator.url, "ACP_TOKEN": TOKEN}  # type: ignore[attr-defined]
+    return {"ACP_API_URL": emulator.url, "ACP_TOKEN": TOKEN}
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -48,10 +48,9 @@ SESSION_KEYS = {
 
 
 @pytest.fixture
-def emu() -> Iterator[Emulator]:
+def emu(make_emulator: Callable[..., Emulator]) -> Emulator:
     """An emulator that accepts only TOKEN and only a few bindings."""
-    with Emulator(tokens=[TOKEN], bindings=["wb_1", "wb_2", "a/b"], max_body=10_000) as emulator:
-        yield emulator
+    return make_emulator(tokens=[TOKEN], bindings=["wb_1", "wb_2", "a/b"], max_body=10_000)
 
 
 @pytest.fixture
@@ -185,8 +184,10 @@ def test_a_cancelled_session_is_not_reused(client: httpx.Client, emu: Emulator) 
     assert emu.session(first["id"])["status"] == "cancelled"  # type: ignore[index]
 
 
-def test_user_id_is_stable_per_token_and_differs_between_tokens() -> None:
-    with Emulator() as open_emu, httpx.Client(base_url=open_emu.url) as http:
+def test_user_id_is_stable_per_token_and_differs_between_tokens(
+    make_emulator: Callable[..., Emulator],
+) -> None:
+    with httpx.Client(base_url=make_emulator().url) as http:
 
         def user(token: str, binding: str) -> str:
             response = http.post(
@@ -217,8 +218,8 @@ def test_the_binding_segment_is_percent_decoded(
     assert response.json()["pushSession"]["workspaceBindingId"] == binding
 
 
-def test_any_binding_exists_without_binding_list() -> None:
-    with Emulator() as open_emu, httpx.Client(base_url=open_emu.url) as http:
+def test_any_binding_exists_without_binding_list(make_emulator: Callable[..., Emulator]) -> None:
+    with httpx.Client(base_url=make_emulator().url) as http:
         response = http.post(
             endpoint("with space?#/.."),
             json=signed_body(PLAN),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -21,10 +21,9 @@ PLAN_B = {"files": ["b"]}
 
 
 @pytest.fixture
-def emu() -> Iterator[Emulator]:
+def emu(make_emulator: Callable[..., Emulator]) -> Emulator:
     """An emulator accepting TOKEN and any binding."""
-    with Emulator(tokens=[TOKEN]) as emulator:
-        yield emulator
+    return make_emulator(tokens=[TOKEN])
 
 
 @pytest.fixture
@@ -161,8 +160,9 @@ def test_requests_are_recorded_exactly(http: httpx.Client, emu: Emulator) -> Non
     assert emu.requests() == []
 
 
-def test_an_oversized_body_is_recorded_as_unread() -> None:
-    with Emulator(max_body=5) as emu, httpx.Client(base_url=emu.url) as client:
+def test_an_oversized_body_is_recorded_as_unread(make_emulator: Callable[..., Emulator]) -> None:
+    emu = make_emulator(max_body=5)
+    with httpx.Client(base_url=emu.url) as client:
         client.post(endpoint("b"), content=b"0123456789")
         [recorded] = emu.requests()
         assert (recorded.status, recorded.body) == (413, None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -19,10 +19,9 @@ BODY = httpx.Request("POST", "/", json=signed_body(PLAN)).read()
 
 
 @pytest.fixture
-def emu() -> Iterator[Emulator]:
+def emu(make_emulator: Callable[..., Emulator]) -> Emulator:
     """An emulator accepting TOKEN and any binding."""
-    with Emulator(tokens=[TOKEN]) as emulator:
-        yield emulator
+    return make_emulator(tokens=[TOKEN])
 
 
 @pytest.fixture
@@ -203,8 +202,11 @@ def test_faults_apply_to_any_api_request(client: httpx.Client, emu: Emulator) ->
     assert client.get("/v1/unknown").status_code == 404
 
 
-def test_a_request_refused_by_framing_does_not_use_up_a_fault() -> None:
-    with Emulator(tokens=[TOKEN], max_body=10) as emu, httpx.Client(base_url=emu.url) as http:
+def test_a_request_refused_by_framing_does_not_use_up_a_fault(
+    make_emulator: Callable[..., Emulator],
+) -> None:
+    emu = make_emulator(tokens=[TOKEN], max_body=10)
+    with httpx.Client(base_url=emu.url) as http:
         emu.queue_fault(status=503)
         assert http.post(endpoint("b"), content=BODY).status_code == 413
         assert emu.faults() == [{"status": 503}]
