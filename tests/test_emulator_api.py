@@ -16,11 +16,11 @@ import httpx
 import pytest
 
 from acp_cli.emulator import Emulator
+from acp_cli.emulator.endpoint import reference_signature
 from acp_cli.emulator.store import SessionStore
-from tests.emulator_helpers import (
+from tests.emulator_http import (
     connect,
     endpoint,
-    plan_signature,
     raw_exchange,
     read_response,
     read_until_closed,
@@ -100,7 +100,7 @@ def test_a_new_plan_makes_a_prepared_session_201(client: httpx.Client) -> None:
     assert re.fullmatch(r"ps_[0-9a-f]{24}", session["id"])
     assert session["workspaceBindingId"] == "wb_1"
     assert session["status"] == "prepared"
-    assert session["planSignature"] == plan_signature(PLAN)
+    assert session["planSignature"] == reference_signature(PLAN)
     assert session["plan"] == PLAN
     assert session["metadata"] == {"ci": True, "n": 2}
     assert re.fullmatch(r"usr_[0-9a-f]{20}", session["userId"])
@@ -127,7 +127,8 @@ def test_the_same_plan_reuses_the_prepared_session_200(client: httpx.Client) -> 
     first = prepare(client, metadata={"run": 1}).json()["pushSession"]
     # Same plan, other key order and whitespace: same canonical form, same signature.
     shuffled = '{"root": "/w",   "files": [{"size": 3, "path": "a.txt"}]}'
-    body = f'{{"plan": {shuffled}, "planSignature": "{plan_signature(PLAN)}", "metadata": {{}}}}'
+    signature = reference_signature(PLAN)
+    body = f'{{"plan": {shuffled}, "planSignature": "{signature}", "metadata": {{}}}}'
     again = client.post(
         endpoint("wb_1"), content=body, headers={"Content-Type": "application/json"}
     )
@@ -233,11 +234,20 @@ def test_integers_beyond_2_53_are_signed_as_their_nearest_double(client: httpx.C
     plan = {"big": 2**60 + 1, "neg": -(2**55) - 3}
     as_doubles = {"big": float(2**60 + 1), "neg": float(-(2**55) - 3)}
     response = client.post(
-        endpoint("wb_1"), json={"planSignature": plan_signature(as_doubles), "plan": plan}
+        endpoint("wb_1"), json={"planSignature": reference_signature(as_doubles), "plan": plan}
     )
     assert response.status_code == 201, response.text
     # The plan is stored and echoed unchanged, digits and all.
     assert response.json()["pushSession"]["plan"] == plan
+
+
+def test_the_reference_signature_is_the_sha256_of_the_rfc8785_form() -> None:
+    # The other tests sign their bodies with reference_signature itself; this
+    # pins it to RFC 8785, written out by hand, big integers as doubles included.
+    plan = {"b": [1.0, 1e21, "\u00e9"], "a": {"y": None, "x": True}, "n": 2**60 + 1}
+    canonical = '{"a":{"x":true,"y":null},"b":[1,1e+21,"\u00e9"],"n":1152921504606847000}'
+    expected = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    assert reference_signature(plan) == expected
 
 
 def test_signature_comes_from_rfc8785_not_the_client_code() -> None:
@@ -435,9 +445,9 @@ def test_malformed_json_is_400(client: httpx.Client, body: bytes) -> None:
         ({"planSignature": "", "plan": PLAN}, "planSignature"),
         ({"planSignature": 7, "plan": PLAN}, "planSignature"),
         ({"planSignature": None, "plan": PLAN}, "planSignature"),
-        ({"planSignature": plan_signature(PLAN)}, "plan"),
-        ({"planSignature": plan_signature([]), "plan": []}, "plan"),
-        ({"planSignature": plan_signature(None), "plan": None}, "plan"),
+        ({"planSignature": reference_signature(PLAN)}, "plan"),
+        ({"planSignature": reference_signature([]), "plan": []}, "plan"),
+        ({"planSignature": reference_signature(None), "plan": None}, "plan"),
         (signed_body(PLAN, metadata="x"), "metadata"),
         (signed_body(PLAN, metadata=None), "metadata"),
         (signed_body(PLAN, metadata=[1]), "metadata"),
@@ -454,9 +464,9 @@ def test_a_body_that_breaks_the_schema_is_422_naming_the_field(
 def test_a_wrong_signature_is_422_giving_the_expected_value(
     client: httpx.Client, emu: Emulator
 ) -> None:
-    body = {"planSignature": plan_signature(OTHER_PLAN), "plan": PLAN}
+    body = {"planSignature": reference_signature(OTHER_PLAN), "plan": PLAN}
     message = assert_error(client.post(endpoint("wb_1"), json=body), 422, "plan_signature_mismatch")
-    assert plan_signature(PLAN) in message
+    assert reference_signature(PLAN) in message
     assert emu.sessions() == []
 
 

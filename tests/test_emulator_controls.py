@@ -13,7 +13,7 @@ import pytest
 from acp_cli.emulator import Emulator, EmulatorClient, EmulatorControlError, RecordedRequest
 from acp_cli.emulator import server as emulator_server
 from acp_cli.emulator.state import is_loopback_client, loopback_host
-from tests.emulator_helpers import endpoint, signed_body
+from tests.emulator_http import endpoint, signed_body
 
 TOKEN = "t"
 PLAN_A = {"files": ["a"]}

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from acp_cli.emulator import Emulator, Fault, FaultSpecError
-from tests.emulator_helpers import connect, endpoint, read_until_closed, signed_body
+from tests.emulator_http import connect, endpoint, read_until_closed, signed_body
 
 TOKEN = "t"
 PLAN = {"files": [{"path": "a.txt", "size": 3}]}
