@@ -243,11 +243,15 @@ def test_insecure_storage_keeps_other_origins_in_the_file(isolated_env: Path) ->
     assert f'[origins."http://127.0.0.1:8080"]\ntoken = "{OTHER_TOKEN}"\n' in text
 
 
-def test_insecure_storage_tightens_an_open_config_folder(isolated_env: Path) -> None:
+def test_insecure_storage_refuses_an_open_config_folder(isolated_env: Path) -> None:
     isolated_env.mkdir()
     os.chmod(isolated_env, 0o755)  # noqa: S103 - the point of the test
-    assert login("--insecure-storage", "--api-url", API).code == 0
-    assert stat.S_IMODE(isolated_env.stat().st_mode) == 0o700
+    run = login("--insecure-storage", "--api-url", API)
+    assert run.code == 2
+    assert "open to other users" in run.stderr
+    assert f"chmod 700 {isolated_env}" in run.stderr
+    assert not (isolated_env / "credentials.toml").exists()
+    assert stat.S_IMODE(isolated_env.stat().st_mode) == 0o755  # not ours to change
 
 
 def test_keyring_login_removes_the_plain_text_copy(configured: Path) -> None:

@@ -66,11 +66,24 @@ def load(path: Path) -> dict[str, Any]:
         ) from exc
 
 
-def ensure_private_dir(folder: Path) -> None:
-    """Create ``folder`` (mode 0700) if needed and make sure only the user can enter it."""
+def ensure_dir(folder: Path) -> None:
+    """Create ``folder`` private (mode 0700) when it does not exist.
+
+    An existing folder is left as it is: ACP_CONFIG_DIR may name a shared one
+    (a CI workspace, /tmp), whose mode is not ours to change.
+    """
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if os.name == "posix" and (folder.stat().st_mode & 0o077):
-        folder.chmod(0o700)
+
+
+def require_private_dir(folder: Path) -> None:
+    """Refuse to keep a secret in ``folder`` when other users may enter it."""
+    mode = folder.stat().st_mode & 0o777
+    if os.name == "posix" and mode & 0o077:
+        raise ConfigError(
+            f"The config folder {folder} is open to other users (mode {mode:o}); "
+            "acp stores a token only in a private folder.",
+            hint=f"Run `chmod 700 {folder}`, or set ACP_CONFIG_DIR to a private folder.",
+        )
 
 
 def write_private(path: Path, text: str) -> None:
@@ -80,7 +93,7 @@ def write_private(path: Path, text: str) -> None:
     then renamed over the target: a reader sees the old file or the new one,
     never half of either, and a crash leaves no truncated config behind.
     """
-    ensure_private_dir(path.parent)
+    ensure_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
@@ -102,7 +115,7 @@ def locked(folder: Path) -> Iterator[None]:
     Without it two processes editing the config at once could each write back a
     file that lacks the other's change (for the device ID: two different IDs).
     """
-    ensure_private_dir(folder)
+    ensure_dir(folder)
     fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
@@ -118,26 +131,35 @@ def locked(folder: Path) -> Iterator[None]:
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def update(path: Path, change: Callable[[Any], None]) -> None:
+def update(path: Path, change: Callable[[Any], None], *, secret: bool = False) -> None:
     """Apply ``change`` to the parsed document of ``path`` under the lock and save it.
 
     ``change`` receives a ``tomlkit`` document, so untouched comments and layout
-    are written back as they were.
+    are written back as they were. A ``secret`` file is only written in a
+    private folder.
     """
     import tomlkit
     import tomlkit.exceptions
 
-    with locked(path.parent):
-        try:
-            text = path.read_text(encoding="utf-8") if path.exists() else ""
-            document = tomlkit.parse(text)
-        except (OSError, UnicodeDecodeError, tomlkit.exceptions.ParseError) as exc:
-            raise ConfigError(
-                f"Cannot update the config file {path}: {exc}.",
-                hint="Fix or delete the file, then try again.",
-            ) from exc
-        change(document)
-        write_private(path, tomlkit.dumps(document))
+    try:
+        with locked(path.parent):
+            if secret:
+                require_private_dir(path.parent)
+            try:
+                text = path.read_text(encoding="utf-8") if path.exists() else ""
+                document = tomlkit.parse(text)
+            except (UnicodeDecodeError, tomlkit.exceptions.ParseError) as exc:
+                raise ConfigError(
+                    f"Cannot update the config file {path}: {exc}.",
+                    hint="Fix or delete the file, then try again.",
+                ) from exc
+            change(document)
+            write_private(path, tomlkit.dumps(document))
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot write in the config folder {path.parent}: {exc.strerror or exc}.",
+            hint="Check its permissions, or set ACP_CONFIG_DIR to a folder you can write.",
+        ) from None
 
 
 def device_id(folder: Path, env: Mapping[str, str]) -> str:
@@ -149,6 +171,11 @@ def device_id(folder: Path, env: Mapping[str, str]) -> str:
     """
     override = env.get("ACP_DEVICE_ID")
     if override:
+        if not _is_header_token(override):
+            raise ConfigError(
+                "ACP_DEVICE_ID must be printable ASCII without spaces.",
+                hint="Unset it to use the device ID stored in the config file.",
+            )
         return override
     path = config_path(folder)
     stored = _stored_device_id(load(path), path)
@@ -173,12 +200,17 @@ def _stored_device_id(document: Mapping[str, Any], path: Path) -> str | None:
     value = document.get("device_id")
     if value is None:
         return None
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not _is_header_token(value):
         raise ConfigError(
-            f"device_id in {path} must be a non-empty string.",
+            f"device_id in {path} must be a string of printable ASCII without spaces.",
             hint="Delete the device_id line and acp will create a new ID.",
         )
-    return str(value)
+    return value
+
+
+def _is_header_token(value: str) -> bool:
+    """Whether ``value`` can be sent as a header value as it is (the ACP-Device-Id)."""
+    return bool(value) and value.isascii() and value.isprintable() and " " not in value
 
 
 def set_profile_value(path: Path, profile: str, key: str, value: Any) -> None:

@@ -86,6 +86,20 @@ class Lookup:
     keyring_error: KeyringUnavailable | None
     """Why the keyring could not be read, when it was consulted and failed."""
 
+    def require(self, origin: str) -> Token:
+        """The token in force; else the keyring's error, or one naming every way to give one."""
+        if self.token is not None:
+            return self.token
+        if self.keyring_error is not None:
+            raise self.keyring_error
+        raise AuthError(
+            f"No token for {origin}.",
+            hint=(
+                "Run `acp auth login` to store one in the system keyring, "
+                "or set ACP_TOKEN (the usual way in CI)."
+            ),
+        )
+
 
 def mask(token: str) -> str:
     """A short prefix of a long token and asterisks; nothing of a short one."""
@@ -130,38 +144,61 @@ def look_up(origin: str | None, env: Mapping[str, str], folder: Path) -> Lookup:
     (no API URL configured) only ``ACP_TOKEN`` can be found.
     """
     env_token = environment_token(env)
-    if origin is None:
-        token = Token(env_token, Source.ENVIRONMENT) if env_token else None
-        return Lookup(token, in_file=False, keyring_error=None)
-    file_token = read_file_token(origin, folder)
     if env_token:
-        return Lookup(Token(env_token, Source.ENVIRONMENT), file_token is not None, None)
+        env_found = usable(Token(env_token, Source.ENVIRONMENT), origin)
+        # The file only matters for `auth status` here; a broken one must not
+        # stop a CI job whose token is in the environment.
+        try:
+            in_file = origin is not None and read_file_token(origin, folder) is not None
+        except ConfigError:
+            in_file = False
+        return Lookup(env_found, in_file, None)
+    if origin is None:
+        return Lookup(None, in_file=False, keyring_error=None)
+    file_token = read_file_token(origin, folder)
+    in_file = file_token is not None
     try:
         stored = keyring_get(origin, timeout=keyring_timeout(env))
     except KeyringUnavailable as exc:
-        token = Token(file_token, Source.FILE) if file_token else None
-        return Lookup(token, file_token is not None, exc)
+        token = usable(Token(file_token, Source.FILE), origin) if file_token else None
+        return Lookup(token, in_file, exc)
     if stored:
-        return Lookup(Token(stored, Source.KEYRING), file_token is not None, None)
+        return Lookup(usable(Token(stored, Source.KEYRING), origin), in_file, None)
     if file_token:
-        return Lookup(Token(file_token, Source.FILE), True, None)
+        return Lookup(usable(Token(file_token, Source.FILE), origin), True, None)
     return Lookup(None, False, None)
+
+
+def usable(token: Token, origin: str | None) -> Token:
+    """``token`` when it can be sent as a bearer token, else an AuthError that never shows it.
+
+    A token with a line break or a non-ASCII character would otherwise fail
+    inside the HTTP library, whose message quotes the header, token and all.
+    """
+    try:
+        check_token(token.value)
+    except UsageError:
+        where = {
+            Source.ENVIRONMENT: ("ACP_TOKEN", "Set ACP_TOKEN to the token alone."),
+            Source.KEYRING: (
+                f"The token in the system keyring for {origin}",
+                "Store it again with `acp auth login`.",
+            ),
+            Source.FILE: (
+                f"The token in the plain-text file for {origin}",
+                "Store it again with `acp auth login --insecure-storage`.",
+            ),
+        }
+        name, hint = where[token.source]
+        raise AuthError(
+            f"{name} contains spaces, line breaks, control or non-ASCII characters.", hint=hint
+        ) from None
+    return Token(token.value.strip(), token.source)
 
 
 def resolve_token(origin: str, env: Mapping[str, str], folder: Path) -> Token:
     """Find the token for ``origin``; raise AuthError naming every way to provide one."""
-    found = look_up(origin, env, folder)
-    if found.token is not None:
-        return found.token
-    if found.keyring_error is not None:
-        raise found.keyring_error
-    raise AuthError(
-        f"No token for {origin}.",
-        hint=(
-            "Run `acp auth login` to store one in the system keyring, "
-            "or set ACP_TOKEN (the usual way in CI)."
-        ),
-    )
+    return look_up(origin, env, folder).require(origin)
 
 
 def check_token(token: str) -> str:
@@ -267,7 +304,7 @@ def store_file_token(origin: str, token: str, folder: Path) -> Path:
         entry["token"] = token
         origins[origin] = entry
 
-    config_file.update(path, add)
+    config_file.update(path, add, secret=True)
     return path
 
 

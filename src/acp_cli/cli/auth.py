@@ -242,7 +242,7 @@ def status(
     ACP_TOKEN is set.
     """
     from acp_cli import config_file, credentials, settings
-    from acp_cli.errors import AuthError, ConfigError
+    from acp_cli.errors import ConfigError
     from acp_cli.render import Messages, Terminal
 
     opts = global_options(ctx)
@@ -265,13 +265,7 @@ def status(
             f"a token for {conf.origin} is stored in plain text in {report.credentials_file}; "
             "`acp auth login` moves it to the system keyring."
         )
-    if report.found.token is None:
-        if report.found.keyring_error is not None:
-            raise report.found.keyring_error
-        raise AuthError(
-            f"No token for {conf.origin}.",
-            hint="Run `acp auth login`, or set ACP_TOKEN (the usual way in CI).",
-        )
+    report.found.require(conf.origin)
 
 
 @dataclass
