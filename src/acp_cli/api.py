@@ -8,7 +8,6 @@ The retry policy itself (which failures, how long to wait) is `acp_cli.retry`.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -39,6 +38,7 @@ from acp_cli.retry import (
     Wait,
     seconds,
 )
+from acp_cli.server_text import has_control, one_line
 
 if TYPE_CHECKING:
     import ssl
@@ -60,7 +60,6 @@ def user_agent() -> str:
 
 EXCERPT_LIMIT = 120
 UTF8_BOM = b"\xef\xbb\xbf"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def binding_segment(binding_id: str) -> str:
@@ -72,7 +71,7 @@ def binding_segment(binding_id: str) -> str:
     """
     if not binding_id.strip():
         raise UsageError("The binding ID is empty.", hint="Pass the workspace binding ID.")
-    if _CONTROL.search(binding_id):
+    if has_control(binding_id):
         raise UsageError(
             f"The binding ID {binding_id!r} contains control characters.",
             hint="Pass the workspace binding ID as the server shows it.",
@@ -253,14 +252,6 @@ def tls_context(ca_bundle: Path | None = None) -> ssl.SSLContext:
     return context
 
 
-def _may_use_tls(url: str, ca_bundle: Path | None) -> bool:
-    """Whether this exchange may need CA certificates: https, a proxy, or a given CA file."""
-    if ca_bundle is not None or not url.startswith("http://"):
-        return True
-    proxies = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
-    return any(os.environ.get(name) or os.environ.get(name.lower()) for name in proxies)
-
-
 def _no_tls() -> ssl.SSLContext:
     """A context that trusts no certificate, for plain http to loopback.
 
@@ -290,18 +281,22 @@ def send_prepare(
     and 5xx but 501 and 505. Every attempt sends the same body bytes; redirects are
     never followed. ``log`` gets each attempt's exchange (``-v``, token masked),
     ``announce`` one line per retry. Proxies come from ``HTTPS_PROXY`` and its
-    relatives (httpx's ``trust_env``); certificates from `tls_context`.
+    relatives (httpx's ``trust_env``) for https only: plain http, which acp
+    allows to loopback only, never goes through a proxy, where the token would
+    cross a network in clear text. Certificates come from `tls_context`.
     """
     import httpx
+
+    https = not request.url.startswith("http://")
 
     policy = policy or RetryPolicy()
     timeouts = timeout if isinstance(timeout, Timeouts) else Timeouts.of(timeout)
     try:
         client = httpx.Client(
-            verify=tls_context(ca_bundle) if _may_use_tls(request.url, ca_bundle) else _no_tls(),
+            verify=tls_context(ca_bundle) if https or ca_bundle else _no_tls(),
             follow_redirects=False,
             transport=transport,
-            trust_env=True,
+            trust_env=https,
         )
     except (ValueError, ImportError) as exc:  # e.g. HTTPS_PROXY=socks5://... without socksio
         raise ConfigError(
@@ -535,6 +530,17 @@ def transport_failure(exc: httpx.RequestError, url: str, limits: Timeouts) -> _A
             hint=NETWORK_HINT,
         )
         return _AttemptFailed(error, reason=reason, retryable=True)
+    if isinstance(exc, httpx.LocalProtocolError):
+        # The request itself could not be written; httpx's message quotes the
+        # offending header, which may be the Authorization header: never show it.
+        return _AttemptFailed(
+            UnavailableError(
+                "acp could not send the request: a header value is not valid HTTP.",
+                hint="Check ACP_DEVICE_ID and the token for stray characters.",
+            ),
+            reason="invalid request",
+            retryable=False,
+        )
     return _AttemptFailed(
         UnavailableError(f"The request to {origin} failed: {detail}.", hint=NETWORK_HINT),
         reason=detail,
@@ -574,7 +580,7 @@ def log_response(response: httpx.Response, log: Log) -> None:
 
 def read_answer(response: httpx.Response, binding_id: str) -> PrepareResult:
     """Turn a response into a PrepareResult, or the error it stands for."""
-    request_id = response.headers.get("x-request-id")
+    request_id = request_id_of(response.headers)
     status = response.status_code
     if status not in (200, 201):
         raise error_for_response(status, response.headers, response.content, binding_id)
@@ -604,11 +610,11 @@ def error_for_response(
     status: int, headers: Mapping[str, str], body: bytes, binding_id: str
 ) -> AcpError:
     """The typed error for a non-success answer, with the server's own words."""
-    request_id = headers.get("x-request-id")
+    request_id = request_id_of(headers)
     detail = server_message(body)
     said = f": {detail}" if detail else ""
     if 300 <= status < 400:
-        where = headers.get("location", "another location")
+        where = one_line(headers.get("location", ""), limit=200) or "another location"
         return UnavailableError(
             f"The server answered {status} with a redirect to {where}; acp does not follow "
             "redirects, so the token never travels to another address.",
@@ -645,6 +651,11 @@ def error_for_response(
     )
 
 
+def request_id_of(headers: Mapping[str, str]) -> str | None:
+    """The server's ``X-Request-Id``, printable, or None."""
+    return one_line(headers.get("x-request-id", ""), limit=200) or None
+
+
 def server_message(body: bytes) -> str:
     """The server's error message: ``error.code``/``error.message``, or a short excerpt."""
     try:
@@ -657,10 +668,10 @@ def server_message(body: bytes) -> str:
             code, message = error.get("code"), error.get("message")
             text = " ".join(str(part) for part in (code, message) if part)
             if text:
-                return _one_line(text, limit=500)
+                return one_line(text, limit=500)
         for key in ("message", "error", "detail"):
             if isinstance(data.get(key), str):
-                return _one_line(data[key], limit=500)
+                return one_line(data[key], limit=500)
     return _excerpt(body)
 
 
@@ -672,12 +683,7 @@ def _excerpt(body: bytes) -> str:
         text = title.group(1)
     elif "<" in text:
         text = re.sub(r"<[^>]*>", " ", text)
-    return _one_line(text, limit=EXCERPT_LIMIT)
-
-
-def _one_line(text: str, *, limit: int) -> str:
-    text = " ".join(_CONTROL.sub(" ", text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return one_line(text, limit=EXCERPT_LIMIT)
 
 
 def _origin(url: str) -> str:

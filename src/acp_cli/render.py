@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import IO, TYPE_CHECKING, Any
 
 from acp_cli.errors import UnavailableError
+from acp_cli.server_text import has_control, one_line
 
 if TYPE_CHECKING:
     from acp_cli.api import PrepareResult, Request
@@ -69,12 +70,10 @@ def headline(result: PrepareResult, binding_id: str) -> str:
 
 
 def shown(value: Any) -> str:
-    """A response field as text; absent and null fields show as ``-``."""
+    """A response field as printable text; absent and null fields show as ``-``."""
     if value is None:
         return ABSENT
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False)
+    return one_line(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
 
 
 def session_rows(session: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -95,9 +94,9 @@ def write_result(
         write_raw_json(result.raw, out)
     elif fmt is OutputFormat.ID:
         session_id = result.session.get("id")
-        if not isinstance(session_id, str) or not session_id:
+        if not isinstance(session_id, str) or not session_id or has_control(session_id):
             raise UnavailableError(
-                "The server's answer has no pushSession.id to print.",
+                "The server's answer has no pushSession.id that can be printed.",
                 hint="Run again with --json to see the whole answer.",
                 request_id=result.request_id,
             )
