@@ -12,6 +12,7 @@ import pytest
 
 from acp_cli.emulator import Emulator, Fault, FaultSpecError
 from tests.emulator_http import connect, endpoint, read_until_closed, signed_body
+from tests.polling import wait_until
 
 TOKEN = "t"
 PLAN = {"files": [{"path": "a.txt", "size": 3}]}
@@ -219,30 +220,25 @@ def test_clearing_faults_cancels_them(client: httpx.Client, emu: Emulator) -> No
     assert post(client).status_code == 201
 
 
-def test_stopping_does_not_wait_for_a_long_delay() -> None:
-    emu = Emulator(tokens=[TOKEN]).start()
+def test_stopping_does_not_wait_for_a_long_delay(client: httpx.Client, emu: Emulator) -> None:
     emu.queue_fault(delay=60)
-    http = httpx.Client(base_url=emu.url, timeout=30)
     outcome: list[object] = []
 
     def call() -> None:
         try:
-            outcome.append(
-                http.post(endpoint("b"), content=BODY, headers={"Authorization": "Bearer t"})
-            )
+            outcome.append(post(client, timeout=30))
         except httpx.TransportError as exc:
             outcome.append(exc)
 
     caller = threading.Thread(target=call)
     caller.start()
-    time.sleep(0.2)
+    wait_until(lambda: emu.faults() == [])  # the request is in and has taken the delay
     started = time.monotonic()
     emu.stop()
     assert time.monotonic() - started < 3
     caller.join(5)
     assert outcome
     assert isinstance(outcome[0], httpx.TransportError)  # closed unanswered, not answered late
-    http.close()
 
 
 def test_queue_faults_takes_fault_objects_and_json_mappings(
