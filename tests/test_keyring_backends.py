@@ -25,12 +25,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.canned_server import Canned, CannedServer
 from tests.cli_runner import BINDING, TOKEN, Run, run_acp
+
+if TYPE_CHECKING:
+    from acp_cli.emulator import Emulator
 
 TEST_BACKENDS = Path(__file__).resolve().parent / "keyring_backends"
 FILE_KEYRING = {"PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring"}
@@ -40,10 +42,6 @@ SHORT_BOUND = 1.0
 """ACP_KEYRING_TIMEOUT for the hanging backends, so the suite stays fast."""
 SLACK = 4.0
 """Seconds allowed on top of the bound for starting Python and acp on a busy machine."""
-SESSION = (
-    b'{"pushSession": {"id": "ps_1", "status": "prepared", "workspaceBindingId": "wb_123"},'
-    b' "created": true}'
-)
 
 
 def misbehaving(name: str, bound: float | None = SHORT_BOUND) -> dict[str, str]:
@@ -73,21 +71,13 @@ def assert_keyring_failure(run: Run) -> None:
     assert "--insecure-storage" in run.stderr
 
 
-@pytest.fixture
-def server() -> Iterator[CannedServer]:
-    """An API on loopback that prepares a session for any request."""
-    canned = CannedServer(Canned(201, SESSION, {"Content-Type": "application/json"}))
-    with canned.running() as running:
-        yield running
+def bearer_tokens(emulator: Emulator) -> list[str | None]:
+    return [request.header("Authorization") for request in emulator.requests()]
 
 
-def bearer_tokens(server: CannedServer) -> list[str]:
-    return [request.headers.get("Authorization", "") for request in server.received]
-
-
-def login_use_and_logout(env: dict[str, str], server: CannedServer, plan_file: Path) -> None:
+def login_use_and_logout(env: dict[str, str], emulator: Emulator, plan_file: Path) -> None:
     """The life of a token in the keyring, from `acp auth login` to `acp auth logout`."""
-    env = {**env, "ACP_API_URL": server.url}
+    env = {**env, "ACP_API_URL": emulator.url}
     prepare = ("push", "prepare", BINDING, "--plan", str(plan_file))
 
     login = acp("auth", "login", "--with-token", stdin=f"{TOKEN}\n", env=env)
@@ -96,40 +86,40 @@ def login_use_and_logout(env: dict[str, str], server: CannedServer, plan_file: P
 
     status = acp("auth", "status", env=env)
     assert status.code == 0, status.stderr
-    assert f"Source:  system keyring (service acp-cli, user {server.url})" in status.stdout
+    assert f"Source:  system keyring (service acp-cli, user {emulator.url})" in status.stdout
     assert acp("auth", "token", env=env).stdout == TOKEN + "\n"
     assert acp(*prepare, env=env).code == 0
-    assert bearer_tokens(server) == [f"Bearer {TOKEN}"]
+    assert bearer_tokens(emulator) == [f"Bearer {TOKEN}"]
 
     logout = acp("auth", "logout", env=env)
     assert logout.code == 0, logout.stderr
-    assert f"Removed the token for {server.url} from the system keyring." in logout.stderr
+    assert f"Removed the token for {emulator.url} from the system keyring." in logout.stderr
     assert acp("auth", "status", env=env).code == 3
     assert acp(*prepare, env=env).code == 3
-    assert len(server.received) == 1
+    assert len(emulator.requests()) == 1
 
 
 # --- keyrings.alt's file backend ------------------------------------------------------
 
 
-def test_file_backend_login_use_logout(server: CannedServer, plan_file: Path) -> None:
-    login_use_and_logout(FILE_KEYRING, server, plan_file)
+def test_file_backend_login_use_logout(emulator: Emulator, plan_file: Path) -> None:
+    login_use_and_logout(FILE_KEYRING, emulator, plan_file)
 
 
 # --- no keyring at all: the `fail` backend and the plain-text fallback ----------------
 
 
-def test_without_a_keyring_login_points_to_the_fallbacks(server: CannedServer) -> None:
-    env = {**FAIL_KEYRING, "ACP_API_URL": server.url}
+def test_without_a_keyring_login_points_to_the_fallbacks(emulator: Emulator) -> None:
+    env = {**FAIL_KEYRING, "ACP_API_URL": emulator.url}
     run = acp("auth", "login", "--with-token", stdin=TOKEN, env=env)
     assert_keyring_failure(run)
     assert "no keyring backend is available on this machine" in run.stderr
 
 
 def test_without_a_keyring_the_plain_text_file_works_end_to_end(
-    server: CannedServer, plan_file: Path, isolated_env: Path
+    emulator: Emulator, plan_file: Path, isolated_env: Path
 ) -> None:
-    env = {**FAIL_KEYRING, "ACP_API_URL": server.url}
+    env = {**FAIL_KEYRING, "ACP_API_URL": emulator.url}
     login = acp("auth", "login", "--with-token", "--insecure-storage", stdin=TOKEN, env=env)
     assert login.code == 0, login.stderr
     assert "plain text" in login.stderr
@@ -138,7 +128,7 @@ def test_without_a_keyring_the_plain_text_file_works_end_to_end(
     assert status.code == 0
     assert "plain-text file" in status.stdout
     assert acp("push", "prepare", BINDING, "--plan", str(plan_file), env=env).code == 0
-    assert bearer_tokens(server) == [f"Bearer {TOKEN}"]
+    assert bearer_tokens(emulator) == [f"Bearer {TOKEN}"]
 
     logout = acp("auth", "logout", env=env)
     assert logout.code == 0, logout.stderr
@@ -200,9 +190,9 @@ def test_the_default_bound_is_a_few_seconds() -> None:
 
 
 def test_a_hanging_keyring_falls_back_to_the_plain_text_file(
-    server: CannedServer, plan_file: Path
+    emulator: Emulator, plan_file: Path
 ) -> None:
-    env = {**misbehaving("Hanging"), "ACP_API_URL": server.url}
+    env = {**misbehaving("Hanging"), "ACP_API_URL": emulator.url}
     login = acp("auth", "login", "--with-token", "--insecure-storage", stdin=TOKEN, env=env)
     assert login.code == 0, login.stderr
 
@@ -211,7 +201,7 @@ def test_a_hanging_keyring_falls_back_to_the_plain_text_file(
     assert "plain-text file" in status.stdout
     assert "Keyring: The system keyring did not answer" in status.stdout
     assert acp("push", "prepare", BINDING, "--plan", str(plan_file), env=env).code == 0
-    assert bearer_tokens(server) == [f"Bearer {TOKEN}"]
+    assert bearer_tokens(emulator) == [f"Bearer {TOKEN}"]
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "soon", "nan"])
@@ -234,10 +224,10 @@ def test_a_bad_keyring_timeout_is_exit_2(value: str) -> None:
     ],
 )
 def test_with_acp_token_a_hanging_keyring_costs_nothing(
-    server: CannedServer, args: tuple[str, ...]
+    emulator: Emulator, args: tuple[str, ...]
 ) -> None:
     # The default bound: touching this keyring would cost at least five seconds.
-    env = {**misbehaving("HangingAtStart", bound=None), "ACP_API_URL": server.url}
+    env = {**misbehaving("HangingAtStart", bound=None), "ACP_API_URL": emulator.url}
     started = time.monotonic()
     run = acp(*args, env={**env, "ACP_TOKEN": TOKEN}, stdin='{"files": []}')
     elapsed = time.monotonic() - started
@@ -379,26 +369,26 @@ def secret_service(tmp_path: Path) -> Iterator[SecretService]:
 
 
 def test_secret_service_login_use_logout(
-    secret_service: SecretService, server: CannedServer, plan_file: Path
+    secret_service: SecretService, emulator: Emulator, plan_file: Path
 ) -> None:
-    env = {**secret_service.env, "ACP_API_URL": server.url}
+    env = {**secret_service.env, "ACP_API_URL": emulator.url}
     assert acp("auth", "login", "--with-token", stdin=TOKEN, env=env).code == 0
-    assert secret_service.secrets(server.url) == [TOKEN]
+    assert secret_service.secrets(emulator.url) == [TOKEN]
     assert acp("auth", "logout", env=env).code == 0
-    assert secret_service.secrets(server.url) == []
+    assert secret_service.secrets(emulator.url) == []
 
-    login_use_and_logout(secret_service.env, server, plan_file)
-    assert secret_service.secrets(server.url) == []
+    login_use_and_logout(secret_service.env, emulator, plan_file)
+    assert secret_service.secrets(emulator.url) == []
 
 
 def test_secret_service_chosen_by_keyring_itself(
-    secret_service: SecretService, monkeypatch: pytest.MonkeyPatch, server: CannedServer
+    secret_service: SecretService, monkeypatch: pytest.MonkeyPatch, emulator: Emulator
 ) -> None:
     # No PYTHON_KEYRING_BACKEND: keyring picks its backend as on a user's desktop.
     monkeypatch.delenv("PYTHON_KEYRING_BACKEND")
-    env = {"DBUS_SESSION_BUS_ADDRESS": secret_service.address, "ACP_API_URL": server.url}
+    env = {"DBUS_SESSION_BUS_ADDRESS": secret_service.address, "ACP_API_URL": emulator.url}
     assert acp("auth", "login", "--with-token", stdin=TOKEN, env=env).code == 0
-    assert secret_service.secrets(server.url) == [TOKEN]
+    assert secret_service.secrets(emulator.url) == [TOKEN]
     assert acp("auth", "token", env=env).stdout == TOKEN + "\n"
 
 
