@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import subprocess
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,6 @@ from typing import Any
 import pytest
 import rfc8785
 
-from tests.canned_server import Canned, CannedServer
 from tests.cli_runner import ACP, BINDING, TOKEN, Run, run_acp
 
 
@@ -521,54 +521,41 @@ def test_status_codes_map_to_exit_codes(
     assert run.stdout == ""
 
 
-def canned(*responses: Canned) -> CannedServer:
-    return CannedServer(*responses)
-
-
-def test_html_error_page_is_shown_as_one_short_line(plan_file: Path) -> None:
-    page = (
-        b"<html><head><title>502 Bad Gateway</title></head><body>" + b"x" * 5000 + b"</body></html>"
-    )
-    with canned(
-        Canned(502, page, {"Content-Type": "text/html", "X-Request-Id": "r-1"})
-    ).running() as srv:
-        run = run_acp(
-            "push", "prepare", BINDING, "--plan", str(plan_file),
-            env={"ACP_API_URL": srv.url, "ACP_TOKEN": TOKEN},
-        )  # fmt: skip
+def test_html_error_page_is_shown_as_one_short_line(
+    emulator: Any, api_env: dict[str, str], plan_file: Path
+) -> None:
+    page = "<html><head><title>502 Bad Gateway</title></head><body>" + "x" * 5000 + "</body></html>"
+    emulator.queue_fault(status=502, body=page, content_type="text/html", times=4)  # every retry
+    run = prepare(BINDING, "--plan", str(plan_file), env=api_env)
     assert run.code == 6
     assert "502 Bad Gateway" in run.stderr
     assert "xxxxxxxxxx" not in run.stderr
     assert "<html>" not in run.stderr
-    assert "request ID: r-1" in run.stderr
+    assert f"request ID: {emulator.requests()[-1].request_id}" in run.stderr
 
 
 @pytest.mark.parametrize(
-    "body", [b"not json", b"[1, 2]", b'{"pushSession": "x"}', b'{"created": "yes"}', b""]
+    "body", ["not json", "[1, 2]", '{"pushSession": "x"}', '{"created": "yes"}', ""]
 )
-def test_success_status_with_an_undocumented_body_is_exit_6(plan_file: Path, body: bytes) -> None:
-    with canned(Canned(201, body, {"Content-Type": "application/json"})).running() as srv:
-        run = run_acp(
-            "push", "prepare", BINDING, "--plan", str(plan_file),
-            env={"ACP_API_URL": srv.url, "ACP_TOKEN": TOKEN},
-        )  # fmt: skip
+def test_success_status_with_an_undocumented_body_is_exit_6(
+    emulator: Any, api_env: dict[str, str], plan_file: Path, body: str
+) -> None:
+    emulator.queue_fault(status=201, body=body, content_type="application/json")
+    run = prepare(BINDING, "--plan", str(plan_file), env=api_env)
     assert run.code == 6, run.stderr
     assert "not the documented JSON" in run.stderr
     assert "Traceback" not in run.stderr
     assert run.stdout == ""
 
 
-def test_missing_and_null_fields_are_shown_as_absent(plan_file: Path) -> None:
-    body = json.dumps({"pushSession": {"id": "ps_1", "status": None}}).encode()
-    with canned(Canned(200, body, {"Content-Type": "application/json"})).running() as srv:
-        env = {"ACP_API_URL": srv.url, "ACP_TOKEN": TOKEN}
-        table = run_acp("push", "prepare", BINDING, "--plan", str(plan_file), env=env)
-        empty = CannedServer(Canned(201, b"{}"))
-        with empty.running():
-            id_run = run_acp(
-                "push", "prepare", BINDING, "--plan", str(plan_file), "-o", "id",
-                env={**env, "ACP_API_URL": empty.url},
-            )  # fmt: skip
+def test_missing_and_null_fields_are_shown_as_absent(
+    emulator: Any, api_env: dict[str, str], plan_file: Path
+) -> None:
+    body = json.dumps({"pushSession": {"id": "ps_1", "status": None}})
+    emulator.queue_fault(status=200, body=body, content_type="application/json")
+    emulator.queue_fault(status=201, body="{}", content_type="application/json")
+    table = prepare(BINDING, "--plan", str(plan_file), env=api_env)
+    id_run = prepare(BINDING, "--plan", str(plan_file), "-o", "id", env=api_env)
     assert table.code == 0, table.stderr
     assert table.stdout.startswith("Reused")
     assert "ID:             ps_1\n" in table.stdout
@@ -578,23 +565,24 @@ def test_missing_and_null_fields_are_shown_as_absent(plan_file: Path) -> None:
     assert "no pushSession.id" in id_run.stderr
 
 
-def test_redirect_is_not_followed(plan_file: Path) -> None:
-    with canned(Canned(200, b"{}")).running() as target:
-        redirect = Canned(307, b"", {"Location": target.url + "/v1/elsewhere"})
-        with canned(redirect).running() as srv:
-            run = run_acp(
-                "push", "prepare", BINDING, "--plan", str(plan_file),
-                env={"ACP_API_URL": srv.url, "ACP_TOKEN": TOKEN},
-            )  # fmt: skip
-        assert target.received == []
+def test_redirect_is_not_followed(
+    emulator: Any,
+    make_emulator: Callable[..., Any],
+    api_env: dict[str, str],
+    plan_file: Path,
+) -> None:
+    target = make_emulator()
+    emulator.queue_fault(status=307, body="", headers={"Location": target.url + "/v1/elsewhere"})
+    run = prepare(BINDING, "--plan", str(plan_file), env=api_env)
+    assert target.requests() == []
     assert run.code == 6
     assert "redirect" in run.stderr
 
 
-def test_connection_refused_is_exit_6(plan_file: Path) -> None:
-    srv = CannedServer(Canned(200))
-    url = srv.url
-    srv.httpd.server_close()  # nothing listens on this port any more
+def test_connection_refused_is_exit_6(make_emulator: Callable[..., Any], plan_file: Path) -> None:
+    stopped = make_emulator()
+    url = stopped.url
+    stopped.stop()  # nothing listens on this port any more
     run = run_acp(
         "push", "prepare", BINDING, "--plan", str(plan_file),
         env={"ACP_API_URL": url, "ACP_TOKEN": TOKEN},
