@@ -39,6 +39,7 @@ from acp_cli.retry import (
     seconds,
 )
 from acp_cli.server_text import has_control, one_line
+from acp_cli.settings import origin_of
 
 if TYPE_CHECKING:
     import ssl
@@ -473,7 +474,7 @@ def transport_failure(exc: httpx.RequestError, url: str, limits: Timeouts) -> _A
 
     import httpx
 
-    origin = _origin(url)
+    origin = origin_of(url)
     detail = str(exc).strip().rstrip(".") or type(exc).__name__
     tls = _tls_cause(exc)
     if isinstance(tls, ssl.SSLCertVerificationError):
@@ -643,12 +644,25 @@ def error_for_response(
     if 400 <= status < 500:
         return RejectedError(
             f"The server rejected the request ({status}){said}.",
+            hint=_rejection_hint(status, detail),
             request_id=request_id,
         )
     return UnavailableError(
         f"The server answered with an unexpected status {status}{said}.",
         request_id=request_id,
     )
+
+
+def _rejection_hint(status: int, detail: str) -> str:
+    """What to do about a refused request."""
+    if status == 413:
+        return "The plan is larger than the server accepts; push the workspace in smaller parts."
+    if "plan_signature_mismatch" in detail:
+        return (
+            "acp and the server disagree on the plan's signature (RFC 8785): please report "
+            "it with the output of `acp push signature PLAN_FILE`."
+        )
+    return "Check the plan and metadata against the server's message above."
 
 
 def request_id_of(headers: Mapping[str, str]) -> str | None:
@@ -684,9 +698,3 @@ def _excerpt(body: bytes) -> str:
     elif "<" in text:
         text = re.sub(r"<[^>]*>", " ", text)
     return one_line(text, limit=EXCERPT_LIMIT)
-
-
-def _origin(url: str) -> str:
-    from acp_cli.settings import origin_of
-
-    return origin_of(url)

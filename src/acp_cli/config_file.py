@@ -22,9 +22,11 @@ import tomllib
 import uuid
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from acp_cli.errors import ConfigError
+
+T = TypeVar("T")
 
 CONFIG_NAME = "config.toml"
 LOCK_NAME = ".lock"
@@ -44,6 +46,11 @@ def config_dir(env: Mapping[str, str]) -> Path:
 def config_path(folder: Path) -> Path:
     """The path of ``config.toml`` inside ``folder``."""
     return folder / CONFIG_NAME
+
+
+def config_path_for(env: Mapping[str, str]) -> Path:
+    """The path of the ``config.toml`` that ``env`` selects."""
+    return config_path(config_dir(env))
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -131,12 +138,13 @@ def locked(folder: Path) -> Iterator[None]:
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def update(path: Path, change: Callable[[Any], None], *, secret: bool = False) -> None:
-    """Apply ``change`` to the parsed document of ``path`` under the lock and save it.
+def update(path: Path, change: Callable[[Any], T], *, secret: bool = False) -> T:
+    """Apply ``change`` to the parsed document of ``path`` under the lock, save it, and
+    return what ``change`` returned.
 
     ``change`` receives a ``tomlkit`` document, so untouched comments and layout
-    are written back as they were. A ``secret`` file is only written in a
-    private folder.
+    are written back as they were; a document it left as it was is not written.
+    A ``secret`` file is only written in a private folder.
     """
     import tomlkit
     import tomlkit.exceptions
@@ -153,8 +161,11 @@ def update(path: Path, change: Callable[[Any], None], *, secret: bool = False) -
                     f"Cannot update the config file {path}: {exc}.",
                     hint="Fix or delete the file, then try again.",
                 ) from exc
-            change(document)
-            write_private(path, tomlkit.dumps(document))
+            result = change(document)
+            new_text = tomlkit.dumps(document)
+            if new_text != text:
+                write_private(path, new_text)
+            return result
     except OSError as exc:
         raise ConfigError(
             f"Cannot write in the config folder {path.parent}: {exc.strerror or exc}.",
@@ -182,18 +193,14 @@ def device_id(folder: Path, env: Mapping[str, str]) -> str:
     if stored:
         return stored
 
-    created: list[str] = []
-
-    def add_device_id(document: Any) -> None:
+    def add_device_id(document: Any) -> str:
         existing = _stored_device_id(document, path)
-        if existing:
-            created.append(existing)
-            return
-        created.append(str(uuid.uuid4()))
-        document["device_id"] = created[0]
+        if existing:  # another process stored one since we looked
+            return existing
+        document["device_id"] = str(uuid.uuid4())
+        return str(document["device_id"])
 
-    update(path, add_device_id)
-    return created[0]
+    return update(path, add_device_id)
 
 
 def _stored_device_id(document: Mapping[str, Any], path: Path) -> str | None:
@@ -234,17 +241,16 @@ def unset_profile_value(path: Path, profile: str, key: str) -> bool:
     stored = profiles.get(profile) if isinstance(profiles, Mapping) else None
     if not (isinstance(stored, Mapping) and key in stored):
         return False
-    removed: list[bool] = []
 
-    def change(document: Any) -> None:
+    def change(document: Any) -> bool:
         profiles = document.get("profiles")
         table = profiles.get(profile) if isinstance(profiles, MutableMapping) else None
         if isinstance(table, MutableMapping) and key in table:
             del table[key]
-            removed.append(True)
+            return True
+        return False
 
-    update(path, change)
-    return bool(removed)
+    return update(path, change)
 
 
 def _child_table(

@@ -313,16 +313,15 @@ def delete_file_token(origin: str, folder: Path) -> bool:
     path = credentials_path(folder)
     if read_file_token(origin, folder) is None:
         return False
-    removed: list[bool] = []
 
-    def remove(document: Any) -> None:
+    def remove(document: Any) -> bool:
         origins = document.get("origins")
         if isinstance(origins, MutableMapping) and origin in origins:
             del origins[origin]
-            removed.append(True)
+            return True
+        return False
 
-    config_file.update(path, remove)
-    return bool(removed)
+    return config_file.update(path, remove)
 
 
 # --- the system keyring ---------------------------------------------------------------

@@ -70,10 +70,14 @@ def headline(result: PrepareResult, binding_id: str) -> str:
 
 
 def shown(value: Any) -> str:
-    """A response field as printable text; absent and null fields show as ``-``."""
+    """A value as printable text: absent and null show as ``-``, 30.0 as ``30``."""
     if value is None:
         return ABSENT
-    return one_line(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool | int | float | list | dict):
+        value = json.dumps(value, ensure_ascii=False)
+    return one_line(str(value))
 
 
 def session_rows(session: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -154,19 +158,20 @@ def dry_run_rows(request: Request, plan_signature: str) -> list[tuple[str, str]]
     return rows
 
 
-def dry_run_json(request: Request, plan_signature: str) -> str:
+def dry_run_json(request: Request, plan_signature: str) -> dict[str, Any]:
     """``--dry-run --json``: the same facts as one JSON object."""
-    return json.dumps(
-        {
-            "method": request.method,
-            "url": request.url,
-            "headers": request.masked_headers(),
-            "planSignature": plan_signature,
-            "bodyBytes": len(request.body),
-        },
-        indent=2,
-        ensure_ascii=False,
-    )
+    return {
+        "method": request.method,
+        "url": request.url,
+        "headers": request.masked_headers(),
+        "planSignature": plan_signature,
+        "bodyBytes": len(request.body),
+    }
+
+
+def write_json(document: Any, out: IO[str]) -> None:
+    """A JSON document for scripts, indented, on its own line; paths become strings."""
+    out.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 class Messages:

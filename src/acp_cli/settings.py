@@ -28,8 +28,6 @@ class Settings:
     timeout: float
     """Seconds to wait for each answer and each write (the read and write timeouts)."""
     config_dir: Path
-    config: Mapping[str, Any]
-    """The parsed config file, for values a command reads itself (e.g. ``device_id``)."""
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     """Seconds to wait for a connection (never more than ``timeout``)."""
     deadline: float = DEFAULT_DEADLINE
@@ -41,11 +39,6 @@ class Settings:
     def origin(self) -> str:
         """``scheme://host[:port]`` of the API: the key a stored token belongs to."""
         return origin_of(self.api_url)
-
-    @property
-    def config_path(self) -> Path:
-        """The config file these settings were read from."""
-        return config_file.config_path(self.config_dir)
 
 
 def profile_name(flag: str | None, env: Mapping[str, str]) -> str:
@@ -90,7 +83,6 @@ def resolve(
         api_url=normalize_api_url(url),
         timeout=_seconds("timeout", timeout, table, path, name),
         config_dir=folder,
-        config=config,
         connect_timeout=_seconds("connect_timeout", connect_timeout, table, path, name),
         deadline=_seconds("deadline", deadline, table, path, name),
         ca_bundle=_ca_bundle(ca_bundle, env, table, path, name),
@@ -235,21 +227,28 @@ PROFILE_KEYS: Mapping[str, ProfileKey] = {
 
 
 def parse_profile_value(key: str, text: str) -> str | int | float:
-    """Check ``text`` as the value of ``key`` and return what to store in the file.
+    """Check ``key`` and ``text`` as its value; return what to store in the file.
 
     ``api_url`` is normalised, ``timeout`` becomes a number and ``ca_bundle`` an
     absolute path, so the file means the same from any working directory.
     """
-    if key == "api_url":
+    if check_key(key) == "api_url":
         return normalize_api_url(text)
     if key in ("timeout", "connect_timeout", "deadline"):
         return _parse_seconds(key, text)
     if key == "ca_bundle":
         return _parse_ca_bundle(text)
-    raise ConfigError(
-        f"Unknown config key '{key}'.",
-        hint=f"Known keys: {', '.join(sorted(PROFILE_KEYS))}.",
-    )
+    raise AssertionError(f"no parser for the known key {check_key(key)!r}")
+
+
+def check_key(key: str) -> str:
+    """``key`` when it is a known profile key; else a ConfigError listing the known ones."""
+    if key not in PROFILE_KEYS:
+        known = "; ".join(
+            f"{name} ({PROFILE_KEYS[name].description})" for name in sorted(PROFILE_KEYS)
+        )
+        raise ConfigError(f"Unknown config key '{key}'.", hint=f"Known keys: {known}.")
+    return key
 
 
 def _parse_seconds(key: str, text: str) -> int | float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Annotated, Any
@@ -341,7 +340,9 @@ class StatusReport:
     def write(self, json_output: bool, terminal: Terminal) -> None:
         """Print the report on stdout: JSON, or a two-column table."""
         if json_output:
-            sys.stdout.write(json.dumps(self.as_json(), indent=2) + "\n")
+            from acp_cli.render import write_json
+
+            write_json(self.as_json(), sys.stdout)
             return
         from acp_cli.render import write_table
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,7 +16,6 @@ from acp_cli.cli.options import (
     environment,
     global_options,
 )
-from acp_cli.errors import UsageError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -112,15 +111,16 @@ def get(
     ACP_CA_BUNDLE), the profile's table in config.toml or the default, first
     found. A key that nothing sets prints nothing (and a note on stderr).
     """
-    from acp_cli.render import Messages
+    from acp_cli import settings
+    from acp_cli.render import Messages, shown
 
     opts = global_options(ctx)
     name, values = _profile_values(opts)
-    [found] = [value for value in values if value.key == _check_key(key)]
+    [found] = [value for value in values if value.key == settings.check_key(key)]
     if found.value is None:
         Messages().info(f"{key} is not set for profile {name}.")
         return
-    sys.stdout.write(_shown(found.value) + "\n")
+    sys.stdout.write(shown(found.value) + "\n")
     if found.detail:
         Messages().info(f"({key} comes from {found.detail}, not the config file.)")
 
@@ -144,16 +144,16 @@ def set_(
     settings stay as they were.
     """
     from acp_cli import config_file, settings
-    from acp_cli.render import Messages
+    from acp_cli.render import Messages, shown
 
     opts = global_options(ctx)
     env = environment()
     name = settings.profile_name(opts.profile, env)
-    stored = settings.parse_profile_value(_check_key(key), value)
-    path = config_file.config_path(config_file.config_dir(env))
+    stored = settings.parse_profile_value(key, value)
+    path = config_file.config_path_for(env)
     config_file.set_profile_value(path, name, key, stored)
     messages = Messages()
-    messages.info(f"Set {key} = {_shown(stored)} for profile {name} in {path}.")
+    messages.info(f"Set {key} = {shown(stored)} for profile {name} in {path}.")
     variable = settings.PROFILE_KEYS[key].variable
     if variable and env.get(variable):
         messages.warning(f"{variable} is set in the environment and takes precedence.")
@@ -179,8 +179,8 @@ def unset(
     opts = global_options(ctx)
     env = environment()
     name = settings.profile_name(opts.profile, env)
-    path = config_file.config_path(config_file.config_dir(env))
-    if config_file.unset_profile_value(path, name, _check_key(key)):
+    path = config_file.config_path_for(env)
+    if config_file.unset_profile_value(path, name, settings.check_key(key)):
         Messages().info(f"Removed {key} from profile {name} in {path}.")
     else:
         Messages().info(f"{key} was not set for profile {name} in {path}; nothing changed.")
@@ -203,9 +203,8 @@ def list_(
     (config.toml), default, or unset. Keys in the profile's table that acp
     does not know are listed as unknown: acp ignores them.
     """
-    import json
 
-    from acp_cli.render import Terminal, write_table
+    from acp_cli.render import Terminal, shown, write_json, write_table
 
     opts = global_options(ctx)
     env = environment()
@@ -218,11 +217,11 @@ def list_(
                 for item in values
             },
         }
-        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+        write_json(document, sys.stdout)
         return
-    width = max(len(_shown(item.value)) for item in values)
+    width = max(len(shown(item.value)) for item in values)
     rows = [
-        (item.key, f"{_shown(item.value):<{width}}  ({_described_source(item)})") for item in values
+        (item.key, f"{shown(item.value):<{width}}  ({_described_source(item)})") for item in values
     ]
     terminal = Terminal.detect(sys.stdout, no_color=opts.no_color, env=env)
     write_table(f"Profile {name}:", rows, out=sys.stdout, terminal=terminal)
@@ -242,16 +241,7 @@ def path(
     """
     from acp_cli import config_file
 
-    sys.stdout.write(str(config_file.config_path(config_file.config_dir(environment()))) + "\n")
-
-
-def _check_key(key: str) -> str:
-    from acp_cli.settings import PROFILE_KEYS
-
-    if key not in PROFILE_KEYS:
-        known = "; ".join(f"{name} ({PROFILE_KEYS[name].description})" for name in _known_keys())
-        raise UsageError(f"Unknown config key '{key}'.", hint=f"Known keys: {known}.")
-    return key
+    sys.stdout.write(str(config_file.config_path_for(environment())) + "\n")
 
 
 def _profile_values(opts: GlobalOptions) -> tuple[str, list[SourcedValue]]:
@@ -259,17 +249,9 @@ def _profile_values(opts: GlobalOptions) -> tuple[str, list[SourcedValue]]:
 
     env = environment()
     name = settings.profile_name(opts.profile, env)
-    path: Path = config_file.config_path(config_file.config_dir(env))
+    path: Path = config_file.config_path_for(env)
     config = config_file.load(path)
     return name, settings.profile_values(name, config, path, env, api_url_flag=opts.api_url)
-
-
-def _shown(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def _described_source(item: SourcedValue) -> str:

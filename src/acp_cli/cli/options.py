@@ -33,7 +33,7 @@ def complete_profile_names(incomplete: str) -> list[str]:
     try:
         from acp_cli import config_file
 
-        path = config_file.config_path(config_file.config_dir(environment()))
+        path = config_file.config_path_for(environment())
         profiles = config_file.load(path).get("profiles")
     except Exception:
         return []

@@ -136,7 +136,15 @@ def prepare(
     """
     from acp_cli import api, config_file, credentials, retry, settings
     from acp_cli.push_input import read_push_input
-    from acp_cli.render import Messages, Terminal, dry_run_json, dry_run_rows, write_result
+    from acp_cli.render import (
+        Messages,
+        Terminal,
+        dry_run_json,
+        dry_run_rows,
+        write_json,
+        write_result,
+        write_table,
+    )
 
     opts = global_options(ctx)
     if json_output and output not in (None, OutputFormat.JSON):
@@ -173,13 +181,11 @@ def prepare(
     terminal = Terminal.detect(sys.stdout, no_color=opts.no_color, env=env)
     if dry_run:
         if fmt is OutputFormat.TABLE:
-            from acp_cli.render import write_table
-
             title = "Dry run: this request would be sent (nothing was sent)."
             rows = dry_run_rows(request, push.signature)
             write_table(title, rows, out=sys.stdout, terminal=terminal)
         else:
-            sys.stdout.write(dry_run_json(request, push.signature) + "\n")
+            write_json(dry_run_json(request, push.signature), sys.stdout)
         return
     result = api.send_prepare(
         request,
