@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -13,14 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import rfc8785
 
+from acp_cli.emulator.endpoint import reference_signature
 from tests.cli_runner import ACP, BINDING, TOKEN, Run, run_acp
-
-
-def reference_signature(plan: Any) -> str:
-    """The signature computed by the independent reference implementation."""
-    return "sha256:" + hashlib.sha256(rfc8785.dumps(plan)).hexdigest()
 
 
 def prepare(*args: str, env: dict[str, str], stdin: bytes | str | None = None) -> Run:
