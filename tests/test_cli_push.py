@@ -615,12 +615,42 @@ def test_version() -> None:
     assert run.stdout == "acp 0.1.0\n"
 
 
-@pytest.mark.parametrize("command", [[], ["push"], ["push", "prepare"], ["push", "signature"]])
-def test_every_command_has_help_with_an_example(command: list[str]) -> None:
-    run = run_acp(*command, "--help", env={"COLUMNS": "200"})
-    assert run.code == 0
-    assert "Usage: acp" in run.stdout
-    assert "Example" in run.stdout or "Commands" in run.stdout
+COMMANDS_AND_GROUPS = [
+    "",
+    "push",
+    "push prepare",
+    "push signature",
+    "auth",
+    "auth login",
+    "auth logout",
+    "auth status",
+    "auth token",
+    "config",
+    "config get",
+    "config set",
+    "config unset",
+    "config list",
+    "config path",
+]
+
+
+@pytest.mark.parametrize(
+    "command", COMMANDS_AND_GROUPS, ids=lambda command: f"acp {command}".rstrip()
+)
+def test_every_command_and_group_has_a_summary_and_examples(command: str) -> None:
+    run = run_acp(*command.split(), "--help", env={"COLUMNS": "200"})
+    assert run.code == 0, run.stderr
+    lines = [line.strip() for line in run.stdout.splitlines()]
+    usage = next(i for i, line in enumerate(lines) if line.startswith("Usage: "))
+    assert lines[usage].startswith(" ".join(["Usage: acp", *command.split(), "[OPTIONS]"]))
+    # A one-line summary between blank lines, right under the usage line.
+    blank, summary, after = lines[usage + 1 : usage + 4]
+    assert (blank, after) == ("", ""), run.stdout
+    assert summary.endswith("."), run.stdout
+    # An Example(s) section that shows this very command.
+    heading = next((i for i, line in enumerate(lines) if line in ("Example:", "Examples:")), None)
+    assert heading is not None, run.stdout
+    assert any(f"acp {command}".strip() in line for line in lines[heading + 1 :]), run.stdout
 
 
 def test_unknown_option_is_exit_2(plan_file: Path) -> None:
