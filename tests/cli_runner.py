@@ -8,6 +8,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -15,6 +16,11 @@ BIN = Path(sys.executable).parent
 ACP = BIN / "acp"
 TOKEN = "tok_live_0123456789abcdefSECRET"
 BINDING = "wb_123"
+PREPARED_SESSION: dict[str, Any] = {
+    "pushSession": {"id": "ps_1", "status": "prepared", "workspaceBindingId": BINDING},
+    "created": True,
+}
+"""The answer to a push prepare, for the servers that stand in where the emulator cannot."""
 
 
 @dataclass(frozen=True)

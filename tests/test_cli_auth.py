@@ -13,20 +13,20 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.canned_server import Canned, CannedServer
-from tests.cli_runner import ACP, BINDING, TOKEN, Run, run_acp
+from tests.cli_runner import ACP, BINDING, PREPARED_SESSION, TOKEN, Run, run_acp
+
+if TYPE_CHECKING:
+    from acp_cli.emulator import Emulator
 
 API = "https://api.example.com"
 OTHER_TOKEN = "tok_test_fedcba9876543210OTHER"
 FILE_KEYRING = {"PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring"}
-SESSION = (
-    b'{"pushSession": {"id": "ps_1", "status": "prepared", "workspaceBindingId": "wb_123"},'
-    b' "created": true}'
-)
 
 
 def acp(*args: str, env: dict[str, str] | None = None, stdin: str | bytes | None = None) -> Run:
@@ -438,47 +438,48 @@ def test_logout_says_acp_token_stays_in_use() -> None:
 # --- profiles, origins and the token in use ---------------------------------------------
 
 
-def session_server() -> CannedServer:
-    return CannedServer(Canned(201, SESSION, {"Content-Type": "application/json"}))
+def test_profiles_keep_separate_tokens_by_origin(
+    isolated_env: Path, plan_file: Path, make_emulator: Callable[..., Emulator]
+) -> None:
+    first = make_emulator(tokens=[TOKEN])
+    second = make_emulator()
+    # The other profile's API URL has a path, so its request goes to /v1/v1/...,
+    # which the emulator does not serve: an injected answer stands in for it.
+    second.queue_fault(
+        status=201, body=json.dumps(PREPARED_SESSION), content_type="application/json"
+    )
+    write_config(
+        isolated_env,
+        f'[profiles.default]\napi_url = "{first.url}"\n\n'
+        f'[profiles.other]\napi_url = "{second.url}/v1"\n',
+    )
+    assert login().code == 0
+    assert login("--profile", "other", token=OTHER_TOKEN).code == 0
+    assert in_keyring(first.url) == TOKEN
+    assert in_keyring(second.url) == OTHER_TOKEN
 
+    assert acp("push", "prepare", BINDING, "--plan", str(plan_file)).code == 0
+    assert acp("--profile", "other", "push", "prepare", BINDING, "--plan", str(plan_file)).code == 0
+    assert acp("auth", "token", "--profile", "other").stdout == OTHER_TOKEN + "\n"
+    assert acp("auth", "token", env={"ACP_PROFILE": "other"}).stdout == OTHER_TOKEN + "\n"
 
-def test_profiles_keep_separate_tokens_by_origin(isolated_env: Path, plan_file: Path) -> None:
-    with session_server().running() as first, session_server().running() as second:
-        write_config(
-            isolated_env,
-            f'[profiles.default]\napi_url = "{first.url}"\n\n'
-            f'[profiles.other]\napi_url = "{second.url}/v1"\n',
-        )
-        assert login().code == 0
-        assert login("--profile", "other", token=OTHER_TOKEN).code == 0
-        assert in_keyring(first.url) == TOKEN
-        assert in_keyring(second.url) == OTHER_TOKEN
-
-        assert acp("push", "prepare", BINDING, "--plan", str(plan_file)).code == 0
-        assert (
-            acp("--profile", "other", "push", "prepare", BINDING, "--plan", str(plan_file)).code
-            == 0
-        )
-        assert acp("auth", "token", "--profile", "other").stdout == OTHER_TOKEN + "\n"
-        assert acp("auth", "token", env={"ACP_PROFILE": "other"}).stdout == OTHER_TOKEN + "\n"
-
-        assert acp("auth", "logout", "--profile", "other").code == 0
-        assert in_keyring(first.url) == TOKEN
-        assert in_keyring(second.url) is None
-    assert [r.headers["Authorization"] for r in first.received] == [f"Bearer {TOKEN}"]
-    assert [r.headers["Authorization"] for r in second.received] == [f"Bearer {OTHER_TOKEN}"]
+    assert acp("auth", "logout", "--profile", "other").code == 0
+    assert in_keyring(first.url) == TOKEN
+    assert in_keyring(second.url) is None
+    assert [r.header("Authorization") for r in first.requests()] == [f"Bearer {TOKEN}"]
+    assert [r.header("Authorization") for r in second.requests()] == [f"Bearer {OTHER_TOKEN}"]
 
 
 def test_a_stored_token_is_never_sent_to_another_origin(
-    isolated_env: Path, plan_file: Path
+    isolated_env: Path, plan_file: Path, make_emulator: Callable[..., Emulator]
 ) -> None:
-    with session_server().running() as stored_for, session_server().running() as other:
-        assert login("--api-url", stored_for.url).code == 0
-        assert login("--insecure-storage", "--api-url", stored_for.url, token=OTHER_TOKEN).code == 0
-        run = acp("push", "prepare", BINDING, "--plan", str(plan_file), "--api-url", other.url)
-        assert run.code == 3
-        assert f"No token for {other.url}" in run.stderr
-    assert other.received == []
+    stored_for, other = make_emulator(), make_emulator()
+    assert login("--api-url", stored_for.url).code == 0
+    assert login("--insecure-storage", "--api-url", stored_for.url, token=OTHER_TOKEN).code == 0
+    run = acp("push", "prepare", BINDING, "--plan", str(plan_file), "--api-url", other.url)
+    assert run.code == 3
+    assert f"No token for {other.url}" in run.stderr
+    assert other.requests() == []
 
 
 @pytest.mark.usefixtures("configured")
