@@ -16,6 +16,7 @@ import selectors
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -23,8 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.canned_server import Canned, CannedServer
-from tests.cli_runner import ACP, BINDING, TOKEN, Run, run_acp
+from tests.cli_runner import ACP, BINDING, PREPARED_SESSION, TOKEN, Run, run_acp
 from tests.raw_server import (
     Certificates,
     ProxyLog,
@@ -41,7 +41,9 @@ RETRY_LINE = re.compile(
     r"^Attempt (\d)/4 failed \((.+)\); retrying in ([\d.]+) s(, as the server asked)?"
     r"( \(ACP_RETRY_SCALE=[\d.]+: sleeping [\d.]+ s\))?\.$"
 )
-SESSION = json.dumps({"pushSession": {"id": "ps_raw", "status": "prepared"}, "created": True})
+SESSION_ANSWER = answer(201, json.dumps(PREPARED_SESSION).encode())
+"""A raw server's good answer: a prepared session, whose ID is SESSION_ID."""
+SESSION_ID = PREPARED_SESSION["pushSession"]["id"]
 
 
 def prepare(*args: str, env: dict[str, str], timeout: float = 60) -> Run:
@@ -139,10 +141,10 @@ def test_a_reset_in_the_middle_of_the_body_is_retried_with_the_same_bytes(
 ) -> None:
     big = tmp_path / "big.json"
     big.write_text(json.dumps({"files": [{"path": f"f{i:07d}", "size": i} for i in range(60000)]}))
-    with RawServer(reset_mid_body(after=65536), answer(201, SESSION.encode())) as srv:
+    with RawServer(reset_mid_body(after=65536), SESSION_ANSWER) as srv:
         run = prepare("--plan", str(big), "-o", "id", env=env_for(srv.url))
     assert run.code == 0, run.stderr
-    assert run.stdout == "ps_raw\n"
+    assert run.stdout == SESSION_ID + "\n"
     assert srv.connections == 2
     cut, whole = srv.received
     assert len(whole.body) > 2_000_000
@@ -167,30 +169,35 @@ def test_an_answer_shorter_than_its_content_length_is_retried(
     assert "incomplete" in line.group(2) or "closed" in line.group(2)
 
 
-def test_a_success_status_with_invalid_json_is_not_retried(plan: str) -> None:
-    with CannedServer(Canned(201, b'{"pushSession": {"id": "ps_1"')).running() as srv:
-        run = prepare("--plan", plan, env=env_for(srv.url))
+def test_a_success_status_with_invalid_json_is_not_retried(
+    emulator: Any, api_env: dict[str, str], plan: str
+) -> None:
+    emulator.queue_fault(
+        status=201, body='{"pushSession": {"id": "ps_1"', content_type="application/json"
+    )
+    run = prepare("--plan", plan, env=api_env)
     assert run.code == 6
-    assert len(srv.received) == 1
+    assert len(emulator.requests()) == 1
     assert "not the documented JSON" in run.stderr
     assert retries(run) == []
 
 
-def test_a_502_html_page_is_retried_and_never_shown(plan: str) -> None:
+def test_a_502_html_page_is_retried_and_never_shown(
+    emulator: Any, api_env: dict[str, str], plan: str
+) -> None:
     page = (
-        b"<html><head><title>502 Bad Gateway</title></head><body><h1>upstream failed</h1>"
-        + b"<p>lorem ipsum</p>" * 2000
-        + b"</body></html>"
+        "<html><head><title>502 Bad Gateway</title></head><body><h1>upstream failed</h1>"
+        + "<p>lorem ipsum</p>" * 2000
+        + "</body></html>"
     )
-    headers = {"Content-Type": "text/html", "X-Request-Id": "lb-7"}
-    with CannedServer(Canned(502, page, headers)).running() as srv:
-        run = prepare("--plan", plan, env=env_for(srv.url))
+    emulator.queue_fault(status=502, body=page, content_type="text/html", times=4)
+    run = prepare("--plan", plan, env=api_env)
     assert run.code == 6
-    assert len(srv.received) == 4
+    assert len(emulator.requests()) == 4
     assert [m.group(2) for m in retries(run)] == ["502 Bad Gateway"] * 3
     assert "(502)" in run.stderr
     assert "gave up after 4 attempts" in run.stderr
-    assert "request ID: lb-7" in run.stderr
+    assert f"request ID: {emulator.requests()[-1].request_id}" in run.stderr
     assert "lorem" not in run.stderr
     assert "<" not in run.stderr
     assert len(run.stderr.splitlines()) <= 3 + 3
@@ -358,13 +365,14 @@ def test_verbose_shows_every_attempt_with_the_token_masked(
     assert len(retries(run)) == 2
 
 
-def test_a_redirect_is_not_followed_nor_retried(plan: str) -> None:
-    with CannedServer(Canned(201, SESSION.encode())).running() as target:
-        moved = Canned(307, b"", {"Location": target.url + "/v1/elsewhere"})
-        with CannedServer(moved).running() as srv:
-            run = prepare("--plan", plan, env=env_for(srv.url))
-        assert target.received == []
-    assert len(srv.received) == 1
+def test_a_redirect_is_not_followed_nor_retried(
+    emulator: Any, make_emulator: Callable[..., Any], api_env: dict[str, str], plan: str
+) -> None:
+    target = make_emulator()
+    emulator.queue_fault(status=307, body="", headers={"Location": target.url + "/v1/elsewhere"})
+    run = prepare("--plan", plan, env=api_env)
+    assert target.requests() == []
+    assert len(emulator.requests()) == 1
     assert run.code == 6
     assert "redirect" in run.stderr
     assert retries(run) == []
@@ -374,7 +382,7 @@ def test_a_redirect_is_not_followed_nor_retried(plan: str) -> None:
 
 
 def tls_server(certificates: Certificates) -> RawServer:
-    return RawServer(answer(201, SESSION.encode()), tls=certificates.server_context())
+    return RawServer(SESSION_ANSWER, tls=certificates.server_context())
 
 
 def test_an_unknown_ca_fails_once_and_names_the_options(
@@ -410,7 +418,7 @@ def test_a_private_ca_can_be_trusted(
             env[how] = str(certificates.ca)
         run = prepare(*args, env=env)
     assert run.code == 0, run.stderr
-    assert run.stdout == "ps_raw\n"
+    assert run.stdout == SESSION_ID + "\n"
     [request] = srv.received
     assert request.request_line == f"POST /v1/workspace-bindings/{BINDING}/push-sessions HTTP/1.1"
 

@@ -36,6 +36,7 @@ from acp_cli.retry import (
     scale_from_env,
     seconds,
 )
+from tests.cli_runner import PREPARED_SESSION
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -218,7 +219,6 @@ def test_durations_are_short(value: float, text: str) -> None:
 # --- the loop, in-process -----------------------------------------------------------------
 
 
-SESSION = {"pushSession": {"id": "ps_1"}, "created": False}
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
@@ -314,7 +314,8 @@ def test_transport_failures_that_may_pass_are_tried_4_times(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(RETRIED))
 def test_a_transport_failure_then_an_answer_is_a_success(name: str) -> None:
-    handler = Recorder(RETRIED[name], httpx.Response(200, json=SESSION))
+    reused = {**PREPARED_SESSION, "created": False}
+    handler = Recorder(RETRIED[name], httpx.Response(200, json=reused))
     result, lines = send(handler)
     assert isinstance(result, api.PrepareResult)
     assert not result.created
@@ -387,7 +388,9 @@ def test_a_later_failure_that_will_not_pass_says_which_attempt() -> None:
 
 def test_the_same_body_object_is_sent_on_every_attempt() -> None:
     body = b'{"planSignature":"sha256:x","plan":{"a": [1.50, "\\u00e9"]}}'
-    handler = Recorder(httpx.Response(503), httpx.Response(502), httpx.Response(201, json=SESSION))
+    handler = Recorder(
+        httpx.Response(503), httpx.Response(502), httpx.Response(201, json=PREPARED_SESSION)
+    )
     result, _ = send(handler, req=request(body))
     assert isinstance(result, api.PrepareResult)
     assert handler.bodies == [body] * 3
@@ -397,7 +400,7 @@ def test_the_retry_line_names_the_attempt_the_reason_and_the_wait() -> None:
     handler = Recorder(
         httpx.Response(429, headers={"Retry-After": "7"}),
         httpx.ConnectError("[Errno 111] Connection refused"),
-        httpx.Response(201, json=SESSION),
+        httpx.Response(201, json=PREPARED_SESSION),
     )
     _, lines = send(handler, pol=policy(scale=0.0))
     assert lines == [
@@ -409,7 +412,7 @@ def test_the_retry_line_names_the_attempt_the_reason_and_the_wait() -> None:
 
 
 def test_timeouts_are_explicit_and_the_read_timeout_grows_with_the_body() -> None:
-    handler = Recorder(httpx.Response(201, json=SESSION))
+    handler = Recorder(httpx.Response(201, json=PREPARED_SESSION))
     big = b'{"planSignature":"sha256:x","plan":{"p":"' + b"x" * (8 * 1024 * 1024) + b'"}}'
     send(handler, req=request(big), timeout=api.Timeouts.of(30, connect=5))
     assert handler.requests[0].extensions["timeout"] == pytest.approx(
