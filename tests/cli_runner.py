@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 BIN = Path(sys.executable).parent
 ACP = BIN / "acp"
 TOKEN = "tok_live_0123456789abcdefSECRET"

@@ -21,7 +21,7 @@ import socket
 import ssl
 import struct
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -372,9 +372,3 @@ def make_certificates(folder: Path) -> Certificates:
         )
     )
     return paths
-
-
-def running(server: RawServer) -> Iterator[RawServer]:
-    """``with`` helper for fixtures: yield a started server, stop it afterwards."""
-    with server:
-        yield server
