@@ -17,7 +17,7 @@ import pytest
 
 from acp_cli.emulator import Emulator
 from acp_cli.emulator.endpoint import reference_signature
-from acp_cli.emulator.store import SessionStore
+from acp_cli.emulator.store import NewSession, SessionStore
 from tests.emulator_http import (
     connect,
     endpoint,
@@ -560,14 +560,16 @@ def test_the_database_refuses_a_second_prepared_session_for_one_plan(tmp_path: A
     db = tmp_path / "s.sqlite3"
     store = SessionStore(db)
     store.prepare(
-        workspace_binding_id="b",
-        plan_signature="sha256:1",
-        plan_json="{}",
-        metadata_json="{}",
-        user_id="u",
-        device_id=None,
-        environment_id="e",
-        project_id="p",
+        NewSession(
+            workspace_binding_id="b",
+            plan_signature="sha256:1",
+            plan_json="{}",
+            metadata_json="{}",
+            user_id="u",
+            device_id=None,
+            environment_id="e",
+            project_id="p",
+        )
     )
     store.close()
     conn = sqlite3.connect(db)

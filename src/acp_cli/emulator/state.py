@@ -21,7 +21,7 @@ from acp_cli.emulator.endpoint import (
 )
 from acp_cli.emulator.faults import FaultQueue
 from acp_cli.emulator.recorder import RequestLog
-from acp_cli.emulator.store import PushSession, SessionStore
+from acp_cli.emulator.store import NewSession, PushSession, SessionStore
 
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 
@@ -60,14 +60,16 @@ class EmulatorState:
     ) -> tuple[PushSession, bool]:
         """Reuse or create the binding's prepared session for a validated request."""
         return self.store.prepare(
-            workspace_binding_id=binding_id,
-            plan_signature=request.plan_signature,
-            plan_json=plan_json_text(request.plan),
-            metadata_json=metadata_json_text(request.metadata),
-            user_id=user_id,
-            device_id=device_id,
-            environment_id=environment_id_for_binding(binding_id),
-            project_id=project_id_for_binding(binding_id),
+            NewSession(
+                workspace_binding_id=binding_id,
+                plan_signature=request.plan_signature,
+                plan_json=plan_json_text(request.plan),
+                metadata_json=metadata_json_text(request.metadata),
+                user_id=user_id,
+                device_id=device_id,
+                environment_id=environment_id_for_binding(binding_id),
+                project_id=project_id_for_binding(binding_id),
+            )
         )
 
     def sessions_json_text(

@@ -24,7 +24,7 @@ import json
 import secrets
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, astuple, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,20 @@ _COLUMNS = (
     "id, workspace_binding_id, user_id, device_id, environment_id, project_id, status,"
     " plan_signature, plan, metadata, created_at, updated_at"
 )
+
+
+@dataclass(frozen=True)
+class NewSession:
+    """What a prepare request asks to store; the store adds ID, status and times."""
+
+    workspace_binding_id: str
+    plan_signature: str
+    plan_json: str
+    metadata_json: str
+    user_id: str
+    device_id: str | None
+    environment_id: str
+    project_id: str
 
 
 @dataclass(frozen=True)
@@ -139,18 +153,7 @@ class SessionStore:
         with self._lock:
             self._conn.close()
 
-    def prepare(
-        self,
-        *,
-        workspace_binding_id: str,
-        plan_signature: str,
-        plan_json: str,
-        metadata_json: str,
-        user_id: str,
-        device_id: str | None,
-        environment_id: str,
-        project_id: str,
-    ) -> tuple[PushSession, bool]:
+    def prepare(self, new: NewSession) -> tuple[PushSession, bool]:
         """Reuse the binding's prepared session with this signature, or make a new one.
 
         Returns the session and whether it was created. A new session supersedes
@@ -161,40 +164,20 @@ class SessionStore:
             # between our attempts; the second attempt then finds its session.
             for attempt in range(2):
                 try:
-                    return self._prepare_once(
-                        workspace_binding_id=workspace_binding_id,
-                        plan_signature=plan_signature,
-                        plan_json=plan_json,
-                        metadata_json=metadata_json,
-                        user_id=user_id,
-                        device_id=device_id,
-                        environment_id=environment_id,
-                        project_id=project_id,
-                    )
+                    return self._prepare_once(new)
                 except sqlite3.IntegrityError:
                     if attempt:
                         raise
             raise AssertionError("unreachable")  # pragma: no cover
 
-    def _prepare_once(
-        self,
-        *,
-        workspace_binding_id: str,
-        plan_signature: str,
-        plan_json: str,
-        metadata_json: str,
-        user_id: str,
-        device_id: str | None,
-        environment_id: str,
-        project_id: str,
-    ) -> tuple[PushSession, bool]:
+    def _prepare_once(self, new: NewSession) -> tuple[PushSession, bool]:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
             row = conn.execute(
                 f"SELECT {_COLUMNS} FROM push_sessions"  # noqa: S608 - constant column list
                 " WHERE workspace_binding_id = ? AND plan_signature = ? AND status = 'prepared'",
-                (workspace_binding_id, plan_signature),
+                (new.workspace_binding_id, new.plan_signature),
             ).fetchone()
             if row is not None:
                 conn.execute("COMMIT")
@@ -203,39 +186,20 @@ class SessionStore:
             conn.execute(
                 "UPDATE push_sessions SET status = 'superseded', updated_at = ?"
                 " WHERE workspace_binding_id = ? AND status = 'prepared'",
-                (now, workspace_binding_id),
+                (now, new.workspace_binding_id),
             )
             session = PushSession(
                 id=new_session_id(),
-                workspace_binding_id=workspace_binding_id,
-                user_id=user_id,
-                device_id=device_id,
-                environment_id=environment_id,
-                project_id=project_id,
                 status="prepared",
-                plan_signature=plan_signature,
-                plan_json=plan_json,
-                metadata_json=metadata_json,
                 created_at=now,
                 updated_at=now,
+                **asdict(new),
             )
+            # PushSession's fields are in the order of _COLUMNS.
             conn.execute(
                 f"INSERT INTO push_sessions ({_COLUMNS})"  # noqa: S608 - constant column list
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    session.id,
-                    session.workspace_binding_id,
-                    session.user_id,
-                    session.device_id,
-                    session.environment_id,
-                    session.project_id,
-                    session.status,
-                    session.plan_signature,
-                    session.plan_json,
-                    session.metadata_json,
-                    session.created_at,
-                    session.updated_at,
-                ),
+                astuple(session),
             )
             conn.execute("COMMIT")
             return session, True
