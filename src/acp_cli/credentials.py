@@ -17,7 +17,6 @@ The credentials file looks like::
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any, TypeVar
 
 from acp_cli import config_file
 from acp_cli.errors import AuthError, ConfigError, UsageError
+from acp_cli.settings import positive_seconds
 
 SERVICE = "acp-cli"
 CREDENTIALS_NAME = "credentials.toml"
@@ -123,11 +123,8 @@ def keyring_timeout(env: Mapping[str, str]) -> float:
     text = env.get(KEYRING_TIMEOUT_VARIABLE, "").strip()
     if not text:
         return KEYRING_TIMEOUT
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
+    value = positive_seconds(text)
+    if value is None:
         raise ConfigError(
             f"{KEYRING_TIMEOUT_VARIABLE}={text!r} is not a positive number of seconds.",
             hint=f"Unset it to wait the default {KEYRING_TIMEOUT:g} seconds.",

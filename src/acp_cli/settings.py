@@ -251,18 +251,26 @@ def check_key(key: str) -> str:
     return key
 
 
-def _parse_seconds(key: str, text: str) -> int | float:
+def positive_seconds(text: str) -> int | float | None:
+    """``text`` as a positive, finite number of seconds (an int when written as one), or None."""
     stripped = text.strip()
     try:
         value = float(stripped)
     except ValueError:
-        value = math.nan
+        return None
     if not (math.isfinite(value) and value > 0):
+        return None
+    return int(stripped) if stripped.isdigit() else value
+
+
+def _parse_seconds(key: str, text: str) -> int | float:
+    value = positive_seconds(text)
+    if value is None:
         raise ConfigError(
             f"{key} must be a positive number of seconds, not '{text}'.",
             hint=f"For example: acp config set {key} 60",
         )
-    return int(stripped) if stripped.isdigit() else value
+    return value
 
 
 def _parse_ca_bundle(text: str) -> str:
