@@ -336,15 +336,10 @@ def _reason(exc: OSError) -> str:
 
 
 def _quote(key: str) -> str:
-    return orjson.dumps(key).decode() if _encodable(key) else repr(key)
-
-
-def _encodable(key: str) -> bool:
     try:
-        key.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+        return orjson.dumps(key).decode()
+    except orjson.JSONEncodeError:  # a lone surrogate
+        return repr(key)
 
 
 def _kind(value: Any) -> str:
