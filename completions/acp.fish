@@ -124,7 +124,7 @@ complete -c acp -n '__acp_at \'acp push prepare\'' -l 'metadata' -r -F -d 'A JSO
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'meta' -x -d 'Add a metadata string (KEY=VALUE) or JSON value (KEY:=JSON); repeatable; wins over --metadata.'
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'json' -d 'Print the server\'s answer as JSON (same as -o json).'
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'output' -s 'o' -x -a '\'table\' \'json\' \'id\'' -d 'Output format: table (the default), json (the server\'s answer) or id (the session ID alone).'
-complete -c acp -n '__acp_at \'acp push prepare\'' -l 'dry-run' -d 'Show the request that would be sent (token masked); send nothing.'
+complete -c acp -n '__acp_at \'acp push prepare\'' -l 'dry-run' -d 'Show the request that would be sent (token masked) and send nothing; as JSON with --json or -o json/id.'
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'timeout' -x -d 'Seconds to wait for each answer and each write; a large plan adds one second per MiB to the wait for the answer. (default: the profile\'s timeout, else 30)'
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'connect-timeout' -x -d 'Seconds to wait for a connection. (default: the profile\'s connect_timeout, else 10)'
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'deadline' -x -d 'Seconds for all attempts and retry waits together. (default: the profile\'s deadline, else 120)'

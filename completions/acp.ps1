@@ -29,7 +29,7 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
             @('--json', 'Print the server''s answer as JSON (same as -o json).'),
             @('--output', 'Output format: table (the default), json (the server''s answer) or id (the session ID alone).'),
             @('-o', 'Output format: table (the default), json (the server''s answer) or id (the session ID alone).'),
-            @('--dry-run', 'Show the request that would be sent (token masked); send nothing.'),
+            @('--dry-run', 'Show the request that would be sent (token masked) and send nothing; as JSON with --json or -o json/id.'),
             @('--timeout', 'Seconds to wait for each answer and each write; a large plan adds one second per MiB to the wait for the answer. (default: the profile''s timeout, else 30)'),
             @('--connect-timeout', 'Seconds to wait for a connection. (default: the profile''s connect_timeout, else 10)'),
             @('--deadline', 'Seconds for all attempts and retry waits together. (default: the profile''s deadline, else 120)'),

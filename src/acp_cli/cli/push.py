@@ -114,7 +114,9 @@ def prepare(
     dry_run: Annotated[
         bool,
         typer.Option(
-            "--dry-run", help="Show the request that would be sent (token masked); send nothing."
+            "--dry-run",
+            help="Show the request that would be sent (token masked) and send nothing; "
+            "as JSON with --json or -o json/id.",
         ),
     ] = False,
     timeout: TimeoutOption = None,
