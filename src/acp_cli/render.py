@@ -150,6 +150,17 @@ def write_table(
         console.print(Text.assemble((f"{label:<{width}}", "bold"), "  ", value), soft_wrap=True)
 
 
+def write_dry_run(
+    request: Request, plan_signature: str, *, fmt: OutputFormat, out: IO[str], terminal: Terminal
+) -> None:
+    """What ``--dry-run`` shows: a table, or JSON with ``--json`` and ``-o json|id``."""
+    if fmt is OutputFormat.TABLE:
+        title = "Dry run: this request would be sent (nothing was sent)."
+        write_table(title, dry_run_rows(request, plan_signature), out=out, terminal=terminal)
+    else:
+        write_json(dry_run_json(request, plan_signature), out)
+
+
 def dry_run_rows(request: Request, plan_signature: str) -> list[tuple[str, str]]:
     """What ``--dry-run`` shows: the request line, headers (token masked), body facts."""
     rows = [("Method", request.method), ("URL", request.url)]

@@ -138,15 +138,7 @@ def prepare(
     """
     from acp_cli import api, config_file, credentials, retry, settings
     from acp_cli.push_input import read_push_input
-    from acp_cli.render import (
-        Messages,
-        Terminal,
-        dry_run_json,
-        dry_run_rows,
-        write_json,
-        write_result,
-        write_table,
-    )
+    from acp_cli.render import Messages, Terminal, write_dry_run, write_result
 
     opts = global_options(ctx)
     if json_output and output not in (None, OutputFormat.JSON):
@@ -182,12 +174,7 @@ def prepare(
     )
     terminal = Terminal.detect(sys.stdout, no_color=opts.no_color, env=env)
     if dry_run:
-        if fmt is OutputFormat.TABLE:
-            title = "Dry run: this request would be sent (nothing was sent)."
-            rows = dry_run_rows(request, push.signature)
-            write_table(title, rows, out=sys.stdout, terminal=terminal)
-        else:
-            write_json(dry_run_json(request, push.signature), sys.stdout)
+        write_dry_run(request, push.signature, fmt=fmt, out=sys.stdout, terminal=terminal)
         return
     result = api.send_prepare(
         request,
