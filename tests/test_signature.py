@@ -1,6 +1,6 @@
 """RFC 8785 canonical JSON and the plan signature, held to the published vectors.
 
-The vectors in ``shared/jcs`` (next to the repository) are the standard every
+The vectors in ``tests/data/jcs`` (RFC 8785's published test data) are the standard every
 JCS implementation is held to; the property tests compare our fast path with
 the pure-Python ``rfc8785`` reference on generated documents.
 """
@@ -22,15 +22,15 @@ from acp_cli.emulator.endpoint import reference_signature
 from acp_cli.errors import UsageError
 from acp_cli.signature import canonical_json, plan_signature, sign_plan_bytes
 
-JCS_DIR = Path(__file__).resolve().parents[2] / "shared" / "jcs"
+JCS_DIR = Path(__file__).resolve().parent / "data" / "jcs"
 VECTOR_NAMES = ["arrays", "french", "structures", "unicode", "values", "weird"]
 
 
 def jcs_file(*parts: str) -> Path:
-    """A file of the shared vectors; a missing one fails the test, never skips it."""
+    """A file of the vectors; a missing one fails the test, never skips it."""
     path = JCS_DIR.joinpath(*parts)
     if not path.is_file():
-        pytest.fail(f"RFC 8785 vectors missing: {path} (shared/ must sit beside the repository)")
+        pytest.fail(f"RFC 8785 vectors missing: {path}")
     return path
 
 
