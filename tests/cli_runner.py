@@ -1,7 +1,10 @@
-"""Running the real `acp` entry point as a subprocess, and the test constants."""
+"""Running `acp`: in this process through `acp_cli.cli.app.run` (`run_acp`), or as
+the real console script in a subprocess (`run_acp_process`) where only a process
+shows the behaviour; and the test constants."""
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -9,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -42,7 +46,37 @@ def run_acp(
     stdin: bytes | str | None = None,
     timeout: float = 60,
 ) -> Run:
-    """Run the installed `acp` entry point with the test's environment (plus ``env``)."""
+    """Run `acp` in this process, through the one entry point ``run()``, with the
+    test's environment (plus ``env``) and in-memory streams.
+
+    ``os.environ`` holds the same environment while it runs, for the libraries
+    under acp that read it themselves (httpx's proxies, keyring's backend choice).
+    ``timeout`` is accepted for symmetry with `run_acp_process`; nothing here waits.
+    """
+    from acp_cli.cli.app import run
+
+    full_env = {**os.environ, **(env or {})}
+    data = stdin.encode() if isinstance(stdin, str) else stdin
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with mock.patch.dict(os.environ, full_env, clear=True):
+        if "keyring" in sys.modules:
+            # keyring picks its backend once per process; each run picks its own.
+            import keyring.core
+
+            keyring.core.init_backend()
+        code = run(
+            list(args), env=full_env, stdin=io.BytesIO(data or b""), stdout=stdout, stderr=stderr
+        )
+    return Run(code, stdout.getvalue(), stderr.getvalue())
+
+
+def run_acp_process(
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | str | None = None,
+    timeout: float = 60,
+) -> Run:
+    """Run the installed `acp` console script with the test's environment (plus ``env``)."""
     full_env = {**os.environ, **(env or {})}
     data = stdin.encode() if isinstance(stdin, str) else stdin
     done = subprocess.run(

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.cli_runner import ACP, BINDING, PREPARED_SESSION, TOKEN, Run, run_acp
+from tests.cli_runner import ACP, BINDING, PREPARED_SESSION, TOKEN, Run, run_acp, run_acp_process
 
 if TYPE_CHECKING:
     from acp_cli.emulator import Emulator
@@ -364,7 +364,9 @@ def test_status_keeps_saying_plain_text_while_the_file_holds_the_token(configure
 
 @pytest.mark.usefixtures("configured")
 def test_status_from_the_environment_does_not_import_keyring() -> None:
-    run = acp("auth", "status", env={"ACP_TOKEN": TOKEN, "PYTHONPROFILEIMPORTTIME": "1"})
+    # Imports show in a fresh process only.
+    env = {**FILE_KEYRING, "ACP_TOKEN": TOKEN, "PYTHONPROFILEIMPORTTIME": "1"}
+    run = run_acp_process("auth", "status", env=env)
     assert run.code == 0
     assert "Source:  environment variable ACP_TOKEN" in run.stdout
     imported = {line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines()}

@@ -34,8 +34,8 @@ def test_first_run_prepares_a_new_session_and_second_reuses_it(
 
     assert first.code == 0, first.stderr
     assert second.code == 0, second.stderr
-    assert first.stdout.startswith("New push session prepared")
-    assert second.stdout.startswith("Reused the existing prepared push session")
+    assert first.stdout.startswith("New push session for binding")
+    assert second.stdout.startswith("Reused push session for binding")
     [session] = emulator.sessions()
     assert session["status"] == "prepared"
     for run in (first, second):
@@ -161,7 +161,7 @@ def test_a_changed_plan_makes_a_new_session(
     other.write_text('{"files": []}')
     first = prepare(BINDING, "--plan", str(plan_file), "-o", "id", env=api_env)
     second = prepare(BINDING, "--plan", str(other), env=api_env)
-    assert second.stdout.startswith("New push session prepared")
+    assert second.stdout.startswith("New push session for binding")
     statuses = {s["id"]: s["status"] for s in emulator.sessions()}
     assert statuses[first.stdout.strip()] == "superseded"
 
@@ -699,7 +699,7 @@ def test_terminal_shows_a_coloured_table_with_whole_values(
     drawn = run_on_terminal(args, api_env)
     [session] = emulator.sessions()
     assert "\x1b[" in drawn
-    assert "New push session prepared" in drawn
+    assert "New push session for binding" in drawn
     # The 71-character signature is not cut or folded at 80 columns.
     assert session["planSignature"] in drawn
     assert session["id"] in drawn
@@ -713,7 +713,7 @@ def test_no_color_on_a_terminal_is_plain_text(
     env = api_env if switch else {**api_env, "NO_COLOR": "1"}
     drawn = run_on_terminal(["push", "prepare", BINDING, "--plan", str(plan_file), *switch], env)
     assert "\x1b[" not in drawn
-    assert "New push session prepared" in drawn
+    assert "New push session for binding" in drawn
     assert f"Plan signature: {emulator.sessions()[0]['planSignature']}" in drawn
 
 

@@ -16,7 +16,7 @@ from tools.command_tree import read_tree
 from tools.gen_docs import OUTPUTS, render_all, write_all
 from tools.man_page import ENVIRONMENT
 
-from acp_cli.cli.app import app
+from acp_cli.cli.root import app
 from acp_cli.errors import ExitCode
 from tests.cli_runner import REPO
 from tests.test_completions import require

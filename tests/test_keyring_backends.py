@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.cli_runner import BINDING, TOKEN, Run, run_acp
+from tests.cli_runner import BINDING, TOKEN, Run
+from tests.cli_runner import run_acp_process as run_acp
 
 if TYPE_CHECKING:
     from acp_cli.emulator import Emulator

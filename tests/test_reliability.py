@@ -163,7 +163,7 @@ def test_an_answer_shorter_than_its_content_length_is_retried(
     emulator.queue_fault(truncate=True)  # processed, then half an answer
     run = prepare("--plan", plan, env=api_env)
     assert run.code == 0, run.stderr
-    assert run.stdout.startswith("Reused the existing prepared push session")
+    assert run.stdout.startswith("Reused push session for binding")
     assert [r.status for r in emulator.requests()] == [201, 200]
     [line] = retries(run)
     assert "incomplete" in line.group(2) or "closed" in line.group(2)
@@ -335,7 +335,7 @@ def test_a_201_lost_to_a_dropped_connection_then_200_is_shown_as_reused(
     emulator.queue_fault(drop=True, process=True)  # the session is made, the answer lost
     run = prepare("--plan", plan, env=api_env)
     assert run.code == 0, run.stderr
-    assert run.stdout.startswith("Reused the existing prepared push session")
+    assert run.stdout.startswith("Reused push session for binding")
     assert [r.status for r in emulator.requests()] == [None, 200]
     assert len(emulator.sessions()) == 1
     assert len(retries(run)) == 1
@@ -550,7 +550,7 @@ def test_ctrl_c_during_a_backoff_exits_130_with_one_line(
             proc.kill()
             proc.wait()
     assert proc.returncode == 130
-    assert stderr.decode() == "Error: Interrupted.\n"
+    assert stderr.decode() == "Interrupted.\n"
     assert stdout == b""
     assert len(emulator.requests()) == 1
 
@@ -577,7 +577,7 @@ def test_ctrl_c_while_waiting_for_an_answer_exits_130_with_one_line(plan: str) -
                 proc.kill()
                 proc.wait()
     assert proc.returncode == 130
-    assert stderr.decode() == "Error: Interrupted.\n"
+    assert stderr.decode() == "Interrupted.\n"
     assert stdout == b""
     assert srv.connections == 1
 

@@ -31,7 +31,7 @@ OUTPUTS: dict[str, Callable[[Command], str]] = {
 
 def render_all() -> dict[str, str]:
     """The text of every generated file, by its path relative to the repository root."""
-    from acp_cli.cli.app import app
+    from acp_cli.cli.root import app
 
     tree = read_tree(app)
     return {path: render(tree) for path, render in OUTPUTS.items()}

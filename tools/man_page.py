@@ -86,7 +86,11 @@ EXIT_MEANINGS: dict[str, str] = {
     "REJECTED": "Rejected by the server: HTTP 400, 409, 413, 422 and other 4xx.",
     "UNAVAILABLE": "Unavailable or misbehaving server: a network error, a timeout, 429 or "
     "5xx after the retries, a redirect, a success answer that is not the documented JSON.",
+    "OUTPUT": "The output could not be written (a full disk, a closed standard output): "
+    "one line naming the stream; whatever was done on the server stays done.",
     "INTERRUPTED": "Interrupted (Ctrl-C).",
+    "BROKEN_PIPE": "The reader of the output went away (acp ... | head): acp ends quietly, "
+    "as if killed by SIGPIPE.",
 }
 
 EXAMPLES: tuple[tuple[str, tuple[str, ...]], ...] = (

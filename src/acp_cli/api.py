@@ -132,20 +132,22 @@ class Request:
 
 
 def prepare_request(
-    *, api_url: str, binding_id: str, token: str, device_id: str, body: bytes
+    *, api_url: str, binding_id: str, token: str, device_id: str | None, body: bytes
 ) -> Request:
-    """The Prepare workspace push session request (SPEC.md section 2)."""
+    """The Prepare workspace push session request (SPEC.md section 2).
+
+    ``device_id`` None leaves the ``ACP-Device-Id`` header out.
+    """
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "User-Agent": user_agent(),
+    }
+    if device_id is not None:
+        headers["ACP-Device-Id"] = device_id
     return Request(
-        method="POST",
-        url=push_sessions_url(api_url, binding_id),
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "User-Agent": user_agent(),
-            "ACP-Device-Id": device_id,
-        },
-        body=body,
+        method="POST", url=push_sessions_url(api_url, binding_id), headers=headers, body=body
     )
 
 

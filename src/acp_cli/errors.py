@@ -1,6 +1,6 @@
 """The error tree: every failure a user can meet, with its exit code and a hint.
 
-Modules raise these; only ``acp_cli.cli.app.main`` prints them and exits.
+Modules raise these; only ``acp_cli.cli.app.run`` prints them and turns them into exit codes.
 
     AcpError                  (1)  unexpected: a bug
     +-- UsageError            (2)  bad local input: options, plan, metadata, binding ID
@@ -32,7 +32,11 @@ class ExitCode(IntEnum):
     NOT_FOUND = 4
     REJECTED = 5
     UNAVAILABLE = 6
+    OUTPUT = 74
+    """The output could not be written (a full disk, a closed stream): EX_IOERR of sysexits.h."""
     INTERRUPTED = 130
+    BROKEN_PIPE = 141
+    """The reader of the output went away: the status of a process killed by SIGPIPE."""
 
 
 class AcpError(Exception):

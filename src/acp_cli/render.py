@@ -13,25 +13,26 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import IO, TYPE_CHECKING, Any
 
-from acp_cli.errors import UnavailableError
+from acp_cli.errors import UnavailableError, UsageError
 from acp_cli.server_text import has_control, one_line
 
 if TYPE_CHECKING:
-    from acp_cli.api import PrepareResult, Request
+    from acp_cli.api import Request
+    from acp_cli.client import PreparedPushSession
 
 ABSENT = "-"
 
 SESSION_FIELDS: Sequence[tuple[str, str]] = (
     ("ID", "id"),
     ("Status", "status"),
-    ("Binding", "workspaceBindingId"),
-    ("Device", "deviceId"),
-    ("Environment", "environmentId"),
-    ("Project", "projectId"),
-    ("User", "userId"),
-    ("Plan signature", "planSignature"),
-    ("Created", "createdAt"),
-    ("Updated", "updatedAt"),
+    ("Binding", "workspace_binding_id"),
+    ("Device", "device_id"),
+    ("Environment", "environment_id"),
+    ("Project", "project_id"),
+    ("User", "user_id"),
+    ("Plan signature", "plan_signature"),
+    ("Created", "created_at"),
+    ("Updated", "updated_at"),
 )
 
 
@@ -41,6 +42,13 @@ class OutputFormat(StrEnum):
     TABLE = "table"
     JSON = "json"
     ID = "id"
+
+    @classmethod
+    def choose(cls, json_flag: bool, output: OutputFormat | None) -> OutputFormat:
+        """The format that ``--json`` and ``-o`` ask for together (table by default)."""
+        if json_flag and output not in (None, cls.JSON):
+            raise UsageError("--json and -o/--output disagree.", hint="Give one of them.")
+        return cls.JSON if json_flag else (output or cls.TABLE)
 
 
 @dataclass(frozen=True)
@@ -56,17 +64,22 @@ class Terminal:
         return cls(stream.isatty() and not no_color and not env.get("NO_COLOR"))
 
 
-def headline(result: PrepareResult, binding_id: str) -> str:
-    """One sentence that says whether the session is new or reused."""
-    if result.created:
-        return (
-            f"New push session prepared for binding '{binding_id}' "
-            f"({result.status_code}, created: true)."
-        )
+def headline(session: PreparedPushSession, binding_id: str) -> str:
+    """One short sentence, the essential first: a new session or a reused one."""
+    if session.created:
+        return f"New push session for binding '{binding_id}' ({session.http_status})."
     return (
-        f"Reused the existing prepared push session for binding '{binding_id}': "
-        f"same plan signature ({result.status_code}, created: false)."
+        f"Reused push session for binding '{binding_id}' ({session.http_status}): "
+        "same plan signature."
     )
+
+
+REUSED_METADATA_NOTE = (
+    "The reused session keeps the metadata it was prepared with; "
+    "the metadata of this request was not stored."
+)
+"""Said on stderr when metadata was sent and the session was reused (SPEC: reuse is by
+plan signature alone)."""
 
 
 def shown(value: Any) -> str:
@@ -80,13 +93,13 @@ def shown(value: Any) -> str:
     return one_line(str(value))
 
 
-def session_rows(session: Mapping[str, Any]) -> list[tuple[str, str]]:
+def session_rows(session: PreparedPushSession) -> list[tuple[str, str]]:
     """The table rows of a push session, in a fixed order."""
-    return [(label, shown(session.get(key))) for label, key in SESSION_FIELDS]
+    return [(label, shown(getattr(session, name))) for label, name in SESSION_FIELDS]
 
 
 def write_result(
-    result: PrepareResult,
+    session: PreparedPushSession,
     *,
     binding_id: str,
     fmt: OutputFormat,
@@ -95,23 +108,22 @@ def write_result(
 ) -> None:
     """Write a prepared session in the chosen format."""
     if fmt is OutputFormat.JSON:
-        write_raw_json(result.raw, out)
+        write_raw_json(session.body, out)
     elif fmt is OutputFormat.ID:
-        session_id = result.session.get("id")
-        if not isinstance(session_id, str) or not session_id or has_control(session_id):
+        if not session.id or has_control(session.id):
             raise UnavailableError(
                 "The server's answer has no pushSession.id that can be printed.",
                 hint="Run again with --json to see the whole answer.",
-                request_id=result.request_id,
+                request_id=session.request_id,
             )
-        out.write(session_id + "\n")
+        out.write(session.id + "\n")
     else:
         write_table(
-            headline(result, binding_id),
-            session_rows(result.session),
+            headline(session, binding_id),
+            session_rows(session),
             out=out,
             terminal=terminal,
-            style="bold green" if result.created else "bold cyan",
+            style="bold green" if session.created else "bold cyan",
         )
 
 
@@ -143,9 +155,10 @@ def write_table(
     from rich.text import Text
 
     console = Console(file=out, highlight=False)
-    console.print(Text(title, style=style), soft_wrap=True)
-    # soft_wrap: long values (signatures, IDs) are never cut or folded by rich,
-    # so they can be copied whole from the terminal.
+    # The title wraps at word boundaries at the terminal's width; long values
+    # (signatures, IDs) are never cut or folded (soft_wrap), so they can be
+    # copied whole from the terminal.
+    console.print(Text(title, style=style))
     for label, value in rows:
         console.print(Text.assemble((f"{label:<{width}}", "bold"), "  ", value), soft_wrap=True)
 
@@ -186,13 +199,31 @@ def write_json(document: Any, out: IO[str]) -> None:
 
 
 class Messages:
-    """Everything that is not data: progress, warnings and errors, on stderr."""
+    """Everything that is not data: progress, warnings and errors, on stderr.
+
+    On a terminal a long line wraps at word boundaries at the terminal's width,
+    continuation lines indented; elsewhere each message is one line, for logs and grep.
+    """
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         self.stream = stream if stream is not None else sys.stderr
 
-    def info(self, text: str) -> None:
+    def info(self, text: str, *, indent: str = "") -> None:
         """A plain line."""
+        width = _terminal_width(self.stream)
+        if width and len(indent) + len(text) > width:
+            import textwrap
+
+            text = textwrap.fill(
+                text,
+                width=width,
+                initial_indent=indent,
+                subsequent_indent=indent + "  ",
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        else:
+            text = indent + text
         self.stream.write(text + "\n")
         self.stream.flush()
 
@@ -205,4 +236,16 @@ class Messages:
         first, *rest = lines
         self.info(f"Error: {first}")
         for line in rest:
-            self.info(f"  {line}")
+            self.info(line, indent="  ")
+
+
+def _terminal_width(stream: IO[str]) -> int | None:
+    """The width of the terminal ``stream`` writes to, or None when it is not one."""
+    try:
+        if not stream.isatty():
+            return None
+        import os
+
+        return os.get_terminal_size(stream.fileno()).columns or None
+    except (OSError, ValueError, AttributeError):
+        return None

@@ -1,104 +1,162 @@
-"""The root command and ``main()``: the one place errors become exit codes."""
+"""``run()``: acp in this process; ``main()``: the ``acp`` console script around it.
+
+``run()`` is the one error boundary: every error becomes one message on stderr
+and an exit code (SPEC.md section 5), whatever command raised it. Nothing is
+imported at module level beyond the standard library, so a Ctrl-C that lands
+while Typer is still being imported is still "Interrupted." and exit 130.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import Annotated
+from collections.abc import Mapping, Sequence
+from typing import IO, TYPE_CHECKING
 
-import typer
-
-from acp_cli import __version__
-from acp_cli.cli import auth, config, push
-from acp_cli.cli.options import (
-    ApiUrlOption,
-    NoColorOption,
-    ProfileOption,
-    VerboseOption,
-)
-from acp_cli.errors import AcpError, ExitCode
-
-ROOT_EPILOG = """\
-Examples:
-
-  export ACP_API_URL=https://api.example.com ACP_TOKEN=...   # or: acp auth login
-
-  acp push prepare wb_123 --plan plan.json
-
-Exit codes: 0 ok, 1 bug, 2 bad input or config, 3 authentication, 4 not found,
-5 rejected by the server, 6 server unavailable, 130 interrupted.
-"""
-
-app = typer.Typer(
-    name="acp",
-    epilog=ROOT_EPILOG,
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-app.add_typer(push.app)
-app.add_typer(auth.app)
-app.add_typer(config.app)
+if TYPE_CHECKING:
+    from acp_cli.cli.context import Invocation
 
 
-def _print_version(value: bool) -> None:
-    if value:
-        typer.echo(f"acp {__version__}")
-        raise typer.Exit()
+def run(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    stdin: IO[bytes] | None,
+    stdout: IO[str] | None,
+    stderr: IO[str] | None,
+) -> int:
+    """Run ``acp`` with the arguments ``argv`` (without the program name) and return its
+    exit code.
 
-
-@app.callback()
-def root(
-    profile: ProfileOption = None,
-    api_url: ApiUrlOption = None,
-    verbose: VerboseOption = False,
-    no_color: NoColorOption = False,
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version",
-            help="Print the version and exit.",
-            callback=_print_version,
-            is_eager=True,
-        ),
-    ] = False,
-) -> None:
-    """Talk to the ACP API from a terminal, a script or a CI job.
-
-    Set the API URL and a token once (`acp config set api_url URL`,
-    `acp auth login`), or give them as ACP_API_URL and ACP_TOKEN in CI.
+    ``env`` is the environment acp reads; ``stdin`` (bytes) and ``stdout``/``stderr``
+    (text) are its streams; None stands for a stream the process was started
+    without (``<&-``). Nothing here exits the interpreter.
     """
+    from acp_cli.cli.context import Invocation, OutputStream
+
+    here = Invocation(
+        env=dict(env),
+        stdin=stdin,
+        stdout=OutputStream(stdout, "standard output").as_io(),
+        stderr=OutputStream(stderr, "standard error").as_io(),
+    )
+    # Typer writes its help and usage errors to sys.stdout and sys.stderr.
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = here.stdout, here.stderr
+    try:
+        return _run(argv, here)
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def _run(argv: Sequence[str], here: Invocation) -> int:
+    from acp_cli.cli.context import OutputError
+    from acp_cli.errors import AcpError, ExitCode
+
+    try:
+        try:
+            code = _invoke(argv, here)
+            here.stdout.flush()
+        except AcpError as exc:
+            here.stdout.flush()
+            here.messages.error(exc.lines())
+            return exc.exit_code
+        if code == ExitCode.INTERRUPTED:
+            here.messages.info("Interrupted.")
+        return code
+    except KeyboardInterrupt:
+        return _quietly(here, ["Interrupted."], ExitCode.INTERRUPTED)
+    except OutputError as exc:
+        if exc.broken_pipe:
+            return ExitCode.BROKEN_PIPE
+        return _quietly(
+            here,
+            [f"Error: {exc}", "  The output is incomplete; nothing else went wrong."],
+            ExitCode.OUTPUT,
+        )
+    except Exception as exc:
+        if here.verbose or any(arg in ("-v", "--verbose") for arg in argv):
+            import traceback
+
+            _quietly(here, traceback.format_exc().splitlines(), ExitCode.UNEXPECTED)
+        return _quietly(
+            here,
+            [
+                f"Error: unexpected {type(exc).__name__}: {exc}",
+                "  This is a bug in acp; run again with -v for the traceback and report it.",
+            ],
+            ExitCode.UNEXPECTED,
+        )
+
+
+def _invoke(argv: Sequence[str], here: Invocation) -> int:
+    """Run the command tree; its exit code (Typer ends every run with SystemExit)."""
+    from acp_cli.cli.root import app
+
+    try:
+        app(args=list(argv), prog_name="acp", obj=here, standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0
+
+
+def _quietly(here: Invocation, lines: list[str], code: int) -> int:
+    """Write ``lines`` on stderr as they are, if stderr can still be written; return ``code``."""
+    from acp_cli.cli.context import OutputError
+
+    try:
+        for line in lines:
+            here.stderr.write(line + "\n")
+        here.stderr.flush()
+    except OutputError:
+        pass
+    return code
 
 
 def main() -> None:
-    """Console-script entry point: run the app, turn errors into messages and exit codes."""
-    verbose = any(arg in ("-v", "--verbose") for arg in sys.argv[1:])
+    """The ``acp`` console script: ``run()`` on this process's arguments, environment
+    and streams, then exit with its code."""
     try:
-        app()
-    except AcpError as exc:
-        _report(exc.lines())
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        _report(["Interrupted."])
-        sys.exit(ExitCode.INTERRUPTED)
-    except SystemExit as exc:
-        if exc.code == ExitCode.INTERRUPTED:
-            _report(["Interrupted."])
-        raise
-    except Exception as exc:
-        if verbose:
-            import traceback
-
-            traceback.print_exc()
-        _report(
-            [
-                f"Unexpected error: {type(exc).__name__}: {exc}",
-                "This is a bug in acp; run again with -v for the traceback and report it.",
-            ]
+        _reserve_closed_descriptors()
+        code = run(
+            sys.argv[1:],
+            env=os.environ,
+            stdin=None if sys.stdin is None else sys.stdin.buffer,
+            stdout=sys.stdout,
+            stderr=sys.stderr,
         )
-        sys.exit(ExitCode.UNEXPECTED)
+    except KeyboardInterrupt:  # before run() had its own boundary in place
+        code = 130
+        if sys.stderr is not None:
+            sys.stderr.write("Interrupted.\n")
+    if code != 0 and sys.stdout is not None:
+        # Output that could not be written stays in the buffer; the interpreter
+        # would try to flush it again at exit and print a second error.
+        _discard_pending(sys.stdout)
+    sys.exit(code)
 
 
-def _report(lines: list[str]) -> None:
-    from acp_cli.render import Messages
+def _reserve_closed_descriptors() -> None:
+    """Point a closed standard descriptor (0, 1 or 2) at /dev/null.
 
-    Messages().error(lines)
+    Otherwise the next file or socket opened would take its number, and a
+    child process (git) or a stray write could use it as a standard stream.
+    The Python stream itself stays None: acp still knows the stream was closed.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # takes the lowest free number: ``fd``
+
+
+def _discard_pending(stream: IO[str]) -> None:
+    try:
+        stream.flush()
+    except (OSError, ValueError):
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):
+            pass

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from acp_cli.cli.context import Invocation, invocation
 from acp_cli.cli.options import (
     ApiUrlOption,
     NoColorOption,
     ProfileOption,
     VerboseOption,
-    environment,
-    global_options,
 )
 from acp_cli.errors import UsageError
 
 if TYPE_CHECKING:
     from acp_cli.credentials import Lookup
-    from acp_cli.render import Terminal
 
 app = typer.Typer(
     name="auth",
@@ -110,15 +107,14 @@ def login(
     --insecure-storage.
     """
     from acp_cli import credentials, settings
-    from acp_cli.render import Messages
 
-    opts = global_options(ctx)
-    env = environment()
-    conf = settings.resolve(profile=opts.profile, api_url=opts.api_url, env=env)
+    here = invocation(ctx)
+    env = here.env
+    conf = settings.resolve(profile=here.profile, api_url=here.api_url, env=env)
     value = credentials.check_token(
-        _read_piped_token(sys.stdin) if with_token else _prompt_for_token(conf.origin)
+        _read_piped_token(here) if with_token else _prompt_for_token(here, conf.origin)
     )
-    messages = Messages()
+    messages = here.messages
     if insecure_storage:
         messages.warning(
             "storing the token in plain text in "
@@ -151,21 +147,21 @@ def login(
         )
 
 
-def _read_piped_token(stdin: IO[str]) -> str:
+def _read_piped_token(here: Invocation) -> str:
     """All of standard input: the token, whitespace and line breaks around it ignored."""
-    if stdin.isatty():
-        sys.stderr.write("Reading the token from standard input; end it with Ctrl-D.\n")
+    if here.stdin_is_terminal():
+        here.messages.info("Reading the token from standard input; end it with Ctrl-D.")
     try:
-        return stdin.buffer.read().decode("utf-8") if hasattr(stdin, "buffer") else stdin.read()
+        return here.read_stdin("the token (--with-token)").decode("utf-8")
     except UnicodeDecodeError:
         raise UsageError(
             "Standard input is not UTF-8 text.", hint="Give the token alone, as text."
         ) from None
 
 
-def _prompt_for_token(origin: str) -> str:
+def _prompt_for_token(here: Invocation, origin: str) -> str:
     """Ask on the terminal without echoing; refuse at once when there is no terminal."""
-    if not sys.stdin.isatty():
+    if not here.stdin_is_terminal():
         raise UsageError(
             "No terminal to ask for the token on.",
             hint='Give it on standard input: printf %s "$TOKEN" | acp auth login --with-token '
@@ -174,7 +170,7 @@ def _prompt_for_token(origin: str) -> str:
     import getpass
 
     try:
-        return getpass.getpass(f"Token for {origin} (input hidden): ", stream=sys.stderr)
+        return getpass.getpass(f"Token for {origin} (input hidden): ", stream=here.stderr)  # type: ignore[arg-type]
     except EOFError:
         raise UsageError("No token entered.") from None
 
@@ -194,15 +190,14 @@ def logout(
     use until the variable is unset.
     """
     from acp_cli import credentials, settings
-    from acp_cli.render import Messages
 
-    opts = global_options(ctx)
-    env = environment()
-    conf = settings.resolve(profile=opts.profile, api_url=opts.api_url, env=env)
+    here = invocation(ctx)
+    env = here.env
+    conf = settings.resolve(profile=here.profile, api_url=here.api_url, env=env)
     removed = credentials.remove_token(
         conf.origin, conf.config_dir, timeout=credentials.keyring_timeout(env)
     )
-    messages = Messages()
+    messages = here.messages
     if removed.from_keyring:
         messages.info(f"Removed the token for {conf.origin} from the system keyring.")
     if removed.from_file:
@@ -242,25 +237,24 @@ def status(
     """
     from acp_cli import config_file, credentials, settings
     from acp_cli.errors import ConfigError
-    from acp_cli.render import Messages, Terminal
 
-    opts = global_options(ctx)
-    env = environment()
-    report = StatusReport(profile=settings.profile_name(opts.profile, env))
+    here = invocation(ctx)
+    env = here.env
+    report = StatusReport(profile=settings.profile_name(here.profile, env))
     try:
-        conf = settings.resolve(profile=opts.profile, api_url=opts.api_url, env=env)
+        conf = settings.resolve(profile=here.profile, api_url=here.api_url, env=env)
     except ConfigError as exc:
         # Say what is known (an ACP_TOKEN, say), then fail with the reason and the fix.
         report.found = credentials.look_up(None, env, config_file.config_dir(env))
-        report.write(json_output, Terminal.detect(sys.stdout, no_color=opts.no_color, env=env))
+        report.write(json_output, here)
         raise exc from None
 
     report.api_url, report.origin = conf.api_url, conf.origin
     report.found = credentials.look_up(conf.origin, env, conf.config_dir)
     report.credentials_file = str(credentials.credentials_path(conf.config_dir))
-    report.write(json_output, Terminal.detect(sys.stdout, no_color=opts.no_color, env=env))
+    report.write(json_output, here)
     if report.found.in_file:
-        Messages().warning(
+        here.messages.warning(
             f"a token for {conf.origin} is stored in plain text in {report.credentials_file}; "
             "`acp auth login` moves it to the system keyring."
         )
@@ -337,16 +331,16 @@ class StatusReport:
             return f"Logged in to {self.origin}."
         return f"Not logged in to {self.origin}."
 
-    def write(self, json_output: bool, terminal: Terminal) -> None:
+    def write(self, json_output: bool, here: Invocation) -> None:
         """Print the report on stdout: JSON, or a two-column table."""
         if json_output:
             from acp_cli.render import write_json
 
-            write_json(self.as_json(), sys.stdout)
+            write_json(self.as_json(), here.stdout)
             return
         from acp_cli.render import write_table
 
-        write_table(self.headline(), self.rows(), out=sys.stdout, terminal=terminal)
+        write_table(self.headline(), self.rows(), out=here.stdout, terminal=here.terminal())
 
 
 @app.command(epilog=PRINT_EPILOG)
@@ -364,8 +358,8 @@ def token(
     """
     from acp_cli import credentials, settings
 
-    opts = global_options(ctx)
-    env = environment()
-    conf = settings.resolve(profile=opts.profile, api_url=opts.api_url, env=env)
+    here = invocation(ctx)
+    env = here.env
+    conf = settings.resolve(profile=here.profile, api_url=here.api_url, env=env)
     found = credentials.resolve_token(conf.origin, env, conf.config_dir)
-    sys.stdout.write(found.value + "\n")
+    here.stdout.write(found.value + "\n")

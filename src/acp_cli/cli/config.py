@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from acp_cli.cli.context import Invocation, invocation
 from acp_cli.cli.options import (
     ApiUrlOption,
-    GlobalOptions,
     NoColorOption,
     ProfileOption,
     VerboseOption,
-    environment,
-    global_options,
 )
 
 if TYPE_CHECKING:
@@ -112,17 +109,17 @@ def get(
     found. A key that nothing sets prints nothing (and a note on stderr).
     """
     from acp_cli import settings
-    from acp_cli.render import Messages, shown
+    from acp_cli.render import shown
 
-    opts = global_options(ctx)
-    name, values = _profile_values(opts)
+    here = invocation(ctx)
+    name, values = _profile_values(here)
     [found] = [value for value in values if value.key == settings.check_key(key)]
     if found.value is None:
-        Messages().info(f"{key} is not set for profile {name}.")
+        here.messages.info(f"{key} is not set for profile {name}.")
         return
-    sys.stdout.write(shown(found.value) + "\n")
+    here.stdout.write(shown(found.value) + "\n")
     if found.detail:
-        Messages().info(f"({key} comes from {found.detail}, not the config file.)")
+        here.messages.info(f"({key} comes from {found.detail}, not the config file.)")
 
 
 @app.command("set", epilog=SET_EPILOG)
@@ -144,15 +141,15 @@ def set_(
     settings stay as they were.
     """
     from acp_cli import config_file, settings
-    from acp_cli.render import Messages, shown
+    from acp_cli.render import shown
 
-    opts = global_options(ctx)
-    env = environment()
-    name = settings.profile_name(opts.profile, env)
+    here = invocation(ctx)
+    env = here.env
+    name = settings.profile_name(here.profile, env)
     stored = settings.parse_profile_value(key, value)
     path = config_file.config_path_for(env)
     config_file.set_profile_value(path, name, key, stored)
-    messages = Messages()
+    messages = here.messages
     messages.info(f"Set {key} = {shown(stored)} for profile {name} in {path}.")
     variable = settings.PROFILE_KEYS[key].variable
     if variable and env.get(variable):
@@ -174,16 +171,15 @@ def unset(
     The rest of the file stays as it was.
     """
     from acp_cli import config_file, settings
-    from acp_cli.render import Messages
 
-    opts = global_options(ctx)
-    env = environment()
-    name = settings.profile_name(opts.profile, env)
+    here = invocation(ctx)
+    env = here.env
+    name = settings.profile_name(here.profile, env)
     path = config_file.config_path_for(env)
     if config_file.unset_profile_value(path, name, settings.check_key(key)):
-        Messages().info(f"Removed {key} from profile {name} in {path}.")
+        here.messages.info(f"Removed {key} from profile {name} in {path}.")
     else:
-        Messages().info(f"{key} was not set for profile {name} in {path}; nothing changed.")
+        here.messages.info(f"{key} was not set for profile {name} in {path}; nothing changed.")
 
 
 @app.command("list", epilog=LIST_EPILOG)
@@ -204,11 +200,10 @@ def list_(
     does not know are listed as unknown: acp ignores them.
     """
 
-    from acp_cli.render import Terminal, shown, write_json, write_table
+    from acp_cli.render import shown, write_json, write_table
 
-    opts = global_options(ctx)
-    env = environment()
-    name, values = _profile_values(opts)
+    here = invocation(ctx)
+    name, values = _profile_values(here)
     if json_output:
         document = {
             "profile": name,
@@ -217,18 +212,18 @@ def list_(
                 for item in values
             },
         }
-        write_json(document, sys.stdout)
+        write_json(document, here.stdout)
         return
     width = max(len(shown(item.value)) for item in values)
     rows = [
         (item.key, f"{shown(item.value):<{width}}  ({_described_source(item)})") for item in values
     ]
-    terminal = Terminal.detect(sys.stdout, no_color=opts.no_color, env=env)
-    write_table(f"Profile {name}:", rows, out=sys.stdout, terminal=terminal)
+    write_table(f"Profile {name}:", rows, out=here.stdout, terminal=here.terminal())
 
 
 @app.command(epilog=PATH_EPILOG)
 def path(
+    ctx: typer.Context,
     profile: ProfileOption = None,
     api_url: ApiUrlOption = None,
     verbose: VerboseOption = False,
@@ -241,17 +236,18 @@ def path(
     """
     from acp_cli import config_file
 
-    sys.stdout.write(str(config_file.config_path_for(environment())) + "\n")
+    here = invocation(ctx)
+    here.stdout.write(str(config_file.config_path_for(here.env)) + "\n")
 
 
-def _profile_values(opts: GlobalOptions) -> tuple[str, list[SourcedValue]]:
+def _profile_values(here: Invocation) -> tuple[str, list[SourcedValue]]:
     from acp_cli import config_file, settings
 
-    env = environment()
-    name = settings.profile_name(opts.profile, env)
+    env = here.env
+    name = settings.profile_name(here.profile, env)
     path: Path = config_file.config_path_for(env)
     config = config_file.load(path)
-    return name, settings.profile_values(name, config, path, env, api_url_flag=opts.api_url)
+    return name, settings.profile_values(name, config, path, env, api_url_flag=here.api_url)
 
 
 def _described_source(item: SourcedValue) -> str:

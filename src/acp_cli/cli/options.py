@@ -4,8 +4,8 @@ The global options (``--profile``, ``--api-url``, ``-v``, ``--no-color``) are
 declared on the root command and again on each command, so they work before
 or after the subcommand: ``acp -v push prepare ...`` and ``acp push prepare ... -v``.
 They are not passed to the command functions (``expose_value=False``): each
-one's callback records it in the `GlobalOptions` of the root context, which a
-command reads with `global_options`. The parameters in a command's signature
+one's callback records it in this run's `Invocation` (`acp_cli.cli.context`),
+which a command reads with `invocation`. The parameters in a command's signature
 only declare the options; their value there is always the default.
 """
 
@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from acp_cli.cli.context import invocation
 
 GLOBAL_PANEL = "Global options"
 
@@ -33,7 +34,7 @@ def complete_profile_names(incomplete: str) -> list[str]:
     try:
         from acp_cli import config_file
 
-        path = config_file.config_path_for(environment())
+        path = config_file.config_path_for(os.environ)
         profiles = config_file.load(path).get("profiles")
     except Exception:
         return []
@@ -46,34 +47,20 @@ def complete_profile_names(incomplete: str) -> list[str]:
     ]
 
 
-@dataclass
-class GlobalOptions:
-    """The global options in force, wherever on the command line they were given."""
-
-    profile: str | None = None
-    api_url: str | None = None
-    verbose: bool = False
-    no_color: bool = False
-
-
-def global_options(ctx: typer.Context) -> GlobalOptions:
-    """The global options recorded for this run (defaults when none were given)."""
-    root = ctx.find_root()
-    if not isinstance(root.obj, GlobalOptions):
-        root.obj = GlobalOptions()
-    return root.obj
-
-
-def _record(name: str) -> Callable[[typer.Context, Any], Any]:
-    """An option callback that stores a given value in the root's GlobalOptions.
+def _record(name: str) -> Callable[[typer.Context, typer.CallbackParam, Any], Any]:
+    """An option callback that stores a given value on this run's `Invocation`.
 
     Only values actually given are stored, so an option given before the
-    subcommand is not reset by the same option's default after it.
+    subcommand is not reset by the same option's default after it. An empty
+    value given on purpose (``--profile ""``) is refused rather than silently
+    replaced by the environment or the default.
     """
 
-    def record(ctx: typer.Context, value: Any) -> Any:
+    def record(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> Any:
+        if value == "":
+            raise typer.BadParameter("must not be empty.", ctx=ctx, param=param)
         if value:
-            setattr(global_options(ctx), name, value)
+            setattr(invocation(ctx), name, value)
         return value
 
     return record
@@ -182,8 +169,3 @@ CaBundleOption = Annotated[
         show_default=False,
     ),
 ]
-
-
-def environment() -> dict[str, str]:
-    """A copy of the process environment: commands read it through this one door."""
-    return dict(os.environ)

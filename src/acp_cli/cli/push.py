@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from acp_cli.cli.context import invocation
 from acp_cli.cli.options import (
     ApiUrlOption,
     CaBundleOption,
@@ -18,10 +18,7 @@ from acp_cli.cli.options import (
     QuietOption,
     TimeoutOption,
     VerboseOption,
-    environment,
-    global_options,
 )
-from acp_cli.errors import UsageError
 from acp_cli.render import OutputFormat
 
 app = typer.Typer(
@@ -136,60 +133,42 @@ def prepare(
     prepared session with the same plan signature exists, reuses it (200).
     The output says which.
     """
-    from acp_cli import api, config_file, credentials, retry, settings
+    from acp_cli.api import binding_segment
+    from acp_cli.client import SignedPlan
     from acp_cli.push_input import read_push_input
-    from acp_cli.render import Messages, Terminal, write_dry_run, write_result
+    from acp_cli.render import REUSED_METADATA_NOTE, write_dry_run, write_result
 
-    opts = global_options(ctx)
-    if json_output and output not in (None, OutputFormat.JSON):
-        raise UsageError("--json and -o/--output disagree.", hint="Give one of them.")
-    fmt = OutputFormat.JSON if json_output else (output or OutputFormat.TABLE)
-    env = environment()
-    messages = Messages()
-
+    here = invocation(ctx)
+    fmt = OutputFormat.choose(json_output, output)
     push = read_push_input(
         plan_path=str(plan),
         metadata_path=None if metadata is None else str(metadata),
         meta=meta or [],
-        stdin=sys.stdin.buffer,
+        stdin=here.stdin_reader("the plan or metadata"),
     )
-    conf = settings.resolve(
-        profile=opts.profile,
-        api_url=opts.api_url,
-        env=env,
+    binding_segment(binding)  # a bad binding ID is refused before the token is looked up
+    client = here.client(
         timeout=timeout,
         connect_timeout=connect_timeout,
         deadline=deadline,
-        ca_bundle=None if ca_bundle is None else str(ca_bundle),
+        ca_bundle=ca_bundle,
+        announce_retries=not quiet,
     )
-    policy = retry.RetryPolicy(deadline=conf.deadline, scale=retry.scale_from_env(env))
-    api.binding_segment(binding)  # a bad binding ID is refused before the token is looked up
-    token = credentials.resolve_token(conf.origin, env, conf.config_dir)
-    request = api.prepare_request(
-        api_url=conf.api_url,
-        binding_id=binding,
-        token=token.value,
-        device_id=config_file.device_id(conf.config_dir, env),
-        body=api.request_body(push.signature, push.plan_json, push.metadata),
-    )
-    terminal = Terminal.detect(sys.stdout, no_color=opts.no_color, env=env)
+    signed = SignedPlan(push.plan_json, push.signature)
+    out, terminal = here.stdout, here.terminal()
     if dry_run:
-        write_dry_run(request, push.signature, fmt=fmt, out=sys.stdout, terminal=terminal)
+        request = client.push_request(binding, signed, metadata=push.metadata)
+        write_dry_run(request, push.signature, fmt=fmt, out=out, terminal=terminal)
         return
-    result = api.send_prepare(
-        request,
-        binding_id=binding,
-        timeout=api.Timeouts.of(conf.timeout, conf.connect_timeout),
-        log=messages.info if opts.verbose else None,
-        announce=None if quiet else messages.info,
-        policy=policy,
-        ca_bundle=conf.ca_bundle,
-    )
-    write_result(result, binding_id=binding, fmt=fmt, out=sys.stdout, terminal=terminal)
+    session = client.prepare_push_session(binding, signed, metadata=push.metadata)
+    write_result(session, binding_id=binding, fmt=fmt, out=out, terminal=terminal)
+    if push.metadata is not None and not session.created:
+        here.messages.info(REUSED_METADATA_NOTE)
 
 
 @app.command(epilog=SIGNATURE_EPILOG)
 def signature(
+    ctx: typer.Context,
     plan: Annotated[
         Path,
         typer.Argument(
@@ -212,5 +191,6 @@ def signature(
     """
     from acp_cli.push_input import read_plan
 
-    _, plan_signature = read_plan(str(plan), sys.stdin.buffer)
-    sys.stdout.write(plan_signature + "\n")
+    here = invocation(ctx)
+    _, plan_signature = read_plan(str(plan), here.stdin_reader("the plan"))
+    here.stdout.write(plan_signature + "\n")

@@ -1,0 +1,287 @@
+"""The typed Python API: `Client.prepare_push_session` and the plan signature.
+
+The use case of ``acp push prepare`` lives here, so a build script can do in
+Python what the command does, with the same checks, retries and errors::
+
+    from acp_cli import Client
+
+    client = Client.from_config()            # the CLI's settings, token and device ID
+    session = client.prepare_push_session("wb_123", "plan.json")
+    print(session.id, "new" if session.created else "reused")
+
+Nothing here prints, exits or reads ``sys.argv``; failures are `acp_cli.errors.AcpError`
+subclasses. The keyring is consulted only by `Client.from_config`, and only when
+the environment has no ``ACP_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+from acp_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from acp_cli.api import PrepareResult, Request
+    from acp_cli.retry import RetryPolicy
+
+PlanSource = Union[str, "os.PathLike[str]", bytes, Mapping[str, Any]]
+"""A plan: a path (``str`` or path-like, as ``open()`` takes it), its JSON text as bytes,
+or the plan object itself."""
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SignedPlan:
+    """A plan checked for a canonical form: the JSON bytes sent and their signature."""
+
+    data: bytes = field(repr=False)
+    """The plan's JSON text, sent unchanged inside the request body."""
+    signature: str
+    """``sha256:`` and the hex SHA-256 of the plan's RFC 8785 form."""
+
+
+def sign_plan(plan: PlanSource | SignedPlan) -> SignedPlan:
+    """Read and check ``plan`` (see `PlanSource`) and compute its signature once.
+
+    A plan without a single canonical form (duplicate keys, NaN, lone
+    surrogates, a number beyond a double) is a `UsageError`.
+    """
+    from acp_cli.signature import canonical_json, sign_plan_bytes
+
+    if isinstance(plan, SignedPlan):
+        return plan
+    if isinstance(plan, bytes):
+        return SignedPlan(plan, sign_plan_bytes(plan, "the plan"))
+    if isinstance(plan, Mapping):
+        data = canonical_json(dict(plan))
+        return SignedPlan(data, sign_plan_bytes(data, "the plan"))
+    if isinstance(plan, str | os.PathLike):
+        from acp_cli.plan import read_source
+
+        path = os.fspath(plan)
+        data = read_source(path, _NoStdin())  # type: ignore[arg-type]
+        return SignedPlan(data, sign_plan_bytes(data, path))
+    raise TypeError(f"a plan is a path, bytes or a mapping, not {type(plan).__name__}")
+
+
+def plan_signature(plan: PlanSource) -> str:
+    """The plan signature of ``plan``: ``sha256:`` + hex SHA-256 of its RFC 8785 form.
+
+    The same plan gives the same signature whatever its key order, whitespace or
+    escaping, on any machine: it is what lets the server reuse a session.
+    """
+    return sign_plan(plan).signature
+
+
+class _NoStdin:
+    """In the library ``-`` is a file name like any other, never standard input."""
+
+    def read(self) -> bytes:
+        raise UsageError("A plan path of '-' names standard input, which the library never reads.")
+
+
+@dataclass(frozen=True)
+class PreparedPushSession:
+    """The push session the server prepared (``created``) or reused.
+
+    Every field of the session is optional, as in the API reference: a field
+    the server left out or sent as null is None.
+    """
+
+    id: str | None
+    workspace_binding_id: str | None
+    user_id: str | None
+    device_id: str | None
+    environment_id: str | None
+    project_id: str | None
+    status: str | None
+    """``prepared``, ``superseded`` or ``cancelled``."""
+    plan_signature: str | None
+    plan: Mapping[str, Any] | None
+    metadata: Mapping[str, Any] | None
+    created_at: str | None
+    updated_at: str | None
+    created: bool
+    """True when the session is new (201 or ``created: true``), False when reused (200)."""
+    http_status: int
+    request_id: str | None
+    """The server's ``X-Request-Id``, for support requests."""
+    raw: Mapping[str, Any] = field(repr=False)
+    """The whole answer as the server sent it: ``{"pushSession": {...}, "created": ...}``."""
+    body: bytes = field(repr=False)
+    """The answer's bytes, exactly as received."""
+
+    @classmethod
+    def from_result(cls, result: PrepareResult) -> PreparedPushSession:
+        """The session of a successful answer."""
+        session = result.session
+
+        def text(key: str) -> str | None:
+            value = session.get(key)
+            return value if isinstance(value, str) else None
+
+        def mapping(key: str) -> Mapping[str, Any] | None:
+            value = session.get(key)
+            return value if isinstance(value, Mapping) else None
+
+        return cls(
+            id=text("id"),
+            workspace_binding_id=text("workspaceBindingId"),
+            user_id=text("userId"),
+            device_id=text("deviceId"),
+            environment_id=text("environmentId"),
+            project_id=text("projectId"),
+            status=text("status"),
+            plan_signature=text("planSignature"),
+            plan=mapping("plan"),
+            metadata=mapping("metadata"),
+            created_at=text("createdAt"),
+            updated_at=text("updatedAt"),
+            created=result.created,
+            http_status=result.status_code,
+            request_id=result.request_id,
+            raw=result.answer,
+            body=result.raw,
+        )
+
+
+class Client:
+    """A client of the ACP API for one API URL and token.
+
+    Build it from explicit values, or with `Client.from_config` from the same
+    settings the ``acp`` command uses. Requests are retried under ``retry``
+    (`acp_cli.retry.RetryPolicy`: up to 4 attempts within a deadline).
+    """
+
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        *,
+        device_id: str | None = None,
+        timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        retry: RetryPolicy | None = None,
+        ca_bundle: str | os.PathLike[str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        log: Log | None = None,
+        announce: Log | None = None,
+    ) -> None:
+        """``device_id`` None leaves the ``ACP-Device-Id`` header out; ``log`` receives
+        the HTTP exchange (token masked) and ``announce`` one line per retry."""
+        from acp_cli.credentials import check_token
+        from acp_cli.settings import normalize_api_url
+
+        self.api_url = normalize_api_url(api_url)
+        self._token = check_token(token)
+        self.device_id = device_id
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.retry = retry
+        self.ca_bundle = None if ca_bundle is None else Path(ca_bundle)
+        self.transport = transport
+        self.log = log
+        self.announce = announce
+
+    def __repr__(self) -> str:
+        return f"Client(api_url={self.api_url!r})"
+
+    @classmethod
+    def from_config(
+        cls,
+        profile: str | None = None,
+        env: Mapping[str, str] | None = None,
+        *,
+        api_url: str | None = None,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+        deadline: float | None = None,
+        ca_bundle: str | None = None,
+        log: Log | None = None,
+        announce: Log | None = None,
+    ) -> Client:
+        """A client as ``acp`` would make it: each keyword (a flag) wins over the
+        environment (``env``, default ``os.environ``), which wins over the profile in
+        config.toml, which wins over the defaults. The token comes from ``ACP_TOKEN``,
+        the keyring or the plain-text file; the device ID from the config file."""
+        from acp_cli import config_file, credentials, settings
+        from acp_cli.retry import RetryPolicy, scale_from_env
+
+        env = os.environ if env is None else env
+        conf = settings.resolve(
+            profile=profile,
+            api_url=api_url,
+            env=env,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            deadline=deadline,
+            ca_bundle=ca_bundle,
+        )
+        token = credentials.resolve_token(conf.origin, env, conf.config_dir)
+        return cls(
+            conf.api_url,
+            token.value,
+            device_id=config_file.device_id(conf.config_dir, env),
+            timeout=conf.timeout,
+            connect_timeout=conf.connect_timeout,
+            retry=RetryPolicy(deadline=conf.deadline, scale=scale_from_env(env)),
+            ca_bundle=conf.ca_bundle,
+            log=log,
+            announce=announce,
+        )
+
+    def push_request(
+        self,
+        binding_id: str,
+        plan: PlanSource | SignedPlan,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Request:
+        """The Prepare workspace push session request, built and checked but not sent
+        (what ``--dry-run`` shows)."""
+        from acp_cli import api
+
+        signed = sign_plan(plan)
+        return api.prepare_request(
+            api_url=self.api_url,
+            binding_id=binding_id,
+            token=self._token,
+            device_id=self.device_id,
+            body=api.request_body(signed.signature, signed.data, metadata),
+        )
+
+    def prepare_push_session(
+        self,
+        binding_id: str,
+        plan: PlanSource | SignedPlan,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> PreparedPushSession:
+        """Prepare a push session of ``plan`` for the workspace binding ``binding_id``.
+
+        The server answers with a new session (``created`` True, 201) or reuses the
+        prepared session with the same plan signature (False, 200); the metadata of a
+        reused session stays what the first request sent. ``metadata`` None leaves the
+        field out of the body. Failed attempts are retried when that is safe.
+        """
+        from acp_cli import api
+
+        request = self.push_request(binding_id, plan, metadata=metadata)
+        result = api.send_prepare(
+            request,
+            binding_id=binding_id,
+            timeout=api.Timeouts.of(self.timeout, self.connect_timeout),
+            log=self.log,
+            announce=self.announce,
+            policy=self.retry,
+            ca_bundle=self.ca_bundle,
+            transport=self.transport,
+        )
+        return PreparedPushSession.from_result(result)
