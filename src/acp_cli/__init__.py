@@ -1,3 +1,98 @@
-"""acp: the command-line client for the ACP API."""
+"""acp: the command-line client for the ACP API, and its typed Python API.
+
+::
+
+    from acp_cli import Client
+
+    session = Client.from_config().prepare_push_session("wb_123", "plan.json")
+
+The names below are imported on first use, so ``import acp_cli`` stays cheap
+(no httpx, rich, keyring or Typer): the ``acp`` command starts faster for it.
+"""
+
+from __future__ import annotations
+
+import sys
 
 __version__ = "0.1.0"
+
+if sys.argv and sys.argv[0].rpartition("/")[2].removesuffix(".exe") == "acp":  # pragma: no branch
+    # The ``acp`` console script imports this package first. Until main() has its
+    # own handling in place, Ctrl-C ends the process as SIGINT does by default
+    # (status 130, no traceback, nothing half-done to clean up); main() then
+    # restores Python's handler. _signal, not signal: it is built in, free to import.
+    import _signal  # type: ignore[import-not-found]  # no stub; the same API as signal
+
+    _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
+
+# Not typing.TYPE_CHECKING: importing typing would cost the ``acp`` command 14 ms
+# before its Ctrl-C handling is in place (mypy knows this spelling too).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from acp_cli.client import (
+        Client,
+        PreparedPushSession,
+        SignedPlan,
+        plan_signature,
+    )
+    from acp_cli.errors import (
+        AcpError,
+        AuthError,
+        ConfigError,
+        ExitCode,
+        NotFoundError,
+        RejectedError,
+        UnavailableError,
+        UsageError,
+    )
+
+__all__ = [
+    "AcpError",
+    "AuthError",
+    "Client",
+    "ConfigError",
+    "ExitCode",
+    "NotFoundError",
+    "PreparedPushSession",
+    "RejectedError",
+    "SignedPlan",
+    "UnavailableError",
+    "UsageError",
+    "__version__",
+    "plan_signature",
+]
+
+_MODULE_OF = {
+    name: module
+    for module, names in {
+        "acp_cli.client": ("Client", "PreparedPushSession", "SignedPlan", "plan_signature"),
+        "acp_cli.errors": (
+            "AcpError",
+            "AuthError",
+            "ConfigError",
+            "ExitCode",
+            "NotFoundError",
+            "RejectedError",
+            "UnavailableError",
+            "UsageError",
+        ),
+    }.items()
+    for name in names
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'acp_cli' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

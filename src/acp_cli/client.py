@@ -60,7 +60,13 @@ def sign_plan(plan: PlanSource | SignedPlan) -> SignedPlan:
     if isinstance(plan, bytes):
         return SignedPlan(plan, sign_plan_bytes(plan, "the plan"))
     if isinstance(plan, Mapping):
-        data = canonical_json(dict(plan))
+        try:
+            data = canonical_json(dict(plan))
+        except (TypeError, ValueError) as exc:
+            raise UsageError(
+                f"The plan has no canonical JSON form: {exc}.",
+                hint="A plan holds JSON data only: no NaN, infinities or lone surrogates.",
+            ) from None
         return SignedPlan(data, sign_plan_bytes(data, "the plan"))
     if isinstance(plan, str | os.PathLike):
         from acp_cli.plan import read_source

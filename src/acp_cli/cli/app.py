@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
-from typing import IO, TYPE_CHECKING
 
+# Only the standard library's already-loaded modules at import time (not even
+# typing): until main() runs, a Ctrl-C would print a raw traceback.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import IO
+
     from acp_cli.cli.context import Invocation
 
 
@@ -50,19 +54,25 @@ def run(
 
 
 def _run(argv: Sequence[str], here: Invocation) -> int:
+    import contextlib
+
     from acp_cli.cli.context import OutputError
     from acp_cli.errors import AcpError, ExitCode
 
     try:
         try:
             code = _invoke(argv, here)
-            here.stdout.flush()
         except AcpError as exc:
-            here.stdout.flush()
-            here.messages.error(exc.lines())
+            # The error is what the user needs to hear; stdout and stderr may
+            # fail as well (a closed terminal) without changing the exit code.
+            with contextlib.suppress(OutputError):
+                here.stdout.flush()
+            with contextlib.suppress(OutputError):
+                here.messages.error(exc.lines())
             return exc.exit_code
+        here.stdout.flush()
         if code == ExitCode.INTERRUPTED:
-            here.messages.info("Interrupted.")
+            return _quietly(here, ["Interrupted."], code)
         return code
     except KeyboardInterrupt:
         return _quietly(here, ["Interrupted."], ExitCode.INTERRUPTED)
@@ -103,21 +113,25 @@ def _invoke(argv: Sequence[str], here: Invocation) -> int:
 
 def _quietly(here: Invocation, lines: list[str], code: int) -> int:
     """Write ``lines`` on stderr as they are, if stderr can still be written; return ``code``."""
+    import contextlib
+
     from acp_cli.cli.context import OutputError
 
-    try:
+    with contextlib.suppress(OutputError):
         for line in lines:
             here.stderr.write(line + "\n")
         here.stderr.flush()
-    except OutputError:
-        pass
     return code
 
 
 def main() -> None:
     """The ``acp`` console script: ``run()`` on this process's arguments, environment
     and streams, then exit with its code."""
+    import signal
+
     try:
+        # From here on Ctrl-C is KeyboardInterrupt again, which run() reports.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         _reserve_closed_descriptors()
         code = run(
             sys.argv[1:],

@@ -1,0 +1,230 @@
+"""The typed Python API (`acp_cli.Client`, `plan_signature`, the error tree) against the
+emulator over loopback, as a build script would use it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import acp_cli
+from acp_cli import (
+    AcpError,
+    AuthError,
+    Client,
+    ConfigError,
+    NotFoundError,
+    PreparedPushSession,
+    UnavailableError,
+    UsageError,
+    plan_signature,
+)
+from acp_cli.emulator.endpoint import reference_signature
+from acp_cli.retry import RetryPolicy
+from tests.cli_runner import BINDING, TOKEN
+
+PLAN: dict[str, Any] = {"files": [{"path": "a.txt", "size": 3}], "root": "/w"}
+
+
+@pytest.fixture
+def client(emulator: Any) -> Client:
+    return Client(emulator.url, TOKEN, device_id="dev_1", retry=RetryPolicy(scale=0))
+
+
+def test_prepare_makes_a_new_session_then_reuses_it(client: Client, emulator: Any) -> None:
+    first = client.prepare_push_session(BINDING, PLAN)
+    second = client.prepare_push_session(BINDING, PLAN)
+
+    [stored] = emulator.sessions()
+    assert isinstance(first, PreparedPushSession)
+    assert (first.created, first.http_status) == (True, 201)
+    assert (second.created, second.http_status) == (False, 200)
+    assert first.id == second.id == stored["id"]
+    assert first.workspace_binding_id == BINDING
+    assert first.device_id == "dev_1"
+    assert first.status == "prepared"
+    assert first.plan_signature == reference_signature(PLAN)
+    assert first.plan == PLAN
+    assert first.user_id == stored["userId"]
+    assert first.environment_id == stored["environmentId"]
+    assert first.project_id == stored["projectId"]
+    assert first.created_at == stored["createdAt"]
+    assert first.updated_at == stored["updatedAt"]
+    assert (first.request_id or "").startswith("req_")
+    assert first.raw == json.loads(first.body)
+    assert first.raw["pushSession"]["id"] == first.id
+
+
+def test_a_plan_is_a_path_a_pathlike_bytes_or_a_mapping(tmp_path: Path) -> None:
+    text = b'{ "root": "/w",\n  "files": [{"size": 3, "path": "a.txt"}] }\n'
+    path = tmp_path / "plan.json"
+    path.write_bytes(text)
+    expected = reference_signature(json.loads(text))
+
+    assert plan_signature(path) == expected
+    assert plan_signature(str(path)) == expected
+    assert plan_signature(text) == expected
+    assert plan_signature(json.loads(text)) == expected
+
+
+@pytest.mark.parametrize("form", ["path", "bytes", "mapping"])
+def test_every_plan_form_reaches_the_server_with_the_same_signature(
+    client: Client, emulator: Any, tmp_path: Path, form: str
+) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(PLAN))
+    plan: Any = {"path": path, "bytes": path.read_bytes(), "mapping": PLAN}[form]
+
+    session = client.prepare_push_session(BINDING, plan)
+
+    [request] = emulator.requests()
+    body = json.loads(request.body)
+    assert body["planSignature"] == reference_signature(PLAN) == session.plan_signature
+    assert body["plan"] == PLAN
+
+
+def test_metadata_none_leaves_the_field_out_and_a_mapping_is_sent(
+    client: Client, emulator: Any
+) -> None:
+    client.prepare_push_session(BINDING, PLAN)
+    client.prepare_push_session(BINDING, {**PLAN, "n": 2}, metadata={"build": 10**20})
+
+    first, second = (json.loads(r.body) for r in emulator.requests())
+    assert "metadata" not in first
+    assert second["metadata"] == {"build": 10**20}
+
+
+def test_the_device_id_header_is_left_out_when_none_is_given(emulator: Any) -> None:
+    Client(emulator.url, TOKEN, retry=RetryPolicy(scale=0)).prepare_push_session(BINDING, PLAN)
+    [request] = emulator.requests()
+    assert "acp-device-id" not in {name.lower() for name, _ in request.headers}
+
+
+def test_errors_are_typed_with_exit_code_hint_and_request_id(emulator: Any) -> None:
+    refused = Client(emulator.url, "wrong-token", retry=RetryPolicy(scale=0))
+    with pytest.raises(AuthError) as auth:
+        refused.prepare_push_session(BINDING, PLAN)
+    assert auth.value.exit_code == 3
+    assert (auth.value.request_id or "").startswith("req_")
+    assert auth.value.hint
+
+    client = Client(emulator.url, TOKEN, retry=RetryPolicy(scale=0))
+    with pytest.raises(NotFoundError) as missing:
+        client.prepare_push_session("wb_unknown", PLAN)
+    assert missing.value.exit_code == 4
+    assert isinstance(missing.value, AcpError)
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [b'{"a": 1, "a": 2}', b"[1, 2]", b'{"x": NaN}', b"{", {"x": float("nan")}],
+    ids=["duplicate-key", "not-an-object", "nan", "truncated", "nan-mapping"],
+)
+def test_a_plan_without_one_canonical_form_is_refused_before_sending(
+    client: Client, emulator: Any, plan: Any
+) -> None:
+    with pytest.raises(UsageError) as refused:
+        client.prepare_push_session(BINDING, plan)
+    assert refused.value.exit_code == 2
+    assert emulator.requests() == []
+
+
+def test_a_bad_api_url_or_token_is_refused_when_the_client_is_built() -> None:
+    with pytest.raises(ConfigError):
+        Client("http://example.com", TOKEN)  # plain http off loopback
+    with pytest.raises(AcpError) as bad_token:
+        Client("https://api.example.com", "tok\nen")
+    assert "tok\nen" not in str(bad_token.value)
+
+
+def test_an_unreachable_server_is_unavailable_after_the_retries(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = Client(f"http://127.0.0.1:{port}", TOKEN, retry=RetryPolicy(scale=0))
+    with pytest.raises(UnavailableError) as failed:
+        client.prepare_push_session(BINDING, PLAN)
+    assert failed.value.exit_code == 6
+
+
+def test_from_config_resolves_as_the_cli_does(emulator: Any, isolated_env: Path) -> None:
+    isolated_env.mkdir(mode=0o700)
+    (isolated_env / "config.toml").write_text(
+        f'[profiles.ci]\napi_url = "{emulator.url}"\ntimeout = 7\n', encoding="utf-8"
+    )
+    env = {**os.environ, "ACP_TOKEN": TOKEN, "ACP_DEVICE_ID": "dev_ci"}
+
+    client = Client.from_config("ci", env)
+    session = client.prepare_push_session(BINDING, PLAN)
+
+    assert client.api_url == emulator.url
+    assert client.timeout == 7
+    assert session.device_id == "dev_ci"
+    # A keyword (a flag) wins over the profile.
+    assert Client.from_config("ci", env, timeout=3).timeout == 3
+
+
+def test_from_config_without_an_api_url_says_how_to_set_one() -> None:
+    with pytest.raises(ConfigError) as missing:
+        Client.from_config(env={"ACP_TOKEN": TOKEN, "ACP_CONFIG_DIR": os.environ["ACP_CONFIG_DIR"]})
+    assert "acp config set api_url" in (missing.value.hint or "")
+
+
+def test_the_library_prints_nothing(
+    client: Client, capfd: pytest.CaptureFixture[str], emulator: Any
+) -> None:
+    client.prepare_push_session(BINDING, PLAN)
+    with pytest.raises(NotFoundError):
+        client.prepare_push_session("wb_unknown", PLAN)
+    assert capfd.readouterr() == ("", "")
+
+
+def test_the_token_is_not_in_the_clients_repr(client: Client) -> None:
+    assert TOKEN not in repr(client)
+    assert TOKEN not in repr(vars(client).get("retry"))
+
+
+def test_every_exported_name_is_importable() -> None:
+    for name in acp_cli.__all__:
+        assert getattr(acp_cli, name) is not None
+    with pytest.raises(AttributeError):
+        acp_cli.NoSuchName  # type: ignore[attr-defined]  # noqa: B018
+
+
+def _modules_after(code: str) -> set[str]:
+    """The modules a fresh interpreter has loaded after running ``code``."""
+    done = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys; print(' '.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(done.stdout.split())
+
+
+def test_importing_acp_cli_is_cheap() -> None:
+    loaded = _modules_after("import acp_cli; acp_cli.Client; acp_cli.AcpError")
+    assert "acp_cli.client" in loaded  # the names really were loaded
+    for heavy in ("httpx", "rich", "keyring", "typer", "tomlkit", "platformdirs"):
+        assert heavy not in loaded
+
+
+def test_a_client_given_a_token_never_touches_the_keyring(emulator: Any) -> None:
+    code = (
+        "import sys; from acp_cli import Client; from acp_cli.retry import RetryPolicy\n"
+        f"Client({emulator.url!r}, {TOKEN!r}, retry=RetryPolicy(scale=0))"
+        f".prepare_push_session({BINDING!r}, {{'files': []}})\n"
+        "assert 'keyring' not in sys.modules, 'keyring was imported'\n"
+    )
+    loaded = _modules_after(code)
+    assert "httpx" in loaded  # it really sent
+    assert "keyring" not in loaded
+    [session] = emulator.sessions()
+    assert session["planSignature"] == reference_signature({"files": []})

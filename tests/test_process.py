@@ -1,0 +1,147 @@
+"""What only a real process shows: the console script's exit statuses with closed,
+full and broken streams, terminal encodings, and Ctrl-C at any moment of start-up.
+
+Everything else about commands is tested in-process through ``run()``.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import acp_cli
+from tests.cli_runner import ACP, BINDING
+
+
+def shell(
+    command: str, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` in bash, where ``acp`` is the installed console script."""
+    return subprocess.run(
+        ["bash", "-c", f'acp() {{ {shlex.quote(str(ACP))} "$@"; }}; {command}'],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "acp push prepare {b} --plan {p} -o id <&-",
+        "acp push signature {p} <&-",
+        "acp auth status <&-",
+    ],
+)
+def test_a_closed_stdin_is_fine_when_nothing_reads_it(
+    command: str, emulator: Any, api_env: dict[str, str], plan_file: Path
+) -> None:
+    done = shell(command.format(b=BINDING, p=plan_file), api_env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["acp push prepare {b} --plan - <&-", "acp auth login --with-token <&-"],
+)
+def test_a_closed_stdin_that_is_asked_for_is_exit_2(
+    command: str, emulator: Any, api_env: dict[str, str], plan_file: Path
+) -> None:
+    done = shell(command.format(b=BINDING, p=plan_file), api_env)
+    assert done.returncode == 2
+    assert "Standard input is closed" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert emulator.requests() == []
+
+
+@pytest.mark.parametrize(
+    ("redirect", "said"),
+    [(">&-", "it is closed"), (">/dev/full", "No space left on device")],
+)
+def test_output_that_cannot_be_written_is_exit_74_after_the_session_exists(
+    redirect: str, said: str, emulator: Any, api_env: dict[str, str], plan_file: Path
+) -> None:
+    done = shell(f"acp push prepare {BINDING} --plan {plan_file} -o id {redirect}", api_env)
+    assert done.returncode == 74
+    assert done.stderr.splitlines()[0] == f"Error: Cannot write to standard output: {said}."
+    assert "bug" not in done.stderr
+    assert len(emulator.sessions()) == 1
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "acp push prepare {b} --plan {p} -o id",
+        "acp push prepare {b} --plan {p} --json",
+        "acp push prepare {b} --plan {p}",
+        "acp --help",
+    ],
+)
+def test_a_reader_that_went_away_is_a_quiet_141(
+    command: str, emulator: Any, api_env: dict[str, str], plan_file: Path
+) -> None:
+    # The reader (true) is gone before acp writes, as with `acp ... | head -0`.
+    acp_command = command.format(b=BINDING, p=plan_file)
+    done = shell(f"set -o pipefail; {{ sleep 0.3; {acp_command}; }} | true", api_env)
+    assert done.returncode == 141
+    assert done.stderr == ""
+
+
+def test_an_ascii_terminal_gets_escapes_not_a_crash(make_emulator: Any, plan_file: Path) -> None:
+    emulator = make_emulator(tokens=["t"])  # any binding exists
+    env = {"ACP_API_URL": emulator.url, "ACP_TOKEN": "t", "PYTHONIOENCODING": "ascii"}
+    done = shell(f"acp push prepare 'wb-😀' --plan {plan_file}", env)
+    assert done.returncode == 0, done.stderr
+    assert "wb-\\U0001f600" in done.stdout
+    [session] = emulator.sessions()
+    assert session["workspaceBindingId"] == "wb-😀"
+
+
+@pytest.fixture(scope="module")
+def compiled() -> None:
+    """acp's bytecode, as ``pip install`` leaves it (this machine sets
+    PYTHONDONTWRITEBYTECODE, so an editable checkout would compile on every run)."""
+    import compileall
+
+    assert compileall.compile_dir(str(Path(acp_cli.__file__).parent), quiet=1)
+
+
+@pytest.mark.usefixtures("compiled")
+@pytest.mark.parametrize("delay", [0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.15])
+def test_ctrl_c_at_any_moment_of_start_up_is_interrupted_and_130(
+    delay: float, api_env: dict[str, str], plan_file: Path
+) -> None:
+    # The interpreter's own start-up (site) is not acp's: the signal is sent
+    # ``delay`` after site has loaded, which the import log on stderr shows.
+    proc = subprocess.Popen(
+        [str(ACP), "push", "signature", str(plan_file)],
+        env={**os.environ, **api_env, "PYTHONPROFILEIMPORTTIME": "1"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.rstrip().endswith(b"| site"):
+            break
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    stdout, rest = proc.communicate(timeout=30)
+    said = [line for line in rest.splitlines() if not line.startswith(b"import time:")]
+    if proc.returncode == 0:  # it finished before the signal came
+        assert stdout.startswith(b"sha256:")
+        return
+    # Before main() is in place, SIGINT's default action ends acp (the shell's $? is 130).
+    assert proc.returncode in (130, -signal.SIGINT), rest
+    assert said == ([b"Interrupted."] if proc.returncode == 130 else []), rest
