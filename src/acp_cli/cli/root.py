@@ -26,7 +26,8 @@ Examples:
   acp push prepare wb_123 --plan plan.json
 
 Exit codes: 0 ok, 1 bug, 2 bad input or config, 3 authentication, 4 not found,
-5 rejected by the server, 6 server unavailable, 130 interrupted.
+5 rejected by the server, 6 server unavailable, 74 output not written,
+130 interrupted, 141 the output's reader went away.
 """
 
 app = typer.Typer(
