@@ -659,64 +659,6 @@ def test_unknown_option_is_exit_2(plan_file: Path) -> None:
     assert "--token" in run.stderr
 
 
-# --- on a terminal ----------------------------------------------------------------------
-
-
-def run_on_terminal(args: list[str], env: dict[str, str]) -> str:
-    """Run acp with stdout on a pseudo-terminal (80 columns) and return what it drew."""
-    import pty
-
-    leader, follower = pty.openpty()
-    try:
-        done = subprocess.run(
-            [str(ACP), *args],
-            stdout=follower,
-            stderr=subprocess.PIPE,
-            env={**os.environ, "COLUMNS": "80", "TERM": "xterm-256color", **env},
-            timeout=60,
-            check=False,
-        )
-        os.close(follower)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the terminal is closed once everything is read
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(leader)
-    assert done.returncode == 0, done.stderr
-    return b"".join(chunks).decode("utf-8")
-
-
-def test_terminal_shows_a_coloured_table_with_whole_values(
-    emulator: Any, api_env: dict[str, str], plan_file: Path
-) -> None:
-    args = ["push", "prepare", BINDING, "--plan", str(plan_file)]
-    drawn = run_on_terminal(args, api_env)
-    [session] = emulator.sessions()
-    assert "\x1b[" in drawn
-    assert "New push session for binding" in drawn
-    # The 71-character signature is not cut or folded at 80 columns.
-    assert session["planSignature"] in drawn
-    assert session["id"] in drawn
-    assert TOKEN not in drawn
-
-
-@pytest.mark.parametrize("switch", [["--no-color"], []])
-def test_no_color_on_a_terminal_is_plain_text(
-    emulator: Any, api_env: dict[str, str], plan_file: Path, switch: list[str]
-) -> None:
-    env = api_env if switch else {**api_env, "NO_COLOR": "1"}
-    drawn = run_on_terminal(["push", "prepare", BINDING, "--plan", str(plan_file), *switch], env)
-    assert "\x1b[" not in drawn
-    assert "New push session for binding" in drawn
-    assert f"Plan signature: {emulator.sessions()[0]['planSignature']}" in drawn
-
-
 def test_plain_http_to_loopback_loads_no_ca_certificates(
     emulator: Any, api_env: dict[str, str], plan_file: Path, tmp_path: Path
 ) -> None:

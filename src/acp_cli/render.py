@@ -147,14 +147,14 @@ def write_table(
     """
     width = max(len(label) for label, _ in rows)
     if not terminal.color:
-        out.write(title + "\n")
+        out.write(wrapped(title, out) + "\n")
         for label, value in rows:
             out.write(f"{label + ':':<{width + 1}} {value}\n")
         return
     from rich.console import Console
     from rich.text import Text
 
-    console = Console(file=out, highlight=False)
+    console = Console(file=out, highlight=False, width=terminal_width(out))
     # The title wraps at word boundaries at the terminal's width; long values
     # (signatures, IDs) are never cut or folded (soft_wrap), so they can be
     # copied whole from the terminal.
@@ -210,21 +210,7 @@ class Messages:
 
     def info(self, text: str, *, indent: str = "") -> None:
         """A plain line."""
-        width = _terminal_width(self.stream)
-        if width and len(indent) + len(text) > width:
-            import textwrap
-
-            text = textwrap.fill(
-                text,
-                width=width,
-                initial_indent=indent,
-                subsequent_indent=indent + "  ",
-                break_long_words=False,
-                break_on_hyphens=False,
-            )
-        else:
-            text = indent + text
-        self.stream.write(text + "\n")
+        self.stream.write(wrapped(text, self.stream, indent=indent) + "\n")
         self.stream.flush()
 
     def warning(self, text: str) -> None:
@@ -239,7 +225,7 @@ class Messages:
             self.info(line, indent="  ")
 
 
-def _terminal_width(stream: IO[str]) -> int | None:
+def terminal_width(stream: IO[str]) -> int | None:
     """The width of the terminal ``stream`` writes to, or None when it is not one."""
     try:
         if not stream.isatty():
@@ -249,3 +235,22 @@ def _terminal_width(stream: IO[str]) -> int | None:
         return os.get_terminal_size(stream.fileno()).columns or None
     except (OSError, ValueError, AttributeError):
         return None
+
+
+def wrapped(text: str, stream: IO[str], *, indent: str = "") -> str:
+    """``text`` after ``indent``, wrapped at word boundaries when ``stream`` is a terminal
+    narrower than it (continuation lines indented two more spaces). Words longer than a
+    line (paths, URLs, signatures) are never cut."""
+    width = terminal_width(stream)
+    if width is None or len(indent) + len(text) <= width:
+        return indent + text
+    import textwrap
+
+    return textwrap.fill(
+        text,
+        width=width,
+        initial_indent=indent,
+        subsequent_indent=indent + "  ",
+        break_long_words=False,
+        break_on_hyphens=False,
+    )

@@ -1,0 +1,151 @@
+"""What acp draws on a terminal: colour, whole values, and lines that wrap at word
+boundaries at the terminal's width. In-process, with stdout and stderr on a
+pseudo-terminal of a chosen size."""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import os
+import pty
+import struct
+import termios
+import threading
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from acp_cli.cli.app import run
+from tests.cli_runner import BINDING, TOKEN
+
+
+def run_on_terminal(
+    args: list[str], env: dict[str, str], *, columns: int = 80
+) -> tuple[int, str, str]:
+    """Run acp with stdout and stderr on two pseudo-terminals ``columns`` wide; return the
+    exit code and what was drawn on each."""
+    terminals = [pty.openpty() for _ in range(2)]
+    drawn: list[list[bytes]] = [[], []]
+
+    def drain(leader: int, into: list[bytes]) -> None:
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # closed once everything is read
+                return
+            if not chunk:
+                return
+            into.append(chunk)
+
+    readers = []
+    for (leader, follower), into in zip(terminals, drawn, strict=True):
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+        attributes = termios.tcgetattr(follower)
+        attributes[1] &= ~termios.ONLCR  # keep "\n" as written
+        termios.tcsetattr(follower, termios.TCSANOW, attributes)
+        reader = threading.Thread(target=drain, args=(leader, into), daemon=True)
+        reader.start()
+        readers.append(reader)
+    streams = [
+        open(follower, "w", encoding="utf-8", closefd=False)  # noqa: SIM115 - closed below
+        for _, follower in terminals
+    ]
+    full_env = {**os.environ, "TERM": "xterm-256color", **env}
+    full_env.pop("COLUMNS", None)
+    with mock.patch.dict(os.environ, full_env, clear=True):
+        code = run(args, env=full_env, stdin=io.BytesIO(b""), stdout=streams[0], stderr=streams[1])
+    for stream, (_, follower) in zip(streams, terminals, strict=True):
+        stream.close()
+        os.close(follower)
+    for reader in readers:
+        reader.join(10)
+    for leader, _ in terminals:
+        os.close(leader)
+    out, err = (b"".join(chunks).decode("utf-8") for chunks in drawn)
+    return code, out, err
+
+
+def test_terminal_shows_a_coloured_table_with_whole_values(
+    emulator: Any, api_env: dict[str, str], plan_file: Path
+) -> None:
+    code, drawn, _ = run_on_terminal(
+        ["push", "prepare", BINDING, "--plan", str(plan_file)], api_env
+    )
+    assert code == 0
+    [session] = emulator.sessions()
+    assert "\x1b[" in drawn
+    assert "New push session for binding" in drawn
+    # The 71-character signature is not cut or folded at 80 columns.
+    assert session["planSignature"] in drawn
+    assert session["id"] in drawn
+    assert TOKEN not in drawn
+
+
+@pytest.mark.parametrize("switch", [["--no-color"], []])
+def test_no_color_on_a_terminal_is_plain_text(
+    emulator: Any, api_env: dict[str, str], plan_file: Path, switch: list[str]
+) -> None:
+    env = api_env if switch else {**api_env, "NO_COLOR": "1"}
+    args = ["push", "prepare", BINDING, "--plan", str(plan_file), *switch]
+    code, drawn, _ = run_on_terminal(args, env)
+    assert code == 0
+    assert "\x1b[" not in drawn
+    assert "New push session for binding" in drawn
+    assert f"Plan signature: {emulator.sessions()[0]['planSignature']}" in drawn
+
+
+def words_intact(text: str, drawn: str) -> bool:
+    """Whether every word of ``text`` appears whole in ``drawn`` (no word split across lines)."""
+    drawn_words = set(drawn.split())
+    return all(word in drawn_words for word in text.split())
+
+
+@pytest.mark.parametrize("columns", [40, 60, 80, 100])
+@pytest.mark.parametrize("reuse", [False, True])
+@pytest.mark.parametrize("color", [True, False])
+def test_headlines_wrap_at_word_boundaries(
+    columns: int,
+    reuse: bool,
+    color: bool,
+    make_emulator: Any,
+    plan_file: Path,
+) -> None:
+    binding = "wb_0123456789_long_binding_name"
+    emulator = make_emulator(tokens=[TOKEN])
+    env = {"ACP_API_URL": emulator.url, "ACP_TOKEN": TOKEN, **({} if color else {"NO_COLOR": "1"})}
+    args = ["push", "prepare", binding, "--plan", str(plan_file)]
+    if reuse:
+        assert run_on_terminal(args, env, columns=columns)[0] == 0
+    code, drawn, _ = run_on_terminal(args, env, columns=columns)
+    assert code == 0
+    plain = _strip_escapes(drawn)
+    headline_lines = plain.split("ID", 1)[0].splitlines()
+    headline = " ".join(line.strip() for line in headline_lines)
+    assert headline.startswith("Reused push session" if reuse else "New push session")
+    assert words_intact(headline, plain)
+    assert all(len(line) <= columns for line in headline_lines), plain
+
+
+def test_messages_on_a_terminal_wrap_at_word_boundaries(
+    make_emulator: Any, plan_file: Path
+) -> None:
+    emulator = make_emulator(tokens=[TOKEN])
+    emulator.queue_fault(status=503, retry_after=1)
+    env = {"ACP_API_URL": emulator.url, "ACP_TOKEN": TOKEN}
+    args = ["push", "prepare", BINDING, "--plan", str(plan_file), "--meta", "a=b"]
+    assert run_on_terminal(args, env, columns=50)[0] == 0
+    code, _, said = run_on_terminal(args, env, columns=50)
+    assert code == 0
+    lines = said.splitlines()
+    assert all(len(line) <= 50 for line in lines), said
+    assert "The reused session keeps the metadata it was prepared with;" in " ".join(
+        line.strip() for line in lines
+    )
+
+
+def _strip_escapes(text: str) -> str:
+    import re
+
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07", "", text)
