@@ -1,0 +1,294 @@
+"""``build_plan``: a workspace folder in, plan format v1 in canonical form out."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from acp_cli.errors import UsageError
+from acp_cli.workspace import cache as hash_cache
+from acp_cli.workspace import hashing
+from acp_cli.workspace.listing import Git, Scratch, acp_excluded, escape, list_workspace
+
+PLAN_VERSION = 1
+MODE_FILE = "100644"
+MODE_EXECUTABLE = "100755"
+MODE_SYMLINK = "120000"
+_GIT_MODES = {MODE_FILE: 0o100644, MODE_EXECUTABLE: 0o100755, MODE_SYMLINK: 0o120000}
+_GITLINK = 0o160000
+
+_SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+class PlanProgress(Protocol):
+    """What ``build_plan`` reports while it hashes, for a progress bar.
+
+    Both methods are called in the thread that called ``build_plan``. Hashing forks
+    worker processes, and forking while another thread holds a lock is unsafe: a
+    progress bar should redraw when called (rich: ``Progress(auto_refresh=False)``
+    and ``refresh()``), not from a thread of its own.
+    """
+
+    def hashing(self, files: int, total_bytes: int) -> None:
+        """Called once, when the files to hash (those the cache lacks) are known."""
+
+    def hashed(self, files: int, nbytes: int) -> None:
+        """Called as files are hashed: how many more files and bytes are done."""
+
+
+@dataclass(frozen=True)
+class SkippedPath:
+    """A path git lists that a plan cannot hold, for a warning naming it."""
+
+    path: str
+    reason: str  # "a FIFO", "a socket", "a submodule", "a nested git repository", ...
+
+    def __str__(self) -> str:
+        return f"{self.path}: skipped, {self.reason}"
+
+
+@dataclass(frozen=True)
+class BuiltPlan:
+    """A plan built from a workspace folder, and what building it found."""
+
+    data: bytes
+    """The plan in RFC 8785 canonical form, without a trailing newline."""
+    signature: str
+    """``"sha256:"`` + the hex SHA-256 of ``data``: the plan signature."""
+    files: int
+    """How many entries the plan lists."""
+    total_bytes: int
+    """The sum of their sizes."""
+    skipped: tuple[SkippedPath, ...]
+    """Special files, submodules and nested repositories, left out: warn about each."""
+    hashed_files: int
+    """How many files were read and hashed in this run (the others came from the cache)."""
+    inside_work_tree: bool
+    """Whether DIR is in a git work tree (else git's rules for a fresh repository)."""
+
+    @property
+    def cached_files(self) -> int:
+        """How many regular files' hashes came from the cache."""
+        return self.files - self.hashed_files
+
+
+@dataclass
+class _File:
+    path: str
+    absolute: bytes
+    size: int
+    executable: bool
+    key: tuple[int, int, int, int, int]
+    sha256: str | None
+
+
+def build_plan(
+    root: Path | str,
+    *,
+    excludes: Sequence[str] = (),
+    cache: bool = True,
+    env: Mapping[str, str] = os.environ,
+    progress: PlanProgress | None = None,
+) -> BuiltPlan:
+    """Describe the files of the workspace folder ``root`` as a plan (SPEC section 8).
+
+    The files are git's set under ``root`` (inside a work tree, or as if ``root``
+    were a fresh repository), less what ``.acpignore`` files and ``excludes``
+    (gitignore patterns relative to ``root``) leave out. Hashes of unchanged files
+    come from the cache in ``ACP_CACHE_DIR`` or the user's cache folder unless
+    ``cache`` is False. Raises ``UsageError`` (exit 2), naming the path, for a
+    ``root`` that is not a folder, names or link texts that are not UTF-8,
+    unreadable files or folders and files that keep changing while read, and when
+    git is not installed.
+    """
+    folder = _workspace_folder(Path(root))
+    git = Git(folder, env)
+    with Scratch(git) as scratch:
+        listing = list_workspace(git, scratch)
+        found = _Found(os.fsencode(folder))
+        for name in listing.paths:
+            found.add(name)
+        for name in listing.special_files:
+            found.add(name)
+        for name in listing.nested_repositories:
+            found.skip(name, _GITLINK, "a nested git repository")
+        excluded = acp_excluded(scratch, found.entries, excludes, listing.has_acpignore)
+    found.drop(excluded)
+
+    cached = hash_cache.HashCache(hash_cache.cache_file(folder, env), folder) if cache else None
+    if cached is not None:
+        cached.load()
+    to_hash = [item for item in found.files if not _from_cache(item, cached)]
+    _hash(to_hash, progress)
+
+    data = _canonical_plan(found)
+    if cached is not None and (to_hash or len(found.files) != len(cached.entries)):
+        cached.save({item.path: [*item.key, item.sha256] for item in found.files})
+    return BuiltPlan(
+        data=data,
+        signature="sha256:" + hashlib.sha256(data).hexdigest(),
+        files=len(found.files) + len(found.links),
+        total_bytes=sum(item.size for item in found.files)
+        + sum(len(target.encode()) for _, target in found.links),
+        skipped=tuple(skip for _, skip in sorted(found.skipped)),
+        hashed_files=len(to_hash),
+        inside_work_tree=listing.inside_work_tree,
+    )
+
+
+class _Found:
+    """The listed paths sorted into regular files, symlinks and skipped paths."""
+
+    def __init__(self, root: bytes) -> None:
+        self.root = root
+        self.files: list[_File] = []
+        self.links: list[tuple[str, str]] = []  # (path, link text)
+        self.skipped: list[tuple[bytes, SkippedPath]] = []
+        self.entries: list[tuple[bytes, int]] = []  # (path, git mode) for acp_excluded
+
+    def add(self, name: bytes) -> None:
+        path = _decode(name, "name")
+        absolute = self.root + b"/" + name
+        try:
+            info = os.lstat(absolute)
+        except FileNotFoundError:
+            return  # tracked but deleted from the work tree: git's set leaves it out
+        except OSError as exc:
+            raise _unreadable(name, exc) from None
+        mode = info.st_mode
+        if stat.S_ISREG(mode):
+            self.entries.append((name, 0o100644))
+            key = (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
+            executable = bool(mode & stat.S_IXUSR)
+            self.files.append(_File(path, absolute, info.st_size, executable, key, None))
+        elif stat.S_ISLNK(mode):
+            try:
+                target = os.readlink(absolute)
+            except OSError as exc:
+                raise _unreadable(name, exc) from None
+            self.entries.append((name, 0o120000))
+            self.links.append((path, _decode(target, "link text", name)))
+        elif stat.S_ISDIR(mode):
+            # Listed by `git ls-files --cached`: a submodule (or a tracked file
+            # that became a folder, whose untracked files git lists on their own).
+            self.skip(name, _GITLINK, "a submodule")
+        else:
+            kind = next((label for test, label in _SPECIAL_KINDS if test(mode)), "a special file")
+            self.skip(name, 0o100644, kind)
+
+    def skip(self, name: bytes, git_mode: int, reason: str) -> None:
+        self.entries.append((name, git_mode))
+        self.skipped.append((name, SkippedPath(_decode(name, "name"), reason)))
+
+    def drop(self, excluded: set[bytes]) -> None:
+        """Leave out what ``.acpignore`` or ``--exclude`` excludes."""
+        if not excluded:
+            return
+        strings = {name.decode("utf-8") for name in excluded}
+        self.files = [item for item in self.files if item.path not in strings]
+        self.links = [link for link in self.links if link[0] not in strings]
+        self.skipped = [skip for skip in self.skipped if skip[0] not in excluded]
+
+
+def _from_cache(item: _File, cached: hash_cache.HashCache | None) -> bool:
+    if cached is None:
+        return False
+    item.sha256 = cached.lookup(item.path, item.key)
+    return item.sha256 is not None
+
+
+def _hash(items: list[_File], progress: PlanProgress | None) -> None:
+    sizes = [item.size for item in items]
+    if progress is not None:
+        progress.hashing(len(items), sum(sizes))
+    report = progress.hashed if progress is not None else _ignore_progress
+    results = hashing.hash_files([item.absolute for item in items], sizes, report)
+    for item, result in zip(items, results, strict=True):
+        if isinstance(result, hashing.HashFailure):
+            raise UsageError(
+                f"Cannot plan {item.path}: {result.reason}.",
+                hint="Stop whatever writes to it, or leave it out with .acpignore or --exclude.",
+            )
+        item.sha256 = result.sha256
+        item.size = result.size
+        item.key = (result.size, result.mtime_ns, result.ctime_ns, result.inode, result.device)
+
+
+def _ignore_progress(files: int, nbytes: int) -> None:
+    """No progress to report to."""
+
+
+def _canonical_plan(found: _Found) -> bytes:
+    """Plan format v1 in RFC 8785 form.
+
+    orjson with sorted keys is RFC 8785 for this document: its keys are ASCII (code
+    point order is UTF-16 order), its numbers integers below 2^53, and orjson
+    escapes strings exactly as RFC 8785 does (tests/test_workspace_plan.py checks
+    this against the rfc8785 package).
+    """
+    entries: list[tuple[bytes, dict[str, Any]]] = []
+    for item in found.files:
+        mode = MODE_EXECUTABLE if item.executable else MODE_FILE
+        entry = {"path": item.path, "size": item.size, "sha256": item.sha256, "mode": mode}
+        entries.append((item.path.encode(), entry))
+    for path, target in found.links:
+        text = target.encode()
+        entry = {
+            "path": path,
+            "size": len(text),
+            "sha256": hashlib.sha256(text).hexdigest(),
+            "mode": MODE_SYMLINK,
+            "target": target,
+        }
+        entries.append((path.encode(), entry))
+    entries.sort(key=lambda pair: pair[0])
+    document = {"version": PLAN_VERSION, "files": [entry for _, entry in entries]}
+    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+
+
+def _workspace_folder(root: Path) -> Path:
+    try:
+        info = root.stat()
+    except FileNotFoundError:
+        raise UsageError(
+            f"The workspace folder {escape(os.fsencode(root))} does not exist.",
+            hint="Give the folder to plan, or run the command inside it.",
+        ) from None
+    except OSError as exc:
+        raise _unreadable(os.fsencode(root), exc) from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise UsageError(
+            f"{escape(os.fsencode(root))} is not a folder.",
+            hint="Give the workspace folder to plan.",
+        )
+    return root.resolve()
+
+
+def _decode(raw: bytes, what: str, name: bytes | None = None) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        where = escape(name if name is not None else raw)
+        raise UsageError(
+            f"Cannot plan {where}: its {what} is not valid UTF-8, which JSON cannot hold.",
+            hint="Rename it, or leave it out with .acpignore or --exclude.",
+        ) from None
+
+
+def _unreadable(name: bytes, exc: OSError) -> UsageError:
+    return UsageError(
+        f"Cannot read {escape(name)}: {exc.strerror or exc}.",
+        hint="Fix its permissions, or leave it out with .acpignore or --exclude.",
+    )

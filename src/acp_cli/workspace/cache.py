@@ -1,0 +1,102 @@
+"""The hash cache (SPEC section 8, "The cache"): one orjson file per workspace.
+
+    {"format": 1, "root": "<hex of DIR's resolved path>", "written_ns": <time>,
+     "files": {"<path>": [size, mtime_ns, ctime_ns, inode, device, "<sha256>"]}}
+
+A hash is reused only for a file whose (size, mtime_ns, ctime_ns, inode, device)
+are those recorded, and whose mtime is more than ``RACY_NS`` before the cache was
+written: a file changed within the file system's timestamp granularity of the
+moment it was hashed could keep its stat with new content ("racy git"). Anything
+unexpected in the file (missing, corrupt, another format, another folder, a
+malformed entry) is ignored and the cache rewritten: the cache may only ever make
+a run faster, never change its output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from acp_cli.files import write_atomic
+
+FORMAT = 1
+RACY_NS = 2_000_000_000
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+Entry = list[Any]  # [size, mtime_ns, ctime_ns, inode, device, sha256]
+
+
+def cache_file(root: Path, env: Mapping[str, str]) -> Path:
+    """Where the cache of the workspace at ``root`` (resolved) lives."""
+    override = env.get("ACP_CACHE_DIR")
+    if override:
+        folder = Path(override).expanduser()
+    else:
+        import platformdirs
+
+        folder = platformdirs.user_cache_path("acp")
+    key = hashlib.sha256(os.fsencode(root)).hexdigest()[:32]
+    return folder / "plans" / f"{key}.json"
+
+
+class HashCache:
+    """The hashes recorded by an earlier run over the same folder."""
+
+    def __init__(self, path: Path, root: Path) -> None:
+        self.path = path
+        self.root_key = os.fsencode(root).hex()
+        self.entries: dict[str, Entry] = {}
+        self._trusted_before_ns = 0
+
+    def load(self) -> None:
+        """Read the cache file; anything unusable leaves the cache empty."""
+        try:
+            document = orjson.loads(self.path.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return
+        if not (
+            isinstance(document, dict)
+            and document.get("format") == FORMAT
+            and document.get("root") == self.root_key
+            and isinstance(document.get("written_ns"), int)
+            and isinstance(document.get("files"), dict)
+        ):
+            return
+        self.entries = document["files"]
+        self._trusted_before_ns = document["written_ns"] - RACY_NS
+
+    def lookup(self, path: str, key: tuple[int, int, int, int, int]) -> str | None:
+        """The recorded SHA-256 of ``path`` if its stat ``key`` still matches."""
+        entry = self.entries.get(path)
+        if (
+            type(entry) is list
+            and len(entry) == 6
+            and tuple(entry[:5]) == key
+            and key[1] < self._trusted_before_ns
+        ):
+            sha = entry[5]
+            if type(sha) is str and _SHA256.fullmatch(sha):
+                return sha
+        return None
+
+    def save(self, entries: dict[str, Entry]) -> None:
+        """Write ``entries`` as the new cache. A failure is ignored: the cache only
+        saves time, and a plan must not fail because a cache folder is read-only."""
+        document = {
+            "format": FORMAT,
+            "root": self.root_key,
+            "written_ns": time.time_ns(),
+            "files": entries,
+        }
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            write_atomic(self.path, orjson.dumps(document))
+        except OSError:
+            pass
