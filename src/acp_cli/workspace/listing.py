@@ -135,6 +135,9 @@ def list_workspace(git: Git, scratch: Scratch) -> Listing:
         else:
             paths.append(name)
     specials, acpignore_seen = _scan_folders(git.root, paths)
+    if specials:  # a tracked file that became a FIFO is listed by git already
+        listed = set(paths)
+        specials = [name for name in specials if name not in listed]
     if specials:
         ignored = set(
             git.run(*base, "check-ignore", "--stdin", "-z", stdin=_z(specials), check=False).split(
