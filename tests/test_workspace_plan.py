@@ -447,3 +447,31 @@ def test_without_git_the_error_says_to_install_it(work: Path) -> None:
 
     assert caught.value.hint is not None
     assert "Install git" in caught.value.hint
+
+
+def test_special_files_are_remembered_per_folder_until_the_folder_changes(work: Path) -> None:
+    write_tree(work, {"a": "1", "sub/b": "2"})
+    os.mkfifo(work / "sub" / "pipe")
+    old = 1_600_000_000_000_000_000
+    for path in (work, work / "sub", work / "a", work / "sub" / "b"):
+        os.utime(path, ns=(old, old), follow_symlinks=False)
+    fifo_warning = (SkippedPath("sub/pipe", "a FIFO"),)
+
+    assert build_plan(work).skipped == fifo_warning
+    assert build_plan(work).skipped == fifo_warning  # from the cache's folder memory
+
+    (work / "sub" / "pipe").unlink()
+    os.utime(work / "sub", ns=(old, old))  # the mtime as it was; the ctime moved
+    assert build_plan(work).skipped == ()
+
+
+def test_an_acpignore_added_after_a_cached_run_applies(work: Path) -> None:
+    write_tree(work, {"a": "1", "sub/b": "2", "sub/c": "3"})
+    old = 1_600_000_000_000_000_000
+    for path in (work, work / "sub"):
+        os.utime(path, ns=(old, old))
+    assert plan_paths(build_plan(work)) == {"a", "sub/b", "sub/c"}
+
+    (work / "sub" / ".acpignore").write_text("c\n", encoding="utf-8")
+
+    assert plan_paths(build_plan(work)) == {"a", "sub/b", "sub/.acpignore"}

@@ -15,7 +15,14 @@ import orjson
 from acp_cli.errors import UsageError
 from acp_cli.workspace import cache as hash_cache
 from acp_cli.workspace import hashing
-from acp_cli.workspace.listing import Git, Scratch, acp_excluded, escape, list_workspace
+from acp_cli.workspace.listing import (
+    FolderMemory,
+    Git,
+    PendingListing,
+    Scratch,
+    acp_excluded,
+    escape,
+)
 
 PLAN_VERSION = 1
 MODE_FILE = "100644"
@@ -84,14 +91,15 @@ class BuiltPlan:
         return self.files - self.hashed_files
 
 
-@dataclass
+@dataclass(slots=True)
 class _File:
+    name: bytes
     path: str
     absolute: bytes
     size: int
     executable: bool
-    key: tuple[int, int, int, int, int]
-    sha256: str | None
+    key: list[int]  # size, mtime_ns, ctime_ns, inode, device: the cache key
+    sha256: str | None = None
 
 
 def build_plan(
@@ -115,8 +123,16 @@ def build_plan(
     """
     folder = _workspace_folder(Path(root))
     git = Git(folder, env)
+    cached = hash_cache.HashCache(hash_cache.cache_file(folder, env), folder) if cache else None
     with Scratch(git) as scratch:
-        listing = list_workspace(git, scratch)
+        pending = PendingListing(git, scratch)
+        if cached is not None:
+            cached.load()  # while git walks the tree
+        memory = FolderMemory(
+            cached.folders if cached is not None else {},
+            cached.trusted_before_ns if cached is not None else 0,
+        )
+        listing = pending.finish(memory)
         found = _Found(os.fsencode(folder))
         for name in listing.paths:
             found.add(name)
@@ -124,24 +140,23 @@ def build_plan(
             found.add(name)
         for name in listing.nested_repositories:
             found.skip(name, _GITLINK, "a nested git repository")
-        excluded = acp_excluded(scratch, found.entries, excludes, listing.has_acpignore)
-    found.drop(excluded)
+        if excludes or listing.has_acpignore:
+            found.drop(acp_excluded(scratch, found.entries(), excludes, listing.has_acpignore))
 
-    cached = hash_cache.HashCache(hash_cache.cache_file(folder, env), folder) if cache else None
-    if cached is not None:
-        cached.load()
     to_hash = [item for item in found.files if not _from_cache(item, cached)]
     _hash(to_hash, progress)
 
     data = _canonical_plan(found)
-    if cached is not None and (to_hash or len(found.files) != len(cached.entries)):
-        cached.save({item.path: [*item.key, item.sha256] for item in found.files})
+    if cached is not None and (
+        to_hash or memory.changed or len(found.files) != len(cached.entries)
+    ):
+        cached.save({item.path: [*item.key, item.sha256] for item in found.files}, memory.scanned)
     return BuiltPlan(
         data=data,
         signature="sha256:" + hashlib.sha256(data).hexdigest(),
         files=len(found.files) + len(found.links),
         total_bytes=sum(item.size for item in found.files)
-        + sum(len(target.encode()) for _, target in found.links),
+        + sum(len(target.encode()) for _, _, target in found.links),
         skipped=tuple(skip for _, skip in sorted(found.skipped)),
         hashed_files=len(to_hash),
         inside_work_tree=listing.inside_work_tree,
@@ -152,15 +167,18 @@ class _Found:
     """The listed paths sorted into regular files, symlinks and skipped paths."""
 
     def __init__(self, root: bytes) -> None:
-        self.root = root
+        self.root = root + b"/"
         self.files: list[_File] = []
-        self.links: list[tuple[str, str]] = []  # (path, link text)
+        self.links: list[tuple[bytes, str, str]] = []  # (name, path, link text)
         self.skipped: list[tuple[bytes, SkippedPath]] = []
-        self.entries: list[tuple[bytes, int]] = []  # (path, git mode) for acp_excluded
+        self._skipped_modes: dict[bytes, int] = {}
 
     def add(self, name: bytes) -> None:
-        path = _decode(name, "name")
-        absolute = self.root + b"/" + name
+        try:
+            path = name.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _not_utf8(name, "name") from None
+        absolute = self.root + name
         try:
             info = os.lstat(absolute)
         except FileNotFoundError:
@@ -169,17 +187,18 @@ class _Found:
             raise _unreadable(name, exc) from None
         mode = info.st_mode
         if stat.S_ISREG(mode):
-            self.entries.append((name, 0o100644))
-            key = (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
+            key = [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev]
             executable = bool(mode & stat.S_IXUSR)
-            self.files.append(_File(path, absolute, info.st_size, executable, key, None))
+            self.files.append(_File(name, path, absolute, info.st_size, executable, key))
         elif stat.S_ISLNK(mode):
             try:
                 target = os.readlink(absolute)
             except OSError as exc:
                 raise _unreadable(name, exc) from None
-            self.entries.append((name, 0o120000))
-            self.links.append((path, _decode(target, "link text", name)))
+            try:
+                self.links.append((name, path, target.decode("utf-8")))
+            except UnicodeDecodeError:
+                raise _not_utf8(name, "link text") from None
         elif stat.S_ISDIR(mode):
             # Listed by `git ls-files --cached`: a submodule (or a tracked file
             # that became a folder, whose untracked files git lists on their own).
@@ -189,16 +208,27 @@ class _Found:
             self.skip(name, 0o100644, kind)
 
     def skip(self, name: bytes, git_mode: int, reason: str) -> None:
-        self.entries.append((name, git_mode))
-        self.skipped.append((name, SkippedPath(_decode(name, "name"), reason)))
+        try:
+            path = name.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _not_utf8(name, "name") from None
+        self.skipped.append((name, SkippedPath(path, reason)))
+        self._skipped_modes[name] = git_mode
+
+    def entries(self) -> list[tuple[bytes, int]]:
+        """Every path with its git mode, for ``acp_excluded``."""
+        return [
+            *((item.name, 0o100644) for item in self.files),
+            *((name, 0o120000) for name, _, _ in self.links),
+            *self._skipped_modes.items(),
+        ]
 
     def drop(self, excluded: set[bytes]) -> None:
         """Leave out what ``.acpignore`` or ``--exclude`` excludes."""
         if not excluded:
             return
-        strings = {name.decode("utf-8") for name in excluded}
-        self.files = [item for item in self.files if item.path not in strings]
-        self.links = [link for link in self.links if link[0] not in strings]
+        self.files = [item for item in self.files if item.name not in excluded]
+        self.links = [link for link in self.links if link[0] not in excluded]
         self.skipped = [skip for skip in self.skipped if skip[0] not in excluded]
 
 
@@ -223,7 +253,7 @@ def _hash(items: list[_File], progress: PlanProgress | None) -> None:
             )
         item.sha256 = result.sha256
         item.size = result.size
-        item.key = (result.size, result.mtime_ns, result.ctime_ns, result.inode, result.device)
+        item.key = [result.size, result.mtime_ns, result.ctime_ns, result.inode, result.device]
 
 
 def _ignore_progress(files: int, nbytes: int) -> None:
@@ -236,26 +266,38 @@ def _canonical_plan(found: _Found) -> bytes:
     orjson with sorted keys is RFC 8785 for this document: its keys are ASCII (code
     point order is UTF-16 order), its numbers integers below 2^53, and orjson
     escapes strings exactly as RFC 8785 does (tests/test_workspace_plan.py checks
-    this against the rfc8785 package).
+    this against the rfc8785 package). Entries are sorted by the UTF-8 bytes of
+    their paths, which are the names git gave.
     """
-    entries: list[tuple[bytes, dict[str, Any]]] = []
-    for item in found.files:
-        mode = MODE_EXECUTABLE if item.executable else MODE_FILE
-        entry = {"path": item.path, "size": item.size, "sha256": item.sha256, "mode": mode}
-        entries.append((item.path.encode(), entry))
-    for path, target in found.links:
+    entries: list[tuple[bytes, dict[str, Any]]] = [
+        (
+            item.name,
+            {
+                "mode": MODE_EXECUTABLE if item.executable else MODE_FILE,
+                "path": item.path,
+                "sha256": item.sha256,
+                "size": item.size,
+            },
+        )
+        for item in found.files
+    ]
+    for name, path, target in found.links:
         text = target.encode()
         entry = {
-            "path": path,
-            "size": len(text),
-            "sha256": hashlib.sha256(text).hexdigest(),
             "mode": MODE_SYMLINK,
+            "path": path,
+            "sha256": hashlib.sha256(text).hexdigest(),
+            "size": len(text),
             "target": target,
         }
-        entries.append((path.encode(), entry))
-    entries.sort(key=lambda pair: pair[0])
-    document = {"version": PLAN_VERSION, "files": [entry for _, entry in entries]}
+        entries.append((name, entry))
+    entries.sort(key=_first)
+    document = {"files": [entry for _, entry in entries], "version": PLAN_VERSION}
     return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+
+
+def _first(pair: tuple[bytes, dict[str, Any]]) -> bytes:
+    return pair[0]
 
 
 def _workspace_folder(root: Path) -> Path:
@@ -276,15 +318,11 @@ def _workspace_folder(root: Path) -> Path:
     return root.resolve()
 
 
-def _decode(raw: bytes, what: str, name: bytes | None = None) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        where = escape(name if name is not None else raw)
-        raise UsageError(
-            f"Cannot plan {where}: its {what} is not valid UTF-8, which JSON cannot hold.",
-            hint="Rename it, or leave it out with .acpignore or --exclude.",
-        ) from None
+def _not_utf8(name: bytes, what: str) -> UsageError:
+    return UsageError(
+        f"Cannot plan {escape(name)}: its {what} is not valid UTF-8, which JSON cannot hold.",
+        hint="Rename it, or leave it out with .acpignore or --exclude.",
+    )
 
 
 def _unreadable(name: bytes, exc: OSError) -> UsageError:

@@ -1,7 +1,10 @@
 """The hash cache (SPEC section 8, "The cache"): one orjson file per workspace.
 
     {"format": 1, "root": "<hex of DIR's resolved path>", "written_ns": <time>,
-     "files": {"<path>": [size, mtime_ns, ctime_ns, inode, device, "<sha256>"]}}
+     "files": {"<path>": [size, mtime_ns, ctime_ns, inode, device, "<sha256>"]},
+     "folders": {"<folder>": [mtime_ns, ctime_ns, has_acpignore, ["<special file>"]]}}
+
+The folders part lets an unchanged folder go unread (``listing.FolderMemory``).
 
 A hash is reused only for a file whose (size, mtime_ns, ctime_ns, inode, device)
 are those recorded, and whose mtime is more than ``RACY_NS`` before the cache was
@@ -16,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,7 +30,8 @@ from acp_cli.files import write_atomic
 
 FORMAT = 1
 RACY_NS = 2_000_000_000
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+_HEX_DIGITS = "0123456789abcdef"
+_SHA256_LENGTH = 64
 
 Entry = list[Any]  # [size, mtime_ns, ctime_ns, inode, device, sha256]
 
@@ -53,7 +56,9 @@ class HashCache:
         self.path = path
         self.root_key = os.fsencode(root).hex()
         self.entries: dict[str, Entry] = {}
-        self._trusted_before_ns = 0
+        self.folders: dict[str, Any] = {}
+        self.trusted_before_ns = 0
+        """Entries for files and folders changed since then are not trusted."""
 
     def load(self) -> None:
         """Read the cache file; anything unusable leaves the cache empty."""
@@ -67,36 +72,43 @@ class HashCache:
             and document.get("root") == self.root_key
             and isinstance(document.get("written_ns"), int)
             and isinstance(document.get("files"), dict)
+            and isinstance(document.get("folders"), dict)
         ):
             return
         self.entries = document["files"]
-        self._trusted_before_ns = document["written_ns"] - RACY_NS
+        self.folders = document["folders"]
+        self.trusted_before_ns = document["written_ns"] - RACY_NS
 
-    def lookup(self, path: str, key: tuple[int, int, int, int, int]) -> str | None:
-        """The recorded SHA-256 of ``path`` if its stat ``key`` still matches."""
+    def lookup(self, path: str, key: list[int]) -> str | None:
+        """The recorded SHA-256 of ``path`` if its stat ``key`` (size, mtime_ns,
+        ctime_ns, inode, device) still matches."""
         entry = self.entries.get(path)
         if (
             type(entry) is list
-            and len(entry) == 6
-            and tuple(entry[:5]) == key
-            and key[1] < self._trusted_before_ns
+            and len(entry) == len(key) + 1
+            and entry[:-1] == key
+            and key[1] < self.trusted_before_ns
         ):
-            sha = entry[5]
-            if type(sha) is str and _SHA256.fullmatch(sha):
+            sha = entry[-1]
+            # The shape check of the plan format, at C speed: 64 lowercase hex digits.
+            if type(sha) is str and len(sha) == _SHA256_LENGTH and not sha.strip(_HEX_DIGITS):
                 return sha
         return None
 
-    def save(self, entries: dict[str, Entry]) -> None:
-        """Write ``entries`` as the new cache. A failure is ignored: the cache only
-        saves time, and a plan must not fail because a cache folder is read-only."""
+    def save(self, entries: dict[str, Entry], folders: dict[str, Any]) -> None:
+        """Write ``entries`` and ``folders`` as the new cache. A failure is ignored:
+        the cache only saves time, and a plan must not fail because a cache folder
+        is read-only."""
         document = {
             "format": FORMAT,
             "root": self.root_key,
             "written_ns": time.time_ns(),
             "files": entries,
+            "folders": folders,
         }
         try:
+            data = orjson.dumps(document)
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            write_atomic(self.path, orjson.dumps(document))
-        except OSError:
+            write_atomic(self.path, data)
+        except (OSError, orjson.JSONEncodeError):  # a folder name that is not UTF-8
             pass

@@ -27,6 +27,7 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from acp_cli.errors import UsageError
 
@@ -69,14 +70,18 @@ class Git:
 
     def run(self, *args: str, stdin: bytes | None = None, check: bool = True) -> bytes:
         """Run ``git ARGS`` in DIR and return its stdout; a failure is a UsageError."""
+        return self.finish(self.start(*args, stdin=stdin is not None), stdin, check=check)
+
+    def start(self, *args: str, stdin: bool = False) -> subprocess.Popen[bytes]:
+        """Start ``git ARGS`` in DIR; ``finish`` collects it."""
         try:
-            done = subprocess.run(
+            return subprocess.Popen(
                 ["git", *args],
                 cwd=self.root,
                 env=self.env,
-                input=stdin,
-                capture_output=True,
-                check=False,
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
             )
         except FileNotFoundError:
             raise UsageError(
@@ -84,14 +89,20 @@ class Git:
                 "and git is not installed.",
                 hint="Install git (https://git-scm.com/downloads), then try again.",
             ) from None
-        if check and done.returncode != 0:
-            message = done.stderr.decode("utf-8", "backslashreplace").strip().splitlines()
+
+    def finish(
+        self, process: subprocess.Popen[bytes], stdin: bytes | None = None, *, check: bool = True
+    ) -> bytes:
+        """Wait for a started git and return its stdout; a failure is a UsageError."""
+        out, err = process.communicate(stdin)
+        if check and process.returncode != 0:
+            message = err.decode("utf-8", "backslashreplace").strip().splitlines()
             raise UsageError(
-                f"git failed in {self.root}: {message[-1] if message else done.returncode}",
+                f"git failed in {self.root}: {message[-1] if message else process.returncode}",
                 hint="Run `git status` in that folder to see what git objects to.",
             )
-        _refuse_unreadable_folders(done.stderr)
-        return done.stdout
+        _refuse_unreadable_folders(err)
+        return out
 
 
 class Scratch:
@@ -120,32 +131,85 @@ class Scratch:
         return ("--git-dir", os.path.join(self._folder.name, "git"), "--work-tree", ".")
 
 
-def list_workspace(git: Git, scratch: Scratch) -> Listing:
-    """The paths of DIR that git lists, inside a work tree or as a fresh repository."""
-    inside = git.run("rev-parse", "--is-inside-work-tree", check=False).strip() == b"true"
-    base: tuple[str, ...] = () if inside else scratch.args()
-    out = git.run(*base, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
-    paths: list[bytes] = []
-    nested: list[bytes] = []
-    for name in dict.fromkeys(out.split(b"\0")):  # a conflicted file is listed per stage
-        if not name:
-            continue
-        if name.endswith(b"/"):
-            nested.append(name[:-1])
-        else:
-            paths.append(name)
-    specials, acpignore_seen = _scan_folders(git.root, paths)
-    if specials:  # a tracked file that became a FIFO is listed by git already
-        listed = set(paths)
-        specials = [name for name in specials if name not in listed]
-    if specials:
-        ignored = set(
-            git.run(*base, "check-ignore", "--stdin", "-z", stdin=_z(specials), check=False).split(
-                b"\0"
-            )
+class PendingListing:
+    """``git ls-files`` started in DIR; ``finish`` waits for it and sorts its answer.
+
+    Starting it first lets the caller load the hash cache while git walks the tree.
+    """
+
+    def __init__(self, git: Git, scratch: Scratch) -> None:
+        self.git = git
+        self.inside = git.run("rev-parse", "--is-inside-work-tree", check=False).strip() == b"true"
+        self.base: tuple[str, ...] = () if self.inside else scratch.args()
+        self.process = git.start(
+            *self.base, "ls-files", "--cached", "--others", "--exclude-standard", "-z"
         )
-        specials = [name for name in specials if name not in ignored]
-    return Listing(paths, nested, specials, inside, acpignore_seen)
+
+    def finish(self, memory: FolderMemory) -> Listing:
+        """The paths git listed, with the special files and ``.acpignore`` files
+        of their folders found through ``memory``."""
+        out = self.git.finish(self.process)
+        paths: list[bytes] = []
+        nested: list[bytes] = []
+        for name in dict.fromkeys(out.split(b"\0")):  # a conflicted file is listed per stage
+            if not name:
+                continue
+            if name.endswith(b"/"):
+                nested.append(name[:-1])
+            else:
+                paths.append(name)
+        specials, acpignore_seen = _scan_folders(self.git.root, paths, memory)
+        if specials:  # a tracked file that became a FIFO is listed by git already
+            listed = set(paths)
+            specials = [name for name in specials if name not in listed]
+        if specials:
+            check = ("check-ignore", "--stdin", "-z")
+            ignored = set(
+                self.git.run(*self.base, *check, stdin=_z(specials), check=False).split(b"\0")
+            )
+            specials = [name for name in specials if name not in ignored]
+        return Listing(paths, nested, specials, self.inside, acpignore_seen)
+
+
+class FolderMemory:
+    """What earlier runs found in each folder, valid while the folder's mtime and
+    ctime are unchanged (creating, removing or renaming an entry changes them).
+
+    ``remembered`` maps a folder (relative, ``""`` for DIR) to ``[mtime_ns,
+    ctime_ns, has_acpignore, [special file names]]``; a folder whose mtime is not
+    before ``trusted_before_ns`` is scanned again (it may have changed within the
+    file system's timestamp granularity). ``scanned`` is what this run found.
+    """
+
+    def __init__(self, remembered: Mapping[str, Any], trusted_before_ns: int) -> None:
+        self.remembered = remembered
+        self.trusted_before_ns = trusted_before_ns
+        self.scanned: dict[str, list[Any]] = {}
+        self.changed = False
+        """Whether a folder was read this run: then ``scanned`` is worth saving."""
+
+    def recall(self, folder: str, info: os.stat_result) -> tuple[bool, list[str]] | None:
+        """What ``folder`` held when it had the stat ``info``, if known and trusted."""
+        known = self.remembered.get(folder)
+        if (
+            type(known) is list
+            and len(known) == 4
+            and known[0] == info.st_mtime_ns
+            and known[1] == info.st_ctime_ns
+            and info.st_mtime_ns < self.trusted_before_ns
+            and type(known[2]) is bool
+            and type(known[3]) is list
+            and all(type(name) is str for name in known[3])
+        ):
+            return known[2], known[3]
+        self.changed = True
+        return None
+
+    def record(
+        self, folder: str, info: os.stat_result, acpignore: bool, specials: list[str]
+    ) -> None:
+        """Remember what ``folder`` holds, for the next run."""
+        self.scanned[folder] = [info.st_mtime_ns, info.st_ctime_ns, acpignore, specials]
 
 
 def acp_excluded(
@@ -198,39 +262,63 @@ def _folders(paths: Iterable[bytes]) -> set[bytes]:
     return folders
 
 
-def _scan_folders(root: Path, paths: Iterable[bytes]) -> tuple[list[bytes], bool]:
+def _scan_folders(
+    root: Path, paths: Iterable[bytes], memory: FolderMemory
+) -> tuple[list[bytes], bool]:
     """The FIFOs, sockets and devices in the folders that hold listed paths (or
     folders of them), and whether one of those folders has an ``.acpignore``.
 
     Git skips special files silently; SPEC section 8 wants each named in a warning.
     The entry's type is read from the folder itself (never opened). An
     ``.acpignore`` applies even when git ignores the file itself; one in a folder
-    that holds nothing listed cannot leave anything out.
+    that holds nothing listed cannot leave anything out. An unchanged folder is
+    not read again: ``memory`` knows what it holds.
     """
     found: list[bytes] = []
     acpignore_seen = False
-    acpignore = ACPIGNORE.encode()
     root_bytes = os.fsencode(root)
     for folder in _folders(paths):
+        where = root_bytes + b"/" + folder if folder else root_bytes
         try:
-            entries = os.scandir(os.path.join(root_bytes, folder) if folder else root_bytes)
+            info = os.lstat(where)
         except OSError:
             continue  # git listed files in it a moment ago; the file pass reports errors
-        with entries:
-            for entry in entries:
-                if entry.name == acpignore:
-                    acpignore_seen = True
-                if entry.is_symlink() or entry.is_dir(follow_symlinks=False):
-                    continue
-                if entry.is_file(follow_symlinks=False):
-                    continue
-                try:
-                    kind = entry.stat(follow_symlinks=False).st_mode
-                except OSError:
-                    continue
-                if not stat.S_ISREG(kind):
-                    found.append(folder + b"/" + entry.name if folder else entry.name)
+        key = os.fsdecode(folder)
+        known = memory.recall(key, info)
+        if known is None:
+            known = _scan_folder(where)
+        memory.record(key, info, *known)
+        acpignore, specials = known
+        acpignore_seen = acpignore_seen or acpignore
+        for name in specials:
+            found.append(folder + b"/" + os.fsencode(name) if folder else os.fsencode(name))
     return found, acpignore_seen
+
+
+def _scan_folder(where: bytes) -> tuple[bool, list[str]]:
+    """Whether the folder ``where`` has an ``.acpignore``, and its special files."""
+    acpignore = False
+    specials: list[str] = []
+    marker = ACPIGNORE.encode()
+    try:
+        entries = os.scandir(where)
+    except OSError:
+        return acpignore, specials  # the file pass reports what it cannot read
+    with entries:
+        for entry in entries:
+            if entry.name == marker:
+                acpignore = True
+            if entry.is_file(follow_symlinks=False) or entry.is_dir(follow_symlinks=False):
+                continue
+            if entry.is_symlink():
+                continue
+            try:
+                mode = entry.stat(follow_symlinks=False).st_mode
+            except OSError:
+                continue
+            if not stat.S_ISREG(mode):
+                specials.append(os.fsdecode(entry.name))
+    return acpignore, specials
 
 
 def _refuse_unreadable_folders(stderr: bytes) -> None:
