@@ -255,15 +255,20 @@ def test_a_corrupt_or_foreign_cache_gives_the_same_output(work: Path, tmp_path: 
     assert set(document["files"]) == {"a", "b"}
 
     lying = dict(document)
-    lying["files"] = {name: [*entry[:5], "0" * 64] for name, entry in document["files"].items()}
+    lying["files"] = {name: entry[:-64] + "0" * 64 for name, entry in document["files"].items()}
+    a_key = document["files"]["a"][:-64]
     variants = [
         b"",
         b"\x00garbage{",
         b"[]",
         orjson.dumps({**lying, "root": "00"}),  # another folder's cache
         orjson.dumps({**lying, "format": 99}),
-        orjson.dumps({**document, "files": {"a": "not a list", "b": [1, 2]}}),
-        orjson.dumps({**document, "files": {"a": [*document["files"]["a"][:5], "NOT-HEX"]}}),
+        orjson.dumps({**lying, "written_ns": "late"}),
+        orjson.dumps({**document, "files": {"a": ["a", "list"], "b": 12}}),
+        orjson.dumps({**document, "files": {"a": a_key + "g" * 64}}),  # not hex
+        orjson.dumps({**document, "files": {"a": a_key + "A" * 64}}),  # not lowercase
+        orjson.dumps({**document, "files": {"a": a_key + "0" * 63}}),  # too short
+        orjson.dumps({**document, "folders": {"": "not a list"}}),
     ]
     for variant in variants:
         cache_file.write_bytes(variant)

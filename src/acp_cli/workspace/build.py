@@ -15,6 +15,7 @@ import orjson
 from acp_cli.errors import UsageError
 from acp_cli.workspace import cache as hash_cache
 from acp_cli.workspace import hashing
+from acp_cli.workspace.cache import stat_key
 from acp_cli.workspace.listing import (
     FolderMemory,
     Git,
@@ -91,17 +92,6 @@ class BuiltPlan:
         return self.files - self.hashed_files
 
 
-@dataclass(slots=True)
-class _File:
-    name: bytes
-    path: str
-    absolute: bytes
-    size: int
-    executable: bool
-    key: list[int]  # size, mtime_ns, ctime_ns, inode, device: the cache key
-    sha256: str | None = None
-
-
 def build_plan(
     root: Path | str,
     *,
@@ -133,72 +123,113 @@ def build_plan(
             cached.trusted_before_ns if cached is not None else 0,
         )
         listing = pending.finish(memory)
-        found = _Found(os.fsencode(folder))
-        for name in listing.paths:
-            found.add(name)
-        for name in listing.special_files:
-            found.add(name)
+        found = _Found(os.fsencode(folder), cached)
+        found.add_all(listing.paths)
+        found.add_all(listing.special_files)
         for name in listing.nested_repositories:
             found.skip(name, _GITLINK, "a nested git repository")
         if excludes or listing.has_acpignore:
-            found.drop(acp_excluded(scratch, found.entries(), excludes, listing.has_acpignore))
+            found.drop(acp_excluded(scratch, found.git_entries(), excludes, listing.has_acpignore))
+    found.distrust_malformed_digests()
 
-    to_hash = [item for item in found.files if not _from_cache(item, cached)]
-    _hash(to_hash, progress)
-
+    hashed = _hash(found, progress)
     data = _canonical_plan(found)
-    if cached is not None and (
-        to_hash or memory.changed or len(found.files) != len(cached.entries)
-    ):
-        cached.save({item.path: [*item.key, item.sha256] for item in found.files}, memory.scanned)
+    if cached is not None and (hashed or memory.changed or len(found.files) != len(cached.entries)):
+        entries = {
+            entry["path"]: key + entry["sha256"]
+            for entry, key in zip(found.files, found.keys, strict=True)
+        }
+        cached.save(entries, memory.scanned)
     return BuiltPlan(
         data=data,
         signature="sha256:" + hashlib.sha256(data).hexdigest(),
         files=len(found.files) + len(found.links),
-        total_bytes=sum(item.size for item in found.files)
-        + sum(len(target.encode()) for _, _, target in found.links),
+        total_bytes=sum(entry["size"] for entry in found.files)
+        + sum(entry["size"] for entry in found.links),
         skipped=tuple(skip for _, skip in sorted(found.skipped)),
-        hashed_files=len(to_hash),
+        hashed_files=hashed,
         inside_work_tree=listing.inside_work_tree,
     )
 
 
 class _Found:
-    """The listed paths sorted into regular files, symlinks and skipped paths."""
+    """The listed paths sorted into regular files, symlinks and skipped paths.
 
-    def __init__(self, root: bytes) -> None:
+    ``files`` and ``links`` hold the plan's entries as they will be written (a
+    file's ``sha256`` is None until hashed); ``keys`` holds each file's cache key.
+    """
+
+    def __init__(self, root: bytes, cached: hash_cache.HashCache | None) -> None:
         self.root = root + b"/"
-        self.files: list[_File] = []
-        self.links: list[tuple[bytes, str, str]] = []  # (name, path, link text)
+        self.cached = cached
+        self.files: list[dict[str, Any]] = []
+        self.keys: list[str] = []
+        self.links: list[dict[str, Any]] = []
         self.skipped: list[tuple[bytes, SkippedPath]] = []
         self._skipped_modes: dict[bytes, int] = {}
 
-    def add(self, name: bytes) -> None:
-        try:
-            path = name.decode("utf-8")
-        except UnicodeDecodeError:
-            raise _not_utf8(name, "name") from None
-        absolute = self.root + name
-        try:
-            info = os.lstat(absolute)
-        except FileNotFoundError:
-            return  # tracked but deleted from the work tree: git's set leaves it out
-        except OSError as exc:
-            raise _unreadable(name, exc) from None
-        mode = info.st_mode
-        if stat.S_ISREG(mode):
-            key = [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev]
-            executable = bool(mode & stat.S_IXUSR)
-            self.files.append(_File(name, path, absolute, info.st_size, executable, key))
-        elif stat.S_ISLNK(mode):
+    def add_all(self, names: list[bytes]) -> None:
+        """Sort ``names`` into files, links and skipped paths; take what the cache knows.
+
+        Every listed path goes through this loop, so it is kept lean: on a warm
+        re-plan it is most of the time acp spends.
+        """
+        root, files, keys, lstat = self.root, self.files, self.keys, os.lstat
+        cached = self.cached.entries if self.cached is not None else {}
+        trusted_before_ns = self.cached.trusted_before_ns if self.cached is not None else 0
+        for name in names:
+            try:
+                path = name.decode("utf-8")
+            except UnicodeDecodeError:
+                raise _not_utf8(name, "name") from None
+            absolute = root + name
+            try:
+                info = lstat(absolute)
+            except FileNotFoundError:
+                continue  # tracked but deleted from the work tree: git's set leaves it out
+            except OSError as exc:
+                raise _unreadable(name, exc) from None
+            mode = info.st_mode
+            if not stat.S_ISREG(mode):
+                self._add_other(name, path, absolute, mode)
+                continue
+            size, mtime_ns = info.st_size, info.st_mtime_ns
+            key = stat_key(size, mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
+            sha = None
+            if mtime_ns < trusted_before_ns:  # else changed too recently to trust: racy
+                # A cache entry is the key followed by the SHA-256.
+                entry = cached.get(path)
+                if type(entry) is str and entry.startswith(key) and len(entry) == len(key) + 64:
+                    sha = entry[-64:]
+            files.append(
+                {
+                    "mode": MODE_EXECUTABLE if mode & stat.S_IXUSR else MODE_FILE,
+                    "path": path,
+                    "sha256": sha,
+                    "size": size,
+                }
+            )
+            keys.append(key)
+
+    def _add_other(self, name: bytes, path: str, absolute: bytes, mode: int) -> None:
+        if stat.S_ISLNK(mode):
             try:
                 target = os.readlink(absolute)
             except OSError as exc:
                 raise _unreadable(name, exc) from None
             try:
-                self.links.append((name, path, target.decode("utf-8")))
+                text = target.decode("utf-8")
             except UnicodeDecodeError:
                 raise _not_utf8(name, "link text") from None
+            self.links.append(
+                {
+                    "mode": MODE_SYMLINK,
+                    "path": path,
+                    "sha256": hashlib.sha256(target).hexdigest(),
+                    "size": len(target),
+                    "target": text,
+                }
+            )
         elif stat.S_ISDIR(mode):
             # Listed by `git ls-files --cached`: a submodule (or a tracked file
             # that became a folder, whose untracked files git lists on their own).
@@ -208,6 +239,7 @@ class _Found:
             self.skip(name, 0o100644, kind)
 
     def skip(self, name: bytes, git_mode: int, reason: str) -> None:
+        """Leave ``name`` out of the plan, with a warning saying why."""
         try:
             path = name.decode("utf-8")
         except UnicodeDecodeError:
@@ -215,11 +247,11 @@ class _Found:
         self.skipped.append((name, SkippedPath(path, reason)))
         self._skipped_modes[name] = git_mode
 
-    def entries(self) -> list[tuple[bytes, int]]:
+    def git_entries(self) -> list[tuple[bytes, int]]:
         """Every path with its git mode, for ``acp_excluded``."""
         return [
-            *((item.name, 0o100644) for item in self.files),
-            *((name, 0o120000) for name, _, _ in self.links),
+            *((entry["path"].encode(), 0o100644) for entry in self.files),
+            *((entry["path"].encode(), 0o120000) for entry in self.links),
             *self._skipped_modes.items(),
         ]
 
@@ -227,33 +259,53 @@ class _Found:
         """Leave out what ``.acpignore`` or ``--exclude`` excludes."""
         if not excluded:
             return
-        self.files = [item for item in self.files if item.name not in excluded]
-        self.links = [link for link in self.links if link[0] not in excluded]
+        paths = {name.decode("utf-8") for name in excluded}
+        kept = [
+            (entry, key)
+            for entry, key in zip(self.files, self.keys, strict=True)
+            if entry["path"] not in paths
+        ]
+        self.files = [entry for entry, _ in kept]
+        self.keys = [key for _, key in kept]
+        self.links = [entry for entry in self.links if entry["path"] not in paths]
         self.skipped = [skip for skip in self.skipped if skip[0] not in excluded]
 
+    def distrust_malformed_digests(self) -> None:
+        """Hash again every file whose cached SHA-256 is not 64 lowercase hex digits.
 
-def _from_cache(item: _File, cached: hash_cache.HashCache | None) -> bool:
-    if cached is None:
-        return False
-    item.sha256 = cached.lookup(item.path, item.key)
-    return item.sha256 is not None
+        Checked once over all of them (C speed), and file by file only when that
+        finds one: a corrupt cache may make a run slower, never change its output.
+        """
+        digests = [entry["sha256"] for entry in self.files if entry["sha256"] is not None]
+        if hash_cache.all_hex("".join(digests)):
+            return
+        for entry in self.files:
+            if entry["sha256"] is not None and not hash_cache.all_hex(entry["sha256"]):
+                entry["sha256"] = None
 
 
-def _hash(items: list[_File], progress: PlanProgress | None) -> None:
-    sizes = [item.size for item in items]
+def _hash(found: _Found, progress: PlanProgress | None) -> int:
+    """Hash the files the cache did not know; how many there were."""
+    todo = [index for index, entry in enumerate(found.files) if entry["sha256"] is None]
+    sizes = [found.files[index]["size"] for index in todo]
     if progress is not None:
-        progress.hashing(len(items), sum(sizes))
+        progress.hashing(len(todo), sum(sizes))
     report = progress.hashed if progress is not None else _ignore_progress
-    results = hashing.hash_files([item.absolute for item in items], sizes, report)
-    for item, result in zip(items, results, strict=True):
+    absolute = [found.root + found.files[index]["path"].encode() for index in todo]
+    results = hashing.hash_files(absolute, sizes, report)
+    for index, result in zip(todo, results, strict=True):
+        entry = found.files[index]
         if isinstance(result, hashing.HashFailure):
             raise UsageError(
-                f"Cannot plan {item.path}: {result.reason}.",
+                f"Cannot plan {entry['path']}: {result.reason}.",
                 hint="Stop whatever writes to it, or leave it out with .acpignore or --exclude.",
             )
-        item.sha256 = result.sha256
-        item.size = result.size
-        item.key = [result.size, result.mtime_ns, result.ctime_ns, result.inode, result.device]
+        entry["sha256"] = result.sha256
+        entry["size"] = result.size
+        found.keys[index] = stat_key(
+            result.size, result.mtime_ns, result.ctime_ns, result.inode, result.device
+        )
+    return len(todo)
 
 
 def _ignore_progress(files: int, nbytes: int) -> None:
@@ -266,38 +318,18 @@ def _canonical_plan(found: _Found) -> bytes:
     orjson with sorted keys is RFC 8785 for this document: its keys are ASCII (code
     point order is UTF-16 order), its numbers integers below 2^53, and orjson
     escapes strings exactly as RFC 8785 does (tests/test_workspace_plan.py checks
-    this against the rfc8785 package). Entries are sorted by the UTF-8 bytes of
-    their paths, which are the names git gave.
+    this against the rfc8785 package). Entries are sorted by path: for valid
+    Unicode, code point order is the order of the UTF-8 bytes. Git lists paths in
+    a few sorted runs, which the sort merges in linear time.
     """
-    entries: list[tuple[bytes, dict[str, Any]]] = [
-        (
-            item.name,
-            {
-                "mode": MODE_EXECUTABLE if item.executable else MODE_FILE,
-                "path": item.path,
-                "sha256": item.sha256,
-                "size": item.size,
-            },
-        )
-        for item in found.files
-    ]
-    for name, path, target in found.links:
-        text = target.encode()
-        entry = {
-            "mode": MODE_SYMLINK,
-            "path": path,
-            "sha256": hashlib.sha256(text).hexdigest(),
-            "size": len(text),
-            "target": target,
-        }
-        entries.append((name, entry))
-    entries.sort(key=_first)
-    document = {"files": [entry for _, entry in entries], "version": PLAN_VERSION}
-    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+    entries = found.files + found.links
+    entries.sort(key=_path)
+    return orjson.dumps({"files": entries, "version": PLAN_VERSION}, option=orjson.OPT_SORT_KEYS)
 
 
-def _first(pair: tuple[bytes, dict[str, Any]]) -> bytes:
-    return pair[0]
+def _path(entry: dict[str, Any]) -> str:
+    path: str = entry["path"]
+    return path
 
 
 def _workspace_folder(root: Path) -> Path:
