@@ -113,6 +113,8 @@ def generate(shape: Shape) -> None:
     for name in ("data/big-a.bin", "data/big-b.bin"):
         _write_big(root / name, shape.big_mib, rnd)
     _write_big(shape.one_file_folder / "big.bin", shape.big_mib, rnd)
+    # A repository of its own: benchmarks/out/ is ignored by the repository around it.
+    subprocess.run(["git", "init", "--quiet"], cwd=shape.one_file_folder, env=GIT_ENV, check=True)
     for command in (
         ["init", "--quiet"],
         ["config", "core.compression", "0"],  # the objects only need to exist

@@ -350,3 +350,10 @@ def test_random_trees_and_rules_give_gits_set(
 
         expected = fresh_repository_listing(work, scratch) & acpignore_listing(work, scratch)
         assert plan_paths(built) == expected
+
+
+def test_an_exclude_pattern_with_a_line_break_is_refused(work: Path) -> None:
+    write_tree(work, {"a": "", "b": ""})
+
+    with pytest.raises(UsageError, match="line break"):
+        build_plan(work, excludes=["a\nb"])

@@ -295,16 +295,12 @@ def _hash(found: _Found, progress: PlanProgress | None) -> int:
     results = hashing.hash_files(absolute, sizes, report)
     for index, result in zip(todo, results, strict=True):
         entry = found.files[index]
-        if isinstance(result, hashing.HashFailure):
+        if isinstance(result, str):
             raise UsageError(
-                f"Cannot plan {entry['path']}: {result.reason}.",
+                f"Cannot plan {entry['path']}: {result}.",
                 hint="Stop whatever writes to it, or leave it out with .acpignore or --exclude.",
             )
-        entry["sha256"] = result.sha256
-        entry["size"] = result.size
-        found.keys[index] = stat_key(
-            result.size, result.mtime_ns, result.ctime_ns, result.inode, result.device
-        )
+        entry["sha256"], entry["size"], found.keys[index] = result
     return len(todo)
 
 

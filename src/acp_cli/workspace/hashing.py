@@ -17,7 +17,8 @@ import hashlib
 import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+
+from acp_cli.workspace.cache import stat_key
 
 BLOCK = 1 << 20
 REREADS = 3
@@ -31,40 +32,26 @@ POOL_MIN_BYTES = 16 << 20
 _OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK
 
 
-@dataclass(frozen=True)
-class Hashed:
-    """A file's SHA-256 and the stat it had while it was read (the cache key)."""
-
-    sha256: str
-    size: int
-    mtime_ns: int
-    ctime_ns: int
-    inode: int
-    device: int
-
-
-@dataclass(frozen=True)
-class HashFailure:
-    """Why a file could not be hashed: unreadable, or it kept changing."""
-
-    reason: str
-
-
-HashResult = Hashed | HashFailure
+# What hashing one file gives: (sha256, size, cache key) or, as a plain string, why
+# it could not be hashed. Plain tuples: results cross from the workers pickled, and
+# a tuple pickles eight times faster than a dataclass.
+Hashed = tuple[str, int, str]
+HashResult = Hashed | str
 
 
 def hash_file(path: bytes, buffer: bytearray) -> HashResult:
-    """The SHA-256 of the regular file at ``path``, read until it holds still."""
+    """The SHA-256, size and cache key of the regular file at ``path``, read until it
+    holds still; or why it could not be."""
     view = memoryview(buffer)
     for _ in range(1 + REREADS):
         try:
             fd = os.open(path, _OPEN_FLAGS)
         except OSError as exc:
-            return HashFailure(_os_reason(exc))
+            return _os_reason(exc)
         try:
             before = os.fstat(fd)
             if not stat.S_ISREG(before.st_mode):
-                return HashFailure("it stopped being a regular file while acp read it")
+                return "it stopped being a regular file while acp read it"
             digest = hashlib.sha256()
             remaining = before.st_size
             while remaining > 0:
@@ -75,7 +62,7 @@ def hash_file(path: bytes, buffer: bytearray) -> HashResult:
                 remaining -= count
             after = os.fstat(fd)
         except OSError as exc:
-            return HashFailure(_os_reason(exc))
+            return _os_reason(exc)
         finally:
             os.close(fd)
         if remaining == 0 and (
@@ -83,15 +70,15 @@ def hash_file(path: bytes, buffer: bytearray) -> HashResult:
             before.st_mtime_ns,
             before.st_ctime_ns,
         ) == (after.st_size, after.st_mtime_ns, after.st_ctime_ns):
-            return Hashed(
-                digest.hexdigest(),
+            key = stat_key(
                 before.st_size,
                 before.st_mtime_ns,
                 before.st_ctime_ns,
                 before.st_ino,
                 before.st_dev,
             )
-    return HashFailure(f"it kept changing while acp read it ({1 + REREADS} reads)")
+            return digest.hexdigest(), before.st_size, key
+    return f"it kept changing while acp read it ({1 + REREADS} reads)"
 
 
 def _os_reason(exc: OSError) -> str:

@@ -126,6 +126,15 @@ class Scratch:
             self.git.run(*self._base(), "init", "--quiet", "--template=")
         return self._base()
 
+    def write(self, name: str, text: str) -> str:
+        """Write ``text`` to a file of the scratch folder; its path."""
+        self.args()
+        assert self._folder is not None
+        path = os.path.join(self._folder.name, name)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return path
+
     def _base(self) -> tuple[str, ...]:
         assert self._folder is not None
         return ("--git-dir", os.path.join(self._folder.name, "git"), "--work-tree", ".")
@@ -224,6 +233,13 @@ def acp_excluded(
     Each rule set is evaluated on its own, so that a negation in one cannot bring
     back what another leaves out.
     """
+    for pattern in excludes:
+        if "\n" in pattern or "\r" in pattern or "\0" in pattern:
+            raise UsageError(
+                f"The exclude pattern {pattern!r} holds a line break, which a gitignore "
+                "pattern cannot.",
+                hint="Give one pattern per --exclude option.",
+            )
     if not entries or not (excludes or has_acpignore):
         return set()
     base = scratch.args()
@@ -237,12 +253,8 @@ def acp_excluded(
             _ignored(scratch, base, f"--exclude-per-directory={ACPIGNORE}"),
         )
     if excludes:
-        with tempfile.NamedTemporaryFile("wb", prefix="acp-exclude-", delete=False) as handle:
-            handle.write("".join(f"{pattern}\n" for pattern in excludes).encode("utf-8"))
-        try:
-            excluded.update(_ignored(scratch, base, "-X", handle.name))
-        finally:
-            os.unlink(handle.name)
+        patterns = scratch.write("exclude", "".join(f"{pattern}\n" for pattern in excludes))
+        excluded.update(_ignored(scratch, base, "-X", patterns))
     return excluded
 
 
