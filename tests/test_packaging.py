@@ -80,3 +80,8 @@ def test_only_the_package_is_installed(wheel: zipfile.ZipFile) -> None:
     top = {Path(name).parts[0] for name in wheel.namelist()}
     assert top == {"acp_cli", f"acp_cli-{__version__}.dist-info", f"acp_cli-{__version__}.data"}
     assert "acp_cli/py.typed" in wheel.namelist()
+
+
+def test_the_plan_schema_is_shipped_in_the_package(wheel: zipfile.ZipFile) -> None:
+    name = "acp_cli/schemas/push-plan-v1.json"
+    assert wheel.read(name) == (REPO / "src" / name).read_bytes()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 import tomllib
 import uuid
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from acp_cli.errors import ConfigError
+from acp_cli.files import write_atomic
 
 T = TypeVar("T")
 
@@ -96,23 +96,12 @@ def require_private_dir(folder: Path) -> None:
 def write_private(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` atomically, readable by the user only (0600).
 
-    The content goes to a temporary file in the same folder, is flushed to disk,
-    then renamed over the target: a reader sees the old file or the new one,
-    never half of either, and a crash leaves no truncated config behind.
+    ``files.write_atomic`` does the writing: a reader sees the old file or the new
+    one, never half of either, and a symlinked ``config.toml`` (a dotfile) stays a
+    link whose target gets the new content.
     """
     ensure_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, text.encode("utf-8"), mode=0o600)
 
 
 @contextlib.contextmanager

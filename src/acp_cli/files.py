@@ -1,0 +1,76 @@
+"""The one writer for every file acp writes (SPEC section 8, "Output").
+
+A plan written with ``-o FILE``, ``config.toml``, the credentials file and the
+hash cache all go through ``write_atomic``, because a naive "write a temporary
+file, rename it over the target" is wrong for two kinds of target:
+
+- a symlink (``config.toml`` linked into a dotfiles repository): renaming over
+  it replaces the link with a regular file and the dotfile never changes;
+- anything that is not a regular file (``/dev/null``, ``/dev/stdout``, a FIFO):
+  renaming over ``/dev/null`` replaces the machine's null device with a regular
+  file and breaks every later program on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+
+def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Write ``data`` to ``path`` so that no reader ever sees half of it.
+
+    - A regular file, or a path where nothing exists yet: the data goes to a
+      temporary file in the same folder, is flushed to disk (fsync) and given
+      ``mode``, then renamed over the target. On any failure the target is as it
+      was and the temporary file is removed.
+    - A symlink: written through, at its resolved target (in the target's
+      folder), and the link is kept. A dangling symlink creates its target, as
+      ``cp`` and a shell's ``>`` do.
+    - Anything else that exists (a FIFO, ``/dev/null``, a character device): opened
+      and written in place, never truncated or renamed over; ``mode`` is not
+      applied, the file is not ours.
+
+    Raises ``OSError`` (for example ``IsADirectoryError``) when the data cannot
+    be written; the caller turns it into the error its user needs.
+    """
+    target = Path(os.path.realpath(path))
+    try:
+        existing = os.lstat(target)
+    except FileNotFoundError:
+        existing = None
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        _write_in_place(target, data)
+        return
+    _replace(target, data, mode)
+
+
+def _write_in_place(target: Path, data: bytes) -> None:
+    """Write to a special file through an ordinary descriptor, as a shell's ``>`` would."""
+    # No O_TRUNC: it means nothing to a device or a FIFO and fails on some of them.
+    fd = os.open(target, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def _replace(target: Path, data: bytes, mode: int) -> None:
+    """Write a temporary file beside ``target`` and rename it over the target."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,353 @@
+"""Which paths a plan lists (SPEC section 8, "Which files"), with git as the oracle.
+
+Git itself decides, so its semantics hold exactly (negation, anchoring, ``**``,
+folder-only patterns, a leading BOM, ``core.excludesFile``, nested repositories):
+
+- inside a work tree, ``git ls-files --cached --others --exclude-standard`` run in
+  DIR; the caller drops the tracked files that are gone from the work tree;
+- outside one, the same command against a fresh, empty repository kept in a
+  temporary folder whose work tree is DIR (no ``info/exclude``: no template).
+
+Git lists an untracked nested repository as ``sub/`` and never descends into it,
+and it never lists FIFOs, sockets or devices: those are found by scanning the
+folders that hold listed files, so that each is named in a warning.
+
+``.acpignore`` files and ``--exclude`` patterns are each evaluated on their own
+by git too: the listed paths are put in the index of a scratch repository (with a
+placeholder object ID; nothing is read) and ``git ls-files --cached --ignored``
+reports those that ``--exclude-per-directory=.acpignore`` or ``-X FILE`` ignores.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from acp_cli.errors import UsageError
+
+ACPIGNORE = ".acpignore"
+
+# Variables that would point git at another repository than the one around DIR.
+_REPOSITORY_VARIABLES = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_NAMESPACE",
+    "GIT_PREFIX",
+)
+_EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
+_UNREADABLE_FOLDER = b"could not open directory"
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The paths git lists under DIR (bytes, relative, ``/``-separated, unsorted)."""
+
+    paths: list[bytes]
+    nested_repositories: list[bytes]
+    special_files: list[bytes]
+    inside_work_tree: bool
+    has_acpignore: bool
+
+
+class Git:
+    """Runs git in DIR with an environment that cannot redirect it elsewhere."""
+
+    def __init__(self, root: Path, env: Mapping[str, str]) -> None:
+        self.root = root
+        self.env = {k: v for k, v in env.items() if k not in _REPOSITORY_VARIABLES}
+        # Messages in English, so that the one we look for in stderr is found.
+        self.env["LC_ALL"] = "C"
+        self.env.pop("LANGUAGE", None)
+
+    def run(self, *args: str, stdin: bytes | None = None, check: bool = True) -> bytes:
+        """Run ``git ARGS`` in DIR and return its stdout; a failure is a UsageError."""
+        return self.finish(self.start(*args, stdin=stdin is not None), stdin, check=check)
+
+    def start(self, *args: str, stdin: bool = False) -> subprocess.Popen[bytes]:
+        """Start ``git ARGS`` in DIR; ``finish`` collects it."""
+        try:
+            return subprocess.Popen(
+                ["git", *args],
+                cwd=self.root,
+                env=self.env,
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        except FileNotFoundError:
+            raise UsageError(
+                "acp push plan needs git, which decides which files a workspace holds, "
+                "and git is not installed.",
+                hint="Install git (https://git-scm.com/downloads), then try again.",
+            ) from None
+
+    def finish(
+        self, process: subprocess.Popen[bytes], stdin: bytes | None = None, *, check: bool = True
+    ) -> bytes:
+        """Wait for a started git and return its stdout; a failure is a UsageError."""
+        out, err = process.communicate(stdin)
+        if check and process.returncode != 0:
+            message = err.decode("utf-8", "backslashreplace").strip().splitlines()
+            raise UsageError(
+                f"git failed in {self.root}: {message[-1] if message else process.returncode}",
+                hint="Run `git status` in that folder to see what git objects to.",
+            )
+        _refuse_unreadable_folders(err)
+        return out
+
+
+class Scratch:
+    """A throwaway git repository whose work tree is DIR, made on first use."""
+
+    def __init__(self, git: Git) -> None:
+        self.git = git
+        self._folder: tempfile.TemporaryDirectory[str] | None = None
+
+    def __enter__(self) -> Scratch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._folder is not None:
+            self._folder.cleanup()
+
+    def args(self) -> tuple[str, ...]:
+        """The options that point git at the scratch repository."""
+        if self._folder is None:
+            self._folder = tempfile.TemporaryDirectory(prefix="acp-plan-")
+            self.git.run(*self._base(), "init", "--quiet", "--template=")
+        return self._base()
+
+    def write(self, name: str, text: str) -> str:
+        """Write ``text`` to a file of the scratch folder; its path."""
+        self.args()
+        assert self._folder is not None
+        path = os.path.join(self._folder.name, name)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return path
+
+    def _base(self) -> tuple[str, ...]:
+        assert self._folder is not None
+        return ("--git-dir", os.path.join(self._folder.name, "git"), "--work-tree", ".")
+
+
+class PendingListing:
+    """``git ls-files`` started in DIR; ``finish`` waits for it and sorts its answer.
+
+    Starting it first lets the caller load the hash cache while git walks the tree.
+    """
+
+    def __init__(self, git: Git, scratch: Scratch) -> None:
+        self.git = git
+        self.inside = git.run("rev-parse", "--is-inside-work-tree", check=False).strip() == b"true"
+        self.base: tuple[str, ...] = () if self.inside else scratch.args()
+        self.process = git.start(
+            *self.base, "ls-files", "--cached", "--others", "--exclude-standard", "-z"
+        )
+
+    def finish(self, memory: FolderMemory) -> Listing:
+        """The paths git listed, with the special files and ``.acpignore`` files
+        of their folders found through ``memory``."""
+        out = self.git.finish(self.process)
+        paths: list[bytes] = []
+        nested: list[bytes] = []
+        for name in dict.fromkeys(out.split(b"\0")):  # a conflicted file is listed per stage
+            if not name:
+                continue
+            if name.endswith(b"/"):
+                nested.append(name[:-1])
+            else:
+                paths.append(name)
+        specials, acpignore_seen = _scan_folders(self.git.root, paths, memory)
+        if specials:  # a tracked file that became a FIFO is listed by git already
+            listed = set(paths)
+            specials = [name for name in specials if name not in listed]
+        if specials:
+            check = ("check-ignore", "--stdin", "-z")
+            ignored = set(
+                self.git.run(*self.base, *check, stdin=_z(specials), check=False).split(b"\0")
+            )
+            specials = [name for name in specials if name not in ignored]
+        return Listing(paths, nested, specials, self.inside, acpignore_seen)
+
+
+class FolderMemory:
+    """What earlier runs found in each folder, valid while the folder's mtime and
+    ctime are unchanged (creating, removing or renaming an entry changes them).
+
+    ``remembered`` maps a folder (relative, ``""`` for DIR) to ``[mtime_ns,
+    ctime_ns, has_acpignore, [special file names]]``; a folder whose mtime is not
+    before ``trusted_before_ns`` is scanned again (it may have changed within the
+    file system's timestamp granularity). ``scanned`` is what this run found.
+    """
+
+    def __init__(self, remembered: Mapping[str, Any], trusted_before_ns: int) -> None:
+        self.remembered = remembered
+        self.trusted_before_ns = trusted_before_ns
+        self.scanned: dict[str, list[Any]] = {}
+        self.changed = False
+        """Whether a folder was read this run: then ``scanned`` is worth saving."""
+
+    def recall(self, folder: str, info: os.stat_result) -> tuple[bool, list[str]] | None:
+        """What ``folder`` held when it had the stat ``info``, if known and trusted."""
+        known = self.remembered.get(folder)
+        if (
+            type(known) is list
+            and len(known) == 4
+            and known[0] == info.st_mtime_ns
+            and known[1] == info.st_ctime_ns
+            and info.st_mtime_ns < self.trusted_before_ns
+            and type(known[2]) is bool
+            and type(known[3]) is list
+            and all(type(name) is str for name in known[3])
+        ):
+            return known[2], known[3]
+        self.changed = True
+        return None
+
+    def record(
+        self, folder: str, info: os.stat_result, acpignore: bool, specials: list[str]
+    ) -> None:
+        """Remember what ``folder`` holds, for the next run."""
+        self.scanned[folder] = [info.st_mtime_ns, info.st_ctime_ns, acpignore, specials]
+
+
+def acp_excluded(
+    scratch: Scratch,
+    entries: Sequence[tuple[bytes, int]],
+    excludes: Sequence[str],
+    has_acpignore: bool,
+) -> set[bytes]:
+    """The paths of ``entries`` (path, git mode) that ``.acpignore`` files or
+    ``excludes`` (gitignore patterns relative to DIR) leave out.
+
+    Each rule set is evaluated on its own, so that a negation in one cannot bring
+    back what another leaves out.
+    """
+    for pattern in excludes:
+        if "\n" in pattern or "\r" in pattern or "\0" in pattern:
+            raise UsageError(
+                f"The exclude pattern {pattern!r} holds a line break, which a gitignore "
+                "pattern cannot.",
+                hint="Give one pattern per --exclude option.",
+            )
+    if not entries or not (excludes or has_acpignore):
+        return set()
+    base = scratch.args()
+    records = b"".join(
+        b"%o %s\t%s\0" % (mode, _EMPTY_BLOB.encode(), path) for path, mode in entries
+    )
+    scratch.git.run(*base, "update-index", "-z", "--add", "--index-info", stdin=records)
+    excluded: set[bytes] = set()
+    if has_acpignore:
+        excluded.update(
+            _ignored(scratch, base, f"--exclude-per-directory={ACPIGNORE}"),
+        )
+    if excludes:
+        patterns = scratch.write("exclude", "".join(f"{pattern}\n" for pattern in excludes))
+        excluded.update(_ignored(scratch, base, "-X", patterns))
+    return excluded
+
+
+def _ignored(scratch: Scratch, base: tuple[str, ...], *rules: str) -> list[bytes]:
+    out = scratch.git.run(*base, "ls-files", "--cached", "--ignored", *rules, "-z")
+    return [name for name in out.split(b"\0") if name]
+
+
+def _folders(paths: Iterable[bytes]) -> set[bytes]:
+    """Every folder that holds one of ``paths`` or a folder of them, DIR as ``b""``."""
+    folders: set[bytes] = {b""}
+    for path in paths:
+        folder = path.rpartition(b"/")[0]
+        while folder not in folders:
+            folders.add(folder)
+            folder = folder.rpartition(b"/")[0]
+    return folders
+
+
+def _scan_folders(
+    root: Path, paths: Iterable[bytes], memory: FolderMemory
+) -> tuple[list[bytes], bool]:
+    """The FIFOs, sockets and devices in the folders that hold listed paths (or
+    folders of them), and whether one of those folders has an ``.acpignore``.
+
+    Git skips special files silently; SPEC section 8 wants each named in a warning.
+    The entry's type is read from the folder itself (never opened). An
+    ``.acpignore`` applies even when git ignores the file itself; one in a folder
+    that holds nothing listed cannot leave anything out. An unchanged folder is
+    not read again: ``memory`` knows what it holds.
+    """
+    found: list[bytes] = []
+    acpignore_seen = False
+    root_bytes = os.fsencode(root)
+    for folder in _folders(paths):
+        where = root_bytes + b"/" + folder if folder else root_bytes
+        try:
+            info = os.lstat(where)
+        except OSError:
+            continue  # git listed files in it a moment ago; the file pass reports errors
+        key = os.fsdecode(folder)
+        known = memory.recall(key, info)
+        if known is None:
+            known = _scan_folder(where)
+        memory.record(key, info, *known)
+        acpignore, specials = known
+        acpignore_seen = acpignore_seen or acpignore
+        for name in specials:
+            found.append(folder + b"/" + os.fsencode(name) if folder else os.fsencode(name))
+    return found, acpignore_seen
+
+
+def _scan_folder(where: bytes) -> tuple[bool, list[str]]:
+    """Whether the folder ``where`` has an ``.acpignore``, and its special files."""
+    acpignore = False
+    specials: list[str] = []
+    marker = ACPIGNORE.encode()
+    try:
+        entries = os.scandir(where)
+    except OSError:
+        return acpignore, specials  # the file pass reports what it cannot read
+    with entries:
+        for entry in entries:
+            if entry.name == marker:
+                acpignore = True
+            if entry.is_file(follow_symlinks=False) or entry.is_dir(follow_symlinks=False):
+                continue
+            if entry.is_symlink():
+                continue
+            try:
+                mode = entry.stat(follow_symlinks=False).st_mode
+            except OSError:
+                continue
+            if not stat.S_ISREG(mode):
+                specials.append(os.fsdecode(entry.name))
+    return acpignore, specials
+
+
+def _refuse_unreadable_folders(stderr: bytes) -> None:
+    """Git only warns about a folder it cannot open; a plan without its files is wrong."""
+    for line in stderr.splitlines():
+        if _UNREADABLE_FOLDER in line:
+            name = line.partition(b"'")[2].rpartition(b"'")[0]
+            raise UsageError(
+                f"Cannot read the folder {escape(name)}: permission denied.",
+                hint="Fix its permissions, or leave it out with .acpignore or --exclude.",
+            )
+
+
+def _z(paths: Iterable[bytes]) -> bytes:
+    return b"".join(path + b"\0" for path in paths)
+
+
+def escape(path: bytes) -> str:
+    """A path for a message: UTF-8 as it is, other bytes as ``\\xNN``."""
+    return path.decode("utf-8", "backslashreplace")
