@@ -129,8 +129,17 @@ def write_result(
 
 def write_raw_json(raw: bytes, out: IO[str]) -> None:
     """Write JSON bytes as the server sent them, ending with a newline."""
-    text = raw.decode("utf-8").strip()
-    out.write(text + "\n")
+    write_data(raw.strip() + b"\n", out)
+
+
+def write_data(data: bytes, out: IO[str]) -> None:
+    """Write UTF-8 data bytes unchanged: through the stream's byte layer when it has one
+    (acp's standard output), else as text."""
+    write_bytes = getattr(out, "write_bytes", None)
+    if write_bytes is None:
+        out.write(data.decode("utf-8"))
+    else:
+        write_bytes(data)
 
 
 def write_table(
@@ -254,3 +263,97 @@ def wrapped(text: str, stream: IO[str], *, indent: str = "") -> str:
         break_long_words=False,
         break_on_hyphens=False,
     )
+
+
+def binary_size(size: int) -> str:
+    """``size`` bytes for people: ``512 bytes``, ``3.1 KiB``, ``1.2 GiB``."""
+    if size < 1024:
+        return f"{size:,} byte{'' if size == 1 else 's'}"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:,.1f} {unit}"
+
+
+def plan_summary(files: int, total_bytes: int, skipped: int) -> str:
+    """The line after ``acp push plan`` on a terminal: ``12,345 files, 1.2 GiB, 3 skipped``."""
+    listed = f"{files:,} file{'' if files == 1 else 's'}"
+    return f"{listed}, {binary_size(total_bytes)}, {skipped:,} skipped"
+
+
+class PlanProgressBar:
+    """A progress bar on stderr while a plan's files are hashed
+    (`acp_cli.workspace.PlanProgress`): files and bytes hashed, rate, time left.
+
+    Nothing is drawn for work that ends within ``delay`` seconds. It redraws when
+    called, never from a thread of its own: the workers that hash are forked, and a
+    fork must not happen while another thread holds a lock.
+    """
+
+    def __init__(self, stream: IO[str], *, delay: float = 0.5) -> None:
+        import time
+
+        self.stream = stream
+        self.delay = delay
+        self.clock = time.monotonic
+        self.started = self.clock()
+        self.total_files = 0
+        self.total_bytes = 0
+        self.files = 0
+        self.bytes = 0
+        self.last_drawn = 0.0
+        self.bar: Any = None
+        self.task: Any = None
+
+    def hashing(self, files: int, total_bytes: int) -> None:
+        """``files`` files of ``total_bytes`` bytes in all are to be hashed."""
+        self.total_files, self.total_bytes = files, total_bytes
+
+    def hashed(self, files: int, nbytes: int) -> None:
+        """``files`` more files, ``nbytes`` more bytes are hashed."""
+        self.files += files
+        self.bytes += nbytes
+        now = self.clock()
+        if self.bar is None:
+            if now - self.started < self.delay:
+                return
+            self._open()
+        if now - self.last_drawn < 0.1 and self.files < self.total_files:
+            return
+        done = f"{self.files:,}/{self.total_files:,} files"
+        self.bar.update(self.task, completed=self.bytes, files=done)
+        self.bar.refresh()
+        self.last_drawn = now
+
+    def close(self) -> None:
+        """Take the bar off the terminal."""
+        if self.bar is not None:
+            self.bar.stop()
+
+    def _open(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        console = Console(file=self.stream, width=terminal_width(self.stream))
+        self.bar = Progress(
+            TextColumn("Hashing"),
+            BarColumn(),
+            TextColumn("{task.fields[files]}"),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            auto_refresh=False,
+            transient=True,
+        )
+        self.task = self.bar.add_task("plan", total=self.total_bytes, files="")
+        self.bar.start()

@@ -64,6 +64,18 @@ class OutputStream:
         with self._reporting():
             return self._open().write(text)
 
+    def write_bytes(self, data: bytes) -> None:
+        """Write data (UTF-8 JSON) as its bytes, whatever the stream's text encoding:
+        a script reading a plan or an answer gets it to the byte."""
+        stream = self._open()
+        buffer = getattr(stream, "buffer", None)
+        with self._reporting():
+            if buffer is None:  # an in-memory text stream
+                stream.write(data.decode("utf-8"))
+            else:
+                stream.flush()
+                buffer.write(data)
+
     def flush(self) -> None:
         """Flush the stream; a failure is an `OutputError`."""
         if self._stream is not None:

@@ -1,13 +1,13 @@
-"""``acp push prepare`` and ``acp push signature``."""
+"""``acp push prepare``, ``acp push plan`` and ``acp push signature``."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from acp_cli.cli.context import invocation
+from acp_cli.cli.context import Invocation, invocation
 from acp_cli.cli.options import (
     ApiUrlOption,
     CaBundleOption,
@@ -20,6 +20,9 @@ from acp_cli.cli.options import (
     VerboseOption,
 )
 from acp_cli.render import OutputFormat
+
+if TYPE_CHECKING:
+    from acp_cli.workspace import BuiltPlan
 
 app = typer.Typer(
     name="push",
@@ -194,3 +197,125 @@ def signature(
     here = invocation(ctx)
     _, plan_signature = read_plan(str(plan), here.stdin_reader("the plan"))
     here.stdout.write(plan_signature + "\n")
+
+
+PLAN_EPILOG = """\
+Examples:
+
+  acp push plan > plan.json
+
+  acp push plan path/to/workspace -o plan.json --exclude '*.log' --exclude /build/
+
+  acp push plan | acp push prepare wb_123 --plan -
+
+Which files: those git would list (tracked and untracked, less what .gitignore,
+.git/info/exclude and core.excludesFile ignore), less what .acpignore files and
+--exclude patterns leave out. Outside a git work tree, as if DIR were a fresh
+repository. The plan is written in canonical form: its SHA-256 (without the last
+newline) is the plan signature.
+"""
+
+WorkspaceArgument = Annotated[
+    Path,
+    typer.Argument(
+        metavar="DIR",
+        help="The workspace folder to describe.",
+        file_okay=False,
+        show_default="the current folder",
+    ),
+]
+ExcludeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exclude",
+        metavar="PATTERN",
+        help="Leave out what this gitignore pattern (relative to DIR) matches; repeatable.",
+        show_default=False,
+    ),
+]
+NoCacheOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache",
+        help="Hash every file; neither read nor write the hash cache "
+        "(ACP_CACHE_DIR, else the user's cache folder).",
+    ),
+]
+
+
+@app.command("plan", epilog=PLAN_EPILOG)
+def plan_(
+    ctx: typer.Context,
+    directory: WorkspaceArgument = Path("."),
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Write the plan to FILE (atomically) instead of standard output.",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    exclude: ExcludeOption = None,
+    no_cache: NoCacheOption = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line.")
+    ] = False,
+    profile: ProfileOption = None,
+    api_url: ApiUrlOption = None,
+    verbose: VerboseOption = False,
+    no_color: NoColorOption = False,
+) -> None:
+    """Describe the files of a workspace folder as a push plan (format version 1).
+
+    Each file is listed with its path, size, SHA-256 and mode, as git sees them;
+    symlinks are listed, never followed. Hashes of unchanged files come from a
+    cache, so planning an unchanged tree again takes a fraction of the first time.
+    """
+    from acp_cli.render import write_data
+
+    here = invocation(ctx)
+    built = _build_plan(here, directory, exclude or [], cache=not no_cache, quiet=quiet)
+    if output is None:
+        write_data(built.data + b"\n", here.stdout)
+    else:
+        _save_plan(built, output)
+
+
+def _build_plan(
+    here: Invocation, directory: Path, excludes: list[str], *, cache: bool, quiet: bool
+) -> BuiltPlan:
+    """Build the plan of ``directory``, with a progress bar and a summary on a terminal
+    (not in CI, not with -q) and a warning for each path left out."""
+    from acp_cli.render import PlanProgressBar, plan_summary
+    from acp_cli.workspace import build_plan
+
+    on_terminal = here.stderr.isatty() and not quiet and not here.env.get("CI")
+    bar = PlanProgressBar(here.stderr) if on_terminal else None
+    try:
+        built = build_plan(directory, excludes=excludes, cache=cache, env=here.env, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    for skipped in built.skipped:
+        here.messages.warning(str(skipped))
+    if on_terminal:
+        here.messages.info(plan_summary(built.files, built.total_bytes, len(built.skipped)))
+    return built
+
+
+def _save_plan(built: BuiltPlan, path: Path) -> None:
+    """Write the plan to ``path`` with the one writer of acp's files (a symlink is written
+    through, a device or FIFO in place, a regular file replaced atomically)."""
+    from acp_cli.errors import UsageError
+    from acp_cli.files import write_atomic
+
+    try:
+        write_atomic(path, built.data + b"\n", mode=0o644)
+    except OSError as exc:
+        raise UsageError(
+            f"Cannot write the plan to {path}: {exc.strerror or exc}.",
+            hint="Check the path and the folder's permissions.",
+        ) from None
