@@ -17,7 +17,8 @@ from acp_cli.errors import UnavailableError
 from acp_cli.server_text import has_control, one_line
 
 if TYPE_CHECKING:
-    from acp_cli.api import PrepareResult, Request
+    from acp_cli.answers import PrepareResult
+    from acp_cli.request import Request
 
 ABSENT = "-"
 

@@ -136,9 +136,10 @@ def prepare(
     prepared session with the same plan signature exists, reuses it (200).
     The output says which.
     """
-    from acp_cli import api, config_file, credentials, retry, settings
+    from acp_cli import config_file, credentials, retry, settings, transport
     from acp_cli.push_input import read_push_input
     from acp_cli.render import Messages, Terminal, write_dry_run, write_result
+    from acp_cli.request import prepare_request, push_sessions_url, request_body
 
     opts = global_options(ctx)
     if json_output and output not in (None, OutputFormat.JSON):
@@ -163,23 +164,24 @@ def prepare(
         ca_bundle=None if ca_bundle is None else str(ca_bundle),
     )
     policy = retry.RetryPolicy(deadline=conf.deadline, scale=retry.scale_from_env(env))
-    api.binding_segment(binding)  # a bad binding ID is refused before the token is looked up
+    # A binding ID that cannot be sent is refused before the token is looked up.
+    push_sessions_url(conf.api_url, binding)
     token = credentials.resolve_token(conf.origin, env, conf.config_dir)
-    request = api.prepare_request(
+    request = prepare_request(
         api_url=conf.api_url,
         binding_id=binding,
         token=token.value,
         device_id=config_file.device_id(conf.config_dir, env),
-        body=api.request_body(push.signature, push.plan_json, push.metadata),
+        body=request_body(push.signature, push.plan_json, push.metadata),
     )
     terminal = Terminal.detect(sys.stdout, no_color=opts.no_color, env=env)
     if dry_run:
         write_dry_run(request, push.signature, fmt=fmt, out=sys.stdout, terminal=terminal)
         return
-    result = api.send_prepare(
+    result = transport.send_prepare(
         request,
         binding_id=binding,
-        timeout=api.Timeouts.of(conf.timeout, conf.connect_timeout),
+        timeout=transport.Timeouts.of(conf.timeout, conf.connect_timeout),
         log=messages.info if opts.verbose else None,
         announce=None if quiet else messages.info,
         policy=policy,
