@@ -363,6 +363,7 @@ def log_request(request: Request, log: Log) -> None:
 def log_response(response: httpx.Response, log: Log) -> None:
     """Show a response's status line and headers on the ``-v`` log, escaped."""
     log(escape(f"< {response.http_version} {response.status_code} {response.reason_phrase}"))
-    for name, value in response.headers.multi_items():
-        log(escape(f"< {name}: {value}"))
+    encoding = response.headers.encoding
+    for name, value in response.headers.raw:  # as sent: repeated, in their own case
+        log(escape(f"< {name.decode(encoding)}: {value.decode(encoding)}"))
     log(f"< ({len(response.content)} bytes of body)")
