@@ -8,6 +8,7 @@ sockets is in tests/test_reliability.py.
 from __future__ import annotations
 
 import ssl
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from acp_cli.errors import (
 from acp_cli.request import Request, prepare_request
 from acp_cli.retry import RetryPolicy
 from tests.cli_runner import PREPARED_SESSION
-from tests.test_retry_policy import FakeClock, policy
+from tests.test_retry_policy import Extremes, FakeClock, policy
 
 # --- the loop -----------------------------------------------------------------
 
@@ -293,3 +294,84 @@ def test_an_unreadable_ssl_cert_file_is_a_config_error(
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
     with pytest.raises(ConfigError, match="SSL_CERT_FILE or SSL_CERT_DIR could not be loaded"):
         transport.tls_context()
+
+
+# --- redirects: one attempt, whatever the headers (issue 11, item 3) ------------------------------
+
+LOCATIONS = [
+    None,
+    "",
+    "http://[bad",
+    "http://127.0.0.1:99999/x",
+    "https://exa mple.com/",
+    "//",
+    "https://",
+    ":::",
+    "http://other.example.com/" + "x" * 70_000,
+    "/v1/elsewhere",
+]
+
+
+@pytest.mark.parametrize("status", range(300, 309))
+@pytest.mark.parametrize("location", LOCATIONS, ids=lambda v: repr(v)[:20])
+def test_every_3xx_is_one_attempt_whatever_its_location(status: int, location: str | None) -> None:
+    headers = {"Retry-After": "1"} if location is None else {"Location": location}
+    handler = Recorder(httpx.Response(status, headers=headers))
+    error, lines = send(handler)
+    assert isinstance(error, UnavailableError)
+    assert error.exit_code == 6
+    assert error.message.startswith(f"The server answered {status} with a redirect to ")
+    assert len(handler.requests) == 1
+    assert lines == []
+
+
+# --- ACP_RETRY_SCALE changes the sleeps only (item 4) -------------------------------------------
+
+
+def test_the_scale_makes_the_same_attempts_and_messages_against_the_deadline() -> None:
+    # The issue's case: --deadline 3 against a server answering 503. The waits are
+    # 0.75 s, 1.5 s, then 3 s, which no longer fits: three attempts at any scale.
+    outcomes = {}
+    for scale in (0.0, 0.01, 1.0):
+        handler = Recorder(httpx.Response(503))
+        error, lines = send(handler, pol=policy(rng=Extremes(0.5), deadline=3, scale=scale))
+        assert isinstance(error, UnavailableError)
+        unscaled = [line.split(" (ACP_RETRY_SCALE")[0].rstrip(".") for line in lines]
+        outcomes[scale] = (len(handler.requests), unscaled, error.message)
+    assert outcomes[0.0] == outcomes[0.01] == outcomes[1.0]
+    attempts, lines, message = outcomes[1.0]
+    assert attempts == 3
+    assert lines == [
+        "Attempt 1/4 failed (503 Service Unavailable); retrying in 0.8 s",
+        "Attempt 2/4 failed (503 Service Unavailable); retrying in 1.5 s",
+    ]
+    assert message.endswith(
+        "the 3 s deadline leaves no time for another attempt, so it gave up after attempt 3 of 4."
+    )
+
+
+# --- the deadline covers the reading of the answer (item 2) ---------------------------------------
+
+
+def test_the_watchdog_cuts_an_answer_that_trickles_in_at_the_deadline() -> None:
+    from tests.raw_server import RawServer, read_request
+
+    def trickle(conn: Any, server: RawServer) -> None:
+        read_request(conn, server)
+        conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 1000\r\n\r\n{")
+        while not server.stopping.wait(0.2):
+            conn.sendall(b" ")
+
+    with RawServer(trickle) as srv:
+        req = prepare_request(
+            api_url=srv.url, binding_id="wb_1", token="t", device_id="d", body=b"{}"
+        )
+        started = time.monotonic()
+        with pytest.raises(UnavailableError) as caught:
+            transport.send_prepare(
+                req, binding_id="wb_1", timeout=1.0, policy=policy(deadline=1.5, scale=0.0)
+            )
+        elapsed = time.monotonic() - started
+    assert "did not complete within the 1.5 s deadline" in caught.value.message
+    assert srv.connections == 1
+    assert 1.5 <= elapsed < 1.5 + transport.WATCHDOG_GRACE + 0.5

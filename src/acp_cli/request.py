@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -112,14 +112,21 @@ def request_body(
     return b"".join(parts)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Request:
     """One HTTP request, built once and sent byte-identical on every attempt."""
 
     method: str
     url: str
     headers: dict[str, str]
-    body: bytes = field(repr=False)
+    body: bytes
+
+    def __repr__(self) -> str:
+        """The request as it may be shown in a traceback: the token masked, the body counted."""
+        return (
+            f"Request({self.method} {self.url}, headers={self.masked_headers()!r}, "
+            f"{len(self.body)} bytes of body)"
+        )
 
     def masked_headers(self) -> dict[str, str]:
         """The headers as they may be shown: the bearer token masked."""
