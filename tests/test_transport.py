@@ -375,3 +375,27 @@ def test_the_watchdog_cuts_an_answer_that_trickles_in_at_the_deadline() -> None:
     assert "did not complete within the 1.5 s deadline" in caught.value.message
     assert srv.connections == 1
     assert 1.5 <= elapsed < 1.5 + transport.WATCHDOG_GRACE + 0.5
+
+
+def test_the_watchdog_cuts_a_request_the_server_reads_slowly() -> None:
+    from tests.raw_server import RawServer, read_head
+
+    def slow_reader(conn: Any, server: RawServer) -> None:
+        read_head(conn)
+        while not server.stopping.wait(0.1):
+            if not conn.recv(1 << 19):  # each write makes progress: no write timeout
+                return
+
+    with RawServer(slow_reader) as srv:  # 5 MB/s at most: 48 MB take 10 s
+        body = b'{"planSignature":"sha256:x","plan":{"p":"' + b"x" * (48 << 20) + b'"}}'
+        req = prepare_request(
+            api_url=srv.url, binding_id="wb_1", token="t", device_id="d", body=body
+        )
+        started = time.monotonic()
+        with pytest.raises(UnavailableError) as caught:
+            transport.send_prepare(
+                req, binding_id="wb_1", timeout=1.0, policy=policy(deadline=1.5, scale=0.0)
+            )
+        elapsed = time.monotonic() - started
+    assert "did not complete within the 1.5 s deadline" in caught.value.message
+    assert 1.5 <= elapsed < 1.5 + transport.WATCHDOG_GRACE + 0.5
