@@ -795,6 +795,7 @@ def evil_answer(status: int, *, extra_head: bytes = b"") -> Any:
         conn.sendall(
             f"HTTP/1.1 {status} Fine{EVIL}\r\n".encode()
             + f"X-Evil: {EVIL}\r\nX-Request-Id: req_{EVIL}\r\n".encode()
+            + b"X-C0: \x1b[2J\x07\x7f\r\n"
             + extra_head
             + f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
             + body
@@ -816,6 +817,7 @@ def test_server_text_is_escaped_in_every_mode_and_in_the_verbose_log(
     # The -v log shows the headers, escaped rather than dropped.
     assert "< X-Evil: \\x9b2J\\u202egnp.exe\\x85\\u2066x" in run.stderr
     assert "< X-Request-Id: req_\\x9b2J\\u202egnp.exe\\x85\\u2066x" in run.stderr
+    assert "< X-C0: \\x1b[2J\\x07\\x7f" in run.stderr
     if status == 201 and fmt == "json":
         # The same JSON value, with the characters written as escapes.
         assert "\\u009b2J\\u202egnp.exe" in run.stdout
