@@ -14,7 +14,7 @@ _acp_spec() {
             _acp_valued='--profile --api-url'
             ;;
         'push')
-            _acp_commands='prepare signature'
+            _acp_commands='prepare signature plan'
             _acp_options='--help'
             _acp_valued=''
             ;;
@@ -27,6 +27,11 @@ _acp_spec() {
             _acp_commands=''
             _acp_options='--profile --api-url --verbose -v --no-color --help'
             _acp_valued='--profile --api-url'
+            ;;
+        'push plan')
+            _acp_commands=''
+            _acp_options='--output -o --exclude --no-cache --quiet -q --profile --api-url --verbose -v --no-color --help'
+            _acp_valued='--output -o --exclude --profile --api-url'
             ;;
         'auth')
             _acp_commands='login logout status token'
@@ -96,6 +101,7 @@ _acp_values() {
         '|--profile' | \
         'push prepare|--profile' | \
         'push signature|--profile' | \
+        'push plan|--profile' | \
         'auth login|--profile' | \
         'auth logout|--profile' | \
         'auth status|--profile' | \
@@ -110,12 +116,17 @@ _acp_values() {
         'push prepare|--plan' | \
         'push prepare|--metadata' | \
         'push prepare|--ca-bundle' | \
-        'push signature|1')
+        'push signature|1' | \
+        'push plan|--output' | \
+        'push plan|-o')
             _acp_files
             ;;
         'push prepare|--output' | \
         'push prepare|-o')
             _acp_words 'table' 'json' 'id'
+            ;;
+        'push plan|1')
+            _acp_files -d
             ;;
         'config get|1' | \
         'config set|1' | \

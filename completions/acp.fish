@@ -9,7 +9,7 @@ function __acp_commands -a path
         case 'acp'
             printf '%s\n' 'push' 'auth' 'config'
         case 'acp push'
-            printf '%s\n' 'prepare' 'signature'
+            printf '%s\n' 'prepare' 'signature' 'plan'
         case 'acp auth'
             printf '%s\n' 'login' 'logout' 'status' 'token'
         case 'acp config'
@@ -26,6 +26,8 @@ function __acp_valued -a path
             printf '%s\n' '--plan' '--metadata' '--meta' '--output' '-o' '--timeout' '--connect-timeout' '--deadline' '--ca-bundle' '--profile' '--api-url'
         case 'acp push signature'
             printf '%s\n' '--profile' '--api-url'
+        case 'acp push plan'
+            printf '%s\n' '--output' '-o' '--exclude' '--profile' '--api-url'
         case 'acp auth login'
             printf '%s\n' '--profile' '--api-url'
         case 'acp auth logout'
@@ -116,6 +118,7 @@ complete -c acp -n '__acp_at \'acp\'' -l 'help' -d 'Show this message and exit.'
 # acp push
 complete -c acp -n '__acp_at \'acp push\'' -f -a 'prepare' -d 'Prepare a push session for a workspace binding from a push plan.'
 complete -c acp -n '__acp_at \'acp push\'' -f -a 'signature' -d 'Print the signature of a push plan; send nothing.'
+complete -c acp -n '__acp_at \'acp push\'' -f -a 'plan' -d 'Describe the files of a workspace folder as a push plan (format version 1).'
 complete -c acp -n '__acp_at \'acp push\'' -l 'help' -d 'Show this message and exit.'
 
 # acp push prepare
@@ -143,6 +146,18 @@ complete -c acp -n '__acp_at \'acp push signature\'' -l 'verbose' -s 'v' -d 'Sho
 complete -c acp -n '__acp_at \'acp push signature\'' -l 'no-color' -d 'Never colour the output (also: the NO_COLOR environment variable).'
 complete -c acp -n '__acp_at \'acp push signature\'' -l 'help' -d 'Show this message and exit.'
 complete -c acp -n '__acp_at_argument \'acp push signature\' 1' -F
+
+# acp push plan
+complete -c acp -n '__acp_at \'acp push plan\'' -l 'output' -s 'o' -r -F -d 'Write the plan to FILE (atomically) instead of standard output.'
+complete -c acp -n '__acp_at \'acp push plan\'' -l 'exclude' -x -d 'Leave out what this gitignore pattern (relative to DIR) matches; repeatable.'
+complete -c acp -n '__acp_at \'acp push plan\'' -l 'no-cache' -d 'Hash every file; neither read nor write the hash cache (ACP_CACHE_DIR, else the user\'s cache folder).'
+complete -c acp -n '__acp_at \'acp push plan\'' -l 'quiet' -s 'q' -d 'No progress bar and no summary line.'
+complete -c acp -n '__acp_at \'acp push plan\'' -l 'profile' -x -a '(__acp_profiles)' -d 'Config profile to use. (default: $ACP_PROFILE, else \'default\')'
+complete -c acp -n '__acp_at \'acp push plan\'' -l 'api-url' -x -d 'API base URL, e.g. https://api.example.com. (default: $ACP_API_URL, else the profile\'s api_url)'
+complete -c acp -n '__acp_at \'acp push plan\'' -l 'verbose' -s 'v' -d 'Show the HTTP exchange (token masked) and tracebacks on stderr.'
+complete -c acp -n '__acp_at \'acp push plan\'' -l 'no-color' -d 'Never colour the output (also: the NO_COLOR environment variable).'
+complete -c acp -n '__acp_at \'acp push plan\'' -l 'help' -d 'Show this message and exit.'
+complete -c acp -n '__acp_at_argument \'acp push plan\' 1' -F
 
 # acp auth
 complete -c acp -n '__acp_at \'acp auth\'' -f -a 'login' -d 'Store a token for the API of the active profile.'

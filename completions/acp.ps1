@@ -9,7 +9,7 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
     # The subcommands of each command, with their summaries.
     $commands = @{
         'acp' = @(@('push', 'Prepare pushes of a local workspace to ACP.'), @('auth', 'Log in, log out and check which token acp uses.'), @('config', 'Read and change the settings of a profile in config.toml.'))
-        'acp push' = @(@('prepare', 'Prepare a push session for a workspace binding from a push plan.'), @('signature', 'Print the signature of a push plan; send nothing.'))
+        'acp push' = @(@('prepare', 'Prepare a push session for a workspace binding from a push plan.'), @('signature', 'Print the signature of a push plan; send nothing.'), @('plan', 'Describe the files of a workspace folder as a push plan (format version 1).'))
         'acp auth' = @(@('login', 'Store a token for the API of the active profile.'), @('logout', 'Remove the stored token of the active profile''s API origin.'), @('status', 'Show the profile, the API origin and where its token comes from.'), @('token', 'Print the token of the active profile''s API origin, for scripts.'))
         'acp config' = @(@('get', 'Print the value of a setting that acp uses.'), @('set', 'Set a setting of the profile in config.toml.'), @('unset', 'Remove a setting from the profile in config.toml.'), @('list', 'List the settings of the profile and where each value comes from.'), @('path', 'Print the path of config.toml (it may not exist yet).'))
     }
@@ -43,6 +43,18 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
             @('--no-color', 'Never colour the output (also: the NO_COLOR environment variable).'),
             @('--help', 'Show this message and exit.'))
         'acp push signature' = @(@('--profile', 'Config profile to use. (default: $ACP_PROFILE, else ''default'')'),
+            @('--api-url', 'API base URL, e.g. https://api.example.com. (default: $ACP_API_URL, else the profile''s api_url)'),
+            @('--verbose', 'Show the HTTP exchange (token masked) and tracebacks on stderr.'),
+            @('-v', 'Show the HTTP exchange (token masked) and tracebacks on stderr.'),
+            @('--no-color', 'Never colour the output (also: the NO_COLOR environment variable).'),
+            @('--help', 'Show this message and exit.'))
+        'acp push plan' = @(@('--output', 'Write the plan to FILE (atomically) instead of standard output.'),
+            @('-o', 'Write the plan to FILE (atomically) instead of standard output.'),
+            @('--exclude', 'Leave out what this gitignore pattern (relative to DIR) matches; repeatable.'),
+            @('--no-cache', 'Hash every file; neither read nor write the hash cache (ACP_CACHE_DIR, else the user''s cache folder).'),
+            @('--quiet', 'No progress bar and no summary line.'),
+            @('-q', 'No progress bar and no summary line.'),
+            @('--profile', 'Config profile to use. (default: $ACP_PROFILE, else ''default'')'),
             @('--api-url', 'API base URL, e.g. https://api.example.com. (default: $ACP_API_URL, else the profile''s api_url)'),
             @('--verbose', 'Show the HTTP exchange (token masked) and tracebacks on stderr.'),
             @('-v', 'Show the HTTP exchange (token masked) and tracebacks on stderr.'),
@@ -114,6 +126,7 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
         'acp' = @('--profile', '--api-url')
         'acp push prepare' = @('--plan', '--metadata', '--meta', '--output', '-o', '--timeout', '--connect-timeout', '--deadline', '--ca-bundle', '--profile', '--api-url')
         'acp push signature' = @('--profile', '--api-url')
+        'acp push plan' = @('--output', '-o', '--exclude', '--profile', '--api-url')
         'acp auth login' = @('--profile', '--api-url')
         'acp auth logout' = @('--profile', '--api-url')
         'acp auth status' = @('--profile', '--api-url')
@@ -132,6 +145,7 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
         'acp push prepare|-o' = @('table', 'json', 'id')
         'acp push prepare|--profile' = '<profile>'
         'acp push signature|--profile' = '<profile>'
+        'acp push plan|--profile' = '<profile>'
         'acp auth login|--profile' = '<profile>'
         'acp auth logout|--profile' = '<profile>'
         'acp auth status|--profile' = '<profile>'

@@ -547,7 +547,7 @@ def test_missing_and_null_fields_are_shown_as_absent(
 ) -> None:
     body = json.dumps({"pushSession": {"id": "ps_1", "status": None}})
     emulator.queue_fault(status=200, body=body, content_type="application/json")
-    emulator.queue_fault(status=201, body="{}", content_type="application/json")
+    emulator.queue_fault(status=201, body='{"pushSession": {}}', content_type="application/json")
     table = prepare(BINDING, "--plan", str(plan_file), env=api_env)
     id_run = prepare(BINDING, "--plan", str(plan_file), "-o", "id", env=api_env)
     assert table.code == 0, table.stderr

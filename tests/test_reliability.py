@@ -596,3 +596,239 @@ def _read_line(stream: Any, *, within: float) -> str:
                 assert byte, f"stream closed: {line!r}"
                 line += byte
     return line.decode().rstrip("\n")
+
+
+# --- answers that are not what they claim (issue 11, item 1) -------------------------------------
+
+
+NOT_A_SESSION = [
+    "{}",
+    '{"pushSession": null}',
+    '{"pushSession": "ps_1"}',
+    '{"pushSession": [], "created": true}',
+    '{"error": {"code": "internal", "message": "db down"}}',
+    '[{"pushSession": {"id": "ps_1"}}]',
+    '"ps_1"',
+    '{"pushSession": {"id": "ps_1"}, "created": "yes"}',
+]
+
+
+@pytest.mark.parametrize("body", NOT_A_SESSION)
+@pytest.mark.parametrize("fmt", ["table", "json", "id"])
+def test_a_success_status_without_a_session_object_is_exit_6(
+    emulator: Any, api_env: dict[str, str], plan: str, body: str, fmt: str
+) -> None:
+    emulator.queue_fault(status=200, body=body, content_type="application/json")
+    run = prepare("--plan", plan, "-o", fmt, env=api_env)
+    assert run.code == 6, run.stdout
+    assert run.stdout == ""
+    assert "The server answered 200 but its body is not the documented JSON" in run.stderr
+    [sent] = emulator.requests()
+    assert f"request ID: {sent.request_id}" in run.stderr
+    assert retries(run) == []
+
+
+def test_missing_fields_inside_the_session_are_tolerated(
+    emulator: Any, api_env: dict[str, str], plan: str
+) -> None:
+    body = '{"pushSession": {"id": "ps_9", "status": null}}'
+    emulator.queue_fault(status=201, body=body, content_type="application/json")
+    run = prepare("--plan", plan, "--json", env=api_env)
+    assert run.code == 0, run.stderr
+    assert json.loads(run.stdout) == json.loads(body)
+
+
+# --- the deadline bounds the reading of the answer (item 2) -------------------------------------
+
+
+def trickle(head: bytes, arrivals: list[float], *, every: float = 0.5) -> Any:
+    """Read the request (noting when in ``arrivals``), send ``head``, then a byte per interval."""
+
+    def behaviour(conn: Any, server: RawServer) -> None:
+        from tests.raw_server import read_request
+
+        read_request(conn, server)
+        arrivals.append(time.monotonic())
+        conn.sendall(head)
+        while not server.stopping.wait(every):
+            conn.sendall(b" ")
+
+    return behaviour
+
+
+TRICKLES = {
+    "body": b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 100000\r\n\r\n{",
+    "headers": b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nX-Slow: a",
+}
+
+
+@pytest.mark.parametrize("part", sorted(TRICKLES))
+def test_the_deadline_bounds_an_answer_that_trickles_in(plan: str, part: str) -> None:
+    deadline = 3.0
+    arrivals: list[float] = []
+    with RawServer(trickle(TRICKLES[part], arrivals)) as srv:
+        run = prepare(
+            "--plan", plan, "--deadline", str(deadline), "--timeout", "2", env=env_for(srv.url)
+        )
+        ended = time.monotonic()
+    assert run.code == 6, run.stderr
+    assert srv.connections == 1
+    assert f"did not complete within the {deadline:g} s deadline" in run.stderr
+    assert "--deadline" in run.stderr
+    # Each byte comes well within the 2 s read timeout: only the deadline ends it,
+    # which started just before the request arrived (process start-up not counted).
+    [arrived] = arrivals
+    assert deadline / 2 <= ended - arrived < deadline + 1.0, ended - arrived
+
+
+def test_a_trickle_that_ends_before_the_deadline_is_an_answer(plan: str) -> None:
+    body = json.dumps(PREPARED_SESSION).encode()
+
+    def slow_answer(conn: Any, server: RawServer) -> None:
+        from tests.raw_server import read_request
+
+        read_request(conn, server)
+        conn.sendall(f"HTTP/1.1 201 Created\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+        for start in range(0, len(body), len(body) // 4 + 1):
+            time.sleep(0.3)
+            conn.sendall(body[start : start + len(body) // 4 + 1])
+
+    with RawServer(slow_answer) as srv:
+        run = prepare("--plan", plan, "-o", "id", "--deadline", "10", env=env_for(srv.url))
+    assert run.code == 0, run.stderr
+    assert run.stdout == SESSION_ID + "\n"
+
+
+# --- every 3xx is one attempt (item 3) --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "location"),
+    [(301, "http://[bad"), (302, "http://127.0.0.1:99999/x"), (307, None), (308, "")],
+)
+def test_a_redirect_is_one_attempt_whatever_its_location(
+    plan: str, status: int, location: str | None
+) -> None:
+    headers = {} if location is None else {"Location": location}
+    with RawServer(answer(status, b"", headers)) as srv:
+        run = prepare("--plan", plan, env=env_for(srv.url))
+    assert run.code == 6, run.stderr
+    assert srv.connections == 1
+    assert f"The server answered {status} with a redirect" in run.stderr
+    assert retries(run) == []
+
+
+# --- ACP_RETRY_SCALE changes the sleeps only (item 4) -------------------------------------------
+
+
+def test_the_retry_scale_changes_no_decision_against_the_deadline(
+    emulator: Any, api_env: dict[str, str], plan: str
+) -> None:
+    # --deadline 3.5: after attempt 2 at most 1 s + 2 s of waits have passed, so a
+    # third attempt always fits, and a fourth never (its wait is 2 s or more).
+    runs = {}
+    for scale in ("0", "0.01", "1"):
+        emulator.clear_requests()
+        emulator.queue_fault(status=503, times=10)
+        run = prepare(
+            "--plan", plan, "--deadline", "3.5", env={**api_env, "ACP_RETRY_SCALE": scale}
+        )
+        emulator.clear_faults()
+        assert run.code == 6
+        runs[scale] = (len(emulator.requests()), _without_numbers(run.stderr))
+    assert runs["0"] == runs["0.01"] == runs["1"]
+    attempts, stderr = runs["1"]
+    assert attempts == 3
+    assert "the 3.5 s deadline leaves no time for another attempt" in stderr
+    assert "gave up after attempt 3 of 4" in stderr
+
+
+def _without_numbers(stderr: str) -> str:
+    """stderr without what differs between runs: waits, the scale's note, request IDs."""
+    stderr = re.sub(r" \(ACP_RETRY_SCALE=[\d.]+: sleeping [\d.]+ s\)", "", stderr)
+    stderr = re.sub(r"retrying in [\d.]+ s", "retrying in N s", stderr)
+    return re.sub(r"req_\w+", "req_N", stderr)
+
+
+# --- binding IDs that cannot be sent (item 9) -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("binding", "said"),
+    [
+        (os.fsdecode(b"a\xffb"), "holds bytes that are not UTF-8"),
+        (os.fsdecode(b"\xc3\x28"), "holds bytes that are not UTF-8"),
+        ("w" * 70_000, "The binding ID is too long: 70000 characters"),
+        ("é" * 2_000, "The binding ID is too long: 2000 characters"),  # 12,000 once encoded
+    ],
+)
+def test_a_binding_id_that_cannot_be_sent_is_a_usage_error(
+    emulator: Any, api_env: dict[str, str], plan: str, binding: str, said: str
+) -> None:
+    run = run_acp("push", "prepare", binding, "--plan", plan, env=api_env)
+    assert run.code == 2, run.stderr
+    assert said in run.stderr
+    assert "Traceback" not in run.stderr
+    assert emulator.requests() == []
+
+
+# --- what came from the server is sanitised before any stream (item 18) --------------------------
+
+UNSAFE_SHOWN = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+"""Every character the sanitiser must keep off a terminal (the newline ends lines)."""
+EVIL = "\u009b2J\u202egnp.exe\u0085\u2066x"
+"""A CSI that clears the screen, a right-to-left override, NEL (C1), an isolate."""
+
+
+def evil_answer(status: int, *, extra_head: bytes = b"") -> Any:
+    """An answer whose status line, headers and body all carry `EVIL`, raw, in UTF-8."""
+    session = {"pushSession": {"id": "ps_" + EVIL, "status": EVIL}, "created": True}
+    body = json.dumps(session, ensure_ascii=False).encode()
+
+    def behaviour(conn: Any, server: RawServer) -> None:
+        from tests.raw_server import read_request
+
+        read_request(conn, server)
+        conn.sendall(
+            f"HTTP/1.1 {status} Fine{EVIL}\r\n".encode()
+            + f"X-Evil: {EVIL}\r\nX-Request-Id: req_{EVIL}\r\n".encode()
+            + b"X-C0: \x1b[2J\x07\x7f\r\n"
+            + extra_head
+            + f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+
+    return behaviour
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "id"])
+@pytest.mark.parametrize("status", [201, 503, 422])
+def test_server_text_is_escaped_in_every_mode_and_in_the_verbose_log(
+    plan: str, fmt: str, status: int
+) -> None:
+    with RawServer(evil_answer(status)) as srv:
+        run = prepare("--plan", plan, "-v", "-o", fmt, env=env_for(srv.url))
+    assert run.code == {201: 6 if fmt == "id" else 0, 503: 6, 422: 5}[status], run.stderr
+    assert UNSAFE_SHOWN.search(run.stdout) is None, repr(run.stdout)
+    assert UNSAFE_SHOWN.search(run.stderr) is None, repr(run.stderr)
+    # The -v log shows the headers, escaped rather than dropped.
+    assert "< X-Evil: \\x9b2J\\u202egnp.exe\\x85\\u2066x" in run.stderr
+    assert "< X-Request-Id: req_\\x9b2J\\u202egnp.exe\\x85\\u2066x" in run.stderr
+    assert "< X-C0: \\x1b[2J\\x07\\x7f" in run.stderr
+    if status == 201 and fmt == "json":
+        # The same JSON value, with the characters written as escapes.
+        assert "\\u009b2J\\u202egnp.exe" in run.stdout
+        assert json.loads(run.stdout)["pushSession"]["status"] == EVIL
+
+
+def test_headers_that_are_not_utf8_are_escaped_too(plan: str) -> None:
+    # One header that is not UTF-8 makes httpx read them all as Latin-1: the
+    # UTF-8 bytes of EVIL become C1 characters of their own, escaped as well.
+    with RawServer(evil_answer(201, extra_head=b"X-Latin-1: \x9b2J\x85\r\n")) as srv:
+        run = prepare("--plan", plan, "-v", "-o", "id", env=env_for(srv.url))
+    assert UNSAFE_SHOWN.search(run.stderr) is None, repr(run.stderr)
+    assert "< X-Latin-1: \\x9b2J\\x85" in run.stderr
+    assert "< X-Evil: \u00c2\\x9b2J" in run.stderr

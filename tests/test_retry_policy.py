@@ -1,32 +1,20 @@
-"""The retry policy's arithmetic, and the retry loop in-process with an injected transport.
+"""The retry policy's arithmetic, and the network settings.
 
-Nothing here sleeps for real: the random source and the clocks are injected,
-and the loop runs with ``scale=0`` (or stamina's own test mode).
+Nothing here sleeps: the random source and the clocks are injected. The loop
+that runs the policy is tested in tests/test_transport.py.
 """
 
 from __future__ import annotations
 
 import random
-import ssl
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import stamina
 
-from acp_cli import api, settings
-from acp_cli.errors import (
-    AcpError,
-    AuthError,
-    ConfigError,
-    NotFoundError,
-    RejectedError,
-    UnavailableError,
-)
+from acp_cli import settings
+from acp_cli.errors import ConfigError
 from acp_cli.retry import (
     Deadline,
     GiveUp,
@@ -36,7 +24,6 @@ from acp_cli.retry import (
     scale_from_env,
     seconds,
 )
-from tests.cli_runner import PREPARED_SESSION
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -216,269 +203,7 @@ def test_durations_are_short(value: float, text: str) -> None:
     assert seconds(value) == text
 
 
-# --- the loop, in-process -----------------------------------------------------------------
-
-
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-def request(body: bytes = b'{"planSignature":"sha256:x","plan":{}}') -> api.Request:
-    return api.prepare_request(
-        api_url="http://127.0.0.1:9", binding_id="wb_1", token="tok_secret_123456",
-        device_id="dev", body=body,
-    )  # fmt: skip
-
-
-class Recorder:
-    """A MockTransport handler that plays a script and records what it got."""
-
-    def __init__(self, *script: httpx.Response | BaseException | Callable[[], Any]) -> None:
-        self.script = list(script)
-        self.requests: list[httpx.Request] = []
-        self.bodies: list[bytes] = []
-
-    def __call__(self, req: httpx.Request) -> httpx.Response:
-        self.requests.append(req)
-        self.bodies.append(req.read())
-        step = self.script[min(len(self.requests), len(self.script)) - 1]
-        if callable(step) and not isinstance(step, httpx.Response):
-            step = step()
-        if isinstance(step, BaseException):
-            raise step
-        assert isinstance(step, httpx.Response)
-        return step
-
-
-def send(
-    handler: Recorder, *, pol: RetryPolicy | None = None, timeout: Any = 30.0, **kw: Any
-) -> tuple[api.PrepareResult | AcpError, list[str]]:
-    lines: list[str] = []
-    try:
-        result: api.PrepareResult | AcpError = api.send_prepare(
-            kw.pop("req", None) or request(),
-            binding_id="wb_1",
-            timeout=timeout,
-            announce=lines.append,
-            policy=pol or policy(scale=0.0),
-            transport=httpx.MockTransport(handler),
-            **kw,
-        )
-    except AcpError as exc:
-        result = exc
-    return result, lines
-
-
-def tls_failure() -> httpx.ConnectError:
-    cause = ssl.SSLCertVerificationError(1, "certificate verify failed")
-    cause.verify_message = "self-signed certificate"
-    error = httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
-    error.__cause__ = cause
-    return error
-
-
-def handshake_failure() -> httpx.ConnectError:
-    error = httpx.ConnectError("[SSL: WRONG_VERSION_NUMBER] wrong version number")
-    error.__cause__ = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")
-    return error
-
-
-RETRIED = {
-    "connect-error": httpx.ConnectError("[Errno 111] Connection refused"),
-    "connect-timeout": httpx.ConnectTimeout("timed out"),
-    "read-timeout": httpx.ReadTimeout("timed out"),
-    "write-timeout": httpx.WriteTimeout("timed out"),
-    "pool-timeout": httpx.PoolTimeout("timed out"),
-    "dropped": httpx.RemoteProtocolError("Server disconnected without sending a response."),
-    "truncated": httpx.RemoteProtocolError("peer closed connection without sending complete"),
-    "read-error": httpx.ReadError("[Errno 104] Connection reset by peer"),
-    "write-error": httpx.WriteError("[Errno 32] Broken pipe"),
-}
-NOT_RETRIED = {
-    "certificate": tls_failure(),
-    "handshake": handshake_failure(),
-    "proxy": httpx.ProxyError("407 Proxy Authentication Required"),
-    "local-protocol": httpx.LocalProtocolError("Illegal header value"),
-    "unsupported": httpx.UnsupportedProtocol("Request URL has an unsupported protocol"),
-}
-
-
-@pytest.mark.parametrize("name", sorted(RETRIED))
-def test_transport_failures_that_may_pass_are_tried_4_times(name: str) -> None:
-    handler = Recorder(RETRIED[name])
-    error, lines = send(handler)
-    assert isinstance(error, UnavailableError)
-    assert len(handler.requests) == 4
-    assert len(lines) == 3
-    assert error.message.endswith("; gave up after 4 attempts.")
-
-
-@pytest.mark.parametrize("name", sorted(RETRIED))
-def test_a_transport_failure_then_an_answer_is_a_success(name: str) -> None:
-    reused = {**PREPARED_SESSION, "created": False}
-    handler = Recorder(RETRIED[name], httpx.Response(200, json=reused))
-    result, lines = send(handler)
-    assert isinstance(result, api.PrepareResult)
-    assert not result.created
-    assert len(lines) == 1
-
-
-@pytest.mark.parametrize("name", sorted(NOT_RETRIED))
-def test_transport_failures_that_will_not_pass_are_tried_once(name: str) -> None:
-    handler = Recorder(NOT_RETRIED[name])
-    error, lines = send(handler)
-    assert isinstance(error, UnavailableError)
-    assert len(handler.requests) == 1
-    assert lines == []
-    assert "attempt" not in error.message
-
-
-def test_a_certificate_failure_says_so_and_points_at_the_options() -> None:
-    error, _ = send(Recorder(tls_failure()))
-    assert isinstance(error, UnavailableError)
-    assert error.message == (
-        "The TLS certificate of http://127.0.0.1:9 could not be verified: self-signed certificate."
-    )
-    assert error.hint is not None
-    for option in ("--ca-bundle", "ACP_CA_BUNDLE", "acp config set ca_bundle", "SSL_CERT_FILE"):
-        assert option in error.hint
-
-
-@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
-def test_statuses_that_may_pass_are_tried_4_times(status: int) -> None:
-    handler = Recorder(httpx.Response(status, headers={"X-Request-Id": "r"}))
-    error, lines = send(handler)
-    assert isinstance(error, UnavailableError)
-    assert len(handler.requests) == 4
-    assert [line.split(" failed ")[0] for line in lines] == [f"Attempt {n}/4" for n in (1, 2, 3)]
-    assert error.request_id == "r"
-
-
-@pytest.mark.parametrize(
-    ("status", "kind"),
-    [
-        (301, UnavailableError),
-        (307, UnavailableError),
-        (400, RejectedError),
-        (401, AuthError),
-        (403, AuthError),
-        (404, NotFoundError),
-        (409, RejectedError),
-        (413, RejectedError),
-        (418, RejectedError),
-        (422, RejectedError),
-        (501, UnavailableError),
-        (505, UnavailableError),
-    ],
-)
-def test_statuses_that_will_not_pass_are_tried_once(status: int, kind: type[AcpError]) -> None:
-    handler = Recorder(httpx.Response(status, headers={"Retry-After": "1", "Location": "/x"}))
-    error, lines = send(handler)
-    assert type(error) is kind
-    assert len(handler.requests) == 1
-    assert lines == []
-
-
-def test_a_later_failure_that_will_not_pass_says_which_attempt() -> None:
-    handler = Recorder(httpx.Response(503), httpx.Response(422, json={"message": "bad plan"}))
-    error, lines = send(handler)
-    assert isinstance(error, RejectedError)
-    assert error.message == "The server rejected the request (422): bad plan; on attempt 2 of 4."
-    assert len(lines) == 1
-
-
-def test_the_same_body_object_is_sent_on_every_attempt() -> None:
-    body = b'{"planSignature":"sha256:x","plan":{"a": [1.50, "\\u00e9"]}}'
-    handler = Recorder(
-        httpx.Response(503), httpx.Response(502), httpx.Response(201, json=PREPARED_SESSION)
-    )
-    result, _ = send(handler, req=request(body))
-    assert isinstance(result, api.PrepareResult)
-    assert handler.bodies == [body] * 3
-
-
-def test_the_retry_line_names_the_attempt_the_reason_and_the_wait() -> None:
-    handler = Recorder(
-        httpx.Response(429, headers={"Retry-After": "7"}),
-        httpx.ConnectError("[Errno 111] Connection refused"),
-        httpx.Response(201, json=PREPARED_SESSION),
-    )
-    _, lines = send(handler, pol=policy(scale=0.0))
-    assert lines == [
-        "Attempt 1/4 failed (429 Too Many Requests); retrying in 7 s, as the server asked "
-        "(ACP_RETRY_SCALE=0: sleeping 0 s).",
-        "Attempt 2/4 failed (could not connect: [Errno 111] Connection refused); "
-        "retrying in 1 s (ACP_RETRY_SCALE=0: sleeping 0 s).",
-    ]
-
-
-def test_timeouts_are_explicit_and_the_read_timeout_grows_with_the_body() -> None:
-    handler = Recorder(httpx.Response(201, json=PREPARED_SESSION))
-    big = b'{"planSignature":"sha256:x","plan":{"p":"' + b"x" * (8 * 1024 * 1024) + b'"}}'
-    send(handler, req=request(big), timeout=api.Timeouts.of(30, connect=5))
-    assert handler.requests[0].extensions["timeout"] == pytest.approx(
-        {"connect": 5.0, "read": 38.0, "write": 30.0, "pool": 5.0}, abs=0.01
-    )
-    assert api.Timeouts.of(2, connect=10) == api.Timeouts(connect=2, read=2, write=2, pool=2)
-
-
-def test_the_deadline_cuts_the_timeouts_and_stops_the_retries() -> None:
-    clock = FakeClock()
-
-    def slow_timeout() -> Exception:
-        clock.now += 50  # each attempt waits a long read timeout
-        return httpx.ReadTimeout("timed out")
-
-    handler = Recorder(slow_timeout)
-    error, lines = send(handler, pol=policy(deadline=120, clock=clock, scale=0.0))
-    assert isinstance(error, UnavailableError)
-    reads = [r.extensions["timeout"]["read"] for r in handler.requests]
-    # The last attempt gets what is left of the deadline: 120 - 2 * 50.
-    assert reads == pytest.approx([30.0, 30.0, 20.0], abs=0.01)
-    assert len(lines) == 2
-    assert "the 120 s deadline leaves no time for another attempt" in error.message
-    assert "after attempt 3 of 4" in error.message
-    assert "--timeout" in str(error.hint)
-    assert "--deadline" in str(error.hint)
-
-
-def test_stamina_test_mode_makes_real_waits_instant() -> None:
-    handler = Recorder(httpx.Response(503, headers={"Retry-After": "5"}))
-    started = time.monotonic()
-    with stamina.set_testing(True, attempts=4, cap=True):
-        error, lines = send(handler, pol=policy(scale=1.0))
-    assert time.monotonic() - started < 4
-    assert isinstance(error, UnavailableError)
-    assert len(handler.requests) == 4
-    assert len(lines) == 3
-
-
-def test_a_keyboard_interrupt_is_never_retried() -> None:
-    handler = Recorder(KeyboardInterrupt())
-    with pytest.raises(KeyboardInterrupt):
-        send(handler)
-    assert len(handler.requests) == 1
-
-
-# --- certificates and settings ---------------------------------------------------------------
-
-
-def test_the_ca_bundle_adds_to_the_default_certificates(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("SSL_CERT_DIR", raising=False)  # a folder loads lazily: nothing to count
-    raw = pytest.importorskip("tests.raw_server")
-    certs = raw.make_certificates(tmp_path)
-    default = api.tls_context()
-    added = api.tls_context(certs.ca)
-    assert added.cert_store_stats()["x509_ca"] == default.cert_store_stats()["x509_ca"] + 1
-    assert default.cert_store_stats()["x509_ca"] > 50  # the public CAs are still trusted
-
-
-def test_a_ca_bundle_that_is_not_pem_is_a_config_error(tmp_path: Path) -> None:
-    bogus = tmp_path / "bogus.pem"
-    bogus.write_text("hello")
-    with pytest.raises(ConfigError, match="could not be loaded"):
-        api.tls_context(bogus)
+# --- settings -------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -552,11 +277,3 @@ def test_a_missing_ca_bundle_names_where_it_came_from(config: Path, tmp_path: Pa
     config.write_text(f'[profiles.default]\nca_bundle = "{tmp_path / "gone.pem"}"\n')
     with pytest.raises(ConfigError, match=r"from ca_bundle in .*config.toml \[profiles.default\]"):
         resolve()
-
-
-def test_an_unreadable_ssl_cert_file_is_a_config_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
-    with pytest.raises(ConfigError, match="SSL_CERT_FILE or SSL_CERT_DIR could not be loaded"):
-        api.tls_context()

@@ -27,12 +27,16 @@ from acp_cli.errors import UsageError
 if TYPE_CHECKING:
     import httpx
 
-    from acp_cli.api import PrepareResult, Request
+    from acp_cli.answers import PrepareResult
+    from acp_cli.request import Request
     from acp_cli.retry import RetryPolicy
 
 PlanSource = Union[str, "os.PathLike[str]", bytes, Mapping[str, Any]]
 """A plan: a path (``str`` or path-like, as ``open()`` takes it), its JSON text as bytes,
 or the plan object itself."""
+
+Metadata = Mapping[str, Any] | bytes
+"""Session metadata: a mapping, or one JSON object's text, sent exactly as written."""
 
 Log = Callable[[str], None]
 
@@ -122,7 +126,8 @@ class PreparedPushSession:
     raw: Mapping[str, Any] = field(repr=False)
     """The whole answer as the server sent it: ``{"pushSession": {...}, "created": ...}``."""
     body: bytes = field(repr=False)
-    """The answer's bytes, exactly as received."""
+    """The answer's JSON text as received, but for characters that could act on a
+    terminal, written as ``\\uXXXX`` escapes (the same JSON value)."""
 
     @classmethod
     def from_result(cls, result: PrepareResult) -> PreparedPushSession:
@@ -248,19 +253,23 @@ class Client:
         binding_id: str,
         plan: PlanSource | SignedPlan,
         *,
-        metadata: Mapping[str, Any] | None = None,
+        metadata: Metadata | None = None,
     ) -> Request:
         """The Prepare workspace push session request, built and checked but not sent
         (what ``--dry-run`` shows)."""
-        from acp_cli import api
+        from acp_cli.request import prepare_request, request_body
 
         signed = sign_plan(plan)
-        return api.prepare_request(
+        if isinstance(metadata, bytes):
+            from acp_cli.plan import parse_object
+
+            parse_object(metadata, "the metadata")  # one JSON object, spliced in as written
+        return prepare_request(
             api_url=self.api_url,
             binding_id=binding_id,
             token=self._token,
             device_id=self.device_id,
-            body=api.request_body(signed.signature, signed.data, metadata),
+            body=request_body(signed.signature, signed.data, metadata),
         )
 
     def prepare_push_session(
@@ -268,7 +277,7 @@ class Client:
         binding_id: str,
         plan: PlanSource | SignedPlan,
         *,
-        metadata: Mapping[str, Any] | None = None,
+        metadata: Metadata | None = None,
     ) -> PreparedPushSession:
         """Prepare a push session of ``plan`` for the workspace binding ``binding_id``.
 
@@ -277,13 +286,13 @@ class Client:
         reused session stays what the first request sent. ``metadata`` None leaves the
         field out of the body. Failed attempts are retried when that is safe.
         """
-        from acp_cli import api
+        from acp_cli import transport
 
         request = self.push_request(binding_id, plan, metadata=metadata)
-        result = api.send_prepare(
+        result = transport.send_prepare(
             request,
             binding_id=binding_id,
-            timeout=api.Timeouts.of(self.timeout, self.connect_timeout),
+            timeout=transport.Timeouts.of(self.timeout, self.connect_timeout),
             log=self.log,
             announce=self.announce,
             policy=self.retry,

@@ -179,6 +179,34 @@ def find_duplicate_key(text: str | bytes) -> DuplicateKey | None:
     return None
 
 
+def object_members(document: bytes) -> list[tuple[str, bytes]]:
+    """The members of the valid JSON object ``document``: each key, and its value's own text.
+
+    The value is its exact source text, so a number keeps its digits
+    (``99999999999999999999``, ``1.0``) where parsing and re-serializing would
+    round or reformat it. ``document`` must already have passed `parse_object`.
+    """
+    text = document.decode("utf-8")
+    members: list[tuple[str, bytes]] = []
+    depth = 0
+    key: str | None = None
+    value_start = 0
+    for match in _TOKEN_RE.finditer(text):
+        lexeme = match.group()
+        if depth == 1 and lexeme in (",", "}") and key is not None:
+            members.append((key, text[value_start : match.start()].strip().encode()))
+            key = None
+        elif depth == 1 and key is None and lexeme.startswith('"'):
+            key = orjson.loads(lexeme)
+        elif depth == 1 and lexeme == ":":
+            value_start = match.end()
+        if lexeme in ("{", "["):
+            depth += 1
+        elif lexeme in ("}", "]"):
+            depth -= 1
+    return members
+
+
 def json_path_after(prefix: str | bytes) -> tuple[str | int, ...]:
     """The JSON path of the value that starts where the valid JSON ``prefix`` ends."""
     stack: list[_Container] = []

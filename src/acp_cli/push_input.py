@@ -6,9 +6,11 @@ is refused with exit code 2 and nothing is sent.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO
+
+import orjson
 
 from acp_cli import plan
 from acp_cli.errors import UsageError
@@ -22,7 +24,8 @@ class PushInput:
     plan_json: bytes = field(repr=False)
     """The plan file's bytes, sent unchanged."""
     signature: str
-    metadata: dict[str, Any] | None
+    metadata: bytes | None = field(repr=False)
+    """The metadata object's JSON text as the user wrote it (`merge_metadata`), or None."""
 
 
 def source_name(path: str) -> str:
@@ -50,22 +53,37 @@ def read_push_input(
             hint="Give one of them as a file.",
         )
     data, signature = read_plan(plan_path, stdin)
-    metadata: dict[str, Any] | None = None
+    document: bytes | None = None
     if metadata_path is not None:
-        raw = plan.read_source(metadata_path, stdin)
-        metadata = plan.parse_object(raw, source_name(metadata_path))
-    if meta:
-        metadata = {**(metadata or {}), **parse_meta(meta)}
+        document = plan.read_source(metadata_path, stdin)
+        plan.parse_object(document, source_name(metadata_path))  # as strict as the plan
+    metadata = merge_metadata(document, parse_meta(meta)) if meta else document
     return PushInput(data, signature, metadata)
 
 
-def parse_meta(items: Sequence[str]) -> dict[str, Any]:
-    """``--meta`` items: ``key=value`` for a string, ``key:=JSON`` for a typed value.
+def merge_metadata(document: bytes | None, items: Mapping[str, bytes]) -> bytes:
+    """The metadata object: the members of ``document`` with ``items`` added or replacing them.
 
-    As in httpie, the first separator wins: ``a=b:=c`` sets ``a`` to ``"b:=c"``.
-    A later item for the same key replaces an earlier one.
+    ``document`` is a metadata file already checked as one JSON object;
+    ``items`` maps keys to the JSON text of their values (`parse_meta`). Every
+    value keeps its own source text, so numbers reach the server as written.
     """
-    result: dict[str, Any] = {}
+    members = dict(plan.object_members(document)) if document is not None else {}
+    members.update(items)
+    return (
+        b"{" + b",".join(_json_string(key) + b":" + value for key, value in members.items()) + b"}"
+    )
+
+
+def parse_meta(items: Sequence[str]) -> dict[str, bytes]:
+    """``--meta`` items, each key with its value's JSON text.
+
+    ``key=value`` gives a string, ``key:=JSON`` a typed value, checked as
+    strictly as the plan and kept as written. As in httpie, the first separator
+    wins: ``a=b:=c`` sets ``a`` to ``"b:=c"``. A later item for the same key
+    replaces an earlier one.
+    """
+    result: dict[str, bytes] = {}
     for item in items:
         eq = item.find("=")
         typed = item.find(":=")
@@ -75,16 +93,30 @@ def parse_meta(items: Sequence[str]) -> dict[str, Any]:
                 hint="For example: --meta branch=main --meta attempt:=3",
             )
         if 0 <= typed < eq:
-            key, value = item[:typed], plan.parse_value(item[typed + 2 :], f"--meta {key_of(item)}")
+            key, text = item[:typed], item[typed + 2 :]
+            plan.parse_value(text, f"--meta {key_of(item)}")
+            value = text.strip().encode("utf-8")
         else:
-            key, value = item[:eq], item[eq + 1 :]
+            key = item[:eq]
+            value = _json_string(item[eq + 1 :], f"--meta {key}")
         if not key:
             raise UsageError(
                 f"--meta {item!r} has an empty key.",
                 hint="For example: --meta branch=main",
             )
+        _json_string(key, f"--meta {key!r}")
         result[key] = value
     return result
+
+
+def _json_string(text: str, source: str = "metadata") -> bytes:
+    """``text`` as a JSON string; `UsageError` when it is not Unicode (a lone surrogate)."""
+    try:
+        return orjson.dumps(text)
+    except orjson.JSONEncodeError:
+        raise UsageError(
+            f"{source} is not valid UTF-8 text.", hint="Give the value as UTF-8 text."
+        ) from None
 
 
 def key_of(item: str) -> str:

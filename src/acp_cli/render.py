@@ -17,8 +17,8 @@ from acp_cli.errors import UnavailableError, UsageError
 from acp_cli.server_text import has_control, one_line
 
 if TYPE_CHECKING:
-    from acp_cli.api import Request
     from acp_cli.client import PreparedPushSession
+    from acp_cli.request import Request
 
 ABSENT = "-"
 

@@ -2,8 +2,8 @@
 
 Pure arithmetic: no I/O, no sleeping, no printing. The clock, the wall clock
 (for ``Retry-After`` dates) and the random source are injected, so every
-number here is tested exactly. ``acp_cli.api`` runs the attempts through
-stamina with the waits this module computes.
+number here is tested exactly. ``acp_cli.transport`` runs the attempts with
+the waits this module computes.
 
 Retrying is safe because the server reuses a prepared session by its plan
 signature: a repeated request cannot make a second session (SPEC.md section 6).
@@ -23,7 +23,8 @@ The policy, after botocore's standard retry mode and Stripe's clients:
 ``ACP_RETRY_SCALE`` (a number from 0 to 1, default 1) multiplies the time acp
 actually sleeps between attempts, and nothing else: every decision (which
 wait, whether it fits the deadline or the cap) is taken on the unscaled wait,
-and the retry message says when a wait was scaled. It exists for test suites,
+the deadline counts each wait at its unscaled length (`Deadline.charge`), and
+the retry message says when a wait was scaled. It exists for test suites,
 which set it to 0 so retries cost no time; users have no reason to set it.
 """
 
@@ -117,10 +118,19 @@ class Deadline:
         self.seconds = seconds
         self._clock = clock
         self._started = clock()
+        self._charged = 0.0
+
+    def charge(self, seconds: float) -> None:
+        """Count ``seconds`` as spent though no clock saw them pass.
+
+        The part of a wait that ``ACP_RETRY_SCALE`` took off the sleep: so the
+        deadline runs out after the same attempts whatever the scale.
+        """
+        self._charged += seconds
 
     def remaining(self) -> float:
         """Seconds left, never below 0."""
-        return max(0.0, self.seconds - (self._clock() - self._started))
+        return max(0.0, self.seconds - (self._clock() - self._started) - self._charged)
 
 
 DEADLINE_HINT = "Raise the deadline with --deadline SECONDS, or `acp config set deadline SECONDS`."

@@ -136,10 +136,10 @@ def prepare(
     prepared session with the same plan signature exists, reuses it (200).
     The output says which.
     """
-    from acp_cli.api import binding_segment
     from acp_cli.client import SignedPlan
     from acp_cli.push_input import read_push_input
     from acp_cli.render import REUSED_METADATA_NOTE, write_dry_run, write_result
+    from acp_cli.request import binding_segment
 
     here = invocation(ctx)
     fmt = OutputFormat.choose(json_output, output)
