@@ -151,7 +151,7 @@ def test_unknown_key_is_exit_2_naming_the_known_keys(config_path: Path, command:
     [
         ("api_url", "ftp://api.example.com", "is not an http(s) URL"),
         ("api_url", "api.example.com", "is not an http(s) URL"),
-        ("api_url", "http://api.example.com", "Refusing plain http://"),
+        ("api_url", "http://api.example.com", "is refused: plain http:// to api.example.com"),
         ("api_url", "https://user:pw@api.example.com", "must not carry"),
         ("timeout", "0", "positive number of seconds"),
         ("timeout", "-3", "positive number of seconds"),

@@ -18,9 +18,7 @@ from acp_cli.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from acp_cli.settings import SourcedValue
+    from acp_cli.settings import Resolved
 
 app = typer.Typer(
     name="config",
@@ -107,22 +105,26 @@ def get(
 ) -> None:
     """Print the value of a setting that acp uses.
 
-    That is the value from --api-url, the environment (ACP_API_URL,
-    ACP_CA_BUNDLE), the profile's table in config.toml or the default, first
-    found. A key that nothing sets prints nothing (and a note on stderr).
+    That is the value from its flag, its environment variable, the profile's
+    table in config.toml or the default, first found (`acp config list` shows
+    which). A key that nothing sets prints nothing (and a note on stderr); an
+    invalid value is an error (exit 2).
     """
     from acp_cli import settings
     from acp_cli.render import Messages, shown
 
     opts = global_options(ctx)
-    name, values = _profile_values(opts)
-    [found] = [value for value in values if value.key == settings.check_key(key)]
+    setting = settings.check_key(key)
+    name, values, _ = _profile_values(opts)
+    [found] = [item for item in values if item.setting is setting]
+    if found.problem is not None:
+        raise found.error()
     if found.value is None:
         Messages().info(f"{key} is not set for profile {name}.")
         return
-    sys.stdout.write(shown(found.value) + "\n")
-    if found.detail:
-        Messages().info(f"({key} comes from {found.detail}, not the config file.)")
+    sys.stdout.write(shown(_plain(found.value)) + "\n")
+    if found.source in ("flag", "environment"):
+        Messages().info(f"({key} comes from {found.origin}, not the config file.)")
 
 
 @app.command("set", epilog=SET_EPILOG)
@@ -154,7 +156,7 @@ def set_(
     config_file.set_profile_value(path, name, key, stored)
     messages = Messages()
     messages.info(f"Set {key} = {shown(stored)} for profile {name} in {path}.")
-    variable = settings.PROFILE_KEYS[key].variable
+    variable = settings.check_key(key).variable
     if variable and env.get(variable):
         messages.warning(f"{variable} is set in the environment and takes precedence.")
 
@@ -180,7 +182,7 @@ def unset(
     env = environment()
     name = settings.profile_name(opts.profile, env)
     path = config_file.config_path_for(env)
-    if config_file.unset_profile_value(path, name, settings.check_key(key)):
+    if config_file.unset_profile_value(path, name, settings.check_key(key).name):
         Messages().info(f"Removed {key} from profile {name} in {path}.")
     else:
         Messages().info(f"{key} was not set for profile {name} in {path}; nothing changed.")
@@ -200,31 +202,51 @@ def list_(
     """List the settings of the profile and where each value comes from.
 
     Sources: flag (--api-url), environment (ACP_API_URL, ACP_CA_BUNDLE), file
-    (config.toml), default, or unset. Keys in the profile's table that acp
-    does not know are listed as unknown: acp ignores them.
+    (config.toml), default, or unset. An invalid value is listed with the
+    reason, and makes the command exit 2 once everything is listed. Keys in
+    the profile's table that acp does not know are listed as unknown: acp
+    ignores them.
     """
 
+    from acp_cli.errors import ConfigError
     from acp_cli.render import Terminal, shown, write_json, write_table
 
     opts = global_options(ctx)
     env = environment()
-    name, values = _profile_values(opts)
+    name, values, unknown = _profile_values(opts)
+    invalid = [item for item in values if item.problem is not None]
     if json_output:
-        document = {
-            "profile": name,
-            "values": {
-                item.key: {"value": item.value, "source": item.source, "from": item.detail}
-                for item in values
-            },
+        listing: dict[str, dict[str, object]] = {
+            item.setting.name: {
+                "value": _plain(item.value),
+                "source": item.source,
+                "from": item.origin if item.source in ("flag", "environment") else None,
+                **({"invalid": item.problem.reason} if item.problem else {}),
+            }
+            for item in values
         }
-        write_json(document, sys.stdout)
-        return
-    width = max(len(shown(item.value)) for item in values)
-    rows = [
-        (item.key, f"{shown(item.value):<{width}}  ({_described_source(item)})") for item in values
-    ]
-    terminal = Terminal.detect(sys.stdout, no_color=opts.no_color, env=env)
-    write_table(f"Profile {name}:", rows, out=sys.stdout, terminal=terminal)
+        for key, value in unknown.items():
+            listing[key] = {"value": value, "source": "unknown", "from": None}
+        write_json({"profile": name, "values": listing}, sys.stdout)
+    else:
+        rows = [(item.setting.name, shown(_plain(item.value)), _described(item)) for item in values]
+        rows += [
+            (key, shown(value), "file, unknown key: ignored") for key, value in unknown.items()
+        ]
+        width = max(len(value) for _, value, _ in rows)
+        terminal = Terminal.detect(sys.stdout, no_color=opts.no_color, env=env)
+        write_table(
+            f"Profile {name}:",
+            [(key, f"{value:<{width}}  ({source})") for key, value, source in rows],
+            out=sys.stdout,
+            terminal=terminal,
+        )
+    if invalid:
+        keys = ", ".join(item.setting.name for item in invalid)
+        raise ConfigError(
+            f"Invalid value{'s' if len(invalid) > 1 else ''} in force for profile {name}: {keys}.",
+            hint=" ".join(f"{item.error().message}" for item in invalid),
+        )
 
 
 @app.command(epilog=PATH_EPILOG)
@@ -244,21 +266,29 @@ def path(
     sys.stdout.write(str(config_file.config_path_for(environment())) + "\n")
 
 
-def _profile_values(opts: GlobalOptions) -> tuple[str, list[SourcedValue]]:
+def _profile_values(opts: GlobalOptions) -> tuple[str, list[Resolved], dict[str, object]]:
+    """The profile in force, its settings as resolution sees them, and its unknown keys."""
     from acp_cli import config_file, settings
 
     env = environment()
     name = settings.profile_name(opts.profile, env)
-    path: Path = config_file.config_path_for(env)
+    path = config_file.config_path_for(env)
     config = config_file.load(path)
-    return name, settings.profile_values(name, config, path, env, api_url_flag=opts.api_url)
+    flags = {settings.API_URL.name: opts.api_url}
+    values = settings.resolve_values(name, config, path, env, flags)
+    return name, values, settings.unknown_keys(config, name, path)
 
 
-def _described_source(item: SourcedValue) -> str:
-    if item.source == "flag":
-        return f"flag {item.detail}"
-    if item.source == "environment":
-        return f"environment {item.detail}"
-    if item.source == "unknown":
-        return "file, unknown key: ignored"
-    return item.source
+def _plain(value: object) -> object:
+    """A value as text and JSON show it: a path as its string."""
+    import os
+
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
+def _described(item: Resolved) -> str:
+    """Where a listed value comes from, and why it is invalid when it is."""
+    where = (
+        f"{item.source} {item.origin}" if item.source in ("flag", "environment") else item.source
+    )
+    return f"{where}; invalid: {item.problem.reason}" if item.problem else where
