@@ -166,9 +166,11 @@ def described(value: Any) -> str:
 
 
 def shown(value: Any) -> str:
-    """A value as TOML would write it, for messages: ``'30'``, ``true``, ``30``."""
+    """A value as TOML would write it, for messages: ``"30"``, ``true``, ``30``, ``inf``."""
     if isinstance(value, str | os.PathLike):
-        return repr(os.fspath(value))
+        import json  # not at start-up: only messages about a value need it
+
+        return json.dumps(os.fspath(value), ensure_ascii=False)
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, int | float):

@@ -208,6 +208,7 @@ def list_(
     ignores them.
     """
 
+    from acp_cli import settings
     from acp_cli.errors import ConfigError
     from acp_cli.render import Terminal, shown, write_json, write_table
 
@@ -218,7 +219,7 @@ def list_(
     if json_output:
         listing: dict[str, dict[str, object]] = {
             item.setting.name: {
-                "value": _plain(item.value),
+                "value": settings.shown(item.value) if item.problem else _plain(item.value),
                 "source": item.source,
                 "from": item.origin if item.source in ("flag", "environment") else None,
                 **({"invalid": item.problem.reason} if item.problem else {}),
@@ -229,7 +230,7 @@ def list_(
             listing[key] = {"value": value, "source": "unknown", "from": None}
         write_json({"profile": name, "values": listing}, sys.stdout)
     else:
-        rows = [(item.setting.name, shown(_plain(item.value)), _described(item)) for item in values]
+        rows = [(item.setting.name, _shown(item), _described(item)) for item in values]
         rows += [
             (key, shown(value), "file, unknown key: ignored") for key, value in unknown.items()
         ]
@@ -244,8 +245,10 @@ def list_(
     if invalid:
         keys = ", ".join(item.setting.name for item in invalid)
         raise ConfigError(
-            f"Invalid value{'s' if len(invalid) > 1 else ''} in force for profile {name}: {keys}.",
-            hint=" ".join(f"{item.error().message}" for item in invalid),
+            f"Profile {name} has {len(invalid)} invalid value{'s' if len(invalid) > 1 else ''} "
+            f"in force (listed above): {keys}.",
+            hint="Fix each with `acp config set KEY VALUE`, or remove it with "
+            "`acp config unset KEY` (a flag or environment variable: change or unset it).",
         )
 
 
@@ -284,6 +287,15 @@ def _plain(value: object) -> object:
     import os
 
     return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
+def _shown(item: Resolved) -> str:
+    """A listed value: an invalid one as written in TOML, so that "30" shows its quotes."""
+    from acp_cli import settings
+    from acp_cli.render import shown
+    from acp_cli.server_text import one_line
+
+    return one_line(settings.shown(item.value)) if item.problem else shown(_plain(item.value))
 
 
 def _described(item: Resolved) -> str:
