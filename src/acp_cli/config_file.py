@@ -26,7 +26,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from acp_cli.errors import ConfigError
-from acp_cli.settings import CONFIG_DIR, DEVICE_ID, DEVICE_ID_KEY, InvalidValue, env_value
+from acp_cli.settings import (
+    CONFIG_DIR,
+    DEVICE_ID,
+    DEVICE_ID_KEY,
+    PROFILES_TABLE,
+    InvalidValue,
+    env_value,
+)
 
 T = TypeVar("T")
 
@@ -242,9 +249,9 @@ def set_profile_value(path: Path, profile: str, key: str, value: Any) -> None:
     def change(document: Any) -> None:
         import tomlkit
 
-        profiles = _child_table(document, "profiles", path, create=lambda: tomlkit.table(True))
+        profiles = _child_table(document, PROFILES_TABLE, path, create=lambda: tomlkit.table(True))
         table = _child_table(
-            profiles, profile, path, create=tomlkit.table, label=f"profiles.{profile}"
+            profiles, profile, path, create=tomlkit.table, label=f"{PROFILES_TABLE}.{profile}"
         )
         table[key] = value
 
@@ -253,13 +260,13 @@ def set_profile_value(path: Path, profile: str, key: str, value: Any) -> None:
 
 def unset_profile_value(path: Path, profile: str, key: str) -> bool:
     """Remove ``key`` from ``[profiles.PROFILE]`` in ``path``; False when it was not there."""
-    profiles = load(path).get("profiles")
+    profiles = load(path).get(PROFILES_TABLE)
     stored = profiles.get(profile) if isinstance(profiles, Mapping) else None
     if not (isinstance(stored, Mapping) and key in stored):
         return False
 
     def change(document: Any) -> bool:
-        profiles = document.get("profiles")
+        profiles = document.get(PROFILES_TABLE)
         table = profiles.get(profile) if isinstance(profiles, MutableMapping) else None
         if isinstance(table, MutableMapping) and key in table:
             del table[key]

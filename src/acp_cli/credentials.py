@@ -32,6 +32,9 @@ from acp_cli.settings import TOKEN
 
 SERVICE = "acp-cli"
 CREDENTIALS_NAME = "credentials.toml"
+ORIGINS_TABLE = "origins"
+"""The table of the credentials file whose sub-tables hold each origin's token."""
+TOKEN_KEY = "token"  # noqa: S105 - the name of a key, not a secret
 KEYRING_TIMEOUT = settings.DEFAULT_KEYRING_TIMEOUT
 """Seconds to wait for the keyring; a healthy backend answers in milliseconds.
 ACP_KEYRING_TIMEOUT overrides it, e.g. to leave time for a desktop's unlock prompt."""
@@ -276,10 +279,10 @@ def read_file_token(origin: str, folder: Path) -> str | None:
 
 
 def _token_in(data: Mapping[str, Any], origin: str) -> str | None:
-    origins = data.get("origins", {})
+    origins = data.get(ORIGINS_TABLE, {})
     entry = origins.get(origin) if isinstance(origins, Mapping) else None
     if isinstance(entry, Mapping):
-        token = entry.get("token")
+        token = entry.get(TOKEN_KEY)
         if isinstance(token, str) and token:
             return token
     return None
@@ -316,12 +319,12 @@ def store_file_token(origin: str, token: str, folder: Path) -> Path:
     def add(document: Any) -> None:
         import tomlkit
 
-        origins = document.get("origins")
+        origins = document.get(ORIGINS_TABLE)
         if not isinstance(origins, Mapping):
             origins = tomlkit.table(is_super_table=True)
-            document["origins"] = origins
+            document[ORIGINS_TABLE] = origins
         entry = tomlkit.table()
-        entry["token"] = token
+        entry[TOKEN_KEY] = token
         origins[origin] = entry
 
     config_file.update(path, add, secret=True)
@@ -337,7 +340,7 @@ def delete_file_token(origin: str, folder: Path) -> bool:
         return False
 
     def remove(document: Any) -> bool:
-        origins = document.get("origins")
+        origins = document.get(ORIGINS_TABLE)
         if isinstance(origins, MutableMapping) and origin in origins:
             del origins[origin]
             return True

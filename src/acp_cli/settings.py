@@ -312,15 +312,13 @@ CONFIG_DIR = Setting(
     "config folder (see FILES).",
     Folder(),
     variable="ACP_CONFIG_DIR",
-    default_text="the platform's config folder for acp",
 )
 CACHE_DIR = Setting(
     "cache_dir",
     "The folder for acp's caches (the signatures of plans already signed), instead of "
-    "the platform's cache folder.",
+    "the platform's cache folder (see FILES).",
     Folder(),
     variable="ACP_CACHE_DIR",
-    default_text="the platform's cache folder for acp",
 )
 DEVICE_ID = Setting(
     "device_id",
@@ -371,6 +369,9 @@ PROFILE_KEYS: Mapping[str, Setting] = {
 
 DEVICE_ID_KEY = DEVICE_ID.name
 """The top-level key of config.toml that stores this machine's device ID."""
+
+PROFILES_TABLE = "profiles"
+"""The table of config.toml whose sub-tables are the profiles: ``[profiles.NAME]``."""
 
 
 # --- resolution ------------------------------------------------------------------------------
@@ -473,7 +474,7 @@ def resolve_values(
     list`` shows them all.
     """
     table = profile_table(config, name, path)
-    where = f"{path} [profiles.{name}]"
+    where = f"{path} [{PROFILES_TABLE}.{name}]"
     flags = flags or {}
     return [
         resolved_value(setting, env, flag=flags.get(key), table=table, where=where)
@@ -574,13 +575,21 @@ def cache_dir(env: Mapping[str, str]) -> Path:
 
 def profile_table(config: Mapping[str, Any], name: str, path: Path) -> Mapping[str, Any]:
     """The ``[profiles.NAME]`` table of a parsed config, empty when absent."""
-    profiles = config.get("profiles", {})
+    profiles = config.get(PROFILES_TABLE, {})
     if not isinstance(profiles, Mapping):
-        raise ConfigError(f"'profiles' in {path} must be a table.")
+        raise ConfigError(f"'{PROFILES_TABLE}' in {path} must be a table.")
     table = profiles.get(name, {})
     if not isinstance(table, Mapping):
-        raise ConfigError(f"[profiles.{name}] in {path} must be a table.")
+        raise ConfigError(f"[{PROFILES_TABLE}.{name}] in {path} must be a table.")
     return table
+
+
+def profile_names(config: Mapping[str, Any]) -> list[str]:
+    """The names of the profiles of a parsed config (tables only), in file order."""
+    profiles = config.get(PROFILES_TABLE)
+    if not isinstance(profiles, Mapping):
+        return []
+    return [name for name, table in profiles.items() if isinstance(table, Mapping)]
 
 
 # --- the keys `acp config` edits ---------------------------------------------------------------

@@ -16,6 +16,7 @@ from acp_cli.cli.options import (
     environment,
     global_options,
 )
+from acp_cli.settings import API_URL, CONFIG_DIR, PROFILE, PROFILE_KEYS
 
 if TYPE_CHECKING:
     from acp_cli.settings import Resolved
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
 app = typer.Typer(
     name="config",
     help="Read and change the settings of a profile in config.toml.\n\n"
-    "Each profile is a profiles.NAME table in the file; --profile (or ACP_PROFILE) picks it, "
+    f"Each profile is a profiles.NAME table in the file; --profile (or {PROFILE.variable}) "
+    "picks it, "
     "'default' otherwise. Values are checked before they are written, and edits keep "
     "the rest of the file as it was.",
     epilog="Examples:\n\n  acp config set api_url https://api.example.com\n\n"
@@ -77,9 +79,7 @@ Examples:
 
 
 def _known_keys() -> list[str]:
-    from acp_cli.settings import PROFILE_KEYS
-
-    return sorted(PROFILE_KEYS)
+    return list(PROFILE_KEYS)
 
 
 KeyArgument = Annotated[
@@ -188,7 +188,19 @@ def unset(
         Messages().info(f"{key} was not set for profile {name} in {path}; nothing changed.")
 
 
-@app.command("list", epilog=LIST_EPILOG)
+_PROFILE_VARIABLES = ", ".join(key.variable for key in PROFILE_KEYS.values() if key.variable)
+
+LIST_HELP = f"""\
+List the settings of the profile and where each value comes from.
+
+Sources: flag ({API_URL.flag}), environment ({_PROFILE_VARIABLES}), file
+(config.toml), default, or unset. An invalid value is listed with the
+reason, and makes the command exit 2 once everything is listed. Keys in the
+profile's table that acp does not know are listed as unknown: acp ignores them.
+"""
+
+
+@app.command("list", help=LIST_HELP, epilog=LIST_EPILOG)
 def list_(
     ctx: typer.Context,
     json_output: Annotated[
@@ -199,14 +211,7 @@ def list_(
     verbose: VerboseOption = False,
     no_color: NoColorOption = False,
 ) -> None:
-    """List the settings of the profile and where each value comes from.
-
-    Sources: flag (--api-url), environment (ACP_API_URL, ACP_CA_BUNDLE), file
-    (config.toml), default, or unset. An invalid value is listed with the
-    reason, and makes the command exit 2 once everything is listed. Keys in
-    the profile's table that acp does not know are listed as unknown: acp
-    ignores them.
-    """
+    """List the settings of the profile (the help is LIST_HELP)."""
 
     from acp_cli import settings
     from acp_cli.errors import ConfigError
@@ -252,18 +257,22 @@ def list_(
         )
 
 
-@app.command(epilog=PATH_EPILOG)
+PATH_HELP = f"""\
+Print the path of config.toml (it may not exist yet).
+
+The folder is {CONFIG_DIR.variable} when set, else the platform's config folder
+for acp. The plain-text credentials file, when there is one, sits next to it.
+"""
+
+
+@app.command(help=PATH_HELP, epilog=PATH_EPILOG)
 def path(
     profile: ProfileOption = None,
     api_url: ApiUrlOption = None,
     verbose: VerboseOption = False,
     no_color: NoColorOption = False,
 ) -> None:
-    """Print the path of config.toml (it may not exist yet).
-
-    The folder is ACP_CONFIG_DIR when set, else the platform's config folder
-    for acp. The plain-text credentials file, when there is one, sits next to it.
-    """
+    """Print the path of config.toml (the help is PATH_HELP)."""
     from acp_cli import config_file
 
     sys.stdout.write(str(config_file.config_path_for(environment())) + "\n")
