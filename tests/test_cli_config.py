@@ -263,7 +263,7 @@ def test_a_profile_that_is_not_a_table_is_exit_2(config_path: Path) -> None:
     assert config_path.read_text() == 'profiles = "oops"\n'
 
 
-@pytest.mark.parametrize("command", ["get", "set", "unset", "list", "path"])
+@pytest.mark.parametrize("command", ["get", "set", "unset", "list", "profiles", "path"])
 def test_every_config_command_has_a_summary_and_examples(command: str) -> None:
     run = acp("config", command, "--help", env={"COLUMNS": "100"})
     assert run.code == 0
@@ -372,3 +372,35 @@ def test_list_flags_an_invalid_environment_value(
     value, source = listed(run.stdout)[key]
     assert value == json.dumps(env[next(iter(env))])
     assert source == f"(environment {next(iter(env))}; invalid: {reason}" + source.split(reason)[1]
+
+
+def test_profiles_prints_each_name_as_acp_reads_it(config_path: Path) -> None:
+    config_path.parent.mkdir(mode=0o700)
+    config_path.write_text(
+        'profiles.dotted.api_url = "https://d.example.com"\n'
+        "[profiles.default]\n"
+        '[profiles."a b"]\n'
+        "[profiles.'x\"y']\n"
+        '[profiles."caf\\u00e9"]\n'
+        '[profiles."line\\nbreak"]\n'
+        '[profiles."tab\\there"]\n'
+        "[other]\nname = 1\n"
+    )
+    run = acp("config", "profiles")
+    assert run.code == 0, run.stderr
+    # file order; a name with a control character cannot be one line, so it is left out
+    assert run.stdout == 'dotted\ndefault\na b\nx"y\ncafé\n'
+
+
+def test_profiles_without_a_config_prints_nothing(config_path: Path) -> None:
+    run = acp("config", "profiles")
+    assert (run.code, run.stdout) == (0, "")
+    assert not config_path.exists()
+
+
+def test_profiles_of_a_broken_config_is_exit_2(config_path: Path) -> None:
+    config_path.parent.mkdir(mode=0o700)
+    config_path.write_text("[profiles.a\n")
+    run = acp("config", "profiles")
+    assert run.code == 2
+    assert str(config_path) in run.stderr

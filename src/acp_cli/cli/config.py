@@ -69,6 +69,14 @@ Examples:
   acp config list --profile staging --json
 """
 
+PROFILES_EPILOG = """\
+Examples:
+
+  acp config profiles
+
+  for name in $(acp config profiles); do acp config list --profile "$name"; done
+"""
+
 PATH_EPILOG = """\
 Examples:
 
@@ -255,6 +263,27 @@ def list_(
             hint="Fix each with `acp config set KEY VALUE`, or remove it with "
             "`acp config unset KEY` (a flag or environment variable: change or unset it).",
         )
+
+
+@app.command(epilog=PROFILES_EPILOG)
+def profiles(
+    profile: ProfileOption = None,
+    api_url: ApiUrlOption = None,
+    verbose: VerboseOption = False,
+    no_color: NoColorOption = False,
+) -> None:
+    """Print the names of the profiles in config.toml, one per line.
+
+    The names of its profiles.NAME tables, in the file's order, as acp reads
+    them: TOML quotes and escapes undone, dotted keys included. Shell
+    completion uses it for --profile. A name with a line break or another
+    control character is left out, as it cannot be one line.
+    """
+    from acp_cli import config_file, settings
+
+    path = config_file.config_path_for(environment())
+    names = settings.profile_names(config_file.load(path))
+    sys.stdout.write("".join(f"{name}\n" for name in names if name.isprintable()))
 
 
 PATH_HELP = f"""\
