@@ -97,14 +97,16 @@ class ApiUrl(ValueType):
     example = "https://api.example.com"
 
     def check(self, value: Any) -> str:
-        return url_problem_free(super().check(value))
+        return checked_api_url(super().check(value))
 
 
 class ExistingFile(ValueType):
     """The path of an existing file; ``~`` is expanded."""
 
-    example = "~/certs/company-ca.pem"
-    hint = "Give the path of a PEM file holding the CA certificates to trust."
+    def __init__(self, example: str, hint: str) -> None:
+        self.example = example
+        self.hint = hint
+        """What to give instead, said with every refusal."""
 
     def check(self, value: Any) -> Path:
         if isinstance(value, os.PathLike):
@@ -165,7 +167,7 @@ def described(value: Any) -> str:
     return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
 
 
-def shown(value: Any) -> str:
+def as_toml(value: Any) -> str:
     """A value as TOML would write it, for messages: ``"30"``, ``true``, ``30``, ``inf``."""
     if isinstance(value, str | os.PathLike):
         import json  # not at start-up: only messages about a value need it
@@ -232,13 +234,6 @@ class Setting:
         """The help text of the setting's flag: what it is, then where its default comes from."""
         return f"{self.help} {self.default_help()}"
 
-    @property
-    def label(self) -> str:
-        """How a message names the setting: its profile key, flag or variable."""
-        if self.profile_key:
-            return self.name
-        return self.variable or self.flag or self.name
-
 
 _SECONDS = Seconds()
 
@@ -272,7 +267,10 @@ API_URL = Setting(
 CA_BUNDLE = Setting(
     "ca_bundle",
     "A PEM file of CA certificates to trust besides the default ones.",
-    ExistingFile(),
+    ExistingFile(
+        "~/certs/company-ca.pem",
+        "Give the path of a PEM file holding the CA certificates to trust.",
+    ),
     summary="extra CA certificates (a PEM file)",
     variable="ACP_CA_BUNDLE",
     profile_key=True,
@@ -423,7 +421,7 @@ class Resolved:
         else:
             fix = f"Fix or unset {self.origin}."
         return ConfigError(
-            f"The {setting.name} {shown(self.value)} (from {self.origin}) {self.problem.reason}.",
+            f"The {setting.name} {as_toml(self.value)} (from {self.origin}) {self.problem.reason}.",
             hint=f"{self.problem.hint} {fix}" if self.problem.hint else fix,
         )
 
@@ -616,7 +614,7 @@ def parse_profile_value(key: str, text: str) -> Any:
     except InvalidValue as problem:
         example = f"For example: acp config set {key} {setting.type.example}"
         raise ConfigError(
-            f"The {key} {shown(text)} {problem.reason}.",
+            f"The {key} {as_toml(text)} {problem.reason}.",
             hint=f"{problem.hint} {example}" if problem.hint else example,
         ) from None
 
@@ -631,12 +629,12 @@ def normalize_api_url(url: str) -> str:
     crosses a network in clear text.
     """
     try:
-        return url_problem_free(url)
+        return checked_api_url(url)
     except InvalidValue as problem:
         raise ConfigError(f"The API URL '{url}' {problem.reason}.", hint=problem.hint) from None
 
 
-def url_problem_free(url: str) -> str:
+def checked_api_url(url: str) -> str:
     """``url`` normalised (no trailing slash); InvalidValue saying what is wrong with it."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("https", "http") or not parts.hostname:

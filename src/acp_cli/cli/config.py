@@ -232,7 +232,7 @@ def list_(
     if json_output:
         listing: dict[str, dict[str, object]] = {
             item.setting.name: {
-                "value": settings.shown(item.value) if item.problem else _plain(item.value),
+                "value": settings.as_toml(item.value) if item.problem else _plain(item.value),
                 "source": item.source,
                 "from": item.origin if item.source in ("flag", "environment") else None,
                 **({"invalid": item.problem.reason} if item.problem else {}),
@@ -333,7 +333,7 @@ def _shown(item: Resolved) -> str:
     from acp_cli.render import shown
     from acp_cli.server_text import one_line
 
-    return one_line(settings.shown(item.value)) if item.problem else shown(_plain(item.value))
+    return one_line(settings.as_toml(item.value)) if item.problem else shown(_plain(item.value))
 
 
 def _described(item: Resolved) -> str:
