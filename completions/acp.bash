@@ -59,7 +59,7 @@ _acp_spec() {
             _acp_valued='--profile --api-url'
             ;;
         'config')
-            _acp_commands='get set unset list path'
+            _acp_commands='get set unset list profiles path'
             _acp_options='--help'
             _acp_valued=''
             ;;
@@ -81,6 +81,11 @@ _acp_spec() {
         'config list')
             _acp_commands=''
             _acp_options='--json --profile --api-url --verbose -v --no-color --help'
+            _acp_valued='--profile --api-url'
+            ;;
+        'config profiles')
+            _acp_commands=''
+            _acp_options='--profile --api-url --verbose -v --no-color --help'
             _acp_valued='--profile --api-url'
             ;;
         'config path')
@@ -110,6 +115,7 @@ _acp_values() {
         'config set|--profile' | \
         'config unset|--profile' | \
         'config list|--profile' | \
+        'config profiles|--profile' | \
         'config path|--profile')
             _acp_profile_names
             ;;
@@ -156,19 +162,58 @@ _acp_files() {
     fi
 }
 
-# The profile names in config.toml: the [profiles.NAME] table headers of the file
-# that `acp config path` names (profiles written as dotted keys are not seen).
+# The profile names, one per line, from `acp config profiles`: acp reads config.toml
+# itself, so TOML quoting, escapes and dotted keys mean what they mean to acp.
 _acp_profile_names() {
-    local file line name seen=' '
-    local re='^[[:space:]]*\[[[:space:]]*profiles[[:space:]]*\.[[:space:]]*("([^"]*)"|'\''([^'\'']*)'\''|([A-Za-z0-9_-]+))'
-    file=$(command acp config path 2>/dev/null) && [[ -r $file ]] || return 0
-    while IFS= read -r line || [[ -n $line ]]; do
-        [[ $line =~ $re ]] || continue
-        name=${BASH_REMATCH[2]}${BASH_REMATCH[3]}${BASH_REMATCH[4]}
-        [[ $seen == *" $name "* ]] && continue
-        seen+="$name "
-        [[ $name == "$cur"* ]] && COMPREPLY+=("$name")
-    done <"$file"
+    local name REPLY
+    _acp_dequote "$cur"
+    while IFS= read -r name; do
+        [[ $name == "$REPLY"* ]] || continue
+        if [[ $cur == [\"\']* ]]; then
+            # Inside the quote the user opened: readline closes it, so only the
+            # quote character itself (and, in "...", $ ` \) needs a backslash.
+            if [[ $cur == \'* ]]; then
+                name=${name//\'/\'\\\'\'}
+            else
+                name=${name//\\/\\\\} name=${name//\"/\\\"}
+                name=${name//\$/\\\$} name=${name//\`/\\\`}
+            fi
+            COMPREPLY+=("$name")
+        else
+            printf -v name %q "$name"
+            COMPREPLY+=("$name")
+        fi
+    done < <(command acp config profiles 2>/dev/null)
+}
+
+# _acp_dequote WORD: set REPLY to WORD as the shell will read it once it is
+# complete: quotes and backslashes removed (an unclosed quote is fine), nothing
+# expanded. The prefix the user typed is compared with the names in that form.
+_acp_dequote() {
+    local word=$1 char quote='' i
+    REPLY=''
+    for ((i = 0; i < ${#word}; i++)); do
+        char=${word:i:1}
+        if [[ $quote == \' ]]; then
+            [[ $char == \' ]] && quote='' || REPLY+=$char
+        elif [[ $quote == \" ]]; then
+            if [[ $char == \" ]]; then
+                quote=''
+            elif [[ $char == \\ && ${word:i+1:1} == [\\\"\$\`] ]]; then
+                i=$((i + 1))
+                REPLY+=${word:i:1}
+            else
+                REPLY+=$char
+            fi
+        elif [[ $char == [\"\'] ]]; then
+            quote=$char
+        elif [[ $char == \\ ]]; then
+            i=$((i + 1))
+            REPLY+=${word:i:1}
+        else
+            REPLY+=$char
+        fi
+    done
 }
 
 _acp() {

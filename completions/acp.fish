@@ -13,7 +13,7 @@ function __acp_commands -a path
         case 'acp auth'
             printf '%s\n' 'login' 'logout' 'status' 'token'
         case 'acp config'
-            printf '%s\n' 'get' 'set' 'unset' 'list' 'path'
+            printf '%s\n' 'get' 'set' 'unset' 'list' 'profiles' 'path'
     end
 end
 
@@ -43,6 +43,8 @@ function __acp_valued -a path
         case 'acp config unset'
             printf '%s\n' '--profile' '--api-url'
         case 'acp config list'
+            printf '%s\n' '--profile' '--api-url'
+        case 'acp config profiles'
             printf '%s\n' '--profile' '--api-url'
         case 'acp config path'
             printf '%s\n' '--profile' '--api-url'
@@ -90,16 +92,11 @@ function __acp_at_argument -a want n more
     test $at -eq $n; or begin; test "$more" = +; and test $at -ge $n; end
 end
 
-# The profile names in config.toml: the [profiles.NAME] table headers of the file
-# that `acp config path` names (profiles written as dotted keys are not seen).
+# The profile names, one per line, from `acp config profiles`: acp reads config.toml
+# itself, so TOML quoting, escapes and dotted keys mean what they mean to acp.
 function __acp_profiles
-    set -l file (command acp config path 2>/dev/null); or return 0
-    test -r "$file"; or return 0
-    set -l names
-    for name in (string match -r -g -- '^\\s*\\[\\s*profiles\\s*\\.\\s*(?:"([^"]*)"|\'([^\']*)\'|([A-Za-z0-9_-]+))' <$file)
-        contains -- $name $names; or set -a names $name
-    end
-    printf '%s\n' $names
+    # fish escapes each name as it inserts it (spaces, quotes, $ and all).
+    command acp config profiles 2>/dev/null
 end
 
 complete -c acp -f
@@ -202,6 +199,7 @@ complete -c acp -n '__acp_at \'acp config\'' -f -a 'get' -d 'Print the value of 
 complete -c acp -n '__acp_at \'acp config\'' -f -a 'set' -d 'Set a setting of the profile in config.toml.'
 complete -c acp -n '__acp_at \'acp config\'' -f -a 'unset' -d 'Remove a setting from the profile in config.toml.'
 complete -c acp -n '__acp_at \'acp config\'' -f -a 'list' -d 'List the settings of the profile and where each value comes from.'
+complete -c acp -n '__acp_at \'acp config\'' -f -a 'profiles' -d 'Print the names of the profiles in config.toml, one per line.'
 complete -c acp -n '__acp_at \'acp config\'' -f -a 'path' -d 'Print the path of config.toml (it may not exist yet).'
 complete -c acp -n '__acp_at \'acp config\'' -l 'help' -d 'Show this message and exit.'
 
@@ -236,6 +234,13 @@ complete -c acp -n '__acp_at \'acp config list\'' -l 'api-url' -x -d 'API base U
 complete -c acp -n '__acp_at \'acp config list\'' -l 'verbose' -s 'v' -d 'Show the HTTP exchange (token masked) and tracebacks on stderr.'
 complete -c acp -n '__acp_at \'acp config list\'' -l 'no-color' -d 'Never colour the output (also: the NO_COLOR environment variable).'
 complete -c acp -n '__acp_at \'acp config list\'' -l 'help' -d 'Show this message and exit.'
+
+# acp config profiles
+complete -c acp -n '__acp_at \'acp config profiles\'' -l 'profile' -x -a '(__acp_profiles)' -d 'Config profile to use. (default: $ACP_PROFILE, else \'default\')'
+complete -c acp -n '__acp_at \'acp config profiles\'' -l 'api-url' -x -d 'API base URL, e.g. https://api.example.com. (default: $ACP_API_URL, else the profile\'s api_url)'
+complete -c acp -n '__acp_at \'acp config profiles\'' -l 'verbose' -s 'v' -d 'Show the HTTP exchange (token masked) and tracebacks on stderr.'
+complete -c acp -n '__acp_at \'acp config profiles\'' -l 'no-color' -d 'Never colour the output (also: the NO_COLOR environment variable).'
+complete -c acp -n '__acp_at \'acp config profiles\'' -l 'help' -d 'Show this message and exit.'
 
 # acp config path
 complete -c acp -n '__acp_at \'acp config path\'' -l 'profile' -x -a '(__acp_profiles)' -d 'Config profile to use. (default: $ACP_PROFILE, else \'default\')'

@@ -11,7 +11,7 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
         'acp' = @(@('push', 'Prepare pushes of a local workspace to ACP.'), @('auth', 'Log in, log out and check which token acp uses.'), @('config', 'Read and change the settings of a profile in config.toml.'))
         'acp push' = @(@('prepare', 'Prepare a push session for a workspace binding from a push plan.'), @('signature', 'Print the signature of a push plan; send nothing.'), @('plan', 'Describe the files of a workspace folder as a push plan (format version 1).'))
         'acp auth' = @(@('login', 'Store a token for the API of the active profile.'), @('logout', 'Remove the stored token of the active profile''s API origin.'), @('status', 'Show the profile, the API origin and where its token comes from.'), @('token', 'Print the token of the active profile''s API origin, for scripts.'))
-        'acp config' = @(@('get', 'Print the value of a setting that acp uses.'), @('set', 'Set a setting of the profile in config.toml.'), @('unset', 'Remove a setting from the profile in config.toml.'), @('list', 'List the settings of the profile and where each value comes from.'), @('path', 'Print the path of config.toml (it may not exist yet).'))
+        'acp config' = @(@('get', 'Print the value of a setting that acp uses.'), @('set', 'Set a setting of the profile in config.toml.'), @('unset', 'Remove a setting from the profile in config.toml.'), @('list', 'List the settings of the profile and where each value comes from.'), @('profiles', 'Print the names of the profiles in config.toml, one per line.'), @('path', 'Print the path of config.toml (it may not exist yet).'))
     }
     # The options of each command, with their help.
     $options = @{
@@ -114,6 +114,12 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
             @('-v', 'Show the HTTP exchange (token masked) and tracebacks on stderr.'),
             @('--no-color', 'Never colour the output (also: the NO_COLOR environment variable).'),
             @('--help', 'Show this message and exit.'))
+        'acp config profiles' = @(@('--profile', 'Config profile to use. (default: $ACP_PROFILE, else ''default'')'),
+            @('--api-url', 'API base URL, e.g. https://api.example.com. (default: $ACP_API_URL, else the profile''s api_url)'),
+            @('--verbose', 'Show the HTTP exchange (token masked) and tracebacks on stderr.'),
+            @('-v', 'Show the HTTP exchange (token masked) and tracebacks on stderr.'),
+            @('--no-color', 'Never colour the output (also: the NO_COLOR environment variable).'),
+            @('--help', 'Show this message and exit.'))
         'acp config path' = @(@('--profile', 'Config profile to use. (default: $ACP_PROFILE, else ''default'')'),
             @('--api-url', 'API base URL, e.g. https://api.example.com. (default: $ACP_API_URL, else the profile''s api_url)'),
             @('--verbose', 'Show the HTTP exchange (token masked) and tracebacks on stderr.'),
@@ -135,6 +141,7 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
         'acp config set' = @('--profile', '--api-url')
         'acp config unset' = @('--profile', '--api-url')
         'acp config list' = @('--profile', '--api-url')
+        'acp config profiles' = @('--profile', '--api-url')
         'acp config path' = @('--profile', '--api-url')
     }
     # Known values of 'COMMAND|OPTION' or 'COMMAND|ARGUMENT NUMBER'; files and free
@@ -157,19 +164,14 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
         'acp config unset|--profile' = '<profile>'
         'acp config unset|1' = @('api_url', 'ca_bundle', 'connect_timeout', 'deadline', 'timeout')
         'acp config list|--profile' = '<profile>'
+        'acp config profiles|--profile' = '<profile>'
         'acp config path|--profile' = '<profile>'
     }
 
-    # The profile names in config.toml: the [profiles.NAME] table headers of the file
-    # that `acp config path` names (profiles written as dotted keys are not seen).
+    # The profile names, one per line, from `acp config profiles`: acp reads config.toml
+    # itself, so TOML quoting, escapes and dotted keys mean what they mean to acp.
     function Get-AcpProfileNames {
-        $file = & acp config path 2>$null
-        if (-not $file -or -not (Test-Path -LiteralPath $file)) { return }
-        Get-Content -LiteralPath $file | ForEach-Object {
-            if ($_ -match '^\s*\[\s*profiles\s*\.\s*(?:"([^"]*)"|''([^'']*)''|([A-Za-z0-9_-]+))') {
-                "$($Matches[1])$($Matches[2])$($Matches[3])"
-            }
-        } | Select-Object -Unique
+        & acp config profiles 2>$null
     }
 
     # The words before the one being completed: a subcommand narrows the path, an
@@ -215,7 +217,15 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
     if ($known) {
         $results = @($known | ForEach-Object { ,@($_, $_, 'ParameterValue') })
     }
-    $results | Where-Object { $_[0] -like "$wordToComplete*" } | ForEach-Object {
-        [System.Management.Automation.CompletionResult]::new($_[0], $_[0], $_[2], $_[1])
-    }
+    # The typed prefix without its quotes; a match that PowerShell would split or
+    # expand is inserted in single quotes (a ' inside doubled).
+    $typed = $wordToComplete.Trim("'", '"')
+    $results | Where-Object { $_[0].StartsWith($typed, [StringComparison]::OrdinalIgnoreCase) } |
+        ForEach-Object {
+            $text = $_[0]
+            if ($text -match '[\s''"`$&|;,(){}@#<>]') {
+                $text = "'" + $text.Replace("'", "''") + "'"
+            }
+            [System.Management.Automation.CompletionResult]::new($text, $_[0], $_[2], $_[1])
+        }
 }

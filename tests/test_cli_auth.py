@@ -243,15 +243,124 @@ def test_insecure_storage_keeps_other_origins_in_the_file(isolated_env: Path) ->
     assert f'[origins."http://127.0.0.1:8080"]\ntoken = "{OTHER_TOKEN}"\n' in text
 
 
-def test_insecure_storage_refuses_an_open_config_folder(isolated_env: Path) -> None:
+@pytest.mark.parametrize("mode", [0o700, 0o750, 0o755, 0o711])
+def test_insecure_storage_accepts_a_folder_only_the_user_can_change(
+    isolated_env: Path, mode: int
+) -> None:
+    # OpenSSH's StrictModes: others may read and enter the folder, the file is 0600.
     isolated_env.mkdir()
-    os.chmod(isolated_env, 0o755)  # noqa: S103 - the point of the test
+    os.chmod(isolated_env, mode)
+    run = login("--insecure-storage", "--api-url", API)
+    assert run.code == 0, run.stderr
+    path = isolated_env / "credentials.toml"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(isolated_env.stat().st_mode) == mode  # not ours to change
+    assert acp("auth", "token", "--api-url", API).stdout == TOKEN + "\n"
+
+
+@pytest.mark.parametrize("mode", [0o775, 0o757, 0o777, 0o770, 0o1777, 0o720, 0o702])
+def test_insecure_storage_refuses_a_folder_others_can_write(isolated_env: Path, mode: int) -> None:
+    isolated_env.mkdir()
+    os.chmod(isolated_env, mode)
     run = login("--insecure-storage", "--api-url", API)
     assert run.code == 2
-    assert "open to other users" in run.stderr
-    assert f"chmod 700 {isolated_env}" in run.stderr
+    assert f"{isolated_env} is writable by other users (mode {mode:o})" in run.stderr
+    assert f"chmod go-w {isolated_env}" in run.stderr
     assert not (isolated_env / "credentials.toml").exists()
-    assert stat.S_IMODE(isolated_env.stat().st_mode) == 0o755  # not ours to change
+    assert stat.S_IMODE(isolated_env.stat().st_mode) == mode  # not ours to change
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a folder to another user needs root")
+def test_insecure_storage_refuses_a_folder_another_user_owns(isolated_env: Path) -> None:
+    isolated_env.mkdir(mode=0o700)
+    os.chown(isolated_env, 65534, 65534)
+    run = login("--insecure-storage", "--api-url", API)
+    assert run.code == 2
+    assert f"{isolated_env} is owned by another user" in run.stderr
+    assert not (isolated_env / "credentials.toml").exists()
+
+
+def test_logout_from_a_folder_others_can_write_keeps_the_rule(isolated_env: Path) -> None:
+    # Removing one origin's token rewrites the file with the others': a secret write.
+    assert login("--insecure-storage", "--api-url", API).code == 0
+    assert login("--insecure-storage", "--api-url", "https://b.example.com").code == 0
+    os.chmod(isolated_env, 0o777)  # noqa: S103 - the point of the test
+    run = acp("auth", "logout", "--api-url", API)
+    assert run.code == 2
+    assert "writable by other users" in run.stderr
+
+
+def stored_in_file(folder: Path) -> Path:
+    """A credentials file holding TOKEN for API, written by acp itself."""
+    assert login("--insecure-storage", "--api-url", API).code == 0
+    return folder / "credentials.toml"
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660, 0o606, 0o620, 0o602, 0o610])
+@pytest.mark.parametrize("command", [["auth", "token"], ["auth", "status"]])
+def test_a_token_file_others_can_read_or_write_is_refused(
+    isolated_env: Path, mode: int, command: list[str]
+) -> None:
+    path = stored_in_file(isolated_env)
+    os.chmod(path, mode)
+    run = acp(*command, "--api-url", API)
+    assert run.code == 3
+    assert TOKEN not in run.stdout
+    assert f"{path} can be read or changed by other users (mode {mode:o})" in run.output
+    assert f"chmod 600 {path}" in run.output
+    assert stat.S_IMODE(path.stat().st_mode) == mode  # acp reports; the user fixes
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o400])
+def test_a_token_file_only_the_user_can_read_is_used(isolated_env: Path, mode: int) -> None:
+    path = stored_in_file(isolated_env)
+    os.chmod(path, mode)
+    assert acp("auth", "token", "--api-url", API).stdout == TOKEN + "\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_a_token_file_another_user_owns_is_refused(isolated_env: Path) -> None:
+    path = stored_in_file(isolated_env)
+    os.chown(path, 65534, 65534)
+    run = acp("auth", "token", "--api-url", API)
+    assert run.code == 3
+    assert f"{path} is owned by another user" in run.stderr
+
+
+@pytest.mark.parametrize(("mode", "code"), [(0o600, 0), (0o644, 3)])
+def test_a_symlinked_token_file_is_judged_by_its_target(
+    isolated_env: Path, tmp_path: Path, mode: int, code: int
+) -> None:
+    # The link's own mode means nothing (always 777); the target holds the token.
+    path = stored_in_file(isolated_env)
+    target = tmp_path / "dotfiles" / "acp-credentials.toml"
+    target.parent.mkdir()
+    path.rename(target)
+    path.symlink_to(target)
+    os.chmod(target, mode)
+    run = acp("auth", "token", "--api-url", API)
+    assert run.code == code
+    if code:
+        assert f"chmod 600 {path}" in run.stderr
+    else:
+        assert run.stdout == TOKEN + "\n"
+
+
+def test_with_acp_token_a_token_file_others_can_read_does_not_stop_the_run(
+    isolated_env: Path,
+) -> None:
+    path = stored_in_file(isolated_env)
+    os.chmod(path, 0o644)
+    run = acp("auth", "status", "--api-url", API, env={"ACP_TOKEN": OTHER_TOKEN})
+    assert run.code == 0, run.stderr
+
+
+def test_logout_removes_a_token_file_others_can_read(isolated_env: Path) -> None:
+    path = stored_in_file(isolated_env)
+    os.chmod(path, 0o644)
+    run = acp("auth", "logout", "--api-url", API)
+    assert run.code == 0, run.stderr
+    assert TOKEN not in path.read_text()
 
 
 def test_keyring_login_removes_the_plain_text_copy(configured: Path) -> None:

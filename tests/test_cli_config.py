@@ -151,7 +151,7 @@ def test_unknown_key_is_exit_2_naming_the_known_keys(config_path: Path, command:
     [
         ("api_url", "ftp://api.example.com", "is not an http(s) URL"),
         ("api_url", "api.example.com", "is not an http(s) URL"),
-        ("api_url", "http://api.example.com", "Refusing plain http://"),
+        ("api_url", "http://api.example.com", "is refused: plain http:// to api.example.com"),
         ("api_url", "https://user:pw@api.example.com", "must not carry"),
         ("timeout", "0", "positive number of seconds"),
         ("timeout", "-3", "positive number of seconds"),
@@ -263,9 +263,144 @@ def test_a_profile_that_is_not_a_table_is_exit_2(config_path: Path) -> None:
     assert config_path.read_text() == 'profiles = "oops"\n'
 
 
-@pytest.mark.parametrize("command", ["get", "set", "unset", "list", "path"])
+@pytest.mark.parametrize("command", ["get", "set", "unset", "list", "profiles", "path"])
 def test_every_config_command_has_a_summary_and_examples(command: str) -> None:
     run = acp("config", command, "--help", env={"COLUMNS": "100"})
     assert run.code == 0
     assert "Examples:" in run.stdout
     assert "--profile" in run.stdout
+
+
+# --- invalid values: listed with the reason, exit 2, the validator resolution uses --------
+
+INVALID_VALUES = [
+    # (key, TOML value, the value as listed, the reason)
+    ("timeout", '"30"', '"30"', "must be a positive number of seconds, not a string"),
+    ("timeout", "true", "true", "must be a positive number of seconds, not a boolean"),
+    ("timeout", "0", "0", "must be a positive number of seconds"),
+    ("timeout", "-1.5", "-1.5", "must be a positive number of seconds"),
+    ("deadline", "inf", "inf", "must be a positive number of seconds"),
+    ("connect_timeout", "nan", "nan", "must be a positive number of seconds"),
+    ("deadline", "[1, 2]", "an array", "must be a positive number of seconds, not an array"),
+    ("timeout", "{ s = 1 }", "a table", "must be a positive number of seconds, not a table"),
+    ("timeout", "1979-05-27", "a date or time", "not a date or time"),
+    ("api_url", "443", "443", "must be a string, not a number"),
+    ("api_url", '"ftp://api.example.com"', '"ftp://api.example.com"', "is not an http(s) URL"),
+    ("api_url", '"http://api.example.com"', '"http://api.example.com"', "plain http://"),
+    ("api_url", '"https://u:p@api.example.com"', '"https://u:p@api.example.com"', "must not carry"),
+    ("ca_bundle", "5", "5", "must be the path of a file, not a number"),
+    ("ca_bundle", '""', '""', "must be the path of a file, not a string"),
+    ("ca_bundle", '"/does/not/exist.pem"', '"/does/not/exist.pem"', "is not an existing file"),
+]
+
+
+@pytest.mark.parametrize(("key", "toml", "listed_as", "reason"), INVALID_VALUES)
+def test_list_flags_an_invalid_value_with_the_reason_and_exits_2(
+    config_path: Path, key: str, toml: str, listed_as: str, reason: str
+) -> None:
+    config_path.parent.mkdir(mode=0o700)
+    api_url = "" if key == "api_url" else 'api_url = "https://api.example.com"\n'
+    config_path.write_text(f"[profiles.default]\n{api_url}{key} = {toml}\n")
+
+    run = acp("config", "list")
+    assert run.code == 2
+    rows = listed(run.stdout)
+    value, source = rows[key]
+    assert value == listed_as
+    assert source.startswith("(file; invalid: ")
+    assert reason in source
+    valid = {name: row for name, row in rows.items() if name != key}
+    assert all("invalid" not in row[1] for row in valid.values())  # the others still list
+    assert f"has 1 invalid value in force (listed above): {key}." in run.stderr
+
+    as_json = acp("config", "list", "--json")
+    assert as_json.code == 2
+    entry = json.loads(as_json.stdout)["values"][key]  # valid JSON, even for inf and nan
+    assert entry["source"] == "file"
+    assert reason in entry["invalid"]
+
+    # The same validator refuses the file where the value is used.
+    plan = config_path.parent.parent / "plan.json"
+    plan.write_text('{"files": []}')
+    used = acp("push", "prepare", "wb_1", "--plan", str(plan), env={"ACP_TOKEN": "t"})
+    assert used.code == 2
+    assert f"(from {key} in {config_path} [profiles.default])" in used.stderr
+    assert reason in used.stderr
+    got = acp("config", "get", key)
+    assert got.code == 2
+    assert got.stdout == ""
+
+
+def test_list_reports_every_invalid_value_at_once(config_path: Path) -> None:
+    config_path.parent.mkdir(mode=0o700)
+    config_path.write_text(
+        '[profiles.default]\napi_url = "https://api.example.com"\ntimeout = "30"\n'
+        "deadline = -1\nca_bundle = 5\n"
+    )
+    run = acp("config", "list")
+    assert run.code == 2
+    assert "has 3 invalid values in force (listed above): ca_bundle, deadline, timeout." in (
+        run.stderr
+    )
+    assert listed(run.stdout)["api_url"] == ("https://api.example.com", "(file)")
+    assert listed(run.stdout)["connect_timeout"] == ("10", "(default)")
+
+
+def test_an_invalid_value_that_is_not_in_force_is_not_an_error(config_path: Path) -> None:
+    config_path.parent.mkdir(mode=0o700)
+    config_path.write_text('[profiles.default]\napi_url = 443\n\n[profiles.other]\ntimeout = "x"\n')
+    run = acp("config", "list", env={"ACP_API_URL": "https://env.example.com"})
+    assert run.code == 0, run.stderr
+    assert listed(run.stdout)["api_url"] == (
+        "https://env.example.com",
+        "(environment ACP_API_URL)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "key", "reason"),
+    [
+        ({"ACP_API_URL": "ftp://x.example.com"}, "api_url", "is not an http(s) URL"),
+        ({"ACP_CA_BUNDLE": "/does/not/exist.pem"}, "ca_bundle", "is not an existing file"),
+    ],
+)
+def test_list_flags_an_invalid_environment_value(
+    commented: Path, env: dict[str, str], key: str, reason: str
+) -> None:
+    run = acp("config", "list", env=env)
+    assert run.code == 2
+    value, source = listed(run.stdout)[key]
+    assert value == json.dumps(env[next(iter(env))])
+    assert source == f"(environment {next(iter(env))}; invalid: {reason}" + source.split(reason)[1]
+
+
+def test_profiles_prints_each_name_as_acp_reads_it(config_path: Path) -> None:
+    config_path.parent.mkdir(mode=0o700)
+    config_path.write_text(
+        'profiles.dotted.api_url = "https://d.example.com"\n'
+        "[profiles.default]\n"
+        '[profiles."a b"]\n'
+        "[profiles.'x\"y']\n"
+        '[profiles."caf\\u00e9"]\n'
+        '[profiles."line\\nbreak"]\n'
+        '[profiles."tab\\there"]\n'
+        "[other]\nname = 1\n"
+    )
+    run = acp("config", "profiles")
+    assert run.code == 0, run.stderr
+    # file order; a name with a control character cannot be one line, so it is left out
+    assert run.stdout == 'dotted\ndefault\na b\nx"y\ncafé\n'
+
+
+def test_profiles_without_a_config_prints_nothing(config_path: Path) -> None:
+    run = acp("config", "profiles")
+    assert (run.code, run.stdout) == (0, "")
+    assert not config_path.exists()
+
+
+def test_profiles_of_a_broken_config_is_exit_2(config_path: Path) -> None:
+    config_path.parent.mkdir(mode=0o700)
+    config_path.write_text("[profiles.a\n")
+    run = acp("config", "profiles")
+    assert run.code == 2
+    assert str(config_path) in run.stderr

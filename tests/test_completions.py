@@ -380,3 +380,149 @@ def test_profile_names_callback_unreadable_folder(
     isolated_env.mkdir(parents=True, exist_ok=True)
     (isolated_env / "config.toml").write_text(CONFIG, encoding="utf-8")
     assert complete_profile_names("") == []
+
+
+# --- profile names that need quoting, typed into the real interactive shells ----------------
+
+QUOTED_PROFILES = ["a b", "it's", 'x"y', "café", "$HOME", "back\\slash"]
+QUOTED_CONFIG = """\
+[profiles."a b"]
+[profiles."it's"]
+[profiles.'x"y']
+[profiles."caf\\u00e9"]
+[profiles."$HOME"]
+[profiles.'back\\slash']
+"""
+
+# (what is typed after `acp --profile `, the one profile it must complete to)
+QUOTED_CASES = [
+    ("a", "a b"),
+    ('"a', "a b"),
+    ("'a", "a b"),
+    ("a\\ ", "a b"),
+    ("i", "it's"),
+    ('"i', "it's"),
+    ("'i", "it's"),
+    ("x", 'x"y'),
+    ('"x', 'x"y'),
+    ("'x", 'x"y'),
+    ("ca", "café"),
+    ("\\$", "$HOME"),
+    ("'$", "$HOME"),
+    ("b", "back\\slash"),
+    ('"b', "back\\slash"),
+]
+
+# Each shell starts interactive on a terminal with the committed script loaded
+# and an `acp` function that prints its arguments: what Tab then Enter hands to
+# acp is exactly what the shell made of the completed line. The script itself
+# runs the real acp (`command acp`) for the names.
+SHELL_RCS = {
+    "bash": """\
+PS1='> '
+source @COMPLETIONS@/acp.bash
+acp() { printf '<arg>%s\\n' "$@"; }
+echo '<ready>'
+""",
+    "zsh": """\
+PS1='> '
+unsetopt beep
+fpath=(@COMPLETIONS@ $fpath)
+autoload -Uz compinit && compinit -u -D
+acp() { printf '<arg>%s\\n' "$@" }
+echo '<ready>'
+""",
+    "fish": """\
+source @COMPLETIONS@/acp.fish
+function acp; printf '<arg>%s\\n' $argv; end
+echo '<ready>'
+""",
+}
+
+
+def typed_and_run(shell: str, line: str, cwd: Path, env: Mapping[str, str]) -> list[str]:
+    """The arguments `acp` receives when ``line``, Tab and Enter are typed into ``shell``."""
+    import fcntl
+    import pty
+    import termios
+
+    program = require(shell)
+    rc = cwd.parent / f"rc-{shell}"
+    rc.mkdir(exist_ok=True)
+    rc_file = rc / ".zshrc"  # the name zsh looks for in ZDOTDIR; the others are told
+    rc_file.write_text(SHELL_RCS[shell].replace("@COMPLETIONS@", str(COMPLETIONS)))
+    command = {
+        "bash": [program, "--noprofile", "--rcfile", str(rc_file), "-i"],
+        "zsh": [program, "-i"],
+        "fish": [program, "--no-config", "-i", "-C", f"source {rc_file}"],
+    }[shell]
+
+    def controlling_terminal() -> None:  # fish needs one; the others do not mind
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        command,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        cwd=cwd,
+        env=dict(env, ZDOTDIR=str(rc), TERM="dumb", INPUTRC="/dev/null"),
+        preexec_fn=controlling_terminal,
+    )
+    os.close(slave)
+    output = bytearray()
+    try:
+        _read_until(master, output, b"<ready>")
+        # Completion runs before the shell reads the next key, so Enter may follow at once.
+        os.write(master, line.encode() + b"\t\r")
+        os.write(master, b"echo '<''done>'\r")
+        _read_until(master, output, b"<done>\r")
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+        os.close(master)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07", "", output.decode())
+    return re.findall(r"^<arg>(.*?)\r?$", text.replace("\r\n", "\n"), re.M)
+
+
+@pytest.fixture
+def quoted_workdir(isolated_env: Path, tmp_path: Path) -> Path:
+    isolated_env.mkdir(parents=True, exist_ok=True)
+    (isolated_env / "config.toml").write_text(QUOTED_CONFIG, encoding="utf-8")
+    work = tmp_path / "work"
+    work.mkdir()
+    return work
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+@pytest.mark.parametrize(("typed", "name"), QUOTED_CASES)
+def test_a_completed_profile_name_reaches_acp_as_one_argument(
+    shell: str, typed: str, name: str, quoted_workdir: Path, shell_env: dict[str, str]
+) -> None:
+    got = typed_and_run(shell, f"acp --profile {typed}", quoted_workdir, shell_env)
+    assert got == ["--profile", name]
+
+
+def test_bash_replies_are_each_one_shell_word(
+    quoted_workdir: Path, shell_env: dict[str, str]
+) -> None:
+    # Without bash-completion's helpers: each reply, read back by bash, is one name.
+    replies = bash_complete("acp --profile ", quoted_workdir, shell_env, bash_completion=False)
+    words = subprocess.run(
+        [require("bash"), "-c", 'for reply in "$@"; do eval "printf \'%s\\n\' $reply"; done',
+         "bash", *replies],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert sorted(words) == sorted(QUOTED_PROFILES)
+
+
+def test_zsh_and_fish_offer_every_quoted_name(
+    quoted_workdir: Path, shell_env: dict[str, str]
+) -> None:
+    assert sorted(fish_complete("acp --profile ", quoted_workdir, shell_env)) == sorted(
+        QUOTED_PROFILES
+    )
+    hits = zsh_complete("acp --profile ", quoted_workdir, shell_env, load="fpath")
+    assert sorted(hits) == sorted(QUOTED_PROFILES)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from tools.command_tree import read_tree
 from tools.gen_docs import OUTPUTS, render_all, write_all
-from tools.man_page import ENVIRONMENT
+from tools.man_page import environment
 
 from acp_cli.cli.root import app
 from acp_cli.errors import ExitCode
@@ -69,7 +69,7 @@ def test_man_page_lists_every_command_option_variable_and_exit_code() -> None:
         for option in command.options:
             for name in option.names:
                 assert f"\\fB{troff(name)}\\fR" in source, f"{command.name} {name}"
-    for names, _ in ENVIRONMENT:
+    for names, _ in environment():
         assert troff(names) in source
     for code in ExitCode:
         assert f".TP\n\\fB{int(code)}\\fR\n" in source

@@ -2,9 +2,9 @@
 
 The scripts are static: the commands, options and fixed values are written
 into them, so pressing Tab costs no Python start-up and file names complete
-the shell's own way. Only profile names are looked up when Tab is pressed:
-`acp config path` names the config file (acp's own rules for its folder) and
-the script reads the ``[profiles.NAME]`` table headers from it.
+the shell's own way. Only profile names are looked up when Tab is pressed,
+from `acp config profiles`, and each shell quotes them for its command line:
+a name may hold spaces, quotes, ``$`` or any printable character.
 
 Each shell walks the words before the cursor the same way: a subcommand
 narrows the command path, an option that takes a value skips that value, any
@@ -18,17 +18,9 @@ from collections.abc import Iterable
 
 from tools.command_tree import GENERATED, Command, Option, Values
 
-# A [profiles.NAME] table header (NAME bare, "quoted" or 'literal'); the name is
-# the concatenation of groups 2 to 4 (POSIX extended) or 1 to 3 (Perl style).
-PROFILE_HEADER_ERE = (
-    r"""^[[:space:]]*\[[[:space:]]*profiles[[:space:]]*\.[[:space:]]*"""
-    r"""("([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+))"""
-)
-PROFILE_HEADER_PCRE = r"""^\s*\[\s*profiles\s*\.\s*(?:"([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+))"""
-
-PROFILE_HEADER_NOTE = (
-    "The profile names in config.toml: the [profiles.NAME] table headers of the file\n"
-    "that `acp config path` names (profiles written as dotted keys are not seen)."
+PROFILE_NOTE = (
+    "The profile names, one per line, from `acp config profiles`: acp reads config.toml\n"
+    "itself, so TOML quoting, escapes and dotted keys mean what they mean to acp."
 )
 
 
@@ -55,8 +47,7 @@ def bash_script(root: Command) -> str:
     ]
     return BASH_TEMPLATE.format(
         generated=GENERATED,
-        profile_re=_sh(PROFILE_HEADER_ERE),
-        profile_note=_comment(PROFILE_HEADER_NOTE, "# "),
+        profile_note=_comment(PROFILE_NOTE, "# "),
         spec="\n".join(spec),
         values="\n".join(cases),
     )
@@ -67,8 +58,7 @@ def zsh_script(root: Command) -> str:
     functions = [_zsh_function(command) for command in root.walk()]
     return ZSH_TEMPLATE.format(
         generated=GENERATED,
-        profile_re=_sh(PROFILE_HEADER_ERE),
-        profile_note=_comment(PROFILE_HEADER_NOTE, "# "),
+        profile_note=_comment(PROFILE_NOTE, "# "),
         functions="\n\n".join(functions),
     )
 
@@ -108,8 +98,7 @@ def fish_script(root: Command) -> str:
                 lines.append(f"complete -c acp -n {_fish(test)} {action}")
     return FISH_TEMPLATE.format(
         generated=GENERATED,
-        profile_re=_fish(PROFILE_HEADER_PCRE),
-        profile_note=_comment(PROFILE_HEADER_NOTE, "# "),
+        profile_note=_comment(PROFILE_NOTE, "# "),
         commands="\n".join(commands_cases),
         valued="\n".join(valued_cases),
         completions="\n".join(lines).lstrip("\n"),
@@ -142,8 +131,7 @@ def powershell_script(root: Command) -> str:
         values.append(f"        {_ps(command.name + '|' + slot)} = {value}")
     return POWERSHELL_TEMPLATE.format(
         generated=GENERATED,
-        profile_re=_ps(PROFILE_HEADER_PCRE),
-        profile_note=_comment(PROFILE_HEADER_NOTE, "    # "),
+        profile_note=_comment(PROFILE_NOTE, "    # "),
         commands="\n".join(commands),
         options="\n".join(options),
         valued="\n".join(valued),
@@ -251,16 +239,55 @@ _acp_files() {{
 
 {profile_note}
 _acp_profile_names() {{
-    local file line name seen=' '
-    local re={profile_re}
-    file=$(command acp config path 2>/dev/null) && [[ -r $file ]] || return 0
-    while IFS= read -r line || [[ -n $line ]]; do
-        [[ $line =~ $re ]] || continue
-        name=${{BASH_REMATCH[2]}}${{BASH_REMATCH[3]}}${{BASH_REMATCH[4]}}
-        [[ $seen == *" $name "* ]] && continue
-        seen+="$name "
-        [[ $name == "$cur"* ]] && COMPREPLY+=("$name")
-    done <"$file"
+    local name REPLY
+    _acp_dequote "$cur"
+    while IFS= read -r name; do
+        [[ $name == "$REPLY"* ]] || continue
+        if [[ $cur == [\"\']* ]]; then
+            # Inside the quote the user opened: readline closes it, so only the
+            # quote character itself (and, in "...", $ ` \) needs a backslash.
+            if [[ $cur == \'* ]]; then
+                name=${{name//\'/\'\\\'\'}}
+            else
+                name=${{name//\\/\\\\}} name=${{name//\"/\\\"}}
+                name=${{name//\$/\\\$}} name=${{name//\`/\\\`}}
+            fi
+            COMPREPLY+=("$name")
+        else
+            printf -v name %q "$name"
+            COMPREPLY+=("$name")
+        fi
+    done < <(command acp config profiles 2>/dev/null)
+}}
+
+# _acp_dequote WORD: set REPLY to WORD as the shell will read it once it is
+# complete: quotes and backslashes removed (an unclosed quote is fine), nothing
+# expanded. The prefix the user typed is compared with the names in that form.
+_acp_dequote() {{
+    local word=$1 char quote='' i
+    REPLY=''
+    for ((i = 0; i < ${{#word}}; i++)); do
+        char=${{word:i:1}}
+        if [[ $quote == \' ]]; then
+            [[ $char == \' ]] && quote='' || REPLY+=$char
+        elif [[ $quote == \" ]]; then
+            if [[ $char == \" ]]; then
+                quote=''
+            elif [[ $char == \\ && ${{word:i+1:1}} == [\\\"\$\`] ]]; then
+                i=$((i + 1))
+                REPLY+=${{word:i:1}}
+            else
+                REPLY+=$char
+            fi
+        elif [[ $char == [\"\'] ]]; then
+            quote=$char
+        elif [[ $char == \\ ]]; then
+            i=$((i + 1))
+            REPLY+=${{word:i:1}}
+        else
+            REPLY+=$char
+        fi
+    done
 }}
 
 _acp() {{
@@ -415,14 +442,11 @@ ZSH_TEMPLATE = r"""#compdef acp
 {profile_note}
 _acp_profiles() {{
   emulate -L zsh
-  local file line expl
-  local -a names match mbegin mend
-  local re={profile_re}
-  file=$(command acp config path 2>/dev/null) && [[ -r $file ]] || return 1
-  for line in "${{(@f)$(<$file)}}"; do
-    [[ $line =~ $re ]] && names+=("$match[2]$match[3]$match[4]")
-  done
-  names=(${{(u)names}})
+  local expl
+  local -a names
+  # compadd quotes each name for the command line (spaces, quotes, $ and all).
+  names=("${{(@f)$(command acp config profiles 2>/dev/null)}}")
+  names=(${{names:#}})
   _wanted profiles expl 'profile name' compadd -a names
 }}
 
@@ -533,13 +557,8 @@ end
 
 {profile_note}
 function __acp_profiles
-    set -l file (command acp config path 2>/dev/null); or return 0
-    test -r "$file"; or return 0
-    set -l names
-    for name in (string match -r -g -- {profile_re} <$file)
-        contains -- $name $names; or set -a names $name
-    end
-    printf '%s\n' $names
+    # fish escapes each name as it inserts it (spaces, quotes, $ and all).
+    command acp config profiles 2>/dev/null
 end
 
 complete -c acp -f
@@ -595,13 +614,7 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {{
 
 {profile_note}
     function Get-AcpProfileNames {{
-        $file = & acp config path 2>$null
-        if (-not $file -or -not (Test-Path -LiteralPath $file)) {{ return }}
-        Get-Content -LiteralPath $file | ForEach-Object {{
-            if ($_ -match {profile_re}) {{
-                "$($Matches[1])$($Matches[2])$($Matches[3])"
-            }}
-        }} | Select-Object -Unique
+        & acp config profiles 2>$null
     }}
 
     # The words before the one being completed: a subcommand narrows the path, an
@@ -647,8 +660,16 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {{
     if ($known) {{
         $results = @($known | ForEach-Object {{ ,@($_, $_, 'ParameterValue') }})
     }}
-    $results | Where-Object {{ $_[0] -like "$wordToComplete*" }} | ForEach-Object {{
-        [System.Management.Automation.CompletionResult]::new($_[0], $_[0], $_[2], $_[1])
-    }}
+    # The typed prefix without its quotes; a match that PowerShell would split or
+    # expand is inserted in single quotes (a ' inside doubled).
+    $typed = $wordToComplete.Trim("'", '"')
+    $results | Where-Object {{ $_[0].StartsWith($typed, [StringComparison]::OrdinalIgnoreCase) }} |
+        ForEach-Object {{
+            $text = $_[0]
+            if ($text -match '[\s''"`$&|;,(){{}}@#<>]') {{
+                $text = "'" + $text.Replace("'", "''") + "'"
+            }}
+            [System.Management.Automation.CompletionResult]::new($text, $_[0], $_[2], $_[1])
+        }}
 }}
 """

@@ -1,10 +1,11 @@
 """The acp(1) man page, in troff -man, rendered from the command tree.
 
-The commands and options come from the tree; the config keys from
-``acp_cli.settings.PROFILE_KEYS``; the exit codes from ``acp_cli.errors.ExitCode``.
-The environment, files and examples are written here, next to the code that
-renders them. `groff -man -ww -z` and `mandoc -T lint` must report nothing on
-the result (tests/test_docs.py).
+The commands and options come from the tree; the environment variables and
+config keys from the registry of settings (``acp_cli.settings.SETTINGS``); the
+exit codes from ``acp_cli.errors.ExitCode``. The other variables, the folders
+and the examples are written here, next to the code that renders them.
+`groff -man -ww -z` and `mandoc -T lint` must report nothing on the result
+(tests/test_docs.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 import textwrap
 from collections.abc import Iterable
 
+from acp_cli.settings import CA_BUNDLE, CACHE_DIR, CONFIG_DIR, PROFILE_KEYS, SETTINGS
 from tools.command_tree import GENERATED, Argument, Command, Option
 
 PAGE_DATE = "2026-11-28"
@@ -23,41 +25,7 @@ when acp_cli.__version__ changes."""
 
 NAME_LINE = "command-line client for the ACP API"
 
-ENVIRONMENT: tuple[tuple[str, str], ...] = (
-    (
-        "ACP_TOKEN",
-        "The API token. When set it wins over the system keyring and the credentials "
-        "file, and the keyring is not touched at all: the usual way to give acp a token "
-        "in CI. There is no option for the token, as command lines leak into shell "
-        "history and process lists.",
-    ),
-    ("ACP_API_URL", "The API base URL; wins over the profile's api_url."),
-    ("ACP_PROFILE", "The profile to use when --profile is not given (default: default)."),
-    (
-        "ACP_CONFIG_DIR",
-        "The folder that holds config.toml and credentials.toml, instead of the "
-        "platform's config folder (see FILES).",
-    ),
-    (
-        "ACP_DEVICE_ID",
-        "The device ID to send in the ACP-Device-Id header instead of the one stored "
-        "as device_id in config.toml.",
-    ),
-    (
-        "ACP_CA_BUNDLE",
-        "A PEM file of extra CA certificates to trust, as --ca-bundle; wins over the "
-        "profile's ca_bundle.",
-    ),
-    (
-        "ACP_KEYRING_TIMEOUT",
-        "How many seconds to wait for the system keyring before giving up with a "
-        "message (default: 5).",
-    ),
-    (
-        "ACP_RETRY_SCALE",
-        "A number from 0 to 1 that scales the waits between retries, for test suites "
-        "(0: retry at once). Every decision is taken on the real wait.",
-    ),
+OTHER_ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("NO_COLOR", "When set to anything, never colour the output, as --no-color."),
     (
         "HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY",
@@ -65,15 +33,41 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ),
     (
         "SSL_CERT_FILE, SSL_CERT_DIR",
-        "CA certificates to trust instead of the default ones; ACP_CA_BUNDLE and "
-        "--ca-bundle add to them.",
+        f"CA certificates to trust instead of the default ones; {CA_BUNDLE.variable} and "
+        f"{CA_BUNDLE.flag} add to them.",
     ),
 )
+"""The variables acp honours that are not its own settings (those come from the registry)."""
+
+
+def environment() -> list[tuple[str, str]]:
+    """The ENVIRONMENT section's entries: each setting with a variable, then the others."""
+    entries = []
+    for setting in SETTINGS.values():
+        if not setting.variable:
+            continue
+        text = setting.help
+        if setting.flag:
+            text += f" Used when {setting.flag} is not given"
+            text += f"; wins over the profile's {setting.name}." if setting.profile_key else "."
+        elif setting.profile_key:
+            text += f" Wins over the profile's {setting.name}."
+        if setting.default_text or setting.default is not None:
+            text += f" Default: {setting.default_text or f'{setting.default:g}'}."
+        entries.append((setting.variable, text))
+    return [*entries, *OTHER_ENVIRONMENT]
+
 
 CONFIG_FOLDERS: tuple[tuple[str, str], ...] = (
     ("Linux and other Unix systems", "$XDG_CONFIG_HOME/acp/, by default ~/.config/acp/"),
     ("macOS", "~/Library/Application Support/acp/"),
     ("Windows", "%LOCALAPPDATA%\\acp\\acp\\"),
+)
+
+CACHE_FOLDERS: tuple[tuple[str, str], ...] = (
+    ("Linux and other Unix systems", "$XDG_CACHE_HOME/acp/, by default ~/.cache/acp/"),
+    ("macOS", "~/Library/Caches/acp/"),
+    ("Windows", "%LOCALAPPDATA%\\acp\\acp\\Cache\\"),
 )
 
 EXIT_MEANINGS: dict[str, str] = {
@@ -284,7 +278,7 @@ def _epilog(epilog: str) -> list[str]:
 
 def _environment() -> list[str]:
     lines = [".SH ENVIRONMENT"]
-    for name, meaning in ENVIRONMENT:
+    for name, meaning in environment():
         lines += [".TP", f"\\fB{_escape(name)}\\fR", *_text(meaning)]
     return lines
 
@@ -292,11 +286,10 @@ def _environment() -> list[str]:
 def _files() -> list[str]:
     from acp_cli.config_file import CONFIG_NAME
     from acp_cli.credentials import CREDENTIALS_NAME
-    from acp_cli.settings import PROFILE_KEYS
 
     lines = [".SH FILES"]
     lines += _text(
-        "acp keeps two files in its config folder: ACP_CONFIG_DIR when it is set, "
+        f"acp keeps two files in its config folder: {CONFIG_DIR.variable} when it is set, "
         "else the platform's config folder for acp:"
     )
     for platform, folder in CONFIG_FOLDERS:
@@ -313,7 +306,7 @@ def _files() -> list[str]:
         ".RS",
     ]
     for key in PROFILE_KEYS.values():
-        text = key.description[:1].upper() + key.description[1:] + "."
+        text = key.help
         if _is_number(key.default):
             text += f" Default: {key.default:g}."
         if key.variable:
@@ -326,10 +319,21 @@ def _files() -> list[str]:
         *_text(
             "Tokens stored in plain text by acp auth login \\-\\-insecure\\-storage, "
             "mode 0600. Without that option tokens go to the system keyring (service "
-            "acp\\-cli, user name the API origin), and this file does not exist.",
+            "acp\\-cli, user name the API origin), and this file does not exist. As "
+            "OpenSSH does for its keys, acp writes it only in a folder that the user owns "
+            "and no one else can write to (mode 0755 is fine, 0775 is not), and refuses to "
+            "use a token from it when the file, or the file a symlink points to, is not "
+            "the user's own or can be read or changed by others (fix: chmod 600).",
             escaped=True,
         ),
     ]
+    lines += [".PP"]
+    lines += _text(
+        f"Caches (the signatures of plans already signed) go to {CACHE_DIR.variable} "
+        "when it is set, else the platform's cache folder for acp:"
+    )
+    for platform, folder in CACHE_FOLDERS:
+        lines += [".TP", _escape(platform), f"\\fI{_escape(folder)}\\fR"]
     return lines
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 import tomllib
 import uuid
@@ -25,6 +26,14 @@ from typing import Any, TypeVar
 
 from acp_cli.errors import ConfigError
 from acp_cli.files import write_atomic
+from acp_cli.settings import (
+    CONFIG_DIR,
+    DEVICE_ID,
+    DEVICE_ID_KEY,
+    PROFILES_TABLE,
+    InvalidValue,
+    env_value,
+)
 
 T = TypeVar("T")
 
@@ -34,9 +43,9 @@ LOCK_NAME = ".lock"
 
 def config_dir(env: Mapping[str, str]) -> Path:
     """The folder that holds ``config.toml``: ``ACP_CONFIG_DIR`` or the platform's."""
-    override = env.get("ACP_CONFIG_DIR")
-    if override:
-        return Path(override).expanduser()
+    override = env_value(CONFIG_DIR, env)
+    if override is not None:
+        return Path(override)
     # Imported here: platformdirs costs start-up time that ACP_CONFIG_DIR users skip.
     import platformdirs
 
@@ -53,16 +62,23 @@ def config_path_for(env: Mapping[str, str]) -> Path:
     return config_path(config_dir(env))
 
 
-def load(path: Path) -> dict[str, Any]:
-    """Read a TOML file; a missing file is empty, a broken one is a ConfigError."""
+def load(path: Path, *, check: Callable[[os.stat_result], None] | None = None) -> dict[str, Any]:
+    """Read a TOML file; a missing file is empty, a broken one is a ConfigError.
+
+    ``check``, when given, sees the status of the file that was opened (a
+    symlink's target) before a byte is read, and may refuse it by raising.
+    """
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            if check is not None:
+                check(os.fstat(handle.fileno()))
+            data = handle.read()
     except FileNotFoundError:
         return {}
     except OSError as exc:
         raise ConfigError(
             f"Cannot read the config file {path}: {exc.strerror or exc}.",
-            hint="Check its permissions, or point ACP_CONFIG_DIR at another folder.",
+            hint=f"Check its permissions, or point {CONFIG_DIR.variable} at another folder.",
         ) from exc
     try:
         return tomllib.loads(data.decode("utf-8"))
@@ -82,15 +98,28 @@ def ensure_dir(folder: Path) -> None:
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
-def require_private_dir(folder: Path) -> None:
-    """Refuse to keep a secret in ``folder`` when other users may enter it."""
-    mode = folder.stat().st_mode & 0o777
-    if os.name == "posix" and mode & 0o077:
-        raise ConfigError(
-            f"The config folder {folder} is open to other users (mode {mode:o}); "
-            "acp stores a token only in a private folder.",
-            hint=f"Run `chmod 700 {folder}`, or set ACP_CONFIG_DIR to a private folder.",
-        )
+def require_safe_folder(folder: Path) -> None:
+    """Refuse to write a secret in ``folder`` unless only the user can change what is in it.
+
+    OpenSSH's StrictModes: the folder must be owned by the user and writable by
+    no one else, or another user could replace the file acp writes there. Others
+    may read and enter it (mode 755): the secret file itself is 0600.
+    """
+    if os.name != "posix":  # pragma: no cover - Windows has ACLs, not mode bits
+        return
+    status = folder.stat()
+    mode = stat.S_IMODE(status.st_mode)
+    if status.st_uid != os.geteuid():
+        problem, fix = "is owned by another user", f"`chown {os.geteuid()} {folder}`"
+    elif mode & 0o022:
+        problem, fix = f"is writable by other users (mode {mode:o})", f"`chmod go-w {folder}`"
+    else:
+        return
+    raise ConfigError(
+        f"The config folder {folder} {problem}; acp stores a token only in a folder "
+        "that no one else can change.",
+        hint=f"Run {fix}, or set {CONFIG_DIR.variable} to a folder of your own.",
+    )
 
 
 def write_private(path: Path, text: str) -> None:
@@ -133,7 +162,7 @@ def update(path: Path, change: Callable[[Any], T], *, secret: bool = False) -> T
 
     ``change`` receives a ``tomlkit`` document, so untouched comments and layout
     are written back as they were; a document it left as it was is not written.
-    A ``secret`` file is only written in a private folder.
+    A ``secret`` file is only written in a folder that `require_safe_folder` accepts.
     """
     import tomlkit
     import tomlkit.exceptions
@@ -141,7 +170,10 @@ def update(path: Path, change: Callable[[Any], T], *, secret: bool = False) -> T
     try:
         with locked(path.parent):
             if secret:
-                require_private_dir(path.parent)
+                # The folder of the link and, for a symlinked file, the folder of
+                # its target, where the new file is written: either could be swapped.
+                for folder in dict.fromkeys((path.parent, path.resolve().parent)):
+                    require_safe_folder(folder)
             try:
                 text = path.read_text(encoding="utf-8") if path.exists() else ""
                 document = tomlkit.parse(text)
@@ -158,7 +190,7 @@ def update(path: Path, change: Callable[[Any], T], *, secret: bool = False) -> T
     except OSError as exc:
         raise ConfigError(
             f"Cannot write in the config folder {path.parent}: {exc.strerror or exc}.",
-            hint="Check its permissions, or set ACP_CONFIG_DIR to a folder you can write.",
+            hint=f"Check its permissions, or set {CONFIG_DIR.variable} to a folder you can write.",
         ) from None
 
 
@@ -169,14 +201,9 @@ def device_id(folder: Path, env: Mapping[str, str]) -> str:
     take the lock and re-read the file before writing, so they end up with the
     same stored ID.
     """
-    override = env.get("ACP_DEVICE_ID")
-    if override:
-        if not _is_header_token(override):
-            raise ConfigError(
-                "ACP_DEVICE_ID must be printable ASCII without spaces.",
-                hint="Unset it to use the device ID stored in the config file.",
-            )
-        return override
+    override = env_value(DEVICE_ID, env)
+    if override is not None:
+        return str(override)
     path = config_path(folder)
     stored = _stored_device_id(load(path), path)
     if stored:
@@ -186,27 +213,23 @@ def device_id(folder: Path, env: Mapping[str, str]) -> str:
         existing = _stored_device_id(document, path)
         if existing:  # another process stored one since we looked
             return existing
-        document["device_id"] = str(uuid.uuid4())
-        return str(document["device_id"])
+        document[DEVICE_ID_KEY] = str(uuid.uuid4())
+        return str(document[DEVICE_ID_KEY])
 
     return update(path, add_device_id)
 
 
 def _stored_device_id(document: Mapping[str, Any], path: Path) -> str | None:
-    value = document.get("device_id")
+    value = document.get(DEVICE_ID_KEY)
     if value is None:
         return None
-    if not isinstance(value, str) or not _is_header_token(value):
+    try:
+        return str(DEVICE_ID.type.check(value))
+    except InvalidValue as problem:
         raise ConfigError(
-            f"device_id in {path} must be a string of printable ASCII without spaces.",
-            hint="Delete the device_id line and acp will create a new ID.",
-        )
-    return value
-
-
-def _is_header_token(value: str) -> bool:
-    """Whether ``value`` can be sent as a header value as it is (the ACP-Device-Id)."""
-    return bool(value) and value.isascii() and value.isprintable() and " " not in value
+            f"{DEVICE_ID_KEY} in {path} {problem.reason}.",
+            hint=f"Delete the {DEVICE_ID_KEY} line and acp will create a new ID.",
+        ) from None
 
 
 def set_profile_value(path: Path, profile: str, key: str, value: Any) -> None:
@@ -215,9 +238,9 @@ def set_profile_value(path: Path, profile: str, key: str, value: Any) -> None:
     def change(document: Any) -> None:
         import tomlkit
 
-        profiles = _child_table(document, "profiles", path, create=lambda: tomlkit.table(True))
+        profiles = _child_table(document, PROFILES_TABLE, path, create=lambda: tomlkit.table(True))
         table = _child_table(
-            profiles, profile, path, create=tomlkit.table, label=f"profiles.{profile}"
+            profiles, profile, path, create=tomlkit.table, label=f"{PROFILES_TABLE}.{profile}"
         )
         table[key] = value
 
@@ -226,13 +249,13 @@ def set_profile_value(path: Path, profile: str, key: str, value: Any) -> None:
 
 def unset_profile_value(path: Path, profile: str, key: str) -> bool:
     """Remove ``key`` from ``[profiles.PROFILE]`` in ``path``; False when it was not there."""
-    profiles = load(path).get("profiles")
+    profiles = load(path).get(PROFILES_TABLE)
     stored = profiles.get(profile) if isinstance(profiles, Mapping) else None
     if not (isinstance(stored, Mapping) and key in stored):
         return False
 
     def change(document: Any) -> bool:
-        profiles = document.get("profiles")
+        profiles = document.get(PROFILES_TABLE)
         table = profiles.get(profile) if isinstance(profiles, MutableMapping) else None
         if isinstance(table, MutableMapping) and key in table:
             del table[key]

@@ -17,6 +17,8 @@ The credentials file looks like::
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -24,21 +26,23 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from acp_cli import config_file
-from acp_cli.errors import AuthError, ConfigError, UsageError
-from acp_cli.settings import positive_seconds
+from acp_cli import config_file, settings
+from acp_cli.errors import AcpError, AuthError, UsageError
+from acp_cli.settings import TOKEN
 
 SERVICE = "acp-cli"
 CREDENTIALS_NAME = "credentials.toml"
-KEYRING_TIMEOUT = 5.0
-"""Seconds to wait for the keyring; a healthy backend answers in milliseconds."""
-KEYRING_TIMEOUT_VARIABLE = "ACP_KEYRING_TIMEOUT"
-"""Overrides KEYRING_TIMEOUT, e.g. to leave time for a desktop's unlock prompt."""
+ORIGINS_TABLE = "origins"
+"""The table of the credentials file whose sub-tables hold each origin's token."""
+TOKEN_KEY = "token"  # noqa: S105 - the name of a key, not a secret
+KEYRING_TIMEOUT = settings.DEFAULT_KEYRING_TIMEOUT
+"""Seconds to wait for the keyring; a healthy backend answers in milliseconds.
+ACP_KEYRING_TIMEOUT overrides it, e.g. to leave time for a desktop's unlock prompt."""
 
 T = TypeVar("T")
 
 FALLBACK_HINT = (
-    "Set ACP_TOKEN in the environment, or store the token in a plain-text file "
+    f"Set {TOKEN.variable} in the environment, or store the token in a plain-text file "
     "with `acp auth login --insecure-storage`."
 )
 
@@ -96,7 +100,7 @@ class Lookup:
             f"No token for {origin}.",
             hint=(
                 "Run `acp auth login` to store one in the system keyring, "
-                "or set ACP_TOKEN (the usual way in CI)."
+                f"or set {TOKEN.variable} (the usual way in CI)."
             ),
         )
 
@@ -115,21 +119,12 @@ def credentials_path(folder: Path) -> Path:
 
 def environment_token(env: Mapping[str, str]) -> str | None:
     """The token in ``ACP_TOKEN``, or None when it is unset or blank."""
-    return env.get("ACP_TOKEN", "").strip() or None
+    return env.get(str(TOKEN.variable), "").strip() or None
 
 
 def keyring_timeout(env: Mapping[str, str]) -> float:
     """The keyring wait in seconds: ``ACP_KEYRING_TIMEOUT``, else KEYRING_TIMEOUT."""
-    text = env.get(KEYRING_TIMEOUT_VARIABLE, "").strip()
-    if not text:
-        return KEYRING_TIMEOUT
-    value = positive_seconds(text)
-    if value is None:
-        raise ConfigError(
-            f"{KEYRING_TIMEOUT_VARIABLE}={text!r} is not a positive number of seconds.",
-            hint=f"Unset it to wait the default {KEYRING_TIMEOUT:g} seconds.",
-        )
-    return value
+    return float(settings.env_value(settings.KEYRING_TIMEOUT, env))
 
 
 def look_up(origin: str | None, env: Mapping[str, str], folder: Path) -> Lookup:
@@ -147,7 +142,7 @@ def look_up(origin: str | None, env: Mapping[str, str], folder: Path) -> Lookup:
         # stop a CI job whose token is in the environment.
         try:
             in_file = origin is not None and read_file_token(origin, folder) is not None
-        except ConfigError:
+        except AcpError:  # broken, or readable by others: not used either way
             in_file = False
         return Lookup(env_found, in_file, None)
     if origin is None:
@@ -176,7 +171,7 @@ def usable(token: Token, origin: str | None) -> Token:
         check_token(token.value)
     except UsageError:
         where = {
-            Source.ENVIRONMENT: ("ACP_TOKEN", "Set ACP_TOKEN to the token alone."),
+            Source.ENVIRONMENT: (TOKEN.variable, f"Set {TOKEN.variable} to the token alone."),
             Source.KEYRING: (
                 f"The token in the system keyring for {origin}",
                 "Store it again with `acp auth login`.",
@@ -272,15 +267,46 @@ def remove_token(origin: str, folder: Path, *, timeout: float) -> Removed:
 
 
 def read_file_token(origin: str, folder: Path) -> str | None:
-    """The token stored in plain text for ``origin``, if any."""
-    data = config_file.load(credentials_path(folder))
-    origins = data.get("origins", {})
+    """The token stored in plain text for ``origin``, if any.
+
+    As ssh does with a private key, a file that others could read or change is
+    refused (AuthError), whoever made it so: the token may have leaked, and a
+    file another user owns may not hold the user's token at all.
+    """
+    path = credentials_path(folder)
+    data = config_file.load(path, check=lambda status: require_private_file(path, status))
+    return _token_in(data, origin)
+
+
+def _token_in(data: Mapping[str, Any], origin: str) -> str | None:
+    origins = data.get(ORIGINS_TABLE, {})
     entry = origins.get(origin) if isinstance(origins, Mapping) else None
     if isinstance(entry, Mapping):
-        token = entry.get("token")
+        token = entry.get(TOKEN_KEY)
         if isinstance(token, str) and token:
             return token
     return None
+
+
+def require_private_file(path: Path, status: os.stat_result) -> None:
+    """Refuse a secret file (``status`` is that of the file opened, a symlink's target)
+    that is not the user's own or that group or others may read or write."""
+    if os.name != "posix":  # pragma: no cover - Windows has ACLs, not mode bits
+        return
+    mode = stat.S_IMODE(status.st_mode)
+    if status.st_uid != os.geteuid():
+        raise AuthError(
+            f"The credentials file {path} is owned by another user; acp does not use "
+            "a token from it.",
+            hint=f"Delete it and store the token again with "
+            f"`acp auth login --insecure-storage`, or set {TOKEN.variable}.",
+        )
+    if mode & 0o077:
+        raise AuthError(
+            f"The credentials file {path} can be read or changed by other users "
+            f"(mode {mode:o}); acp does not use a token from it.",
+            hint=f"Run `chmod 600 {path}`, and replace the token if others may have read it.",
+        )
 
 
 def store_file_token(origin: str, token: str, folder: Path) -> Path:
@@ -293,12 +319,12 @@ def store_file_token(origin: str, token: str, folder: Path) -> Path:
     def add(document: Any) -> None:
         import tomlkit
 
-        origins = document.get("origins")
+        origins = document.get(ORIGINS_TABLE)
         if not isinstance(origins, Mapping):
             origins = tomlkit.table(is_super_table=True)
-            document["origins"] = origins
+            document[ORIGINS_TABLE] = origins
         entry = tomlkit.table()
-        entry["token"] = token
+        entry[TOKEN_KEY] = token
         origins[origin] = entry
 
     config_file.update(path, add, secret=True)
@@ -308,17 +334,19 @@ def store_file_token(origin: str, token: str, folder: Path) -> Path:
 def delete_file_token(origin: str, folder: Path) -> bool:
     """Remove the plain-text token of ``origin``; False when there was none."""
     path = credentials_path(folder)
-    if read_file_token(origin, folder) is None:
+    # Read without the mode check: removing a token that others could read is
+    # what the user should do, not something to refuse.
+    if _token_in(config_file.load(path), origin) is None:
         return False
 
     def remove(document: Any) -> bool:
-        origins = document.get("origins")
+        origins = document.get(ORIGINS_TABLE)
         if isinstance(origins, MutableMapping) and origin in origins:
             del origins[origin]
             return True
         return False
 
-    return config_file.update(path, remove)
+    return config_file.update(path, remove, secret=True)
 
 
 # --- the system keyring ---------------------------------------------------------------

@@ -13,16 +13,16 @@ from acp_cli.cli.options import (
     ProfileOption,
     VerboseOption,
 )
+from acp_cli.settings import API_URL, CONFIG_DIR, PROFILE, PROFILE_KEYS
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from acp_cli.settings import SourcedValue
+    from acp_cli.settings import Resolved
 
 app = typer.Typer(
     name="config",
     help="Read and change the settings of a profile in config.toml.\n\n"
-    "Each profile is a profiles.NAME table in the file; --profile (or ACP_PROFILE) picks it, "
+    f"Each profile is a profiles.NAME table in the file; --profile (or {PROFILE.variable}) "
+    "picks it, "
     "'default' otherwise. Values are checked before they are written, and edits keep "
     "the rest of the file as it was.",
     epilog="Examples:\n\n  acp config set api_url https://api.example.com\n\n"
@@ -66,6 +66,14 @@ Examples:
   acp config list --profile staging --json
 """
 
+PROFILES_EPILOG = """\
+Examples:
+
+  acp config profiles
+
+  for name in $(acp config profiles); do acp config list --profile "$name"; done
+"""
+
 PATH_EPILOG = """\
 Examples:
 
@@ -76,9 +84,7 @@ Examples:
 
 
 def _known_keys() -> list[str]:
-    from acp_cli.settings import PROFILE_KEYS
-
-    return sorted(PROFILE_KEYS)
+    return list(PROFILE_KEYS)
 
 
 KeyArgument = Annotated[
@@ -104,22 +110,26 @@ def get(
 ) -> None:
     """Print the value of a setting that acp uses.
 
-    That is the value from --api-url, the environment (ACP_API_URL,
-    ACP_CA_BUNDLE), the profile's table in config.toml or the default, first
-    found. A key that nothing sets prints nothing (and a note on stderr).
+    That is the value from its flag, its environment variable, the profile's
+    table in config.toml or the default, first found (`acp config list` shows
+    which). A key that nothing sets prints nothing (and a note on stderr); an
+    invalid value is an error (exit 2).
     """
     from acp_cli import settings
     from acp_cli.render import shown
 
     here = invocation(ctx)
-    name, values = _profile_values(here)
-    [found] = [value for value in values if value.key == settings.check_key(key)]
+    setting = settings.check_key(key)
+    name, values, _ = _profile_values(here)
+    [found] = [item for item in values if item.setting is setting]
+    if found.problem is not None:
+        raise found.error()
     if found.value is None:
         here.messages.info(f"{key} is not set for profile {name}.")
         return
-    here.stdout.write(shown(found.value) + "\n")
-    if found.detail:
-        here.messages.info(f"({key} comes from {found.detail}, not the config file.)")
+    here.stdout.write(shown(_plain(found.value)) + "\n")
+    if found.source in ("flag", "environment"):
+        here.messages.info(f"({key} comes from {found.origin}, not the config file.)")
 
 
 @app.command("set", epilog=SET_EPILOG)
@@ -151,7 +161,7 @@ def set_(
     config_file.set_profile_value(path, name, key, stored)
     messages = here.messages
     messages.info(f"Set {key} = {shown(stored)} for profile {name} in {path}.")
-    variable = settings.PROFILE_KEYS[key].variable
+    variable = settings.check_key(key).variable
     if variable and env.get(variable):
         messages.warning(f"{variable} is set in the environment and takes precedence.")
 
@@ -176,13 +186,25 @@ def unset(
     env = here.env
     name = settings.profile_name(here.profile, env)
     path = config_file.config_path_for(env)
-    if config_file.unset_profile_value(path, name, settings.check_key(key)):
+    if config_file.unset_profile_value(path, name, settings.check_key(key).name):
         here.messages.info(f"Removed {key} from profile {name} in {path}.")
     else:
         here.messages.info(f"{key} was not set for profile {name} in {path}; nothing changed.")
 
 
-@app.command("list", epilog=LIST_EPILOG)
+_PROFILE_VARIABLES = ", ".join(key.variable for key in PROFILE_KEYS.values() if key.variable)
+
+LIST_HELP = f"""\
+List the settings of the profile and where each value comes from.
+
+Sources: flag ({API_URL.flag}), environment ({_PROFILE_VARIABLES}), file
+(config.toml), default, or unset. An invalid value is listed with the
+reason, and makes the command exit 2 once everything is listed. Keys in the
+profile's table that acp does not know are listed as unknown: acp ignores them.
+"""
+
+
+@app.command("list", help=LIST_HELP, epilog=LIST_EPILOG)
 def list_(
     ctx: typer.Context,
     json_output: Annotated[
@@ -193,35 +215,83 @@ def list_(
     verbose: VerboseOption = False,
     no_color: NoColorOption = False,
 ) -> None:
-    """List the settings of the profile and where each value comes from.
+    """List the settings of the profile (the help is LIST_HELP)."""
 
-    Sources: flag (--api-url), environment (ACP_API_URL, ACP_CA_BUNDLE), file
-    (config.toml), default, or unset. Keys in the profile's table that acp
-    does not know are listed as unknown: acp ignores them.
-    """
-
+    from acp_cli import settings
+    from acp_cli.errors import ConfigError
     from acp_cli.render import shown, write_json, write_table
 
     here = invocation(ctx)
-    name, values = _profile_values(here)
+    name, values, unknown = _profile_values(here)
+    invalid = [item for item in values if item.problem is not None]
     if json_output:
-        document = {
-            "profile": name,
-            "values": {
-                item.key: {"value": item.value, "source": item.source, "from": item.detail}
-                for item in values
-            },
+        listing: dict[str, dict[str, object]] = {
+            item.setting.name: {
+                "value": settings.as_toml(item.value) if item.problem else _plain(item.value),
+                "source": item.source,
+                "from": item.origin if item.source in ("flag", "environment") else None,
+                **({"invalid": item.problem.reason} if item.problem else {}),
+            }
+            for item in values
         }
-        write_json(document, here.stdout)
-        return
-    width = max(len(shown(item.value)) for item in values)
-    rows = [
-        (item.key, f"{shown(item.value):<{width}}  ({_described_source(item)})") for item in values
-    ]
-    write_table(f"Profile {name}:", rows, out=here.stdout, terminal=here.terminal())
+        for key, value in unknown.items():
+            listing[key] = {"value": value, "source": "unknown", "from": None}
+        write_json({"profile": name, "values": listing}, here.stdout)
+    else:
+        rows = [(item.setting.name, _shown(item), _described(item)) for item in values]
+        rows += [
+            (key, shown(value), "file, unknown key: ignored") for key, value in unknown.items()
+        ]
+        width = max(len(value) for _, value, _ in rows)
+        terminal = here.terminal()
+        write_table(
+            f"Profile {name}:",
+            [(key, f"{value:<{width}}  ({source})") for key, value, source in rows],
+            out=here.stdout,
+            terminal=terminal,
+        )
+    if invalid:
+        keys = ", ".join(item.setting.name for item in invalid)
+        raise ConfigError(
+            f"Profile {name} has {len(invalid)} invalid value{'s' if len(invalid) > 1 else ''} "
+            f"in force (listed above): {keys}.",
+            hint="Fix each with `acp config set KEY VALUE`, or remove it with "
+            "`acp config unset KEY` (a flag or environment variable: change or unset it).",
+        )
 
 
-@app.command(epilog=PATH_EPILOG)
+@app.command(epilog=PROFILES_EPILOG)
+def profiles(
+    ctx: typer.Context,
+    profile: ProfileOption = None,
+    api_url: ApiUrlOption = None,
+    verbose: VerboseOption = False,
+    no_color: NoColorOption = False,
+) -> None:
+    """Print the names of the profiles in config.toml, one per line.
+
+    The names of its profiles.NAME tables, in the file's order, as acp reads
+    them: TOML quotes and escapes undone, dotted keys included. Shell
+    completion uses it for --profile. A name with a line break or another
+    control character is left out, as it cannot be one line.
+    """
+    from acp_cli import config_file, settings
+
+    here = invocation(ctx)
+    path = config_file.config_path_for(here.env)
+    names = settings.profile_names(config_file.load(path))
+    here.stdout.write("".join(f"{name}\n" for name in names if name.isprintable()))
+
+
+PATH_HELP = f"""\
+Print the path of config.toml (it may not exist yet).
+
+The folder is {CONFIG_DIR.variable} when set, else the platform's config folder
+for acp. The plain-text credentials file, when there is one, sits next to it.
+"""
+
+
+@app.command(help=PATH_HELP, epilog=PATH_EPILOG)
 def path(
     ctx: typer.Context,
     profile: ProfileOption = None,
@@ -229,32 +299,45 @@ def path(
     verbose: VerboseOption = False,
     no_color: NoColorOption = False,
 ) -> None:
-    """Print the path of config.toml (it may not exist yet).
-
-    The folder is ACP_CONFIG_DIR when set, else the platform's config folder
-    for acp. The plain-text credentials file, when there is one, sits next to it.
-    """
+    """Print the path of config.toml (the help is PATH_HELP)."""
     from acp_cli import config_file
 
     here = invocation(ctx)
     here.stdout.write(str(config_file.config_path_for(here.env)) + "\n")
 
 
-def _profile_values(here: Invocation) -> tuple[str, list[SourcedValue]]:
+def _profile_values(here: Invocation) -> tuple[str, list[Resolved], dict[str, object]]:
+    """The profile in force, its settings as resolution sees them, and its unknown keys."""
     from acp_cli import config_file, settings
 
     env = here.env
     name = settings.profile_name(here.profile, env)
-    path: Path = config_file.config_path_for(env)
+    path = config_file.config_path_for(env)
     config = config_file.load(path)
-    return name, settings.profile_values(name, config, path, env, api_url_flag=here.api_url)
+    flags = {settings.API_URL.name: here.api_url}
+    values = settings.resolve_values(name, config, path, env, flags)
+    return name, values, settings.unknown_keys(config, name, path)
 
 
-def _described_source(item: SourcedValue) -> str:
-    if item.source == "flag":
-        return f"flag {item.detail}"
-    if item.source == "environment":
-        return f"environment {item.detail}"
-    if item.source == "unknown":
-        return "file, unknown key: ignored"
-    return item.source
+def _plain(value: object) -> object:
+    """A value as text and JSON show it: a path as its string."""
+    import os
+
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
+def _shown(item: Resolved) -> str:
+    """A listed value: an invalid one as written in TOML, so that "30" shows its quotes."""
+    from acp_cli import settings
+    from acp_cli.render import shown
+    from acp_cli.server_text import one_line
+
+    return one_line(settings.as_toml(item.value)) if item.problem else shown(_plain(item.value))
+
+
+def _described(item: Resolved) -> str:
+    """Where a listed value comes from, and why it is invalid when it is."""
+    where = (
+        f"{item.source} {item.origin}" if item.source in ("flag", "environment") else item.source
+    )
+    return f"{where}; invalid: {item.problem.reason}" if item.problem else where

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
+from acp_cli import settings
 from acp_cli.cli.context import invocation
 
 GLOBAL_PANEL = "Global options"
@@ -32,19 +33,13 @@ def complete_profile_names(incomplete: str) -> list[str]:
     ``[profiles.NAME]`` headers themselves, so Tab costs no Python start-up.
     """
     try:
-        from acp_cli import config_file
+        from acp_cli import config_file, settings
 
         path = config_file.config_path_for(os.environ)
-        profiles = config_file.load(path).get("profiles")
+        names = settings.profile_names(config_file.load(path))
     except Exception:
         return []
-    if not isinstance(profiles, dict):
-        return []
-    return [
-        name
-        for name, table in profiles.items()
-        if isinstance(table, dict) and name.startswith(incomplete)
-    ]
+    return [name for name in names if name.startswith(incomplete)]
 
 
 def _record(name: str) -> Callable[[typer.Context, typer.CallbackParam, Any], Any]:
@@ -71,7 +66,7 @@ ProfileOption = Annotated[
     typer.Option(
         "--profile",
         metavar="NAME",
-        help="Config profile to use. (default: $ACP_PROFILE, else 'default')",
+        help=settings.PROFILE.option_help,
         rich_help_panel=GLOBAL_PANEL,
         show_default=False,
         autocompletion=complete_profile_names,
@@ -84,8 +79,7 @@ ApiUrlOption = Annotated[
     typer.Option(
         "--api-url",
         metavar="URL",
-        help="API base URL, e.g. https://api.example.com. "
-        "(default: $ACP_API_URL, else the profile's api_url)",
+        help=settings.API_URL.option_help,
         rich_help_panel=GLOBAL_PANEL,
         show_default=False,
         expose_value=False,
@@ -130,8 +124,7 @@ TimeoutOption = Annotated[
     typer.Option(
         "--timeout",
         metavar="SECONDS",
-        help="Seconds to wait for each answer and each write; a large plan adds one second "
-        "per MiB to the wait for the answer. (default: the profile's timeout, else 30)",
+        help=settings.TIMEOUT.option_help,
         rich_help_panel=NETWORK_PANEL,
         show_default=False,
     ),
@@ -141,7 +134,7 @@ ConnectTimeoutOption = Annotated[
     typer.Option(
         "--connect-timeout",
         metavar="SECONDS",
-        help="Seconds to wait for a connection. (default: the profile's connect_timeout, else 10)",
+        help=settings.CONNECT_TIMEOUT.option_help,
         rich_help_panel=NETWORK_PANEL,
         show_default=False,
     ),
@@ -151,8 +144,7 @@ DeadlineOption = Annotated[
     typer.Option(
         "--deadline",
         metavar="SECONDS",
-        help="Seconds for all attempts and retry waits together. "
-        "(default: the profile's deadline, else 120)",
+        help=settings.DEADLINE.option_help,
         rich_help_panel=NETWORK_PANEL,
         show_default=False,
     ),
@@ -163,8 +155,7 @@ CaBundleOption = Annotated[
         "--ca-bundle",
         metavar="FILE",
         dir_okay=False,
-        help="A PEM file of CA certificates to trust besides the default ones. "
-        "(default: $ACP_CA_BUNDLE, else the profile's ca_bundle)",
+        help=settings.CA_BUNDLE.option_help,
         rich_help_panel=NETWORK_PANEL,
         show_default=False,
     ),

@@ -49,15 +49,10 @@ def stat_key(size: int, mtime_ns: int, ctime_ns: int, inode: int, device: int) -
 
 def cache_file(root: Path, env: Mapping[str, str]) -> Path:
     """Where the cache of the workspace at ``root`` (resolved) lives."""
-    override = env.get("ACP_CACHE_DIR")
-    if override:
-        folder = Path(override).expanduser()
-    else:
-        import platformdirs
+    from acp_cli.settings import cache_dir
 
-        folder = platformdirs.user_cache_path("acp")
     key = hashlib.sha256(os.fsencode(root)).hexdigest()[:32]
-    return folder / "plans" / f"{key}.json"
+    return cache_dir(env).expanduser() / "plans" / f"{key}.json"
 
 
 class HashCache:
