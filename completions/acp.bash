@@ -20,8 +20,8 @@ _acp_spec() {
             ;;
         'push prepare')
             _acp_commands=''
-            _acp_options='--plan --metadata --meta --json --output -o --dry-run --timeout --connect-timeout --deadline --ca-bundle --quiet -q --profile --api-url --verbose -v --no-color --help'
-            _acp_valued='--plan --metadata --meta --output -o --timeout --connect-timeout --deadline --ca-bundle --profile --api-url'
+            _acp_options='--plan --dir --save-plan --exclude --no-cache --metadata --meta --json --output -o --dry-run --timeout --connect-timeout --deadline --ca-bundle --quiet -q --profile --api-url --verbose -v --no-color --help'
+            _acp_valued='--plan --dir --save-plan --exclude --metadata --meta --output -o --timeout --connect-timeout --deadline --ca-bundle --profile --api-url'
             ;;
         'push signature')
             _acp_commands=''
@@ -120,6 +120,7 @@ _acp_values() {
             _acp_profile_names
             ;;
         'push prepare|--plan' | \
+        'push prepare|--save-plan' | \
         'push prepare|--metadata' | \
         'push prepare|--ca-bundle' | \
         'push signature|1' | \
@@ -127,12 +128,13 @@ _acp_values() {
         'push plan|-o')
             _acp_files
             ;;
+        'push prepare|--dir' | \
+        'push plan|1')
+            _acp_files -d
+            ;;
         'push prepare|--output' | \
         'push prepare|-o')
             _acp_words 'table' 'json' 'id'
-            ;;
-        'push plan|1')
-            _acp_files -d
             ;;
         'config get|1' | \
         'config set|1' | \

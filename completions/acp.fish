@@ -23,7 +23,7 @@ function __acp_valued -a path
         case 'acp'
             printf '%s\n' '--profile' '--api-url'
         case 'acp push prepare'
-            printf '%s\n' '--plan' '--metadata' '--meta' '--output' '-o' '--timeout' '--connect-timeout' '--deadline' '--ca-bundle' '--profile' '--api-url'
+            printf '%s\n' '--plan' '--dir' '--save-plan' '--exclude' '--metadata' '--meta' '--output' '-o' '--timeout' '--connect-timeout' '--deadline' '--ca-bundle' '--profile' '--api-url'
         case 'acp push signature'
             printf '%s\n' '--profile' '--api-url'
         case 'acp push plan'
@@ -120,6 +120,10 @@ complete -c acp -n '__acp_at \'acp push\'' -l 'help' -d 'Show this message and e
 
 # acp push prepare
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'plan' -r -F -d 'The push plan: a file holding one JSON object, or - for standard input.'
+complete -c acp -n '__acp_at \'acp push prepare\'' -l 'dir' -r -F -d 'Describe the workspace folder DIR as the plan (as `acp push plan DIR` does) and send that.'
+complete -c acp -n '__acp_at \'acp push prepare\'' -l 'save-plan' -r -F -d 'With --dir: also write the plan sent to FILE.'
+complete -c acp -n '__acp_at \'acp push prepare\'' -l 'exclude' -x -d 'Leave out what this gitignore pattern (relative to DIR) matches; repeatable.'
+complete -c acp -n '__acp_at \'acp push prepare\'' -l 'no-cache' -d 'Hash every file; neither read nor write the hash cache (ACP_CACHE_DIR, else the user\'s cache folder).'
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'metadata' -r -F -d 'A JSON object sent as the session\'s metadata.'
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'meta' -x -d 'Add a metadata string (KEY=VALUE) or JSON value (KEY:=JSON); repeatable; wins over --metadata.'
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'json' -d 'Print the server\'s answer as JSON (same as -o json).'

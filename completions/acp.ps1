@@ -24,6 +24,10 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
             @('--help', 'Show this message and exit.'))
         'acp push' = @(,@('--help', 'Show this message and exit.'))
         'acp push prepare' = @(@('--plan', 'The push plan: a file holding one JSON object, or - for standard input.'),
+            @('--dir', 'Describe the workspace folder DIR as the plan (as `acp push plan DIR` does) and send that.'),
+            @('--save-plan', 'With --dir: also write the plan sent to FILE.'),
+            @('--exclude', 'Leave out what this gitignore pattern (relative to DIR) matches; repeatable.'),
+            @('--no-cache', 'Hash every file; neither read nor write the hash cache (ACP_CACHE_DIR, else the user''s cache folder).'),
             @('--metadata', 'A JSON object sent as the session''s metadata.'),
             @('--meta', 'Add a metadata string (KEY=VALUE) or JSON value (KEY:=JSON); repeatable; wins over --metadata.'),
             @('--json', 'Print the server''s answer as JSON (same as -o json).'),
@@ -130,7 +134,7 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
     # The options of each command that take a value.
     $valued = @{
         'acp' = @('--profile', '--api-url')
-        'acp push prepare' = @('--plan', '--metadata', '--meta', '--output', '-o', '--timeout', '--connect-timeout', '--deadline', '--ca-bundle', '--profile', '--api-url')
+        'acp push prepare' = @('--plan', '--dir', '--save-plan', '--exclude', '--metadata', '--meta', '--output', '-o', '--timeout', '--connect-timeout', '--deadline', '--ca-bundle', '--profile', '--api-url')
         'acp push signature' = @('--profile', '--api-url')
         'acp push plan' = @('--output', '-o', '--exclude', '--profile', '--api-url')
         'acp auth login' = @('--profile', '--api-url')

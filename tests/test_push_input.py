@@ -11,26 +11,18 @@ from typing import Any
 import pytest
 
 from acp_cli.errors import UsageError
-from acp_cli.push_input import merge_metadata, parse_meta, read_push_input
+from acp_cli.push_input import merge_metadata, parse_meta, read_metadata
 from tests.cli_runner import BINDING, run_acp
 
 BIG = "99999999999999999999"
 
 
 def read(tmp_path: Path, metadata: bytes | None, *meta: str) -> bytes | None:
-    plan = tmp_path / "plan.json"
-    plan.write_text('{"files": []}')
     path = None
     if metadata is not None:
         path = tmp_path / "md.json"
         path.write_bytes(metadata)
-    pushed = read_push_input(
-        plan_path=str(plan),
-        metadata_path=None if path is None else str(path),
-        meta=meta,
-        stdin=io.BytesIO(),
-    )
-    return pushed.metadata
+    return read_metadata(None if path is None else str(path), meta, io.BytesIO())
 
 
 def test_no_metadata_leaves_the_field_out(tmp_path: Path) -> None:

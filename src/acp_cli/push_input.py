@@ -7,7 +7,6 @@ is refused with exit code 2 and nothing is sent.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import IO
 
 import orjson
@@ -15,17 +14,6 @@ import orjson
 from acp_cli import plan
 from acp_cli.errors import UsageError
 from acp_cli.signature import sign_plan_bytes
-
-
-@dataclass(frozen=True)
-class PushInput:
-    """A validated plan with its signature, and the metadata to send with it."""
-
-    plan_json: bytes = field(repr=False)
-    """The plan file's bytes, sent unchanged."""
-    signature: str
-    metadata: bytes | None = field(repr=False)
-    """The metadata object's JSON text as the user wrote it (`merge_metadata`), or None."""
 
 
 def source_name(path: str) -> str:
@@ -39,26 +27,14 @@ def read_plan(path: str, stdin: IO[bytes]) -> tuple[bytes, str]:
     return data, sign_plan_bytes(data, source_name(path))
 
 
-def read_push_input(
-    *,
-    plan_path: str,
-    metadata_path: str | None,
-    meta: Sequence[str],
-    stdin: IO[bytes],
-) -> PushInput:
-    """Read the plan and the metadata named on the command line."""
-    if plan_path == "-" and metadata_path == "-":
-        raise UsageError(
-            "--plan and --metadata cannot both read standard input.",
-            hint="Give one of them as a file.",
-        )
-    data, signature = read_plan(plan_path, stdin)
+def read_metadata(metadata_path: str | None, meta: Sequence[str], stdin: IO[bytes]) -> bytes | None:
+    """The metadata object's JSON text: the ``--metadata`` file (``-``: stdin) with the
+    ``--meta`` items merged in; None when neither is given."""
     document: bytes | None = None
     if metadata_path is not None:
         document = plan.read_source(metadata_path, stdin)
         plan.parse_object(document, source_name(metadata_path))  # as strict as the plan
-    metadata = merge_metadata(document, parse_meta(meta)) if meta else document
-    return PushInput(data, signature, metadata)
+    return merge_metadata(document, parse_meta(meta)) if meta else document
 
 
 def merge_metadata(document: bytes | None, items: Mapping[str, bytes]) -> bytes:

@@ -19,6 +19,7 @@ from acp_cli.cli.options import (
     TimeoutOption,
     VerboseOption,
 )
+from acp_cli.errors import UsageError
 from acp_cli.render import OutputFormat
 
 if TYPE_CHECKING:
@@ -60,14 +61,61 @@ Example:
   acp push signature plan.json
 """
 
-PlanArgument = Annotated[
-    Path,
+PlanOption = Annotated[
+    Path | None,
     typer.Option(
         "--plan",
         metavar="PLAN_FILE",
         help="The push plan: a file holding one JSON object, or - for standard input.",
         dir_okay=False,
         show_default=False,
+    ),
+]
+DirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--dir",
+        metavar="DIR",
+        help="Describe the workspace folder DIR as the plan (as `acp push plan DIR` does) "
+        "and send that.",
+        file_okay=False,
+        show_default=False,
+    ),
+]
+SavePlanOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--save-plan",
+        metavar="FILE",
+        help="With --dir: also write the plan sent to FILE.",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
+WorkspaceArgument = Annotated[
+    Path,
+    typer.Argument(
+        metavar="DIR",
+        help="The workspace folder to describe.",
+        file_okay=False,
+        show_default="the current folder",
+    ),
+]
+ExcludeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exclude",
+        metavar="PATTERN",
+        help="Leave out what this gitignore pattern (relative to DIR) matches; repeatable.",
+        show_default=False,
+    ),
+]
+NoCacheOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache",
+        help="Hash every file; neither read nor write the hash cache "
+        "(ACP_CACHE_DIR, else the user's cache folder).",
     ),
 ]
 
@@ -79,7 +127,11 @@ def prepare(
         str,
         typer.Argument(metavar="BINDING", help="The workspace binding ID.", show_default=False),
     ],
-    plan: PlanArgument,
+    plan: PlanOption = None,
+    directory: DirOption = None,
+    save_plan: SavePlanOption = None,
+    exclude: ExcludeOption = None,
+    no_cache: NoCacheOption = False,
     metadata: Annotated[
         Path | None,
         typer.Option(
@@ -137,19 +189,27 @@ def prepare(
     The output says which.
     """
     from acp_cli.client import SignedPlan
-    from acp_cli.push_input import read_push_input
+    from acp_cli.push_input import read_metadata, read_plan
     from acp_cli.render import REUSED_METADATA_NOTE, write_dry_run, write_result
     from acp_cli.request import binding_segment
 
     here = invocation(ctx)
     fmt = OutputFormat.choose(json_output, output)
-    push = read_push_input(
-        plan_path=str(plan),
-        metadata_path=None if metadata is None else str(metadata),
-        meta=meta or [],
-        stdin=here.stdin_reader("the plan or metadata"),
-    )
-    binding_segment(binding)  # a bad binding ID is refused before the token is looked up
+    _check_plan_source(plan, directory, save_plan, exclude, no_cache)
+    binding_segment(binding)  # a bad binding ID is refused before any work
+    stdin = here.stdin_reader("the plan or metadata")
+    metadata_path = None if metadata is None else str(metadata)
+    if plan is not None and str(plan) == "-" and metadata_path == "-":
+        raise UsageError("--plan and --metadata cannot both read standard input.")
+    metadata_text = read_metadata(metadata_path, meta or [], stdin)
+    if directory is not None:
+        built = _build_plan(here, directory, exclude or [], cache=not no_cache, quiet=quiet)
+        if save_plan is not None:
+            _save_plan(built, save_plan)
+        signed = SignedPlan(built.data, built.signature)
+    else:
+        assert plan is not None  # _check_plan_source
+        signed = SignedPlan(*read_plan(str(plan), stdin))
     client = here.client(
         timeout=timeout,
         connect_timeout=connect_timeout,
@@ -157,16 +217,35 @@ def prepare(
         ca_bundle=ca_bundle,
         announce_retries=not quiet,
     )
-    signed = SignedPlan(push.plan_json, push.signature)
     out, terminal = here.stdout, here.terminal()
     if dry_run:
-        request = client.push_request(binding, signed, metadata=push.metadata)
-        write_dry_run(request, push.signature, fmt=fmt, out=out, terminal=terminal)
+        request = client.push_request(binding, signed, metadata=metadata_text)
+        write_dry_run(request, signed.signature, fmt=fmt, out=out, terminal=terminal)
         return
-    session = client.prepare_push_session(binding, signed, metadata=push.metadata)
+    session = client.prepare_push_session(binding, signed, metadata=metadata_text)
     write_result(session, binding_id=binding, fmt=fmt, out=out, terminal=terminal)
-    if push.metadata is not None and not session.created:
+    if metadata_text is not None and not session.created:
         here.messages.info(REUSED_METADATA_NOTE)
+
+
+def _check_plan_source(
+    plan: Path | None,
+    directory: Path | None,
+    save_plan: Path | None,
+    exclude: list[str] | None,
+    no_cache: bool,
+) -> None:
+    """One of --plan and --dir, and the options of --dir only with it."""
+    if (plan is None) == (directory is None):
+        raise UsageError(
+            "Give the plan as --plan PLAN_FILE or the workspace folder as --dir DIR (one of them).",
+            hint="For example: acp push prepare wb_123 --dir .",
+        )
+    if directory is None and (save_plan is not None or exclude or no_cache):
+        raise UsageError(
+            "--save-plan, --exclude and --no-cache go with --dir.",
+            hint="With --plan the plan is the file as it is.",
+        )
 
 
 @app.command(epilog=SIGNATURE_EPILOG)
@@ -214,33 +293,6 @@ Which files: those git would list (tracked and untracked, less what .gitignore,
 repository. The plan is written in canonical form: its SHA-256 (without the last
 newline) is the plan signature.
 """
-
-WorkspaceArgument = Annotated[
-    Path,
-    typer.Argument(
-        metavar="DIR",
-        help="The workspace folder to describe.",
-        file_okay=False,
-        show_default="the current folder",
-    ),
-]
-ExcludeOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--exclude",
-        metavar="PATTERN",
-        help="Leave out what this gitignore pattern (relative to DIR) matches; repeatable.",
-        show_default=False,
-    ),
-]
-NoCacheOption = Annotated[
-    bool,
-    typer.Option(
-        "--no-cache",
-        help="Hash every file; neither read nor write the hash cache "
-        "(ACP_CACHE_DIR, else the user's cache folder).",
-    ),
-]
 
 
 @app.command("plan", epilog=PLAN_EPILOG)

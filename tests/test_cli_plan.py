@@ -1,0 +1,265 @@
+"""`acp push plan` and `acp push prepare --dir` through the one entry point: output,
+files written, warnings, progress, and the round trip to the emulator."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from acp_cli.emulator.endpoint import reference_signature
+from acp_cli.workspace import build_plan
+from tests.cli_runner import BINDING, run_acp
+from tests.git_oracle import git, isolate_git, write_tree
+from tests.test_terminal import run_on_terminal
+
+TREE = {
+    "README.md": "# hello\n",
+    "src/app.py": "print('hi')\n",
+    "build/out.bin": "ignored\n",
+    "notes.log": "ignored\n",
+    ".gitignore": "build/\n*.log\n",
+}
+
+
+@pytest.fixture(autouse=True)
+def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "home").mkdir(exist_ok=True)
+    isolate_git(tmp_path / "home", monkeypatch)
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    folder = tmp_path / "work"
+    folder.mkdir()
+    write_tree(folder, TREE)
+    return folder
+
+
+def listed(data: bytes) -> list[str]:
+    return [entry["path"] for entry in json.loads(data)["files"]]
+
+
+def test_plan_prints_the_canonical_plan_and_a_newline(work: Path) -> None:
+    run = run_acp("push", "plan", str(work))
+    assert run.code == 0, run.stderr
+    assert run.stderr == ""  # not a terminal: no progress, no summary
+    data = run.stdout.encode()
+    assert data.endswith(b"}\n")
+    plan = json.loads(data)
+    assert listed(data) == [".gitignore", "README.md", "src/app.py"]
+    assert "sha256:" + hashlib.sha256(data[:-1]).hexdigest() == reference_signature(plan)
+    signed = run_acp("push", "signature", "-", stdin=data)
+    assert signed.stdout == reference_signature(plan) + "\n"
+
+
+def test_plan_defaults_to_the_current_folder(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(work)
+    assert run_acp("push", "plan").stdout == run_acp("push", "plan", str(work)).stdout
+
+
+def test_excludes_and_acpignore_leave_out_more(work: Path) -> None:
+    (work / ".acpignore").write_text("README.md\n")
+    run = run_acp("push", "plan", str(work), "--exclude", "/src/", "--exclude", "*.md")
+    assert run.code == 0, run.stderr
+    assert listed(run.stdout.encode()) == [".acpignore", ".gitignore"]
+
+
+def test_inside_a_repository_the_plan_is_gits_set(work: Path) -> None:
+    git(work, "init", "-q")
+    git(work, "add", "README.md", ".gitignore")
+    (work / "notes.log").write_text("tracked though ignored\n")
+    git(work, "add", "-f", "notes.log")
+    run = run_acp("push", "plan", str(work))
+    assert listed(run.stdout.encode()) == [".gitignore", "README.md", "notes.log", "src/app.py"]
+
+
+def test_output_file_is_written_atomically_and_private_to_nobody(
+    work: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "plan.json"
+    run = run_acp("push", "plan", str(work), "-o", str(target))
+    assert run.code == 0, run.stderr
+    assert run.stdout == ""
+    assert target.read_bytes() == build_plan(work).data + b"\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".plan.json")] == []
+
+
+def test_output_through_a_symlink_writes_the_target_and_keeps_the_link(
+    work: Path, tmp_path: Path
+) -> None:
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    real = dotfiles / "plan.json"
+    real.write_text("old")
+    link = tmp_path / "plan.json"
+    link.symlink_to(real)
+    assert run_acp("push", "plan", str(work), "-o", str(link)).code == 0
+    assert link.is_symlink()
+    assert real.read_bytes() == build_plan(work).data + b"\n"
+
+
+def test_output_to_a_fifo_is_written_in_place_never_renamed_over(
+    work: Path, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "plan.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    run = run_acp("push", "plan", str(work), "-o", str(fifo))
+    reader.join(10)
+    assert run.code == 0, run.stderr
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert received == [build_plan(work).data + b"\n"]
+
+
+def test_a_name_that_is_not_utf8_is_exit_2_and_leaves_the_output_untouched(
+    work: Path, tmp_path: Path
+) -> None:
+    (work / os.fsdecode(b"bad-\xff.txt")).write_text("x")
+    target = tmp_path / "plan.json"
+    target.write_text("previous plan")
+    run = run_acp("push", "plan", str(work), "-o", str(target))
+    assert run.code == 2
+    assert "bad-\\xff.txt" in run.stderr
+    assert target.read_text() == "previous plan"
+
+
+def test_special_files_are_skipped_with_a_warning_naming_each(work: Path) -> None:
+    os.mkfifo(work / "pipe")
+    run = run_acp("push", "plan", str(work))
+    assert run.code == 0, run.stderr
+    assert "pipe" not in listed(run.stdout.encode())
+    assert "Warning: pipe: skipped, a FIFO" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["/nonexistent/folder"], "/nonexistent/folder"),
+        (["{work}", "-o", "/nonexistent/dir/plan.json"], "/nonexistent/dir/plan.json"),
+    ],
+)
+def test_bad_paths_are_exit_2_naming_them(work: Path, args: list[str], said: str) -> None:
+    run = run_acp("push", "plan", *(arg.format(work=work) for arg in args))
+    assert run.code == 2
+    assert said in run.stderr
+
+
+# --- on a terminal ----------------------------------------------------------------------
+
+
+def test_a_summary_line_on_a_terminal_only(work: Path) -> None:
+    os.mkfifo(work / "pipe")
+    code, out, err = run_on_terminal(["push", "plan", str(work), "-o", str(work / "p.json")], {})
+    assert code == 0
+    assert out == ""
+    built = build_plan(work)
+    assert f"3 files, {built.total_bytes} bytes, 1 skipped" in err
+    for quiet in ({"CI": "true"}, {"_": "-q"}):
+        args = ["push", "plan", str(work), "-o", str(work / "p.json")]
+        if "_" in quiet:
+            args.append("-q")
+        _, _, err = run_on_terminal(args, {} if "_" in quiet else quiet)
+        assert "files," not in err
+
+
+def test_the_progress_bar_draws_files_bytes_and_rate(tmp_path: Path) -> None:
+    import pty
+
+    from acp_cli.render import PlanProgressBar
+
+    leader, follower = pty.openpty()
+    with open(follower, "w", encoding="utf-8", closefd=False) as stream:
+        bar = PlanProgressBar(stream, delay=0)
+        bar.hashing(10, 10 * 1024 * 1024)
+        bar.hashed(4, 4 * 1024 * 1024)
+        bar.hashed(6, 6 * 1024 * 1024)
+        bar.close()
+    os.close(follower)
+    drawn = os.read(leader, 65536).decode()
+    os.close(leader)
+    assert "Hashing" in drawn
+    assert "10/10 files" in drawn
+    assert "10.0 MiB" in drawn or "10.0/10.0 MiB" in drawn
+
+
+def test_nothing_is_drawn_for_work_shorter_than_the_delay() -> None:
+    import io
+
+    from acp_cli.render import PlanProgressBar
+
+    stream = io.StringIO()
+    bar = PlanProgressBar(stream, delay=60)
+    bar.hashing(10, 100)
+    bar.hashed(10, 100)
+    bar.close()
+    assert stream.getvalue() == ""
+
+
+# --- prepare --dir ----------------------------------------------------------------------
+
+
+def test_prepare_dir_makes_a_new_session_then_reuses_it(
+    work: Path, emulator: Any, api_env: dict[str, str], tmp_path: Path
+) -> None:
+    saved = tmp_path / "sent.json"
+    first = run_acp(
+        "push", "prepare", BINDING, "--dir", str(work), "--save-plan", str(saved), env=api_env
+    )
+    second = run_acp("push", "prepare", BINDING, "--dir", str(work), "-o", "json", env=api_env)
+    assert first.code == 0, first.stderr
+    assert second.code == 0, second.stderr
+    assert first.stdout.startswith("New push session")
+    assert json.loads(second.stdout)["created"] is False
+    [session] = emulator.sessions()
+    plan = build_plan(work)
+    assert session["planSignature"] == plan.signature == reference_signature(json.loads(plan.data))
+    assert saved.read_bytes() == plan.data + b"\n"
+    [request, _] = emulator.requests()
+    assert json.loads(request.body)["plan"] == json.loads(plan.data)
+
+
+def test_prepare_dir_dry_run_and_id(work: Path, emulator: Any, api_env: dict[str, str]) -> None:
+    dry = run_acp(
+        "push", "prepare", BINDING, "--dir", str(work), "--dry-run", "--json", env=api_env
+    )
+    assert dry.code == 0, dry.stderr
+    assert json.loads(dry.stdout)["planSignature"] == build_plan(work).signature
+    assert emulator.requests() == []
+    only_id = run_acp("push", "prepare", BINDING, "--dir", str(work), "-o", "id", env=api_env)
+    assert only_id.stdout == emulator.sessions()[0]["id"] + "\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        ([], "--plan PLAN_FILE or the workspace folder as --dir DIR"),
+        (["--plan", "{plan}", "--dir", "{work}"], "(one of them)"),
+        (["--plan", "{plan}", "--save-plan", "{work}/x.json"], "go with --dir"),
+        (["--plan", "{plan}", "--exclude", "*.md"], "go with --dir"),
+        (["--dir", "{work}/missing"], "missing"),
+        (["--dir", "{plan}"], "is a file"),
+    ],
+)
+def test_plan_source_mistakes_are_exit_2_and_send_nothing(
+    args: list[str],
+    said: str,
+    work: Path,
+    plan_file: Path,
+    emulator: Any,
+    api_env: dict[str, str],
+) -> None:
+    formatted = [arg.format(plan=plan_file, work=work) for arg in args]
+    run = run_acp("push", "prepare", BINDING, *formatted, env=api_env)
+    assert run.code == 2
+    assert said in run.stderr
+    assert emulator.requests() == []
