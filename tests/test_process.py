@@ -145,3 +145,31 @@ def test_ctrl_c_at_any_moment_of_start_up_is_interrupted_and_130(
     # Before main() is in place, SIGINT's default action ends acp (the shell's $? is 130).
     assert proc.returncode in (130, -signal.SIGINT), rest
     assert said == ([b"Interrupted."] if proc.returncode == 130 else []), rest
+
+
+@pytest.mark.parametrize(
+    ("redirect", "before"),
+    [("| cat", None), ("> {out}", "old"), (">> {out}", "first\n")],
+    ids=["pipe", "truncated-file", "appended-file"],
+)
+def test_plan_to_dev_stdout_writes_where_the_shell_redirected_it(
+    redirect: str, before: str | None, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "a.txt").write_text("a\n")
+    out = tmp_path / "out.txt"
+    if before is not None:
+        out.write_text(before)
+        inode = out.stat().st_ino
+    done = shell(f"acp push plan {work} -q -o /dev/stdout {redirect.format(out=out)}", {})
+    assert done.returncode == 0, done.stderr
+    from acp_cli.workspace import build_plan
+
+    plan = build_plan(work, cache=False).data + b"\n"
+    if before is None:
+        assert done.stdout.encode() == plan
+    else:
+        assert out.stat().st_ino == inode  # the shell's file, not a new one renamed over it
+        kept = before if redirect.startswith(">>") else ""
+        assert out.read_bytes() == kept.encode() + plan

@@ -30,28 +30,50 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     - A symlink: written through, at its resolved target (in the target's
       folder), and the link is kept. A dangling symlink creates its target, as
       ``cp`` and a shell's ``>`` do.
-    - Anything else that exists (a FIFO, ``/dev/null``, a character device): opened
-      and written in place, never truncated or renamed over; ``mode`` is not
-      applied, the file is not ours.
+    - Anything else that exists (a FIFO, ``/dev/null``, a character device), and any
+      path that reaches an open descriptor (``/dev/stdout``, ``/dev/fd/3``: links into
+      ``/proc``, whatever the shell redirected them to): opened and written in
+      place, appending, never truncated or renamed over; ``mode`` is not applied,
+      the file is not ours.
 
     Raises ``OSError`` (for example ``IsADirectoryError``) when the data cannot
     be written; the caller turns it into the error its user needs.
     """
-    target = Path(os.path.realpath(path))
     try:
-        existing = os.lstat(target)
+        existing = os.stat(path)  # through every link, /proc's included
     except FileNotFoundError:
         existing = None
-    if existing is not None and not stat.S_ISREG(existing.st_mode):
-        _write_in_place(target, data)
+    if (existing is not None and not stat.S_ISREG(existing.st_mode)) or _reaches_descriptor(path):
+        _write_in_place(Path(path), data)
         return
-    _replace(target, data, mode)
+    _replace(Path(os.path.realpath(path)), data, mode)
+
+
+def _reaches_descriptor(path: Path) -> bool:
+    """Whether ``path`` leads, link by link, into ``/proc`` (an open file descriptor).
+
+    ``/dev/stdout`` links to ``/proc/self/fd/1``, which links to whatever the
+    shell opened: a pipe, or a file it already truncated. Replacing that file by
+    a rename would leave the shell's descriptor on the old one.
+    """
+    current = os.path.abspath(path)
+    for _ in range(40):  # the kernel's own limit on links followed
+        if current == "/proc" or current.startswith("/proc/"):
+            return True
+        try:
+            link = os.readlink(current)
+        except OSError:  # not a link (or gone): the end of the chain
+            return False
+        current = os.path.normpath(os.path.join(os.path.dirname(current), link))
+    return False
 
 
 def _write_in_place(target: Path, data: bytes) -> None:
     """Write to a special file through an ordinary descriptor, as a shell's ``>`` would."""
-    # No O_TRUNC: it means nothing to a device or a FIFO and fails on some of them.
-    fd = os.open(target, os.O_WRONLY | os.O_CLOEXEC)
+    # No O_TRUNC: it means nothing to a device or a FIFO and fails on some of them,
+    # and a file reached through /dev/stdout was opened (and truncated, or not:
+    # >> appends) by the shell. O_APPEND writes after what the shell left.
+    fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
     try:
         view = memoryview(data)
         while view:
