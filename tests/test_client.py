@@ -20,6 +20,7 @@ from acp_cli import (
     ConfigError,
     NotFoundError,
     PreparedPushSession,
+    SignedPlan,
     UnavailableError,
     UsageError,
     plan_signature,
@@ -72,13 +73,14 @@ def test_a_plan_is_a_path_a_pathlike_bytes_or_a_mapping(tmp_path: Path) -> None:
     assert plan_signature(json.loads(text)) == expected
 
 
-@pytest.mark.parametrize("form", ["path", "bytes", "mapping"])
+@pytest.mark.parametrize("form", ["path", "bytes", "mapping", "signed"])
 def test_every_plan_form_reaches_the_server_with_the_same_signature(
     client: Client, emulator: Any, tmp_path: Path, form: str
 ) -> None:
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(PLAN))
-    plan: Any = {"path": path, "bytes": path.read_bytes(), "mapping": PLAN}[form]
+    signed = SignedPlan(path.read_bytes(), plan_signature(path))
+    plan: Any = {"path": path, "bytes": path.read_bytes(), "mapping": PLAN, "signed": signed}[form]
 
     session = client.prepare_push_session(BINDING, plan)
 
@@ -228,3 +230,21 @@ def test_a_client_given_a_token_never_touches_the_keyring(emulator: Any) -> None
     assert "keyring" not in loaded
     [session] = emulator.sessions()
     assert session["planSignature"] == reference_signature({"files": []})
+
+
+def test_a_plan_built_from_a_folder_is_sent_as_built(
+    client: Client, emulator: Any, tmp_path: Path
+) -> None:
+    from acp_cli import build_plan
+
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "a.txt").write_text("a\n")
+    built = build_plan(tmp_path / "work", cache=False)
+
+    first = client.prepare_push_session(BINDING, built)
+    again = client.prepare_push_session(BINDING, built.data)  # the same plan as bytes
+
+    [request, _] = emulator.requests()
+    assert json.loads(request.body)["plan"] == json.loads(built.data)
+    assert first.plan_signature == built.signature == again.plan_signature
+    assert (first.created, again.created) == (True, False)

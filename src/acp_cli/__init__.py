@@ -4,7 +4,7 @@
 
     from acp_cli import Client
 
-    session = Client.from_config().prepare_push_session("wb_123", "plan.json")
+    session = Client.from_config().prepare_push_session("wb_123", build_plan(".").data)
 
 The names below are imported on first use, so ``import acp_cli`` stays cheap
 (no httpx, rich, keyring or Typer): the ``acp`` command starts faster for it.
@@ -47,10 +47,12 @@ if TYPE_CHECKING:
         UnavailableError,
         UsageError,
     )
+    from acp_cli.workspace import BuiltPlan, build_plan
 
 __all__ = [
     "AcpError",
     "AuthError",
+    "BuiltPlan",
     "Client",
     "ConfigError",
     "ExitCode",
@@ -61,6 +63,7 @@ __all__ = [
     "UnavailableError",
     "UsageError",
     "__version__",
+    "build_plan",
     "plan_signature",
 ]
 
@@ -78,6 +81,7 @@ _MODULE_OF = {
             "UnavailableError",
             "UsageError",
         ),
+        "acp_cli.workspace": ("BuiltPlan", "build_plan"),
     }.items()
     for name in names
 }

@@ -17,6 +17,7 @@ the environment has no ``ACP_TOKEN``.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +31,11 @@ if TYPE_CHECKING:
     from acp_cli.answers import PrepareResult
     from acp_cli.request import Request
     from acp_cli.retry import RetryPolicy
+    from acp_cli.workspace import BuiltPlan
 
-PlanSource = Union[str, "os.PathLike[str]", bytes, Mapping[str, Any]]
+PlanSource = Union[str, "os.PathLike[str]", bytes, Mapping[str, Any], "BuiltPlan"]
 """A plan: a path (``str`` or path-like, as ``open()`` takes it), its JSON text as bytes,
-or the plan object itself."""
+the plan object itself, or the plan `acp_cli.build_plan` made of a folder."""
 
 Metadata = Mapping[str, Any] | bytes
 """Session metadata: a mapping, or one JSON object's text, sent exactly as written."""
@@ -61,6 +63,9 @@ def sign_plan(plan: PlanSource | SignedPlan) -> SignedPlan:
 
     if isinstance(plan, SignedPlan):
         return plan
+    built = sys.modules.get("acp_cli.workspace.build")  # loaded if a BuiltPlan exists
+    if built is not None and isinstance(plan, built.BuiltPlan):
+        return SignedPlan(plan.data, plan.signature)
     if isinstance(plan, bytes):
         return SignedPlan(plan, sign_plan_bytes(plan, "the plan"))
     if isinstance(plan, Mapping):
