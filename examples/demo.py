@@ -1,9 +1,10 @@
-"""`make demo`: prepare a push session against the bundled emulator, twice.
+"""`make demo`: prepare push sessions against the bundled emulator.
 
 Starts `acp-emulator` on a free loopback port with a demo token and binding,
-points acp at it through a temporary config folder, runs
-`acp push prepare` on examples/plan.json twice (a new session, then the same
-session reused), and stops the emulator.
+points acp at it through a temporary config folder, then runs
+`acp push prepare` twice on examples/plan.json and twice on the folder
+examples/workspace (each time a new session, then the same session reused),
+and stops the emulator.
 """
 
 from __future__ import annotations
@@ -49,15 +50,19 @@ def main() -> int:
             "ACP_CONFIG_DIR": str(config),
             "ACP_API_URL": url,
             "ACP_TOKEN": TOKEN,
+            "ACP_CACHE_DIR": str(config / "cache"),
         }
         print(f"acp-emulator is listening on {url}; config folder {config}\n")
-        for attempt in ("first", "second"):
-            command = ["acp", "push", "prepare", BINDING, "--plan", str(HERE / "plan.json")]
-            print(f"$ {' '.join(command)}    # {attempt} run")
-            done = subprocess.run([str(BIN / "acp"), *command[1:]], env=env, check=False)
-            print()
-            if done.returncode:
-                return done.returncode
+        plan = ["--plan", os.path.relpath(HERE / "plan.json")]
+        folder = ["--dir", os.path.relpath(HERE / "workspace")]
+        for source in (plan, folder):
+            for attempt in ("first", "second"):
+                command = ["acp", "push", "prepare", BINDING, *source]
+                print(f"$ {' '.join(command)}    # {attempt} run")
+                done = subprocess.run([str(BIN / "acp"), *command[1:]], env=env, check=False)
+                print()
+                if done.returncode:
+                    return done.returncode
         return 0
     finally:
         emulator.terminate()
