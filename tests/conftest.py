@@ -11,18 +11,17 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from acp_cli.settings import SETTINGS
 from tests.cli_runner import BINDING, TOKEN
 
 if TYPE_CHECKING:
     from acp_cli.emulator import Emulator
 
-# Variables the user's own shell may carry that would change what acp does.
+# Variables the user's own shell (or CI) may carry that would change what acp does:
+# every ACP_* setting of the registry, and the others acp reads.
 _SCRUBBED = (
-    "ACP_TOKEN",
-    "ACP_API_URL",
-    "ACP_PROFILE",
-    "ACP_DEVICE_ID",
-    "ACP_CA_BUNDLE",
+    *(setting.variable for setting in SETTINGS.values() if setting.variable),
+    "CI",
     "NO_COLOR",
     "HTTPS_PROXY",
     "HTTP_PROXY",

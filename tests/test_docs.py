@@ -113,7 +113,9 @@ def test_man_renders_the_page() -> None:
     text = result.stdout
     assert text.startswith("ACP(1)")
     for words in (
-        "acp push prepare BINDING --plan PLAN_FILE",
+        "acp push prepare BINDING [OPTIONS]",
+        "acp push plan [DIR] [OPTIONS]",
+        "--dir DIR",
         "-o, --output table|json|id",
         "ACP_CONFIG_DIR",
         "~/Library/Application Support/acp/",
