@@ -32,7 +32,10 @@ Fault fields (see `acp_cli.emulator.faults`): ``status`` with optional
 ``process``); ``truncate``; ``reset``; and ``delay`` (seconds) with any of
 them or alone; ``times`` repeats the fault.
 
-HTTP controls (JSON in and out, loopback clients only; faults never apply to them)::
+HTTP controls (JSON in and out, loopback clients only; faults never apply to
+them). Each is checked whole before it acts: an unknown query parameter, a
+body on a control that takes none (other than ``{}``), a duplicate key or an
+invalid fault field is a 400 that changes nothing::
 
     GET    /_emulator/health                    {"status": "ok", "version": "..."}
     GET    /_emulator/sessions[?binding=&status=]  {"sessions": [pushSession, ...]}
