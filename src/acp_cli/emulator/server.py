@@ -26,6 +26,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
+from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from os import PathLike
@@ -63,6 +64,10 @@ from acp_cli.emulator.store import STATUSES, utc_now
 # sends a TCP reset, which can destroy the answer before the client reads it.
 _LINGER_SECONDS = 2.0
 _CONTENT_LENGTH = re.compile(r"[0-9]{1,20}")
+# RFC 9110 section 5: header names are tokens; values are visible characters,
+# spaces and tabs (http.client decodes header bytes as Latin-1).
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_NOT_FIELD_VALUE = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
 _CONTROL_PREFIX = "/_emulator"
 # Enough for any test; a typo such as a huge ``times`` in a loop cannot eat the memory.
 MAX_FAULTS_PER_REQUEST = 10_000
@@ -136,6 +141,12 @@ class _Handler(BaseHTTPRequestHandler):
     """One client connection; handles its requests one after another (keep-alive)."""
 
     protocol_version = "HTTP/1.1"
+    # http.server takes a request for HTTP/0.9 until its request line says
+    # otherwise, and answers HTTP/0.9 with a bare body: no status line, no
+    # headers. So an error about a request line it could not parse ("HELLO")
+    # lost its status and X-Request-Id. The emulator speaks HTTP/1.1 only:
+    # every answer, errors included, is a complete HTTP/1.1 response.
+    default_request_version = "HTTP/1.1"
     server_version = f"acp-emulator/{__version__}"
     sys_version = ""
     # Idle keep-alive connections and stalled uploads give up after this long.
@@ -195,10 +206,26 @@ class _Handler(BaseHTTPRequestHandler):
         super().handle_one_request()
 
     def parse_request(self) -> bool:
-        """Parse the request line and headers; the clock starts once the request arrived."""
+        """Parse the request line and headers, refusing what is not HTTP/1.x (400).
+
+        The clock starts once the request arrived.
+        """
         self._started = time.perf_counter()
         self._received_at = utc_now()
-        return super().parse_request()
+        if not super().parse_request():
+            return False
+        if len(self.requestline.split()) < 3:
+            # "GET /" alone: http.server would serve it as HTTP/0.9.
+            self.send_error(
+                HTTPStatus.BAD_REQUEST,
+                "the request line has no HTTP version; HTTP/0.9 is not supported, send HTTP/1.1",
+            )
+            return False
+        problem = _header_problem(self.headers)
+        if problem is not None:
+            self.send_error(HTTPStatus.BAD_REQUEST, problem)
+            return False
+        return True
 
     def handle_expect_100(self) -> bool:
         """Defer ``100 Continue`` until the request passed its header checks.
@@ -587,6 +614,23 @@ class _Handler(BaseHTTPRequestHandler):
         if self._note:
             line += f" ({self._note})"
         log(line)
+
+
+def _header_problem(headers: Message) -> str | None:
+    """Why the request's header section is malformed (RFC 9112 section 5), or None.
+
+    The parser of ``http.client`` is lenient: it stops at a line without a
+    colon (keeping the rest as "body"), accepts folded lines and control
+    characters. A server must refuse such requests rather than guess.
+    """
+    if headers.defects or headers.get_payload():
+        return "a header line is malformed: each is 'Name: value' on one line"
+    for name, value in headers.items():
+        if not _HEADER_NAME.fullmatch(name):
+            return f"the header name {name!r} is not a token"
+        if _NOT_FIELD_VALUE.search(value):
+            return f"the {name} header holds a control character or a folded line"
+    return None
 
 
 def _phrase(status: int) -> str:
