@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from acp_cli.emulator import Emulator, EmulatorClient, EmulatorControlError, Fault, FaultSpecError
-from tests.emulator_http import endpoint, signed_body
+from tests.emulator_http import connect, endpoint, read_response, signed_body
 
 TOKEN = "t"
 PLAN = {"files": [{"path": "a.txt", "size": 3}]}
@@ -299,3 +299,19 @@ def test_valid_edge_values_are_accepted_and_sent_as_given(
     assert answer.content == "caf\u00e9 \U0001f600".encode()
     assert http.post("/_emulator/faults", json={"status": 204}).status_code == 200
     assert http.post("/_emulator/faults", json={"delay": 300}).status_code == 200
+
+
+def test_a_body_sent_to_a_get_control_is_read_so_the_connection_stays_in_step(
+    emu: Emulator,
+) -> None:
+    """Unread body bytes would be taken for the next request on a keep-alive connection."""
+    requests = (
+        b"GET /_emulator/faults HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+        b"GET /_emulator/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    with connect(emu.url) as sock:
+        sock.sendall(requests)
+        first = read_response(sock)
+        second = read_response(sock)
+    assert (first[0], json.loads(first[2])) == (200, {"faults": []})
+    assert (second[0], json.loads(second[2])["status"]) == (200, "ok")
