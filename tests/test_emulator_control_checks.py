@@ -31,8 +31,7 @@ BAD_FIELD_VALUES: list[tuple[str, Any]] = [
             "1\nX-Injected: yes",
             "1\r",
             "\x00",
-            "1\x7f",
-            "\x1b[2J",
+            "a\x00b",
             "\u2028",
             "\ud800",
             "\U0001f600",
@@ -49,7 +48,6 @@ BAD_FIELD_VALUES: list[tuple[str, Any]] = [
             "text/plain\r\nX-Injected: yes",
             "text/plain\n",
             "text/\x00plain",
-            "text/plain\x7f",
             "text/plain; x=\u0100",
             "\ud800",
             3,
@@ -62,7 +60,7 @@ BAD_FIELD_VALUES: list[tuple[str, Any]] = [
         for value in (
             {"X-Ok": "a\r\nX-Injected: yes"},
             {"X-Ok": "a\nb"},
-            {"X-Ok": "\x0b"},
+            {"X-Ok": "a\x00"},
             {"X-Ok": "\u20ac"},
             {"X-Ok": "\udfff"},
             {"X-Ok": 1},
@@ -282,9 +280,13 @@ def test_valid_edge_values_are_accepted_and_sent_as_given(
             "status": 599,
             "retryAfter": "Wed, 21 Oct 2015 07:28:00 GMT",
             "contentType": "text/plain; charset=latin-1\tx=\u00e9",
-            # obs-text (0x80-0xFF) is valid HTTP: C1 controls such as CSI (0x9B) let a
-            # test check that the client sanitises what a server sends.
-            "headers": {"X-Odd!#$%&'*+-.^_`|~": "tab\tand \u00ff", "X-Evil": "\u009b2J", "X-E": ""},
+            # Control characters other than CR, LF and NUL get through HTTP parsers
+            # (h11 keeps them), so a test can check that the client sanitises them.
+            "headers": {
+                "X-Odd!#$%&'*+-.^_`|~": "tab\tand \u00ff",
+                "X-Evil": "\u009b2J \x1b[2J\x1b]0;pwned\x07 \x7f",
+                "X-E": "",
+            },
             "body": "caf\u00e9 \U0001f600",
             "times": 1000,
         },
@@ -295,7 +297,7 @@ def test_valid_edge_values_are_accepted_and_sent_as_given(
     assert answer.status_code == 599
     assert answer.headers["retry-after"] == "Wed, 21 Oct 2015 07:28:00 GMT"
     assert answer.headers["x-odd!#$%&'*+-.^_`|~"] == "tab\tand \u00ff"
-    assert answer.headers["x-evil"] == "\u009b2J"
+    assert answer.headers["x-evil"] == "\u009b2J \x1b[2J\x1b]0;pwned\x07 \x7f"
     assert answer.content == "caf\u00e9 \U0001f600".encode()
     assert http.post("/_emulator/faults", json={"status": 204}).status_code == 200
     assert http.post("/_emulator/faults", json={"delay": 300}).status_code == 200
@@ -305,13 +307,11 @@ def test_a_body_sent_to_a_get_control_is_read_so_the_connection_stays_in_step(
     emu: Emulator,
 ) -> None:
     """Unread body bytes would be taken for the next request on a keep-alive connection."""
-    requests = (
-        b"GET /_emulator/faults HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
-        b"GET /_emulator/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
     with connect(emu.url) as sock:
-        sock.sendall(requests)
+        sock.sendall(b"GET /_emulator/faults HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
         first = read_response(sock)
+        # Had "{}" been left unread, this request line would arrive as "{}GET ...".
+        sock.sendall(b"GET /_emulator/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         second = read_response(sock)
     assert (first[0], json.loads(first[2])) == (200, {"faults": []})
     assert (second[0], json.loads(second[2])["status"]) == (200, "ok")

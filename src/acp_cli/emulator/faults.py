@@ -27,20 +27,26 @@ default 1) queues the same fault that many times.
 Every field is checked when a `Fault` is made, so an invalid one is never
 queued (`FaultSpecError`; over HTTP a 400): types, ranges, unknown or null
 fields, header names that are not RFC 9110 tokens, header values
-(``retryAfter``, ``contentType``, ``headers``) holding CR, LF, other control
-characters or characters beyond U+00FF, and a ``body`` with lone surrogates.
-Odd but valid values (``Retry-After: soon``, obs-text bytes 0x80-0xFF) pass:
-they are what a test of the client's tolerance needs.
+(``retryAfter``, ``contentType``, ``headers``) holding CR, LF or NUL (which
+would end the header early and inject others) or characters beyond U+00FF
+(which HTTP cannot carry), and a ``body`` with lone surrogates.
+
+Odd values that a hostile or broken server can really get through a client's
+HTTP parser pass on purpose, because testing how the client copes with them is
+what faults are for: ``Retry-After: soon``, bytes 0x80-0xFF, and control
+characters such as ESC or CSI (``\x1b[2J``, ``\x9b``) in header values, which
+the client must not print raw.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from acp_cli.emulator.http_syntax import BREAKS_HEADER_LINE, HEADER_NAME
 
 _JSON_KEYS = {
     "status": "status",
@@ -60,10 +66,6 @@ _JSON_KEYS = {
 _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
 # Answers that never carry a body (http.server sends none for them).
 _BODILESS_STATUSES = frozenset({204, 304})
-# RFC 9110 section 5.6.2: a header name is a token.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# RFC 9110 section 5.5: a field value is visible ASCII, space, tab and obs-text (0x80-0xFF).
-_NOT_FIELD_VALUE = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
 
 # The longest delay a fault may ask for: long enough for any client timeout
 # test, short enough that a typo cannot hang a test run for an hour.
@@ -136,7 +138,7 @@ class Fault:
             if not (isinstance(pair, tuple) and len(pair) == 2):
                 raise FaultSpecError("headers must map header names to string values")
             name, value = pair
-            if not (isinstance(name, str) and _TOKEN.fullmatch(name)):
+            if not (isinstance(name, str) and HEADER_NAME.fullmatch(name)):
                 raise FaultSpecError(
                     f"headers: {name!r} is not a header name (letters, digits and !#$%&'*+-.^_`|~)"
                 )
@@ -270,19 +272,20 @@ def _is_utf8(text: str) -> bool:
 
 
 def _check_header_value(field_name: str, value: Any) -> None:
-    """A header value the emulator can send as is: RFC 9110 field-value characters only.
+    """A header value the emulator can send as one header line (see the module docstring).
 
-    A CR or LF would end the header and inject others (or split the answer);
-    other control characters are invalid HTTP; characters beyond U+00FF cannot
-    be sent at all (header bytes are Latin-1).
+    A CR or LF would end the header and inject others (or split the answer),
+    and every HTTP parser refuses a NUL; characters beyond U+00FF cannot be
+    sent at all (header bytes are Latin-1). Other control characters are
+    invalid HTTP but pass, for tests of a client's defences.
     """
     if value is None:
         return
     if not isinstance(value, str):
         raise FaultSpecError(f"{field_name} must be a string")
-    bad = _NOT_FIELD_VALUE.search(value)
+    bad = BREAKS_HEADER_LINE.search(value)
     if bad is not None:
         raise FaultSpecError(
-            f"{field_name} holds {bad.group()!r}, which a header value cannot hold"
-            " (control characters, CR/LF or characters beyond U+00FF)"
+            f"{field_name} holds {bad.group()!r}, which a header line cannot carry"
+            " (CR, LF, NUL or a character beyond U+00FF)"
         )

@@ -49,6 +49,7 @@ from acp_cli.emulator.endpoint import (
     parse_prepare_body,
 )
 from acp_cli.emulator.faults import Fault, FaultSpecError
+from acp_cli.emulator.http_syntax import HEADER_NAME, NOT_FIELD_VALUE
 from acp_cli.emulator.recorder import RecordedRequest
 from acp_cli.emulator.state import (
     DEFAULT_MAX_BODY,
@@ -64,10 +65,6 @@ from acp_cli.emulator.store import STATUSES, utc_now
 # sends a TCP reset, which can destroy the answer before the client reads it.
 _LINGER_SECONDS = 2.0
 _CONTENT_LENGTH = re.compile(r"[0-9]{1,20}")
-# RFC 9110 section 5: header names are tokens; values are visible characters,
-# spaces and tabs (http.client decodes header bytes as Latin-1).
-_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_NOT_FIELD_VALUE = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
 _CONTROL_PREFIX = "/_emulator"
 # Enough for any test; a typo such as a huge ``times`` in a loop cannot eat the memory.
 MAX_FAULTS_PER_REQUEST = 10_000
@@ -626,9 +623,9 @@ def _header_problem(headers: Message) -> str | None:
     if headers.defects or headers.get_payload():
         return "a header line is malformed: each is 'Name: value' on one line"
     for name, value in headers.items():
-        if not _HEADER_NAME.fullmatch(name):
+        if not HEADER_NAME.fullmatch(name):
             return f"the header name {name!r} is not a token"
-        if _NOT_FIELD_VALUE.search(value):
+        if NOT_FIELD_VALUE.search(value):
             return f"the {name} header holds a control character or a folded line"
     return None
 
