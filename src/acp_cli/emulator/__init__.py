@@ -24,6 +24,9 @@ a SQLite file path (None: in memory). Methods: ``start()``, ``stop()``, ``url``,
 ``clear_faults()``, ``sessions(binding=None, status=None)``, ``session(id)``,
 ``cancel(id)``, ``requests()``, ``clear_requests()``, ``reset()``.
 
+In a pytest suite, the ``acp_emulator`` fixture of the ``acp_cli.testing``
+plugin gives each test a fresh one.
+
 Against an emulator in another process (``acp-emulator --port 0`` prints its
 URL first on stdout), `EmulatorClient(url)` has the same control methods.
 
