@@ -1,10 +1,10 @@
 """Deeply nested JSON: the limits the emulator shares with the client, and room to recurse.
 
 The client accepts plans and metadata nested up to `MAX_PLAN_DEPTH` levels
-(``{}`` is one level) and a ``--meta key:=JSON``
-value that deep under its key, so the emulator must handle every such document,
-and refuses deeper ones as the client would. The request body holds them one
-level deeper, an answer (``{"pushSession": {"plan": ...}}``) two levels deeper.
+(``{}`` is one level) and a ``--meta key:=JSON`` value that deep under its key,
+so the emulator must handle every such document, and refuses deeper ones as
+the client would. The request body holds them one level deeper, an answer
+(``{"pushSession": {"plan": ...}}``) two levels deeper.
 
 The emulator's JSON work is recursive: the standard ``json`` module (its C
 scanner and encoder count their nesting against the interpreter's recursion
@@ -27,7 +27,7 @@ is refused before it is sent. Written out rather than imported: the emulator
 shares no code with the client it checks (a test keeps the two equal)."""
 
 MAX_METADATA_DEPTH = MAX_PLAN_DEPTH + 1
-"""Metadata may hold a ``--meta`` value nested `MAX_DEPTH` deep under its key."""
+"""Metadata may hold a ``--meta`` value nested `MAX_PLAN_DEPTH` deep under its key."""
 
 # Levels the emulator's recursive JSON code may go through: the deepest
 # metadata inside a session inside ``{"sessions": [...]}``, plus a margin for
@@ -46,7 +46,7 @@ def deep_recursion() -> Iterator[None]:
     The recursion limit is the interpreter's, shared by every thread, so it is
     raised by the first thread that enters and restored by the last one that
     leaves. A thread's C stack is not a concern: at this depth the json
-    module's C recursion takes well under a megabyte.
+    module's C recursion fits in a 512 KiB thread stack (measured).
     """
     global _holders, _saved_limit
     with _limit_lock:
