@@ -62,7 +62,7 @@ def test_sessions_are_listed_in_creation_order_and_filtered(http: httpx.Client) 
     prepared_a = http.get("/_emulator/sessions", params={"binding": "wb_a", "status": "prepared"})
     assert [s["id"] for s in prepared_a.json()["sessions"]] == [a2["id"]]
     bad = http.get("/_emulator/sessions", params={"status": "nope"})
-    assert bad.status_code == 422
+    assert bad.status_code == 400
 
 
 def test_one_session_by_id(http: httpx.Client) -> None:
@@ -107,9 +107,9 @@ def test_fault_routes_accept_one_a_list_or_an_object(http: httpx.Client) -> None
 @pytest.mark.parametrize(
     ("payload", "status", "code"),
     [
-        ({"status": 503, "bogus": 1}, 422, "invalid_fault"),
-        ([{"status": 503}, {"status": 1}], 422, "invalid_fault"),
-        ("drop", 422, "invalid_fault"),
+        ({"status": 503, "bogus": 1}, 400, "invalid_fault"),
+        ([{"status": 503}, {"status": 1}], 400, "invalid_fault"),
+        ("drop", 400, "invalid_fault"),
     ],
 )
 def test_bad_faults_are_refused_and_nothing_is_queued(
@@ -265,7 +265,7 @@ def test_emulator_client_mirrors_the_in_process_helpers(http: httpx.Client, emu:
     assert emu.faults() == []
     with pytest.raises(EmulatorControlError) as caught:
         remote.queue_faults([{"status": 1}])
-    assert (caught.value.status, caught.value.code) == (422, "invalid_fault")
+    assert (caught.value.status, caught.value.code) == (400, "invalid_fault")
 
     assert remote.requests() == emu.requests()
     remote.clear_requests()

@@ -24,6 +24,9 @@ a SQLite file path (None: in memory). Methods: ``start()``, ``stop()``, ``url``,
 ``clear_faults()``, ``sessions(binding=None, status=None)``, ``session(id)``,
 ``cancel(id)``, ``requests()``, ``clear_requests()``, ``reset()``.
 
+In a pytest suite, the ``acp_emulator`` fixture of the ``acp_cli.testing``
+plugin gives each test a fresh one.
+
 Against an emulator in another process (``acp-emulator --port 0`` prints its
 URL first on stdout), `EmulatorClient(url)` has the same control methods.
 
@@ -32,7 +35,10 @@ Fault fields (see `acp_cli.emulator.faults`): ``status`` with optional
 ``process``); ``truncate``; ``reset``; and ``delay`` (seconds) with any of
 them or alone; ``times`` repeats the fault.
 
-HTTP controls (JSON in and out, loopback clients only; faults never apply to them)::
+HTTP controls (JSON in and out, loopback clients only; faults never apply to
+them). Each is checked whole before it acts: an unknown query parameter, a
+body on a control that takes none (other than ``{}``), a duplicate key or an
+invalid fault field is a 400 that changes nothing::
 
     GET    /_emulator/health                    {"status": "ok", "version": "..."}
     GET    /_emulator/sessions[?binding=&status=]  {"sessions": [pushSession, ...]}

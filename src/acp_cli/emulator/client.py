@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from acp_cli.emulator.faults import Fault
+from acp_cli.emulator.nesting import deep_recursion
 from acp_cli.emulator.recorder import RecordedRequest
 
 
@@ -114,7 +115,7 @@ class EmulatorClient:
         if data is not None:
             request.add_header("Content-Type", "application/json")
         try:
-            with self._opener.open(request, timeout=self.timeout) as response:
+            with self._opener.open(request, timeout=self.timeout) as response, deep_recursion():
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:
             try:

@@ -23,6 +23,13 @@ from urllib.parse import unquote
 
 import rfc8785
 
+from acp_cli.emulator.nesting import (
+    MAX_METADATA_DEPTH,
+    MAX_PLAN_DEPTH,
+    deep_recursion,
+    nesting_depth,
+)
+
 API_PREFIX = ("", "v1", "workspace-bindings")
 API_SUFFIX = "push-sessions"
 
@@ -169,9 +176,17 @@ def parse_prepare_body(body: bytes) -> PrepareRequest:
     except UnicodeDecodeError as exc:
         raise ApiError(400, "malformed_json", "the request body is not valid UTF-8") from exc
     try:
-        document = json.loads(text, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError) as exc:
+        with deep_recursion():
+            document = json.loads(text, parse_constant=_refuse_constant)
+    except ValueError as exc:
         raise ApiError(400, "malformed_json", f"the request body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ApiError(
+            422,
+            "validation_failed",
+            f"the request body nests too deeply: plan may nest {MAX_PLAN_DEPTH} levels"
+            f" and metadata {MAX_METADATA_DEPTH}",
+        ) from exc
     if not isinstance(document, dict):
         raise ApiError(422, "validation_failed", "the request body must be a JSON object")
     signature = document.get("planSignature")
@@ -187,6 +202,12 @@ def parse_prepare_body(body: bytes) -> PrepareRequest:
     metadata = document.get("metadata", {})
     if not isinstance(metadata, dict):
         raise ApiError(422, "validation_failed", "metadata must be a JSON object")
+    for name, value, limit in (
+        ("plan", plan, MAX_PLAN_DEPTH),
+        ("metadata", metadata, MAX_METADATA_DEPTH),
+    ):
+        if nesting_depth(value) > limit:
+            raise ApiError(422, "validation_failed", f"{name} is nested deeper than {limit} levels")
     return PrepareRequest(plan_signature=signature, plan=plan, metadata=metadata)
 
 
@@ -196,12 +217,13 @@ def reference_signature(plan: dict[str, Any]) -> str:
     Raises 422 ``invalid_plan`` when the plan has no canonical form.
     """
     try:
-        try:
-            canonical = rfc8785.dumps(plan)
-        except rfc8785.IntegerDomainError:
-            # SPEC section 3: integers beyond 2^53 count as their nearest double.
-            canonical = rfc8785.dumps(_big_integers_as_doubles(plan))
-    except (rfc8785.CanonicalizationError, OverflowError, RecursionError) as exc:
+        with deep_recursion():
+            try:
+                canonical = rfc8785.dumps(plan)
+            except rfc8785.IntegerDomainError:
+                # SPEC section 3: integers beyond 2^53 count as their nearest double.
+                canonical = rfc8785.dumps(_big_integers_as_doubles(plan))
+    except (rfc8785.CanonicalizationError, OverflowError) as exc:
         raise ApiError(422, "invalid_plan", f"plan has no RFC 8785 canonical form: {exc}") from exc
     return "sha256:" + hashlib.sha256(canonical).hexdigest()
 
@@ -220,24 +242,26 @@ def check_signature(request: PrepareRequest) -> None:
 
 def plan_json_text(plan: dict[str, Any]) -> str:
     """The plan as compact JSON text for storage (valid UTF-8: rfc8785 refused surrogates)."""
-    return json.dumps(plan, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    with deep_recursion():
+        return json.dumps(plan, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def metadata_json_text(metadata: dict[str, Any]) -> str:
     """The metadata as compact JSON text for storage (422 when it holds an infinite number)."""
-    try:
-        text = json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except ValueError as exc:
-        raise ApiError(
-            422, "validation_failed", "metadata holds a number outside the double range"
-        ) from exc
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        # A lone surrogate (legal in JSON escapes) cannot be written as UTF-8;
-        # keep it as a \u escape instead.
-        text = json.dumps(metadata, separators=(",", ":"), allow_nan=False)
-    return text
+    with deep_recursion():
+        try:
+            text = json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        except ValueError as exc:
+            raise ApiError(
+                422, "validation_failed", "metadata holds a number outside the double range"
+            ) from exc
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate (legal in JSON escapes) cannot be written as UTF-8;
+            # keep it as a \u escape instead.
+            text = json.dumps(metadata, separators=(",", ":"), allow_nan=False)
+        return text
 
 
 def _refuse_constant(name: str) -> Any:

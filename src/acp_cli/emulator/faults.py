@@ -20,9 +20,22 @@ the oldest queued fault, if any. A fault holds at most one *action*:
                              (TCP RST) without reading the body.
 ===========================  =================================================
 
-``delay`` (seconds) waits after reading the request and before the action; a
-fault with only a delay answers normally, late. ``times`` (default 1) queues the
-same fault that many times.
+``delay`` (seconds, 0 to 300) waits after reading the request and before the
+action; a fault with only a delay answers normally, late. ``times`` (1 to 1000,
+default 1) queues the same fault that many times.
+
+Every field is checked when a `Fault` is made, so an invalid one is never
+queued (`FaultSpecError`; over HTTP a 400): types, ranges, unknown or null
+fields, header names that are not RFC 9110 tokens, header values
+(``retryAfter``, ``contentType``, ``headers``) holding CR, LF or NUL (which
+would end the header early and inject others) or characters beyond U+00FF
+(which HTTP cannot carry), and a ``body`` with lone surrogates.
+
+Odd values that a hostile or broken server can really get through a client's
+HTTP parser pass on purpose, because testing how the client copes with them is
+what faults are for: ``Retry-After: soon``, bytes 0x80-0xFF, and control
+characters such as ESC or CSI (``\x1b[2J``, ``\x9b``) in header values, which
+the client must not print raw.
 """
 
 from __future__ import annotations
@@ -32,6 +45,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from acp_cli.emulator.http_syntax import BREAKS_HEADER_LINE, HEADER_NAME
 
 _JSON_KEYS = {
     "status": "status",
@@ -49,6 +64,8 @@ _JSON_KEYS = {
 
 # The emulator writes these itself; a second copy would make the answer unparseable.
 _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
+# Answers that never carry a body (http.server sends none for them).
+_BODILESS_STATUSES = frozenset({204, 304})
 
 # The longest delay a fault may ask for: long enough for any client timeout
 # test, short enough that a typo cannot hang a test run for an hour.
@@ -75,6 +92,7 @@ class Fault:
     reset: bool = False
 
     def __post_init__(self) -> None:
+        """Check every field, so an invalid fault is never queued; raises `FaultSpecError`."""
         actions = [
             name
             for name, on in (
@@ -87,43 +105,46 @@ class Fault:
         ]
         if len(actions) > 1:
             raise FaultSpecError(f"a fault has at most one action, got {', '.join(actions)}")
-        if self.status is not None and (
-            isinstance(self.status, bool)
-            or not isinstance(self.status, int)
-            or not 200 <= self.status <= 599
-        ):
-            raise FaultSpecError("status must be an integer from 200 to 599")
+        for name in ("drop", "process", "truncate", "reset"):
+            if not isinstance(getattr(self, name), bool):
+                raise FaultSpecError(f"{name} must be true or false")
+        if self.process and not self.drop:
+            raise FaultSpecError("process only goes with drop")
+        if not (_is_number(self.delay) and 0 <= self.delay <= MAX_DELAY_SECONDS):
+            raise FaultSpecError(f"delay must be a number of seconds from 0 to {MAX_DELAY_SECONDS}")
         if self.status is None:
             for name in ("retry_after", "body", "content_type"):
                 if getattr(self, name) is not None:
                     raise FaultSpecError(f"{_camel(name)} only goes with status")
             if self.headers:
                 raise FaultSpecError("headers only goes with status")
-        for name in ("retry_after", "body", "content_type"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, str):
-                raise FaultSpecError(f"{_camel(name)} must be a string")
+            if not actions and not self.delay:
+                raise FaultSpecError(
+                    "a fault does something: give status, drop, truncate, reset or a delay"
+                )
+            return
+        if not (_is_integer(self.status) and 200 <= self.status <= 599):
+            raise FaultSpecError("status must be an integer from 200 to 599")
+        for name in ("retry_after", "content_type"):
+            _check_header_value(_camel(name), getattr(self, name))
+        if self.body is not None:
+            if not isinstance(self.body, str):
+                raise FaultSpecError("body must be a string")
+            if not _is_utf8(self.body):
+                raise FaultSpecError("body must be text without lone surrogates (\\ud800-\\udfff)")
+            if self.status in _BODILESS_STATUSES:
+                raise FaultSpecError(f"a {self.status} answer has no body")
         for pair in self.headers:
-            if not (
-                isinstance(pair, tuple)
-                and len(pair) == 2
-                and all(isinstance(part, str) and _is_header_safe(part) for part in pair)
-                and pair[0]
-            ):
+            if not (isinstance(pair, tuple) and len(pair) == 2):
                 raise FaultSpecError("headers must map header names to string values")
-            if pair[0].lower() in _FRAMING_HEADERS:
-                raise FaultSpecError(f"headers cannot set {pair[0]}: the emulator frames the body")
-        if self.process and not self.drop:
-            raise FaultSpecError("process only goes with drop")
-        if (
-            isinstance(self.delay, bool)
-            or not isinstance(self.delay, int | float)
-            or not 0 <= self.delay <= MAX_DELAY_SECONDS
-        ):
-            raise FaultSpecError(f"delay must be a number of seconds from 0 to {MAX_DELAY_SECONDS}")
-        for name in ("drop", "process", "truncate", "reset"):
-            if not isinstance(getattr(self, name), bool):
-                raise FaultSpecError(f"{name} must be true or false")
+            name, value = pair
+            if not (isinstance(name, str) and HEADER_NAME.fullmatch(name)):
+                raise FaultSpecError(
+                    f"headers: {name!r} is not a header name (letters, digits and !#$%&'*+-.^_`|~)"
+                )
+            if name.lower() in _FRAMING_HEADERS:
+                raise FaultSpecError(f"headers cannot set {name}: the emulator frames the body")
+            _check_header_value(f"headers[{name!r}]", value)
 
     @property
     def kind(self) -> str:
@@ -159,6 +180,11 @@ class Fault:
             raise FaultSpecError(
                 f"unknown fault field {unknown[0]!r}; known: {', '.join(sorted(_JSON_KEYS))}"
             )
+        nulls = sorted(key for key, value in spec.items() if value is None)
+        if nulls:
+            raise FaultSpecError(f"{nulls[0]} is null; leave a field out to mean its default")
+        if "headers" in spec and not isinstance(spec["headers"], Mapping):
+            raise FaultSpecError("headers must be a JSON object of header names to strings")
         fields = {_JSON_KEYS[key]: value for key, value in spec.items()}
         return cls.build(**fields)
 
@@ -228,6 +254,38 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def _is_header_safe(text: str) -> bool:
-    # A CR or LF in an injected header would split the response itself.
-    return "\r" not in text and "\n" not in text
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    # NaN fails every comparison, so the range checks refuse it; infinities are out of range.
+    return _is_integer(value) or isinstance(value, float)
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_header_value(field_name: str, value: Any) -> None:
+    """A header value the emulator can send as one header line (see the module docstring).
+
+    A CR or LF would end the header and inject others (or split the answer),
+    and every HTTP parser refuses a NUL; characters beyond U+00FF cannot be
+    sent at all (header bytes are Latin-1). Other control characters are
+    invalid HTTP but pass, for tests of a client's defences.
+    """
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise FaultSpecError(f"{field_name} must be a string")
+    bad = BREAKS_HEADER_LINE.search(value)
+    if bad is not None:
+        raise FaultSpecError(
+            f"{field_name} holds {bad.group()!r}, which a header line cannot carry"
+            " (CR, LF, NUL or a character beyond U+00FF)"
+        )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from acp_cli.emulator.faults import Fault
+from acp_cli.emulator.nesting import deep_recursion
 
 # Enough for any test's bodies; a single larger body is still kept, alone.
 BODY_BUDGET_BYTES = 128 * 1024 * 1024
@@ -53,7 +54,8 @@ class RecordedRequest:
         """The body parsed as JSON (raises ValueError when it is not JSON)."""
         if self.body is None:
             raise ValueError("the request body was not read")
-        return json.loads(self.body)
+        with deep_recursion():
+            return json.loads(self.body)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form served by ``GET /_emulator/requests``."""

@@ -26,13 +26,14 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
+from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO, cast
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qsl, unquote
 
 from acp_cli import __version__
 from acp_cli.emulator.endpoint import (
@@ -48,6 +49,7 @@ from acp_cli.emulator.endpoint import (
     parse_prepare_body,
 )
 from acp_cli.emulator.faults import Fault, FaultSpecError
+from acp_cli.emulator.http_syntax import HEADER_NAME, NOT_FIELD_VALUE
 from acp_cli.emulator.recorder import RecordedRequest
 from acp_cli.emulator.state import (
     DEFAULT_MAX_BODY,
@@ -64,6 +66,8 @@ from acp_cli.emulator.store import STATUSES, utc_now
 _LINGER_SECONDS = 2.0
 _CONTENT_LENGTH = re.compile(r"[0-9]{1,20}")
 _CONTROL_PREFIX = "/_emulator"
+# Enough for any test; a typo such as a huge ``times`` in a loop cannot eat the memory.
+MAX_FAULTS_PER_REQUEST = 10_000
 
 
 class _ClientGone(Exception):
@@ -134,6 +138,12 @@ class _Handler(BaseHTTPRequestHandler):
     """One client connection; handles its requests one after another (keep-alive)."""
 
     protocol_version = "HTTP/1.1"
+    # http.server takes a request for HTTP/0.9 until its request line says
+    # otherwise, and answers HTTP/0.9 with a bare body: no status line, no
+    # headers. So an error about a request line it could not parse ("HELLO")
+    # lost its status and X-Request-Id. The emulator speaks HTTP/1.1 only:
+    # every answer, errors included, is a complete HTTP/1.1 response.
+    default_request_version = "HTTP/1.1"
     server_version = f"acp-emulator/{__version__}"
     sys_version = ""
     # Idle keep-alive connections and stalled uploads give up after this long.
@@ -193,10 +203,26 @@ class _Handler(BaseHTTPRequestHandler):
         super().handle_one_request()
 
     def parse_request(self) -> bool:
-        """Parse the request line and headers; the clock starts once the request arrived."""
+        """Parse the request line and headers, refusing what is not HTTP/1.x (400).
+
+        The clock starts once the request arrived.
+        """
         self._started = time.perf_counter()
         self._received_at = utc_now()
-        return super().parse_request()
+        if not super().parse_request():
+            return False
+        if len(self.requestline.split()) < 3:
+            # "GET /" alone: http.server would serve it as HTTP/0.9.
+            self.send_error(
+                HTTPStatus.BAD_REQUEST,
+                "the request line has no HTTP version; HTTP/0.9 is not supported, send HTTP/1.1",
+            )
+            return False
+        problem = _header_problem(self.headers)
+        if problem is not None:
+            self.send_error(HTTPStatus.BAD_REQUEST, problem)
+            return False
+        return True
 
     def handle_expect_100(self) -> bool:
         """Defer ``100 Continue`` until the request passed its header checks.
@@ -374,17 +400,22 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if not is_loopback_client(str(self.client_address[0])):
                 raise ApiError(403, "forbidden", "/_emulator/ answers loopback clients only")
-            length = self._framing()
-            status, body = self._control_reply(path, query, length)
+            body = self._read_body(self._framing())
+            status, reply = self._control_reply(path, query, body)
         except ApiError as err:
             self._refuse(err)
             return
-        self._answer(status, body)
+        self._answer(status, reply)
 
-    def _control_reply(self, path: str, query: str, length: int) -> tuple[int, bytes]:
+    def _control_reply(self, path: str, query: str, body: bytes) -> tuple[int, bytes]:
+        """Check a control request completely, then act on it: a refused one changes nothing."""
         state = self._server.state
         parts = [unquote(part) for part in path.split("/")[2:]]
-        params = {key: values[-1] for key, values in parse_qs(query).items()}
+        params = _control_params(
+            query, allowed=("binding", "status") if parts == ["sessions"] else ()
+        )
+        if not (parts == ["faults"] and self.command == "POST"):
+            _check_no_body(body)
         match parts:
             case ["health"]:
                 self._allow("GET")
@@ -394,7 +425,7 @@ class _Handler(BaseHTTPRequestHandler):
                 status = params.get("status")
                 if status is not None and status not in STATUSES:
                     raise ApiError(
-                        422, "validation_failed", f"status must be one of {', '.join(STATUSES)}"
+                        400, "invalid_control", f"status must be one of {', '.join(STATUSES)}"
                     )
                 text = state.sessions_json_text(binding_id=params.get("binding"), status=status)
                 return 200, text.encode("utf-8")
@@ -406,7 +437,6 @@ class _Handler(BaseHTTPRequestHandler):
                 return 200, f'{{"pushSession":{session.to_json_text()}}}'.encode()
             case ["sessions", session_id, "cancel"]:
                 self._allow("POST")
-                self._read_body(length)
                 session = state.store.cancel(session_id)
                 if session is None:
                     raise _no_session(session_id)
@@ -414,13 +444,12 @@ class _Handler(BaseHTTPRequestHandler):
             case ["faults"]:
                 self._allow("GET", "POST", "DELETE")
                 if self.command == "POST":
-                    state.faults.extend(_read_fault_specs(self._read_body(length)))
+                    state.faults.extend(_read_fault_specs(body))
                 elif self.command == "DELETE":
                     state.faults.clear()
                 return 200, _json({"faults": [f.to_json() for f in state.faults.pending()]})
             case ["faults", "clear"]:
                 self._allow("POST")
-                self._read_body(length)
                 state.faults.clear()
                 return 200, _json({"faults": []})
             case ["requests"]:
@@ -431,7 +460,6 @@ class _Handler(BaseHTTPRequestHandler):
                 return 200, _json({"requests": [entry.to_json() for entry in entries]})
             case ["reset"]:
                 self._allow("POST")
-                self._read_body(length)
                 state.reset()
                 return 200, _json({"status": "ok"})
             case _:
@@ -585,6 +613,23 @@ class _Handler(BaseHTTPRequestHandler):
         log(line)
 
 
+def _header_problem(headers: Message) -> str | None:
+    """Why the request's header section is malformed (RFC 9112 section 5), or None.
+
+    The parser of ``http.client`` is lenient: it stops at a line without a
+    colon (keeping the rest as "body"), accepts folded lines and control
+    characters. A server must refuse such requests rather than guess.
+    """
+    if headers.defects or headers.get_payload():
+        return "a header line is malformed: each is 'Name: value' on one line"
+    for name, value in headers.items():
+        if not HEADER_NAME.fullmatch(name):
+            return f"the header name {name!r} is not a token"
+        if NOT_FIELD_VALUE.search(value):
+            return f"the {name} header holds a control character or a folded line"
+    return None
+
+
 def _phrase(status: int) -> str:
     try:
         return HTTPStatus(status).phrase
@@ -600,13 +645,78 @@ def _no_session(session_id: str) -> ApiError:
     return ApiError(404, "session_not_found", f"push session {session_id!r} was not found")
 
 
-def _read_fault_specs(body: bytes) -> list[Fault]:
-    """Faults from a control body: one fault object, a list, or ``{"faults": [...]}``."""
+def _control_json(body: bytes) -> Any:
+    """A control request's JSON body: strict UTF-8 JSON, each key once per object (else 400)."""
     try:
-        document = json.loads(body)
-    except ValueError as exc:
+        return json.loads(
+            body.decode("utf-8"),
+            object_pairs_hook=_object_without_duplicate_keys,
+            parse_constant=_not_a_json_value,
+        )
+    except _DuplicateKeyError as exc:
+        raise ApiError(400, "invalid_control", str(exc)) from exc
+    except ValueError as exc:  # UnicodeDecodeError included
         raise ApiError(400, "malformed_json", f"the request body is not valid JSON: {exc}") from exc
-    if isinstance(document, dict) and set(document) == {"faults"}:
+    except RecursionError as exc:
+        raise ApiError(400, "malformed_json", "the request body nests too deeply") from exc
+
+
+class _DuplicateKeyError(ValueError):
+    """A control body names one key twice: which value was meant is unclear."""
+
+
+def _object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKeyError(f"the request body has the key {key!r} twice")
+            seen.add(key)
+    return document
+
+
+def _not_a_json_value(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _check_no_body(body: bytes) -> None:
+    """A control without input takes no body, or ``{}`` (which `EmulatorClient` sends)."""
+    if body.strip() and _control_json(body) != {}:
+        raise ApiError(400, "invalid_control", "this control takes no body: send none, or {}")
+
+
+def _control_params(query: str, *, allowed: tuple[str, ...]) -> dict[str, str]:
+    """The query parameters of a control: only ``allowed`` names, each at most once (else 400)."""
+    try:
+        pairs = parse_qsl(
+            query, keep_blank_values=True, strict_parsing=bool(query), errors="strict"
+        )
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_control", f"the query string is malformed: {exc}") from exc
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        if name not in allowed:
+            known = f"; known: {', '.join(allowed)}" if allowed else ""
+            raise ApiError(400, "invalid_control", f"unknown query parameter {name!r}{known}")
+        if name in params:
+            raise ApiError(400, "invalid_control", f"the query parameter {name!r} is given twice")
+        if value:  # an empty value means no filter
+            params[name] = value
+    return params
+
+
+def _read_fault_specs(body: bytes) -> list[Fault]:
+    """Faults from a control body: one fault object, a list, or ``{"faults": [...]}``.
+
+    Every fault is checked before any is returned, so a refused body queues nothing.
+    """
+    document = _control_json(body)
+    if isinstance(document, dict) and "faults" in document:
+        if set(document) != {"faults"} or not isinstance(document["faults"], list):
+            raise ApiError(
+                400, "invalid_fault", 'give {"faults": [fault, ...]} with nothing beside the list'
+            )
         document = document["faults"]
     specs = document if isinstance(document, list) else [document]
     faults: list[Fault] = []
@@ -615,7 +725,13 @@ def _read_fault_specs(body: bytes) -> list[Fault]:
             faults.extend(Fault.from_json(spec))
         except FaultSpecError as exc:
             where = f"fault {index}: " if len(specs) > 1 else ""
-            raise ApiError(422, "invalid_fault", f"{where}{exc}") from exc
+            raise ApiError(400, "invalid_fault", f"{where}{exc}") from exc
+        if len(faults) > MAX_FAULTS_PER_REQUEST:
+            raise ApiError(
+                400,
+                "invalid_fault",
+                f"one request queues at most {MAX_FAULTS_PER_REQUEST} faults (times included)",
+            )
     return faults
 
 

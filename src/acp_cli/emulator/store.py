@@ -29,6 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from acp_cli.emulator.nesting import deep_recursion
+
 STATUSES = ("prepared", "superseded", "cancelled")
 
 _SCHEMA = """
@@ -117,7 +119,8 @@ class PushSession:
 
     def to_json(self) -> dict[str, Any]:
         """The API's ``pushSession`` object as Python values."""
-        value: dict[str, Any] = json.loads(self.to_json_text())
+        with deep_recursion():
+            value: dict[str, Any] = json.loads(self.to_json_text())
         return value
 
 
