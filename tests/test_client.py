@@ -248,3 +248,16 @@ def test_a_plan_built_from_a_folder_is_sent_as_built(
     assert json.loads(request.body)["plan"] == json.loads(built.data)
     assert first.plan_signature == built.signature == again.plan_signature
     assert (first.created, again.created) == (True, False)
+
+
+@pytest.mark.parametrize("depth", [1000, 1023, 1024])
+def test_a_plan_as_deep_as_acp_accepts_comes_back_readable(
+    client: Client, emulator: Any, depth: int
+) -> None:
+    # The answer holds the plan two levels down, beyond orjson's own limit.
+    plan_text = b'{"a":' * (depth - 1) + b"{}" + b"}" * (depth - 1)
+    session = client.prepare_push_session(BINDING, plan_text)
+    assert session.created
+    assert session.plan_signature == plan_signature(plan_text)
+    [stored] = emulator.sessions()
+    assert stored["id"] == session.id

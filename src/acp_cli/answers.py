@@ -24,6 +24,7 @@ from acp_cli.errors import (
     RejectedError,
     UnavailableError,
 )
+from acp_cli.plan import MAX_DEPTH
 from acp_cli.retry import DEADLINE_HINT, RETRYABLE_STATUSES, seconds
 from acp_cli.server_text import json_text, one_line
 
@@ -180,8 +181,8 @@ def _documented_answer(body: bytes) -> tuple[dict[str, Any] | None, str]:
     the fields inside ``pushSession`` may each be missing or null.
     """
     try:
-        answer = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        answer = _loads(body)
+    except ValueError:  # orjson.JSONDecodeError and json.JSONDecodeError alike
         return None, "it is not JSON"
     if not isinstance(answer, dict):
         return None, "it is not a JSON object"
@@ -190,6 +191,31 @@ def _documented_answer(body: bytes) -> tuple[dict[str, Any] | None, str]:
     if answer.get("created") is not None and not isinstance(answer["created"], bool):
         return None, "created is not true or false"
     return answer, ""
+
+
+def _loads(body: bytes) -> Any:
+    """``body`` parsed as JSON, however deep the plan inside it.
+
+    orjson stops at 1,024 levels, and the answer holds the plan two levels down:
+    a plan as deep as acp accepts (1,024) would make its own answer unreadable.
+    Such rare answers are parsed by the standard library with room to recurse.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" not in str(exc):
+            raise
+    import json
+    import sys
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 4 * MAX_DEPTH + 1000))
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("nested too deep") from None
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def error_for_response(
