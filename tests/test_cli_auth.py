@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+from unittest import mock
 
 import pytest
 
@@ -40,15 +41,11 @@ def acp(*args: str, env: dict[str, str] | None = None, stdin: str | bytes | None
 
 
 def in_keyring(origin: str, env: dict[str, str] | None = None) -> str | None:
-    """What the keyring holds for ``origin``, read by the keyring library itself."""
-    done = subprocess.run(
-        [sys.executable, "-c",
-         "import keyring, sys; print(keyring.get_password('acp-cli', sys.argv[1]) or '')",
-         origin],
-        env={**os.environ, **FILE_KEYRING, **(env or {})},
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return done.stdout.strip() or None
+    """What the file keyring holds for ``origin``, read by the keyring backend itself."""
+    from keyrings.alt.file import PlaintextKeyring
+
+    with mock.patch.dict(os.environ, env or {}):
+        return PlaintextKeyring().get_password("acp-cli", origin) or None
 
 
 def rows_of(report: str) -> dict[str, str]:

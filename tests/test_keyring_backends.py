@@ -20,6 +20,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -29,13 +30,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.cli_runner import BINDING, TOKEN, Run
-from tests.cli_runner import run_acp_process as run_acp
+from tests.cli_runner import BINDING, TOKEN, Run, run_acp, run_acp_process
 
 if TYPE_CHECKING:
     from acp_cli.emulator import Emulator
 
 TEST_BACKENDS = Path(__file__).resolve().parent / "keyring_backends"
+# In-process runs find the test backends by name, as PYTHONPATH makes a process do.
+if str(TEST_BACKENDS) not in sys.path:
+    sys.path.insert(0, str(TEST_BACKENDS))
 FILE_KEYRING = {"PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring"}
 FAIL_KEYRING = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
 SECRET_SERVICE_KEYRING = {"PYTHON_KEYRING_BACKEND": "keyring.backends.SecretService.Keyring"}
@@ -54,8 +57,18 @@ def misbehaving(name: str, bound: float | None = SHORT_BOUND) -> dict[str, str]:
 
 
 def acp(*args: str, env: dict[str, str], stdin: str | None = None) -> Run:
-    """Run `acp`: never a traceback, never the token (but from `acp auth token`)."""
-    run = run_acp(*args, env=env, stdin=stdin, timeout=60)
+    """Run `acp`: never a traceback, never the token (but from `acp auth token`).
+
+    In-process, but for what only a process shows: a backend that hangs (its call
+    never returns; acp gives up on it and the process ends, the stuck thread with
+    it) and the real Secret Service on its own D-Bus (a D-Bus client keeps its
+    connection, and a stalled one, for the life of the process).
+    """
+    own_process = "Hanging" in env.get("PYTHON_KEYRING_BACKEND", "") or (
+        "DBUS_SESSION_BUS_ADDRESS" in env
+    )
+    runner = run_acp_process if own_process else run_acp
+    run = runner(*args, env=env, stdin=stdin, timeout=60)
     assert "Traceback" not in run.output
     if tuple(args[:2]) != ("auth", "token"):
         assert TOKEN not in run.output, f"the token leaked into the output of {args}"
