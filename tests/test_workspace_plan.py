@@ -195,22 +195,22 @@ def test_progress_reports_the_work_and_every_file_hashed(work: Path) -> None:
         def __init__(self) -> None:
             self.calls: list[tuple[str, int, int]] = []
 
-        def hashing(self, files: int, total_bytes: int) -> None:
-            self.calls.append(("hashing", files, total_bytes))
+        def start(self, files: int) -> None:
+            self.calls.append(("start", files, 0))
 
-        def hashed(self, files: int, nbytes: int) -> None:
-            self.calls.append(("hashed", files, nbytes))
+        def advance(self, files: int, hashed_bytes: int) -> None:
+            self.calls.append(("advance", files, hashed_bytes))
 
     first, second = Recorder(), Recorder()
     build_plan(work, progress=first)
     build_plan(work, progress=second)  # the cache has every file now
 
     total = sum(range(100))
-    assert first.calls[0] == ("hashing", 100, total)
-    assert {name for name, _, _ in first.calls[1:]} == {"hashed"}
-    assert sum(files for _, files, _ in first.calls[1:]) == 100
-    assert sum(nbytes for _, _, nbytes in first.calls[1:]) == total
-    assert second.calls == [("hashing", 0, 0)]
+    for recorder, hashed_bytes in ((first, total), (second, 0)):
+        assert recorder.calls[0] == ("start", 100, 0)
+        assert {name for name, _, _ in recorder.calls[1:]} == {"advance"}
+        assert sum(files for _, files, _ in recorder.calls[1:]) == 100
+        assert sum(nbytes for _, _, nbytes in recorder.calls[1:]) == hashed_bytes
 
 
 # --- the cache -------------------------------------------------------------
@@ -480,3 +480,33 @@ def test_an_acpignore_added_after_a_cached_run_applies(work: Path) -> None:
     (work / "sub" / ".acpignore").write_text("c\n", encoding="utf-8")
 
     assert plan_paths(build_plan(work)) == {"a", "sub/b", "sub/.acpignore"}
+
+
+def test_an_error_found_in_a_worker_process_is_raised_naming_the_path(work: Path) -> None:
+    write_tree(work, {f"d{i % 9}/f{i}": "x" for i in range(1500)})  # enough for workers
+    with open(os.fsencode(work) + b"/d5/bad-\xff", "wb") as handle:
+        handle.write(b"x")
+
+    with pytest.raises(UsageError, match=r"d5/bad-\\xff"):
+        build_plan(work)
+
+
+def test_a_change_in_one_chunk_keeps_the_cache_of_the_others(work: Path, tmp_path: Path) -> None:
+    """Enough files for several chunks in worker processes; one file changes."""
+    contents = {f"d{i % 9}/f{i:04d}": f"{i}" for i in range(1500)}
+    write_tree(work, contents)
+    old = 1_600_000_000_000_000_000
+    for name in contents:
+        os.utime(work / name, ns=(old, old))
+    assert build_plan(work).hashed_files == 1500
+
+    (work / "d3" / "f0003").write_text("changed", encoding="utf-8")
+    os.utime(work / "d3" / "f0003", ns=(old, old))
+    changed = build_plan(work)
+    again = build_plan(work)
+
+    assert changed.hashed_files == 1
+    assert again.hashed_files == 0
+    assert again.data == changed.data == build_plan(work, cache=False).data
+    [cache_file] = (tmp_path / "home" / "cache" / "plans").iterdir()
+    assert len(orjson.loads(cache_file.read_bytes())["files"]) == 1500

@@ -13,7 +13,7 @@ moment it was hashed could keep its stat with new content ("racy git"). Anything
 unexpected in the file (missing, corrupt, another format, another folder, a
 malformed entry) is ignored and the cache rewritten: the cache may only ever make
 a run faster, never change its output. The lookup itself is inlined in the loop
-every listed file goes through (``build._Found.add_all``).
+every listed file goes through (``describe.describe_chunk``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +31,6 @@ from acp_cli.files import write_atomic
 
 FORMAT = 1
 RACY_NS = 2_000_000_000
-_HEX_DIGITS = b"0123456789abcdef"
-
-
-def all_hex(text: str) -> bool:
-    """Whether ``text`` is lowercase hex digits only (C speed, for megabytes of them)."""
-    return text.isascii() and not text.encode("ascii").translate(None, _HEX_DIGITS)
 
 
 def stat_key(size: int, mtime_ns: int, ctime_ns: int, inode: int, device: int) -> str:
@@ -90,19 +84,22 @@ class HashCache:
         self.folders = document["folders"]
         self.trusted_before_ns = document["written_ns"] - RACY_NS
 
-    def save(self, entries: dict[str, str], folders: dict[str, Any]) -> None:
-        """Write ``entries`` and ``folders`` as the new cache. A failure is ignored:
-        the cache only saves time, and a plan must not fail because a cache folder
-        is read-only."""
-        document = {
-            "format": FORMAT,
-            "root": self.root_key,
-            "written_ns": time.time_ns(),
-            "files": entries,
-            "folders": folders,
-        }
+    def save(self, parts: Sequence[bytes], folders: dict[str, Any]) -> None:
+        """Write the new cache: its file entries come serialized, in ``parts`` of
+        ``"path":"entry"`` pairs (as ``describe.Chunk.cache_entries``), and are
+        joined as they are. A failure is ignored: the cache only saves time, and a
+        plan must not fail because a cache folder is read-only."""
         try:
-            data = orjson.dumps(document)
+            data = b"".join(
+                (
+                    b'{"files":{',
+                    b",".join(part for part in parts if part),
+                    b'},"folders":',
+                    orjson.dumps(folders),
+                    b',"format":%d,"root":"%s","written_ns":%d}'
+                    % (FORMAT, self.root_key.encode(), time.time_ns()),
+                )
+            )
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             write_atomic(self.path, data)
         except (OSError, orjson.JSONEncodeError):  # a folder name that is not UTF-8
