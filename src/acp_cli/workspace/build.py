@@ -104,14 +104,17 @@ def build_plan(
     folder = _workspace_folder(Path(root))
     git = Git(folder, env)
     cached = hash_cache.HashCache(hash_cache.cache_file(folder, env), folder) if cache else None
-    with Scratch(git) as scratch:
+    context = describe.Context(os.fsencode(folder), cached)
+    with (
+        Scratch(git) as scratch,
+        describe.Describer(
+            context, expect_many=cached is not None and cached.holds_many()
+        ) as describer,
+    ):
+        # The workers load the cache while git walks the tree.
         pending = PendingListing(git, scratch)
-        if cached is not None:
-            cached.load()  # while git walks the tree
-        memory = FolderMemory(
-            cached.folders if cached is not None else {},
-            cached.trusted_before_ns if cached is not None else 0,
-        )
+        header = cached.load_header() if cached is not None else hash_cache.CacheHeader({}, 0, 0)
+        memory = FolderMemory(header.folders, header.trusted_before_ns)
         listing = pending.finish(memory)
         names = listing.paths + listing.special_files
         nested = [
@@ -130,18 +133,13 @@ def build_plan(
                 for pair, name in zip(nested, listing.nested_repositories, strict=True)
                 if name not in excluded
             ]
-    names.sort()  # git lists a few sorted runs: the sort merges them in linear time
+        names.sort()  # git lists a few sorted runs: the sort merges them in linear time
 
-    if progress is not None:
-        progress.start(len(names))
-    context = describe.Context(
-        os.fsencode(folder),
-        cached.entries if cached is not None else {},
-        cached.trusted_before_ns if cached is not None else 0,
-        cache_entries_wanted=memory.changed,
-    )
-    report = _reporter(progress)
-    chunks = describe.describe_all(names, context, report)
+        if progress is not None:
+            progress.start(len(names))
+        chunks = describer.describe_all(
+            names, _reporter(progress), cache_entries_wanted=memory.changed
+        )
     for chunk in chunks:
         if chunk.error is not None:
             message, hint = chunk.error
@@ -155,9 +153,8 @@ def build_plan(
         )
     )
     hashed = sum(chunk.hashed_files for chunk in chunks)
-    regular_files = sum(chunk.regular_files for chunk in chunks)
-    if cached is not None and (hashed or memory.changed or regular_files != len(cached.entries)):
-        cached.save([_cache_part(chunk, cached.entries) for chunk in chunks], memory.scanned)
+    if cached is not None:
+        _save_cache(cached, header.files, chunks, memory)
     skipped = [skip for chunk in chunks for skip in chunk.skipped] + nested
     return BuiltPlan(
         data=data,
@@ -170,6 +167,24 @@ def build_plan(
     )
 
 
+def _save_cache(
+    cached: hash_cache.HashCache,
+    cached_files: int,
+    chunks: list[describe.Chunk],
+    memory: FolderMemory,
+) -> None:
+    """Rewrite the cache when this run learned something: it hashed a file, read a
+    folder again, or found another number of files than the cache holds."""
+    files = sum(chunk.regular_files for chunk in chunks)
+    hashed = any(chunk.cache_entries is not None for chunk in chunks)
+    if not (hashed or memory.changed or files != cached_files):
+        return
+    # A chunk that hashed nothing used the cache's entries: they are kept as they are.
+    unchanged = any(chunk.cache_entries is None for chunk in chunks)
+    entries = cached.load_files()[0] if unchanged else {}
+    cached.save([_cache_part(chunk, entries) for chunk in chunks], files, memory.scanned)
+
+
 def _cache_part(chunk: describe.Chunk, cached: Mapping[str, str]) -> bytes:
     """A chunk's cache entries; for a chunk that hashed nothing, the entries it used."""
     if chunk.cache_entries is not None:
@@ -177,7 +192,7 @@ def _cache_part(chunk: describe.Chunk, cached: Mapping[str, str]) -> bytes:
     used = {
         entry["path"]: cached[entry["path"]]
         for entry in orjson.loads(b"[" + chunk.entries + b"]")
-        if entry["mode"] != describe.MODE_SYMLINK
+        if entry["mode"] != describe.MODE_SYMLINK and entry["path"] in cached
     }
     return orjson.dumps(used)[1:-1]
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from acp_cli.workspace.cache import stat_key
+from acp_cli.workspace.cache import HashCache, stat_key
 from acp_cli.workspace.listing import escape
 
 BLOCK = 1 << 20
@@ -58,13 +58,10 @@ _NOT_UTF8_HINT = "Rename it, or leave it out with .acpignore or --exclude."
 
 @dataclass(frozen=True)
 class Context:
-    """What every chunk needs: DIR and the cache a worker inherits when forked."""
+    """What describing needs: DIR, and the cache each worker loads for itself."""
 
     root: bytes
-    cached: Mapping[str, Any]
-    trusted_before_ns: int
-    cache_entries_wanted: bool
-    """Whether every chunk returns its cache entries (else only chunks that hashed)."""
+    cache: HashCache | None
 
 
 @dataclass(frozen=True)
@@ -88,59 +85,107 @@ class Chunk:
     """(message, hint) of the first path that cannot be planned; then nothing else."""
 
 
-def describe_all(
-    names: Sequence[bytes], context: Context, on_chunk: Callable[[Chunk], None]
-) -> list[Chunk]:
-    """Describe ``names`` (sorted by bytes), in order, calling ``on_chunk`` as each
-    chunk is done. Stops at the first chunk with an error."""
-    workers = _worker_count()
-    size = max(CHUNK_MIN, min(CHUNK_MAX, len(names) // (workers * CHUNKS_PER_WORKER)))
-    chunks = [names[at : at + size] for at in range(0, len(names), size)]
-    results: list[Chunk] = []
-    for chunk in _described(chunks, context, workers):
-        results.append(chunk)
-        on_chunk(chunk)
-        if chunk.error is not None:
-            break
-    return results
+class Describer:
+    """Describes sorted paths in chunks, in worker processes when there are many.
+
+    With ``expect_many`` the workers start at once, and each loads the cache
+    while the caller is still waiting for git's listing; else they start when
+    ``describe_all`` finds enough paths to need them.
+    """
+
+    def __init__(self, context: Context, *, expect_many: bool) -> None:
+        self.context = context
+        self.workers = _worker_count()
+        self._pool: Any = None
+        if expect_many and self.workers > 1:
+            self._start_pool()
+
+    def __enter__(self) -> Describer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+
+    def describe_all(
+        self,
+        names: Sequence[bytes],
+        on_chunk: Callable[[Chunk], None],
+        *,
+        cache_entries_wanted: bool,
+    ) -> list[Chunk]:
+        """Describe ``names`` (sorted by bytes), in order, calling ``on_chunk`` as
+        each chunk is done. Stops at the first chunk with an error. Every chunk
+        returns its cache entries if ``cache_entries_wanted``, else only those
+        that hashed files."""
+        size = max(CHUNK_MIN, min(CHUNK_MAX, len(names) // (self.workers * CHUNKS_PER_WORKER)))
+        chunks = [
+            (names[at : at + size], cache_entries_wanted) for at in range(0, len(names), size)
+        ]
+        if self._pool is None and self.workers > 1 and len(chunks) > 1:
+            self._start_pool()
+        if self._pool is not None:
+            described: Iterator[Chunk] = self._pool.imap(_describe_in_worker, chunks)
+        else:
+            state = _State.load(self.context)
+            described = (describe_chunk(*chunk, state) for chunk in chunks)
+        results: list[Chunk] = []
+        for chunk in described:
+            results.append(chunk)
+            on_chunk(chunk)
+            if chunk.error is not None:
+                break
+        return results
+
+    def _start_pool(self) -> None:
+        import multiprocessing
+
+        # fork: a worker starts in a millisecond with everything imported; spawn
+        # (where fork does not exist) starts a new interpreter per worker.
+        methods = multiprocessing.get_all_start_methods()
+        mp_context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        self._pool = mp_context.Pool(
+            self.workers, initializer=_start_worker, initargs=(self.context,)
+        )
 
 
-def _described(chunks: list[Sequence[bytes]], context: Context, workers: int) -> Iterator[Chunk]:
-    if workers < 2 or len(chunks) < 2:  # one chunk or one core: no pool
-        for names in chunks:
-            yield describe_chunk(names, context)
-        return
-    import multiprocessing
+@dataclass(frozen=True)
+class _State:
+    """A process's view of the context: with the cache's file entries loaded."""
 
-    # fork: a worker starts in a millisecond with the cache already loaded, shared
-    # copy-on-write; spawn (where fork does not exist) pickles the context instead.
-    methods = multiprocessing.get_all_start_methods()
-    mp_context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with mp_context.Pool(workers, initializer=_set_context, initargs=(context,)) as pool:
-        yield from pool.imap(_describe_in_worker, chunks)
+    root: bytes
+    cached: Mapping[str, Any]
+    trusted_before_ns: int
 
-
-_worker_context: Context | None = None
+    @classmethod
+    def load(cls, context: Context) -> _State:
+        cached, trusted_before_ns = (
+            context.cache.load_files() if context.cache is not None else ({}, 0)
+        )
+        return cls(context.root, cached, trusted_before_ns)
 
 
-def _set_context(context: Context) -> None:
-    global _worker_context  # a worker process's one piece of state
-    _worker_context = context
+_worker_state: _State | None = None
 
 
-def _describe_in_worker(names: Sequence[bytes]) -> Chunk:
-    assert _worker_context is not None
-    return describe_chunk(names, _worker_context)
+def _start_worker(context: Context) -> None:
+    global _worker_state  # a worker process's one piece of state
+    _worker_state = _State.load(context)
 
 
-def describe_chunk(names: Sequence[bytes], context: Context) -> Chunk:
+def _describe_in_worker(task: tuple[Sequence[bytes], bool]) -> Chunk:
+    assert _worker_state is not None
+    return describe_chunk(*task, _worker_state)
+
+
+def describe_chunk(names: Sequence[bytes], cache_entries_wanted: bool, context: _State) -> Chunk:
     """Describe consecutive paths: plan entries, cache entries, what was skipped.
 
     The loop every listed path goes through, kept lean: on a warm re-plan it is
     most of the time acp spends.
     """
     root, cached, trusted_before_ns = context.root + b"/", context.cached, context.trusted_before_ns
-    lstat = os.lstat
     entries: list[dict[str, Any]] = []
     hashed_keys: dict[str, str] = {}  # the cache keys of the files hashed here
     cached_digests: list[str] = []
@@ -148,6 +193,10 @@ def describe_chunk(names: Sequence[bytes], context: Context) -> Chunk:
     skipped: list[tuple[str, str]] = []
     total_bytes = hashed_bytes = regular_files = 0
     error: tuple[str, str] | None = None
+    # Locals: this loop runs once per listed path, and a global lookup costs.
+    lstat, add_entry, add_digest = os.lstat, entries.append, cached_digests.append
+    file_type, regular, owner_exec = stat.S_IFMT, stat.S_IFREG, stat.S_IXUSR
+    executable, not_executable, digest_length = MODE_EXECUTABLE, MODE_FILE, SHA256_HEX_LENGTH
     for name in names:
         try:
             path = name.decode("utf-8")
@@ -163,10 +212,10 @@ def describe_chunk(names: Sequence[bytes], context: Context) -> Chunk:
             error = _unreadable(name, exc)
             break
         mode = info.st_mode
-        if not stat.S_ISREG(mode):
+        if file_type(mode) != regular:
             other = _describe_other(name, path, absolute, mode)
             if isinstance(other, dict):
-                entries.append(other)
+                add_entry(other)
                 total_bytes += other["size"]
             elif other[0] == "skip":
                 skipped.append((path, other[1]))
@@ -176,17 +225,18 @@ def describe_chunk(names: Sequence[bytes], context: Context) -> Chunk:
             continue
         regular_files += 1
         size, mtime_ns = info.st_size, info.st_mtime_ns
-        key = stat_key(size, mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
+        # cache.stat_key, written out: a call per file costs 10% of a warm run
+        key = f"{size} {mtime_ns} {info.st_ctime_ns} {info.st_ino} {info.st_dev} "
         sha = None
         if mtime_ns < trusted_before_ns:  # else changed too recently to trust: racy git
             entry = cached.get(path)  # the key followed by the SHA-256
             if (
                 type(entry) is str
                 and entry.startswith(key)
-                and len(entry) == len(key) + SHA256_HEX_LENGTH
+                and len(entry) - len(key) == digest_length
             ):
-                sha = entry[-SHA256_HEX_LENGTH:]
-                cached_digests.append(sha)
+                sha = entry[-digest_length:]
+                add_digest(sha)
         if sha is None:
             hashed = hash_file(absolute, buffer)
             if isinstance(hashed, str):
@@ -194,9 +244,9 @@ def describe_chunk(names: Sequence[bytes], context: Context) -> Chunk:
                 break
             sha, size, hashed_keys[path] = hashed
             hashed_bytes += size
-        entries.append(
+        add_entry(
             {
-                "mode": MODE_EXECUTABLE if mode & stat.S_IXUSR else MODE_FILE,
+                "mode": executable if mode & owner_exec else not_executable,
                 "path": path,
                 "sha256": sha,
                 "size": size,
@@ -207,7 +257,7 @@ def describe_chunk(names: Sequence[bytes], context: Context) -> Chunk:
         # A corrupt cache may make a run slower, never change its output.
         error = _hash_malformed(entries, hashed_keys, root, buffer)
     cache_entries = None
-    if hashed_keys or context.cache_entries_wanted:
+    if hashed_keys or cache_entries_wanted:
         cache_entries = orjson.dumps(
             {
                 path: hashed_keys[path] + entry["sha256"] if path in hashed_keys else cached[path]
