@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import orjson
-
 from acp_cli.errors import UsageError
 from acp_cli.workspace import cache as hash_cache
 from acp_cli.workspace import describe
@@ -137,9 +135,7 @@ def build_plan(
 
         if progress is not None:
             progress.start(len(names))
-        chunks = describer.describe_all(
-            names, _reporter(progress), cache_entries_wanted=memory.changed
-        )
+        chunks = describer.describe_all(names, _reporter(progress))
     for chunk in chunks:
         if chunk.error is not None:
             message, hint = chunk.error
@@ -176,25 +172,8 @@ def _save_cache(
     """Rewrite the cache when this run learned something: it hashed a file, read a
     folder again, or found another number of files than the cache holds."""
     files = sum(chunk.regular_files for chunk in chunks)
-    hashed = any(chunk.cache_entries is not None for chunk in chunks)
-    if not (hashed or memory.changed or files != cached_files):
-        return
-    # A chunk that hashed nothing used the cache's entries: they are kept as they are.
-    unchanged = any(chunk.cache_entries is None for chunk in chunks)
-    entries = cached.load_files()[0] if unchanged else {}
-    cached.save([_cache_part(chunk, entries) for chunk in chunks], files, memory.scanned)
-
-
-def _cache_part(chunk: describe.Chunk, cached: Mapping[str, str]) -> bytes:
-    """A chunk's cache entries; for a chunk that hashed nothing, the entries it used."""
-    if chunk.cache_entries is not None:
-        return chunk.cache_entries
-    used = {
-        entry["path"]: cached[entry["path"]]
-        for entry in orjson.loads(b"[" + chunk.entries + b"]")
-        if entry["mode"] != describe.MODE_SYMLINK and entry["path"] in cached
-    }
-    return orjson.dumps(used)[1:-1]
+    if any(chunk.hashed_files for chunk in chunks) or memory.changed or files != cached_files:
+        cached.save([chunk.cache_entries for chunk in chunks], files, memory.scanned)
 
 
 def _reporter(progress: PlanProgress | None) -> Callable[[describe.Chunk], None]:

@@ -70,10 +70,8 @@ class Chunk:
 
     entries: bytes
     """Its plan entries, serialized with sorted keys, without the enclosing ``[]``."""
-    cache_entries: bytes | None
-    """Its regular files' cache entries, serialized, without the enclosing ``{}``;
-    None when it hashed nothing (they are those of the cache it was given) and
-    ``Context.cache_entries_wanted`` is False."""
+    cache_entries: bytes
+    """Its regular files' cache entries, serialized, without the enclosing ``{}``."""
     files: int
     regular_files: int
     total_bytes: int
@@ -109,27 +107,19 @@ class Describer:
             self._pool.join()
 
     def describe_all(
-        self,
-        names: Sequence[bytes],
-        on_chunk: Callable[[Chunk], None],
-        *,
-        cache_entries_wanted: bool,
+        self, names: Sequence[bytes], on_chunk: Callable[[Chunk], None]
     ) -> list[Chunk]:
         """Describe ``names`` (sorted by bytes), in order, calling ``on_chunk`` as
-        each chunk is done. Stops at the first chunk with an error. Every chunk
-        returns its cache entries if ``cache_entries_wanted``, else only those
-        that hashed files."""
+        each chunk is done. Stops at the first chunk with an error."""
         size = max(CHUNK_MIN, min(CHUNK_MAX, len(names) // (self.workers * CHUNKS_PER_WORKER)))
-        chunks = [
-            (names[at : at + size], cache_entries_wanted) for at in range(0, len(names), size)
-        ]
+        chunks = [names[at : at + size] for at in range(0, len(names), size)]
         if self._pool is None and self.workers > 1 and len(chunks) > 1:
             self._start_pool()
         if self._pool is not None:
             described: Iterator[Chunk] = self._pool.imap(_describe_in_worker, chunks)
         else:
             state = _State.load(self.context)
-            described = (describe_chunk(*chunk, state) for chunk in chunks)
+            described = (describe_chunk(chunk, state) for chunk in chunks)
         results: list[Chunk] = []
         for chunk in described:
             results.append(chunk)
@@ -174,12 +164,12 @@ def _start_worker(context: Context) -> None:
     _worker_state = _State.load(context)
 
 
-def _describe_in_worker(task: tuple[Sequence[bytes], bool]) -> Chunk:
+def _describe_in_worker(names: Sequence[bytes]) -> Chunk:
     assert _worker_state is not None
-    return describe_chunk(*task, _worker_state)
+    return describe_chunk(names, _worker_state)
 
 
-def describe_chunk(names: Sequence[bytes], cache_entries_wanted: bool, context: _State) -> Chunk:
+def describe_chunk(names: Sequence[bytes], context: _State) -> Chunk:
     """Describe consecutive paths: plan entries, cache entries, what was skipped.
 
     The loop every listed path goes through, kept lean: on a warm re-plan it is
@@ -256,16 +246,16 @@ def describe_chunk(names: Sequence[bytes], cache_entries_wanted: bool, context: 
     if error is None and not _all_hex("".join(cached_digests)):
         # A corrupt cache may make a run slower, never change its output.
         error = _hash_malformed(entries, hashed_keys, root, buffer)
-    cache_entries = None
-    if hashed_keys or cache_entries_wanted:
-        cache_entries = orjson.dumps(
-            {
-                path: hashed_keys[path] + entry["sha256"] if path in hashed_keys else cached[path]
-                for entry in entries
-                if entry["mode"] != MODE_SYMLINK
-                for path in (entry["path"],)
-            }
-        )[1:-1]
+    # Serialized here, in parallel, though most runs do not rewrite the cache: it
+    # costs less than the main process loading the old entries when one must.
+    cache_entries = orjson.dumps(
+        {
+            path: hashed_keys[path] + entry["sha256"] if path in hashed_keys else cached[path]
+            for entry in entries
+            if entry["mode"] != MODE_SYMLINK
+            for path in (entry["path"],)
+        }
+    )[1:-1]
     return Chunk(
         entries=orjson.dumps(entries, option=orjson.OPT_SORT_KEYS)[1:-1],
         cache_entries=cache_entries,
