@@ -70,14 +70,11 @@ class BuiltPlan:
     skipped: tuple[SkippedPath, ...]
     """Special files, submodules and nested repositories, left out: warn about each."""
     hashed_files: int
-    """How many files were read and hashed in this run (the others came from the cache)."""
+    """How many files were read and hashed in this run."""
+    cached_files: int
+    """How many files' hashes came from the cache."""
     inside_work_tree: bool
     """Whether DIR is in a git work tree (else git's rules for a fresh repository)."""
-
-    @property
-    def cached_files(self) -> int:
-        """How many regular files' hashes came from the cache."""
-        return self.files - self.hashed_files
 
 
 def build_plan(
@@ -159,6 +156,7 @@ def build_plan(
         total_bytes=sum(chunk.total_bytes for chunk in chunks),
         skipped=tuple(SkippedPath(path, reason) for path, reason in sorted(skipped)),
         hashed_files=hashed,
+        cached_files=sum(chunk.regular_files for chunk in chunks) - hashed,
         inside_work_tree=listing.inside_work_tree,
     )
 
