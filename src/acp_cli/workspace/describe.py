@@ -25,12 +25,15 @@ import os
 import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from acp_cli.workspace.cache import HashCache, stat_key
 from acp_cli.workspace.listing import escape
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 BLOCK = 1 << 20
 REREADS = 3
@@ -94,7 +97,7 @@ class Describer:
     def __init__(self, context: Context, *, expect_many: bool) -> None:
         self.context = context
         self.workers = _worker_count()
-        self._pool: Any = None
+        self._pool: ProcessPoolExecutor | None = None
         if expect_many and self.workers > 1:
             self._start_pool()
 
@@ -103,8 +106,8 @@ class Describer:
 
     def __exit__(self, *exc: object) -> None:
         if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
+            # Chunks not started yet are dropped; running ones finish first.
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def describe_all(
         self, names: Sequence[bytes], on_chunk: Callable[[Chunk], None]
@@ -116,7 +119,7 @@ class Describer:
         if self._pool is None and self.workers > 1 and len(chunks) > 1:
             self._start_pool()
         if self._pool is not None:
-            described: Iterator[Chunk] = self._pool.imap(_describe_in_worker, chunks)
+            described: Iterator[Chunk] = self._pool.map(_describe_in_worker, chunks)
         else:
             state = _State.load(self.context)
             described = (describe_chunk(chunk, state) for chunk in chunks)
@@ -130,14 +133,22 @@ class Describer:
 
     def _start_pool(self) -> None:
         import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
         # fork: a worker starts in a millisecond with everything imported; spawn
-        # (where fork does not exist) starts a new interpreter per worker.
+        # (where fork does not exist) starts a new interpreter per worker. The
+        # executor, unlike multiprocessing.Pool, reports a worker that died
+        # (BrokenProcessPool) instead of waiting for it forever.
         methods = multiprocessing.get_all_start_methods()
         mp_context = multiprocessing.get_context("fork" if "fork" in methods else None)
-        self._pool = mp_context.Pool(
-            self.workers, initializer=_start_worker, initargs=(self.context,)
+        self._pool = ProcessPoolExecutor(
+            self.workers,
+            mp_context=mp_context,
+            initializer=_start_worker,
+            initargs=(self.context,),
         )
+        # With fork, the first task starts every worker: each loads the cache now.
+        self._pool.submit(int)
 
 
 @dataclass(frozen=True)
