@@ -47,7 +47,14 @@ CHUNKS_PER_WORKER = 24
 CHUNK_MIN = 256
 CHUNK_MAX = 4096
 
-_OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK
+# O_NONBLOCK: a file swapped for a FIFO since its lstat opens without hanging (and
+# fails the S_ISREG check); O_NOFOLLOW: one swapped for a symlink is not followed.
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+)
 _SPECIAL_KINDS = (
     (stat.S_ISFIFO, "a FIFO"),
     (stat.S_ISSOCK, "a socket"),
