@@ -230,3 +230,14 @@ def test_the_device_id_is_stored_through_a_symlinked_config_toml(
 
     assert link.is_symlink()
     assert config_file.load(dotfile)["device_id"] == created
+
+
+def test_a_write_that_need_not_be_durable_is_still_atomic(work: Path) -> None:
+    target = work / "cache.json"
+    target.write_bytes(b"old")
+
+    write_atomic(target, DATA, durable=False)
+
+    assert target.read_bytes() == DATA
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert names(work) == ["cache.json"]

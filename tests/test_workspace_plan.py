@@ -195,22 +195,22 @@ def test_progress_reports_the_work_and_every_file_hashed(work: Path) -> None:
         def __init__(self) -> None:
             self.calls: list[tuple[str, int, int]] = []
 
-        def hashing(self, files: int, total_bytes: int) -> None:
-            self.calls.append(("hashing", files, total_bytes))
+        def start(self, files: int) -> None:
+            self.calls.append(("start", files, 0))
 
-        def hashed(self, files: int, nbytes: int) -> None:
-            self.calls.append(("hashed", files, nbytes))
+        def advance(self, files: int, hashed_bytes: int) -> None:
+            self.calls.append(("advance", files, hashed_bytes))
 
     first, second = Recorder(), Recorder()
     build_plan(work, progress=first)
     build_plan(work, progress=second)  # the cache has every file now
 
     total = sum(range(100))
-    assert first.calls[0] == ("hashing", 100, total)
-    assert {name for name, _, _ in first.calls[1:]} == {"hashed"}
-    assert sum(files for _, files, _ in first.calls[1:]) == 100
-    assert sum(nbytes for _, _, nbytes in first.calls[1:]) == total
-    assert second.calls == [("hashing", 0, 0)]
+    for recorder, hashed_bytes in ((first, total), (second, 0)):
+        assert recorder.calls[0] == ("start", 100, 0)
+        assert {name for name, _, _ in recorder.calls[1:]} == {"advance"}
+        assert sum(files for _, files, _ in recorder.calls[1:]) == 100
+        assert sum(nbytes for _, _, nbytes in recorder.calls[1:]) == hashed_bytes
 
 
 # --- the cache -------------------------------------------------------------
@@ -243,6 +243,12 @@ def test_a_file_changed_just_after_it_was_cached_is_hashed_again(work: Path) -> 
     assert build_plan(work).hashed_files == 1  # its mtime is within 2 s of the cache
 
 
+def read_cache(cache_file: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The cache file's two lines: header and files."""
+    header, files = cache_file.read_bytes().splitlines()
+    return orjson.loads(header), orjson.loads(files)
+
+
 def test_a_corrupt_or_foreign_cache_gives_the_same_output(work: Path, tmp_path: Path) -> None:
     write_tree(work, {"a": "1", "b": "2"})
     old = 1_600_000_000_000_000_000
@@ -251,29 +257,35 @@ def test_a_corrupt_or_foreign_cache_gives_the_same_output(work: Path, tmp_path: 
     expected = build_plan(work, cache=False).data
     build_plan(work)
     [cache_file] = (tmp_path / "home" / "cache" / "plans").iterdir()
-    document = orjson.loads(cache_file.read_bytes())
-    assert set(document["files"]) == {"a", "b"}
+    header, files = read_cache(cache_file)
+    assert set(files["files"]) == {"a", "b"}
+    assert header["files"] == 2
 
-    lying = dict(document)
-    lying["files"] = {name: entry[:-64] + "0" * 64 for name, entry in document["files"].items()}
-    a_key = document["files"]["a"][:-64]
+    def cache(head: dict[str, Any], body: dict[str, Any]) -> bytes:
+        return orjson.dumps(head) + b"\n" + orjson.dumps(body) + b"\n"
+
+    lying = {"files": {name: entry[:-64] + "0" * 64 for name, entry in files["files"].items()}}
+    a_key = files["files"]["a"][:-64]
     variants = [
         b"",
         b"\x00garbage{",
-        b"[]",
-        orjson.dumps({**lying, "root": "00"}),  # another folder's cache
-        orjson.dumps({**lying, "format": 99}),
-        orjson.dumps({**lying, "written_ns": "late"}),
-        orjson.dumps({**document, "files": {"a": ["a", "list"], "b": 12}}),
-        orjson.dumps({**document, "files": {"a": a_key + "g" * 64}}),  # not hex
-        orjson.dumps({**document, "files": {"a": a_key + "A" * 64}}),  # not lowercase
-        orjson.dumps({**document, "files": {"a": a_key + "0" * 63}}),  # too short
-        orjson.dumps({**document, "folders": {"": "not a list"}}),
+        b"[]\n[]",
+        cache(header, {"files": []}),
+        cache({**header, "root": "00"}, lying),  # another folder's cache
+        cache({**header, "format": 99}, lying),
+        cache({**header, "written_ns": "late"}, lying),
+        cache({**header, "folders": []}, lying),
+        cache(header, {"files": {"a": ["a", "list"], "b": 12}}),
+        cache(header, {"files": {"a": a_key + "g" * 64}}),  # not hex
+        cache(header, {"files": {"a": a_key + "A" * 64}}),  # not lowercase
+        cache(header, {"files": {"a": a_key + "0" * 63}}),  # too short
+        cache({**header, "folders": {"": "not a list"}}, files),
+        cache(header, files)[:-40],  # cut short
     ]
     for variant in variants:
         cache_file.write_bytes(variant)
         assert build_plan(work).data == expected, variant
-        assert orjson.loads(cache_file.read_bytes())["files"] == document["files"]
+        assert read_cache(cache_file)[1] == files, variant
 
 
 def test_no_cache_neither_reads_nor_writes_and_equals_the_cached_output(
@@ -480,3 +492,33 @@ def test_an_acpignore_added_after_a_cached_run_applies(work: Path) -> None:
     (work / "sub" / ".acpignore").write_text("c\n", encoding="utf-8")
 
     assert plan_paths(build_plan(work)) == {"a", "sub/b", "sub/.acpignore"}
+
+
+def test_an_error_found_in_a_worker_process_is_raised_naming_the_path(work: Path) -> None:
+    write_tree(work, {f"d{i % 9}/f{i}": "x" for i in range(1500)})  # enough for workers
+    with open(os.fsencode(work) + b"/d5/bad-\xff", "wb") as handle:
+        handle.write(b"x")
+
+    with pytest.raises(UsageError, match=r"d5/bad-\\xff"):
+        build_plan(work)
+
+
+def test_a_change_in_one_chunk_keeps_the_cache_of_the_others(work: Path, tmp_path: Path) -> None:
+    """Enough files for several chunks in worker processes; one file changes."""
+    contents = {f"d{i % 9}/f{i:04d}": f"{i}" for i in range(1500)}
+    write_tree(work, contents)
+    old = 1_600_000_000_000_000_000
+    for name in contents:
+        os.utime(work / name, ns=(old, old))
+    assert build_plan(work).hashed_files == 1500
+
+    (work / "d3" / "f0003").write_text("changed", encoding="utf-8")
+    os.utime(work / "d3" / "f0003", ns=(old, old))
+    changed = build_plan(work)
+    again = build_plan(work)
+
+    assert (changed.hashed_files, changed.cached_files) == (1, 1499)
+    assert (again.hashed_files, again.cached_files) == (0, 1500)
+    assert again.data == changed.data == build_plan(work, cache=False).data
+    [cache_file] = (tmp_path / "home" / "cache" / "plans").iterdir()
+    assert len(read_cache(cache_file)[1]["files"]) == 1500

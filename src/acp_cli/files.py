@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+def write_atomic(path: Path, data: bytes, *, mode: int = 0o600, durable: bool = True) -> None:
     """Write ``data`` to ``path`` so that no reader ever sees half of it.
 
     - A regular file, or a path where nothing exists yet: the data goes to a
@@ -36,6 +36,10 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
       place, appending, never truncated or renamed over; ``mode`` is not applied,
       the file is not ours.
 
+    ``durable=False`` skips the flush to disk (fsync) before the rename, for a
+    file that is checked when read and may be lost, such as the hash cache: a
+    crash may then leave it empty or cut short, never half old and half new.
+
     Raises ``OSError`` (for example ``IsADirectoryError``) when the data cannot
     be written; the caller turns it into the error its user needs.
     """
@@ -46,7 +50,7 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     if (existing is not None and not stat.S_ISREG(existing.st_mode)) or _reaches_descriptor(path):
         _write_in_place(Path(path), data)
         return
-    _replace(Path(os.path.realpath(path)), data, mode)
+    _replace(Path(os.path.realpath(path)), data, mode, durable)
 
 
 def _reaches_descriptor(path: Path) -> bool:
@@ -82,14 +86,15 @@ def _write_in_place(target: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def _replace(target: Path, data: bytes, mode: int) -> None:
+def _replace(target: Path, data: bytes, mode: int, durable: bool) -> None:
     """Write a temporary file beside ``target`` and rename it over the target."""
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:

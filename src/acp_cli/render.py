@@ -284,8 +284,8 @@ def plan_summary(files: int, total_bytes: int, skipped: int) -> str:
 
 
 class PlanProgressBar:
-    """A progress bar on stderr while a plan's files are hashed
-    (`acp_cli.workspace.PlanProgress`): files and bytes hashed, rate, time left.
+    """A progress bar on stderr while a plan's files are described
+    (`acp_cli.workspace.PlanProgress`): files done of all, bytes hashed, rate, time left.
 
     Nothing is drawn for work that ends within ``delay`` seconds. It redraws when
     called, never from a thread of its own: the workers that hash are forked, and a
@@ -299,31 +299,32 @@ class PlanProgressBar:
         self.delay = delay
         self.clock = time.monotonic
         self.started = self.clock()
-        self.total_files = 0
-        self.total_bytes = 0
+        self.total = 0
         self.files = 0
-        self.bytes = 0
+        self.hashed = 0
         self.last_drawn = 0.0
         self.bar: Any = None
         self.task: Any = None
 
-    def hashing(self, files: int, total_bytes: int) -> None:
-        """``files`` files of ``total_bytes`` bytes in all are to be hashed."""
-        self.total_files, self.total_bytes = files, total_bytes
+    def start(self, files: int) -> None:
+        """git has listed ``files`` paths to describe."""
+        self.total = files
 
-    def hashed(self, files: int, nbytes: int) -> None:
-        """``files`` more files, ``nbytes`` more bytes are hashed."""
+    def advance(self, files: int, hashed_bytes: int) -> None:
+        """``files`` more paths are described, ``hashed_bytes`` more bytes were read."""
         self.files += files
-        self.bytes += nbytes
+        self.hashed += hashed_bytes
         now = self.clock()
+        elapsed = now - self.started
         if self.bar is None:
-            if now - self.started < self.delay:
+            if elapsed < self.delay:
                 return
             self._open()
-        if now - self.last_drawn < 0.1 and self.files < self.total_files:
+        if now - self.last_drawn < 0.1 and self.files < self.total:
             return
-        done = f"{self.files:,}/{self.total_files:,} files"
-        self.bar.update(self.task, completed=self.bytes, files=done)
+        rate = binary_size(int(self.hashed / elapsed)) if elapsed > 0 else "-"
+        hashed = f"{binary_size(self.hashed)} hashed, {rate}/s"
+        self.bar.update(self.task, completed=self.files, hashed=hashed)
         self.bar.refresh()
         self.last_drawn = now
 
@@ -336,24 +337,22 @@ class PlanProgressBar:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
-            DownloadColumn,
+            MofNCompleteColumn,
             Progress,
             TextColumn,
             TimeRemainingColumn,
-            TransferSpeedColumn,
         )
 
         console = Console(file=self.stream, width=terminal_width(self.stream))
         self.bar = Progress(
-            TextColumn("Hashing"),
+            TextColumn("Describing"),
             BarColumn(),
-            TextColumn("{task.fields[files]}"),
-            DownloadColumn(binary_units=True),
-            TransferSpeedColumn(),
+            MofNCompleteColumn(),
+            TextColumn("files, {task.fields[hashed]}"),
             TimeRemainingColumn(),
             console=console,
             auto_refresh=False,
             transient=True,
         )
-        self.task = self.bar.add_task("plan", total=self.total_bytes, files="")
+        self.task = self.bar.add_task("plan", total=self.total, hashed="")
         self.bar.start()

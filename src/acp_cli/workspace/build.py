@@ -5,17 +5,14 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
-
-import orjson
+from typing import Protocol
 
 from acp_cli.errors import UsageError
 from acp_cli.workspace import cache as hash_cache
-from acp_cli.workspace import hashing
-from acp_cli.workspace.cache import stat_key
+from acp_cli.workspace import describe
 from acp_cli.workspace.listing import (
     FolderMemory,
     Git,
@@ -23,37 +20,28 @@ from acp_cli.workspace.listing import (
     Scratch,
     acp_excluded,
     escape,
+    submodules,
 )
 
 PLAN_VERSION = 1
-MODE_FILE = "100644"
-MODE_EXECUTABLE = "100755"
-MODE_SYMLINK = "120000"
-_GIT_MODES = {MODE_FILE: 0o100644, MODE_EXECUTABLE: 0o100755, MODE_SYMLINK: 0o120000}
 _GITLINK = 0o160000
-
-_SPECIAL_KINDS = (
-    (stat.S_ISFIFO, "a FIFO"),
-    (stat.S_ISSOCK, "a socket"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-)
 
 
 class PlanProgress(Protocol):
-    """What ``build_plan`` reports while it hashes, for a progress bar.
+    """What ``build_plan`` reports while it describes files, for a progress bar.
 
-    Both methods are called in the thread that called ``build_plan``. Hashing forks
-    worker processes, and forking while another thread holds a lock is unsafe: a
-    progress bar should redraw when called (rich: ``Progress(auto_refresh=False)``
-    and ``refresh()``), not from a thread of its own.
+    Both methods are called in the thread that called ``build_plan``. Describing
+    forks worker processes, and forking while another thread holds a lock is
+    unsafe: a progress bar should redraw when called (rich:
+    ``Progress(auto_refresh=False)`` and ``refresh()``), not from a thread of its own.
     """
 
-    def hashing(self, files: int, total_bytes: int) -> None:
-        """Called once, when the files to hash (those the cache lacks) are known."""
+    def start(self, files: int) -> None:
+        """Called once, when git has listed the paths: how many will be described."""
 
-    def hashed(self, files: int, nbytes: int) -> None:
-        """Called as files are hashed: how many more files and bytes are done."""
+    def advance(self, files: int, hashed_bytes: int) -> None:
+        """Called as runs of paths are done: how many more, and how many bytes were
+        read to hash them (0 for files whose hash the cache had)."""
 
 
 @dataclass(frozen=True)
@@ -82,14 +70,11 @@ class BuiltPlan:
     skipped: tuple[SkippedPath, ...]
     """Special files, submodules and nested repositories, left out: warn about each."""
     hashed_files: int
-    """How many files were read and hashed in this run (the others came from the cache)."""
+    """How many files were read and hashed in this run."""
+    cached_files: int
+    """How many files' hashes came from the cache."""
     inside_work_tree: bool
     """Whether DIR is in a git work tree (else git's rules for a fresh repository)."""
-
-    @property
-    def cached_files(self) -> int:
-        """How many regular files' hashes came from the cache."""
-        return self.files - self.hashed_files
 
 
 def build_plan(
@@ -114,218 +99,87 @@ def build_plan(
     folder = _workspace_folder(Path(root))
     git = Git(folder, env)
     cached = hash_cache.HashCache(hash_cache.cache_file(folder, env), folder) if cache else None
-    with Scratch(git) as scratch:
+    context = describe.Context(os.fsencode(folder), cached)
+    with (
+        Scratch(git) as scratch,
+        describe.Describer(
+            context, expect_many=cached is not None and cached.holds_many()
+        ) as describer,
+    ):
+        # The workers load the cache while git walks the tree.
         pending = PendingListing(git, scratch)
-        if cached is not None:
-            cached.load()  # while git walks the tree
-        memory = FolderMemory(
-            cached.folders if cached is not None else {},
-            cached.trusted_before_ns if cached is not None else 0,
-        )
+        header = cached.load_header() if cached is not None else hash_cache.CacheHeader({}, 0, 0)
+        memory = FolderMemory(header.folders, header.trusted_before_ns)
         listing = pending.finish(memory)
-        found = _Found(os.fsencode(folder), cached)
-        found.add_all(listing.paths)
-        found.add_all(listing.special_files)
-        for name in listing.nested_repositories:
-            found.skip(name, _GITLINK, "a nested git repository")
+        names = listing.paths + listing.special_files
+        nested = [
+            (_decode(name), "a nested git repository") for name in listing.nested_repositories
+        ]
         if excludes or listing.has_acpignore:
-            found.drop(acp_excluded(scratch, found.git_entries(), excludes, listing.has_acpignore))
-    found.distrust_malformed_digests()
+            gitlinks = dict.fromkeys(listing.nested_repositories, _GITLINK)
+            if listing.inside_work_tree:
+                gitlinks.update(dict.fromkeys(submodules(git), _GITLINK))
+            modes = [(name, gitlinks.get(name, 0o100644)) for name in names]
+            modes += [(name, _GITLINK) for name in listing.nested_repositories]
+            excluded = acp_excluded(scratch, modes, excludes, listing.has_acpignore)
+            names = [name for name in names if name not in excluded]
+            nested = [
+                pair
+                for pair, name in zip(nested, listing.nested_repositories, strict=True)
+                if name not in excluded
+            ]
+        names.sort()  # git lists a few sorted runs: the sort merges them in linear time
 
-    hashed = _hash(found, progress)
-    data = _canonical_plan(found)
-    if cached is not None and (hashed or memory.changed or len(found.files) != len(cached.entries)):
-        entries = {
-            entry["path"]: key + entry["sha256"]
-            for entry, key in zip(found.files, found.keys, strict=True)
-        }
-        cached.save(entries, memory.scanned)
+        if progress is not None:
+            progress.start(len(names))
+        chunks = describer.describe_all(names, _reporter(progress))
+    for chunk in chunks:
+        if chunk.error is not None:
+            message, hint = chunk.error
+            raise UsageError(message, hint=hint)
+
+    data = b"".join(
+        (
+            b'{"files":[',
+            b",".join(chunk.entries for chunk in chunks if chunk.entries),
+            b'],"version":%d}' % PLAN_VERSION,
+        )
+    )
+    hashed = sum(chunk.hashed_files for chunk in chunks)
+    if cached is not None:
+        _save_cache(cached, header.files, chunks, memory)
+    skipped = [skip for chunk in chunks for skip in chunk.skipped] + nested
     return BuiltPlan(
         data=data,
         signature="sha256:" + hashlib.sha256(data).hexdigest(),
-        files=len(found.files) + len(found.links),
-        total_bytes=sum(entry["size"] for entry in found.files)
-        + sum(entry["size"] for entry in found.links),
-        skipped=tuple(skip for _, skip in sorted(found.skipped)),
+        files=sum(chunk.files for chunk in chunks),
+        total_bytes=sum(chunk.total_bytes for chunk in chunks),
+        skipped=tuple(SkippedPath(path, reason) for path, reason in sorted(skipped)),
         hashed_files=hashed,
+        cached_files=sum(chunk.regular_files for chunk in chunks) - hashed,
         inside_work_tree=listing.inside_work_tree,
     )
 
 
-class _Found:
-    """The listed paths sorted into regular files, symlinks and skipped paths.
-
-    ``files`` and ``links`` hold the plan's entries as they will be written (a
-    file's ``sha256`` is None until hashed); ``keys`` holds each file's cache key.
-    """
-
-    def __init__(self, root: bytes, cached: hash_cache.HashCache | None) -> None:
-        self.root = root + b"/"
-        self.cached = cached
-        self.files: list[dict[str, Any]] = []
-        self.keys: list[str] = []
-        self.links: list[dict[str, Any]] = []
-        self.skipped: list[tuple[bytes, SkippedPath]] = []
-        self._skipped_modes: dict[bytes, int] = {}
-
-    def add_all(self, names: list[bytes]) -> None:
-        """Sort ``names`` into files, links and skipped paths; take what the cache knows.
-
-        Every listed path goes through this loop, so it is kept lean: on a warm
-        re-plan it is most of the time acp spends.
-        """
-        root, files, keys, lstat = self.root, self.files, self.keys, os.lstat
-        cached = self.cached.entries if self.cached is not None else {}
-        trusted_before_ns = self.cached.trusted_before_ns if self.cached is not None else 0
-        for name in names:
-            try:
-                path = name.decode("utf-8")
-            except UnicodeDecodeError:
-                raise _not_utf8(name, "name") from None
-            absolute = root + name
-            try:
-                info = lstat(absolute)
-            except FileNotFoundError:
-                continue  # tracked but deleted from the work tree: git's set leaves it out
-            except OSError as exc:
-                raise _unreadable(name, exc) from None
-            mode = info.st_mode
-            if not stat.S_ISREG(mode):
-                self._add_other(name, path, absolute, mode)
-                continue
-            size, mtime_ns = info.st_size, info.st_mtime_ns
-            key = stat_key(size, mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
-            sha = None
-            if mtime_ns < trusted_before_ns:  # else changed too recently to trust: racy
-                # A cache entry is the key followed by the SHA-256.
-                entry = cached.get(path)
-                if type(entry) is str and entry.startswith(key) and len(entry) == len(key) + 64:
-                    sha = entry[-64:]
-            files.append(
-                {
-                    "mode": MODE_EXECUTABLE if mode & stat.S_IXUSR else MODE_FILE,
-                    "path": path,
-                    "sha256": sha,
-                    "size": size,
-                }
-            )
-            keys.append(key)
-
-    def _add_other(self, name: bytes, path: str, absolute: bytes, mode: int) -> None:
-        if stat.S_ISLNK(mode):
-            try:
-                target = os.readlink(absolute)
-            except OSError as exc:
-                raise _unreadable(name, exc) from None
-            try:
-                text = target.decode("utf-8")
-            except UnicodeDecodeError:
-                raise _not_utf8(name, "link text") from None
-            self.links.append(
-                {
-                    "mode": MODE_SYMLINK,
-                    "path": path,
-                    "sha256": hashlib.sha256(target).hexdigest(),
-                    "size": len(target),
-                    "target": text,
-                }
-            )
-        elif stat.S_ISDIR(mode):
-            # Listed by `git ls-files --cached`: a submodule (or a tracked file
-            # that became a folder, whose untracked files git lists on their own).
-            self.skip(name, _GITLINK, "a submodule")
-        else:
-            kind = next((label for test, label in _SPECIAL_KINDS if test(mode)), "a special file")
-            self.skip(name, 0o100644, kind)
-
-    def skip(self, name: bytes, git_mode: int, reason: str) -> None:
-        """Leave ``name`` out of the plan, with a warning saying why."""
-        try:
-            path = name.decode("utf-8")
-        except UnicodeDecodeError:
-            raise _not_utf8(name, "name") from None
-        self.skipped.append((name, SkippedPath(path, reason)))
-        self._skipped_modes[name] = git_mode
-
-    def git_entries(self) -> list[tuple[bytes, int]]:
-        """Every path with its git mode, for ``acp_excluded``."""
-        return [
-            *((entry["path"].encode(), 0o100644) for entry in self.files),
-            *((entry["path"].encode(), 0o120000) for entry in self.links),
-            *self._skipped_modes.items(),
-        ]
-
-    def drop(self, excluded: set[bytes]) -> None:
-        """Leave out what ``.acpignore`` or ``--exclude`` excludes."""
-        if not excluded:
-            return
-        paths = {name.decode("utf-8") for name in excluded}
-        kept = [
-            (entry, key)
-            for entry, key in zip(self.files, self.keys, strict=True)
-            if entry["path"] not in paths
-        ]
-        self.files = [entry for entry, _ in kept]
-        self.keys = [key for _, key in kept]
-        self.links = [entry for entry in self.links if entry["path"] not in paths]
-        self.skipped = [skip for skip in self.skipped if skip[0] not in excluded]
-
-    def distrust_malformed_digests(self) -> None:
-        """Hash again every file whose cached SHA-256 is not 64 lowercase hex digits.
-
-        Checked once over all of them (C speed), and file by file only when that
-        finds one: a corrupt cache may make a run slower, never change its output.
-        """
-        digests = [entry["sha256"] for entry in self.files if entry["sha256"] is not None]
-        if hash_cache.all_hex("".join(digests)):
-            return
-        for entry in self.files:
-            if entry["sha256"] is not None and not hash_cache.all_hex(entry["sha256"]):
-                entry["sha256"] = None
+def _save_cache(
+    cached: hash_cache.HashCache,
+    cached_files: int,
+    chunks: list[describe.Chunk],
+    memory: FolderMemory,
+) -> None:
+    """Rewrite the cache when this run learned something: it hashed a file, read a
+    folder again, or found another number of files than the cache holds."""
+    files = sum(chunk.regular_files for chunk in chunks)
+    if any(chunk.hashed_files for chunk in chunks) or memory.changed or files != cached_files:
+        cached.save([chunk.cache_entries for chunk in chunks], files, memory.scanned)
 
 
-def _hash(found: _Found, progress: PlanProgress | None) -> int:
-    """Hash the files the cache did not know; how many there were."""
-    todo = [index for index, entry in enumerate(found.files) if entry["sha256"] is None]
-    sizes = [found.files[index]["size"] for index in todo]
-    if progress is not None:
-        progress.hashing(len(todo), sum(sizes))
-    report = progress.hashed if progress is not None else _ignore_progress
-    absolute = [found.root + found.files[index]["path"].encode() for index in todo]
-    results = hashing.hash_files(absolute, sizes, report)
-    for index, result in zip(todo, results, strict=True):
-        entry = found.files[index]
-        if isinstance(result, str):
-            raise UsageError(
-                f"Cannot plan {entry['path']}: {result}.",
-                hint="Stop whatever writes to it, or leave it out with .acpignore or --exclude.",
-            )
-        entry["sha256"], entry["size"], found.keys[index] = result
-    return len(todo)
+def _reporter(progress: PlanProgress | None) -> Callable[[describe.Chunk], None]:
+    def report(chunk: describe.Chunk) -> None:
+        if progress is not None:
+            progress.advance(chunk.files + len(chunk.skipped), chunk.hashed_bytes)
 
-
-def _ignore_progress(files: int, nbytes: int) -> None:
-    """No progress to report to."""
-
-
-def _canonical_plan(found: _Found) -> bytes:
-    """Plan format v1 in RFC 8785 form.
-
-    orjson with sorted keys is RFC 8785 for this document: its keys are ASCII (code
-    point order is UTF-16 order), its numbers integers below 2^53, and orjson
-    escapes strings exactly as RFC 8785 does (tests/test_workspace_plan.py checks
-    this against the rfc8785 package). Entries are sorted by path: for valid
-    Unicode, code point order is the order of the UTF-8 bytes. Git lists paths in
-    a few sorted runs, which the sort merges in linear time.
-    """
-    entries = found.files + found.links
-    entries.sort(key=_path)
-    return orjson.dumps({"files": entries, "version": PLAN_VERSION}, option=orjson.OPT_SORT_KEYS)
-
-
-def _path(entry: dict[str, Any]) -> str:
-    path: str = entry["path"]
-    return path
+    return report
 
 
 def _workspace_folder(root: Path) -> Path:
@@ -346,11 +200,14 @@ def _workspace_folder(root: Path) -> Path:
     return root.resolve()
 
 
-def _not_utf8(name: bytes, what: str) -> UsageError:
-    return UsageError(
-        f"Cannot plan {escape(name)}: its {what} is not valid UTF-8, which JSON cannot hold.",
-        hint="Rename it, or leave it out with .acpignore or --exclude.",
-    )
+def _decode(name: bytes) -> str:
+    try:
+        return name.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(
+            f"Cannot plan {escape(name)}: its name is not valid UTF-8, which JSON cannot hold.",
+            hint="Rename it, or leave it out with .acpignore or --exclude.",
+        ) from None
 
 
 def _unreadable(name: bytes, exc: OSError) -> UsageError:

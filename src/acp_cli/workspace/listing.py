@@ -258,6 +258,14 @@ def acp_excluded(
     return excluded
 
 
+def submodules(git: Git) -> list[bytes]:
+    """The gitlinks (submodules) in the index of the work tree around DIR."""
+    out = git.run("ls-files", "--stage", "-z")
+    return [
+        record.partition(b"\t")[2] for record in out.split(b"\0") if record.startswith(b"160000 ")
+    ]
+
+
 def _ignored(scratch: Scratch, base: tuple[str, ...], *rules: str) -> list[bytes]:
     out = scratch.git.run(*base, "ls-files", "--cached", "--ignored", *rules, "-z")
     return [name for name in out.split(b"\0") if name]
