@@ -59,15 +59,24 @@ def run_acp(
     data = stdin.encode() if isinstance(stdin, str) else stdin
     stdout, stderr = io.StringIO(), io.StringIO()
     with mock.patch.dict(os.environ, full_env, clear=True):
-        if "keyring" in sys.modules:
-            # keyring picks its backend once per process; each run picks its own.
-            import keyring.core
-
-            keyring.core.init_backend()
+        reset_keyring_backend()
         code = run(
             list(args), env=full_env, stdin=io.BytesIO(data or b""), stdout=stdout, stderr=stderr
         )
+    reset_keyring_backend()
     return Run(code, stdout.getvalue(), stderr.getvalue())
+
+
+def reset_keyring_backend() -> None:
+    """Make keyring choose its backend again, from the environment as it is now.
+
+    keyring picks its backend once per process, where a user's acp runs once:
+    each in-process run, and each test, picks its own.
+    """
+    if "keyring" in sys.modules:
+        import keyring.core
+
+        keyring.core.init_backend()
 
 
 def run_acp_process(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from acp_cli.settings import SETTINGS
-from tests.cli_runner import BINDING, TOKEN
+from tests.cli_runner import BINDING, TOKEN, reset_keyring_backend
 
 if TYPE_CHECKING:
     from acp_cli.emulator import Emulator
@@ -51,6 +51,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # Retry waits cost no time (acp_cli.retry: every decision is still taken on
     # the real wait); a test that proves the waits sets ACP_RETRY_SCALE itself.
     monkeypatch.setenv("ACP_RETRY_SCALE", "0")
+    reset_keyring_backend()
     return config
 
 

@@ -80,7 +80,10 @@ class AcpEmulator:
         retries after an injected fault do not make the test wait (acp still
         takes every retry decision on the real wait).
         """
-        return {"ACP_API_URL": self.url, "ACP_TOKEN": self.token, "ACP_RETRY_SCALE": "0"}
+        from acp_cli.settings import API_URL, RETRY_SCALE, TOKEN
+
+        values = {API_URL.variable: self.url, TOKEN.variable: self.token, RETRY_SCALE.variable: "0"}
+        return {name: value for name, value in values.items() if name}
 
     def sessions(
         self, binding: str | None = None, status: str | None = None
