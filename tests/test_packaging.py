@@ -70,7 +70,7 @@ def test_entry_points_declare_acp_and_the_emulator(wheel: zipfile.ZipFile) -> No
     parser = configparser.ConfigParser()
     parser.read_string(wheel.read(entry_points).decode("utf-8"))
     assert dict(parser["console_scripts"]) == {
-        "acp": "acp_cli.cli.app:main",
+        "acp": "acp_cli.__main__:main",
         "acp-emulator": "acp_cli.emulator.__main__:main",
     }
 

@@ -123,7 +123,7 @@ def test_ctrl_c_at_any_moment_of_start_up_is_interrupted_and_130(
     delay: float, api_env: dict[str, str], plan_file: Path
 ) -> None:
     # The interpreter's own start-up (site, the console script's first lines) is
-    # not acp's: the signal is sent ``delay`` after acp's first module has loaded,
+    # not acp's: the signal is sent ``delay`` after acp's entry module has loaded,
     # which the import log on stderr shows; everything after is acp's to handle.
     proc = subprocess.Popen(
         [str(ACP), "push", "signature", str(plan_file)],
@@ -134,7 +134,7 @@ def test_ctrl_c_at_any_moment_of_start_up_is_interrupted_and_130(
     )
     assert proc.stderr is not None
     for line in proc.stderr:
-        if line.rstrip().endswith(b"| acp_cli"):
+        if line.rstrip().endswith(b"| acp_cli.__main__"):
             break
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)

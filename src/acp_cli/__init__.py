@@ -2,9 +2,9 @@
 
 ::
 
-    from acp_cli import Client
+    from acp_cli import Client, build_plan
 
-    session = Client.from_config().prepare_push_session("wb_123", build_plan(".").data)
+    session = Client.from_config().prepare_push_session("wb_123", build_plan("."))
 
 The names below are imported on first use, so ``import acp_cli`` stays cheap
 (no httpx, rich, keyring or Typer): the ``acp`` command starts faster for it.
@@ -12,21 +12,10 @@ The names below are imported on first use, so ``import acp_cli`` stays cheap
 
 from __future__ import annotations
 
-import sys
-
 __version__ = "0.1.0"
 
-if sys.argv and sys.argv[0].rpartition("/")[2].removesuffix(".exe") == "acp":  # pragma: no branch
-    # The ``acp`` console script imports this package first. Until main() has its
-    # own handling in place, Ctrl-C ends the process as SIGINT does by default
-    # (status 130, no traceback, nothing half-done to clean up); main() then
-    # restores Python's handler. _signal, not signal: it is built in, free to import.
-    import _signal  # type: ignore[import-not-found]  # no stub; the same API as signal
-
-    _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
-
-# Not typing.TYPE_CHECKING: importing typing would cost the ``acp`` command 14 ms
-# before its Ctrl-C handling is in place (mypy knows this spelling too).
+# Not typing.TYPE_CHECKING: importing typing costs the ``acp`` command 14 ms of
+# start-up it does not need (mypy knows this spelling too).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any

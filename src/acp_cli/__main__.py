@@ -1,5 +1,23 @@
-"""``python -m acp_cli``: the same as the ``acp`` command."""
+"""The ``acp`` console script, and ``python -m acp_cli``.
 
-from acp_cli.cli.app import main
+The console script imports this module before anything else of acp's, so its
+first lines decide what Ctrl-C does while the rest loads: until main() has its
+own handling in place, SIGINT ends the process as it does by default (status
+130, no traceback, nothing half-done to clean up). _signal, not signal: it is
+built in and free to import, where signal would first load enum.
+"""
 
-main()
+import _signal  # type: ignore[import-not-found]  # no stub; the same API as signal
+
+_signal.signal(_signal.SIGINT, _signal.SIG_DFL)
+
+
+def main() -> None:
+    """Run acp on this process's arguments and exit (`acp_cli.cli.app.main`)."""
+    from acp_cli.cli.app import main as run_console
+
+    run_console()
+
+
+if __name__ == "__main__":
+    main()

@@ -130,7 +130,8 @@ def main() -> None:
     import signal
 
     try:
-        # From here on Ctrl-C is KeyboardInterrupt again, which run() reports.
+        # From here on Ctrl-C is KeyboardInterrupt again, which run() reports
+        # (acp_cli.__main__ left SIGINT at its default while acp loaded).
         signal.signal(signal.SIGINT, signal.default_int_handler)
         _reserve_closed_descriptors()
         code = run(
