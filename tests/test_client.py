@@ -261,3 +261,25 @@ def test_a_plan_as_deep_as_acp_accepts_comes_back_readable(
     assert session.plan_signature == plan_signature(plan_text)
     [stored] = emulator.sessions()
     assert stored["id"] == session.id
+
+
+def test_a_plan_path_of_dash_is_a_file_named_dash(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-").write_text(json.dumps(PLAN))
+    assert plan_signature("-") == reference_signature(PLAN)
+    assert client.prepare_push_session(BINDING, "-").created
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [{"x": float("nan")}, {"x": float("inf")}, {"when": object()}, {"s": {1, 2}}, {"t": "\ud800"}],
+    ids=["nan", "infinity", "object", "set", "lone-surrogate"],
+)
+def test_metadata_without_a_json_form_is_refused_before_sending(
+    client: Client, emulator: Any, metadata: dict[str, Any]
+) -> None:
+    with pytest.raises(UsageError, match="metadata"):
+        client.prepare_push_session(BINDING, PLAN, metadata=metadata)
+    assert emulator.requests() == []

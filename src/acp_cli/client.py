@@ -78,10 +78,10 @@ def sign_plan(plan: PlanSource | SignedPlan) -> SignedPlan:
             ) from None
         return SignedPlan(data, sign_plan_bytes(data, "the plan"))
     if isinstance(plan, str | os.PathLike):
-        from acp_cli.plan import read_source
+        from acp_cli.plan import read_file
 
         path = os.fspath(plan)
-        data = read_source(path, _NoStdin())  # type: ignore[arg-type]
+        data = read_file(path)
         return SignedPlan(data, sign_plan_bytes(data, path))
     raise TypeError(f"a plan is a path, bytes or a mapping, not {type(plan).__name__}")
 
@@ -93,13 +93,6 @@ def plan_signature(plan: PlanSource) -> str:
     escaping, on any machine: it is what lets the server reuse a session.
     """
     return sign_plan(plan).signature
-
-
-class _NoStdin:
-    """In the library ``-`` is a file name like any other, never standard input."""
-
-    def read(self) -> bytes:
-        raise UsageError("A plan path of '-' names standard input, which the library never reads.")
 
 
 @dataclass(frozen=True)

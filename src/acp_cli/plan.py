@@ -51,6 +51,15 @@ def read_source(path: str, stdin: IO[bytes]) -> bytes:
             return stdin.read()
         except OSError as exc:
             raise UsageError(f"cannot read standard input: {_reason(exc)}") from exc
+    return read_file(path)
+
+
+def read_file(path: str) -> bytes:
+    """Return the bytes of the file ``path`` (``-`` is a file name here, as for ``open()``).
+
+    Raises ``UsageError`` naming the path and the operating system's reason
+    when the file is missing, unreadable or a directory.
+    """
     try:
         # open() rather than pathlib, which the plain signing path does not import.
         with open(path, "rb") as file:

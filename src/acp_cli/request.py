@@ -100,14 +100,19 @@ def request_body(
         parts += [b',"metadata":', metadata.strip()]
     elif metadata is not None:
         # json, not orjson: Python integers of any size are written exactly.
-        text = json.dumps(metadata, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         try:
+            text = json.dumps(metadata, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
             parts += [b',"metadata":', text.encode("utf-8")]
         except UnicodeEncodeError as exc:
             raise UsageError(
                 "The metadata holds text that is not valid Unicode (a lone surrogate).",
                 hint="Check the metadata's keys and values.",
             ) from exc
+        except (TypeError, ValueError) as exc:  # a datetime, a set, NaN or an infinity
+            raise UsageError(
+                f"The metadata has no JSON form: {exc}.",
+                hint="Metadata holds JSON data only: no NaN, infinities or other objects.",
+            ) from None
     parts.append(b"}")
     return b"".join(parts)
 
