@@ -263,3 +263,31 @@ def test_plan_source_mistakes_are_exit_2_and_send_nothing(
     assert run.code == 2
     assert said in run.stderr
     assert emulator.requests() == []
+
+
+@pytest.mark.parametrize(
+    ("env", "code"),
+    [
+        ({"ACP_API_URL": ""}, 2),  # no API URL configured
+        ({"ACP_TOKEN": ""}, 3),  # no token (the fail keyring)
+        ({"ACP_API_URL": "http://example.com"}, 2),  # plain http off loopback
+    ],
+)
+def test_prepare_dir_checks_settings_before_hashing_and_saves_nothing(
+    work: Path, tmp_path: Path, api_env: dict[str, str], env: dict[str, str], code: int
+) -> None:
+    saved = tmp_path / "sent.json"
+    cache = tmp_path / "home" / "cache"
+    args = ["push", "prepare", BINDING, "--dir", str(work), "--save-plan", str(saved)]
+    run = run_acp(*args, env={**api_env, **env})
+    assert run.code == code, run.stderr
+    assert not saved.exists()
+    assert not cache.exists()  # nothing was hashed
+
+
+def test_prepare_dir_with_a_binding_too_long_to_send_hashes_nothing(
+    work: Path, tmp_path: Path, api_env: dict[str, str]
+) -> None:
+    run = run_acp("push", "prepare", "b" * 70_000, "--dir", str(work), env=api_env)
+    assert run.code == 2
+    assert not (tmp_path / "home" / "cache").exists()

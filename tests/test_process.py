@@ -153,7 +153,7 @@ def test_ctrl_c_at_any_moment_of_start_up_is_interrupted_and_130(
     [("| cat", None), ("> {out}", "old"), (">> {out}", "first\n")],
     ids=["pipe", "truncated-file", "appended-file"],
 )
-def test_plan_to_dev_stdout_writes_where_the_shell_redirected_it(
+def test_plan_to_a_descriptor_path_writes_where_the_shell_redirected_it(
     redirect: str, before: str | None, tmp_path: Path
 ) -> None:
     work = tmp_path / "work"
@@ -163,7 +163,9 @@ def test_plan_to_dev_stdout_writes_where_the_shell_redirected_it(
     if before is not None:
         out.write_text(before)
         inode = out.stat().st_ino
-    done = shell(f"acp push plan {work} -q -o /dev/stdout {redirect.format(out=out)}", {})
+    # /dev/fd/1, not /dev/stdout: the same path through /proc, and a writer that
+    # got it wrong could not rename anything over a file of the machine's /dev.
+    done = shell(f"acp push plan {work} -q -o /dev/fd/1 {redirect.format(out=out)}", {})
     assert done.returncode == 0, done.stderr
     from acp_cli.workspace import build_plan
 
@@ -174,3 +176,35 @@ def test_plan_to_dev_stdout_writes_where_the_shell_redirected_it(
         assert out.stat().st_ino == inode  # the shell's file, not a new one renamed over it
         kept = before if redirect.startswith(">>") else ""
         assert out.read_bytes() == kept.encode() + plan
+
+
+@pytest.mark.parametrize("option", ["-o", "--save-plan"])
+def test_a_plan_file_too_big_for_the_disk_is_exit_74_and_the_old_file_stays(
+    option: str, tmp_path: Path, emulator: Any, api_env: dict[str, str]
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    for number in range(100):  # a plan of about 14 kB
+        (work / f"file-{number}.txt").write_text(f"{number}\n")
+    out = tmp_path / "plan.json"
+    out.write_text("")
+    # ulimit -f 4: a write past 4 kB fails with EFBIG (Python ignores SIGXFSZ).
+    command = f"acp push plan {work} -o {out}"
+    if option == "--save-plan":
+        command = f"acp push prepare {BINDING} --dir {work} --save-plan {out} --no-cache"
+    done = shell(f"ulimit -f 4; {command}", api_env)
+    assert done.returncode == 74, done.stderr
+    assert f"Cannot write the plan to {out}: File too large." in done.stderr
+    assert out.read_text() == ""
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".plan.json")] == []
+
+
+def test_temporary_files_that_cannot_be_written_are_a_clear_error(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "a.txt").write_text("a\n")
+    # ulimit -f 0: no regular file can grow, the temporary folder's test file included.
+    done = shell(f"ulimit -f 0; acp push plan {work}", {})
+    assert done.returncode == 2, done.stderr
+    assert "acp could not write its temporary files" in done.stderr
+    assert "bug" not in done.stderr

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         RejectedError,
         UnavailableError,
         UsageError,
+        WriteError,
     )
     from acp_cli.workspace import BuiltPlan, build_plan
 
@@ -51,6 +52,7 @@ __all__ = [
     "SignedPlan",
     "UnavailableError",
     "UsageError",
+    "WriteError",
     "__version__",
     "build_plan",
     "plan_signature",
@@ -69,6 +71,7 @@ _MODULE_OF = {
             "RejectedError",
             "UnavailableError",
             "UsageError",
+            "WriteError",
         ),
         "acp_cli.workspace": ("BuiltPlan", "build_plan"),
     }.items()

@@ -9,7 +9,8 @@ Modules raise these; only ``acp_cli.cli.app.run`` prints them and turns them int
     +-- NotFoundError         (4)  HTTP 404
     +-- RejectedError         (5)  HTTP 400, 409, 413, 422 and other 4xx
     +-- UnavailableError      (6)  network errors, timeouts, 429/5xx after retries,
-                                   redirects, a success answer that is not the documented JSON
+    |                              redirects, a success answer that is not the documented JSON
+    +-- WriteError           (74)  an output file could not be written: a full disk, an I/O error
 
 Each error carries a one-line ``message`` (what failed), an optional ``hint``
 (what to do next) and, for server answers, the server's ``request_id``.
@@ -98,3 +99,10 @@ class UnavailableError(AcpError):
     """The server could not be reached, timed out, failed, or answered nonsense."""
 
     exit_code = ExitCode.UNAVAILABLE
+
+
+class WriteError(AcpError):
+    """An output file (``-o FILE``, ``--save-plan``) could not be written for want of
+    room or a working disk; a path that cannot be written at all is a UsageError."""
+
+    exit_code = ExitCode.OUTPUT

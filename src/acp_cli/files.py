@@ -62,13 +62,15 @@ def _reaches_descriptor(path: Path) -> bool:
     """
     current = os.path.abspath(path)
     for _ in range(40):  # the kernel's own limit on links followed
+        folder, name = os.path.split(current)
+        current = os.path.join(os.path.realpath(folder), name)  # /dev/fd -> /proc/self/fd
         if current == "/proc" or current.startswith("/proc/"):
             return True
         try:
             link = os.readlink(current)
         except OSError:  # not a link (or gone): the end of the chain
             return False
-        current = os.path.normpath(os.path.join(os.path.dirname(current), link))
+        current = os.path.normpath(os.path.join(folder, link))
     return False
 
 

@@ -191,7 +191,7 @@ def prepare(
     from acp_cli.client import SignedPlan
     from acp_cli.push_input import read_metadata, read_plan
     from acp_cli.render import REUSED_METADATA_NOTE, write_dry_run, write_result
-    from acp_cli.request import binding_segment
+    from acp_cli.request import binding_segment, push_sessions_url
 
     here = invocation(ctx)
     fmt = OutputFormat.choose(json_output, output)
@@ -202,14 +202,7 @@ def prepare(
     if plan is not None and str(plan) == "-" and metadata_path == "-":
         raise UsageError("--plan and --metadata cannot both read standard input.")
     metadata_text = read_metadata(metadata_path, meta or [], stdin)
-    if directory is not None:
-        built = _build_plan(here, directory, exclude or [], cache=not no_cache, quiet=quiet)
-        if save_plan is not None:
-            _save_plan(built, save_plan)
-        signed = SignedPlan(built.data, built.signature)
-    else:
-        assert plan is not None  # _check_plan_source
-        signed = SignedPlan(*read_plan(str(plan), stdin))
+    signed = None if plan is None else SignedPlan(*read_plan(str(plan), stdin))
     client = here.client(
         timeout=timeout,
         connect_timeout=connect_timeout,
@@ -217,6 +210,14 @@ def prepare(
         ca_bundle=ca_bundle,
         announce_retries=not quiet,
     )
+    # Settings, token and URL are checked before a folder is hashed, not after.
+    push_sessions_url(client.api_url, binding)
+    if signed is None:
+        assert directory is not None  # _check_plan_source
+        built = _build_plan(here, directory, exclude or [], cache=not no_cache, quiet=quiet)
+        if save_plan is not None:
+            _save_plan(built, save_plan)
+        signed = SignedPlan(built.data, built.signature)
     out, terminal = here.stdout, here.terminal()
     if dry_run:
         request = client.push_request(binding, signed, metadata=metadata_text)
@@ -361,13 +362,15 @@ def _build_plan(
 def _save_plan(built: BuiltPlan, path: Path) -> None:
     """Write the plan to ``path`` with the one writer of acp's files (a symlink is written
     through, a device or FIFO in place, a regular file replaced atomically)."""
-    from acp_cli.errors import UsageError
+    import errno
+
+    from acp_cli.errors import WriteError
     from acp_cli.files import write_atomic
 
     try:
         write_atomic(path, built.data + b"\n", mode=0o644)
     except OSError as exc:
-        raise UsageError(
-            f"Cannot write the plan to {path}: {exc.strerror or exc}.",
-            hint="Check the path and the folder's permissions.",
-        ) from None
+        message = f"Cannot write the plan to {path}: {exc.strerror or exc}."
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
+            raise WriteError(message, hint="Free some room, or write it elsewhere.") from None
+        raise UsageError(message, hint="Check the path and the folder's permissions.") from None

@@ -122,7 +122,10 @@ class Scratch:
     def args(self) -> tuple[str, ...]:
         """The options that point git at the scratch repository."""
         if self._folder is None:
-            self._folder = tempfile.TemporaryDirectory(prefix="acp-plan-")
+            try:
+                self._folder = tempfile.TemporaryDirectory(prefix="acp-plan-")
+            except OSError as exc:
+                raise _no_scratch(exc) from None
             self.git.run(*self._base(), "init", "--quiet", "--template=")
         return self._base()
 
@@ -131,13 +134,25 @@ class Scratch:
         self.args()
         assert self._folder is not None
         path = os.path.join(self._folder.name, name)
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        try:
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as exc:
+            raise _no_scratch(exc) from None
         return path
 
     def _base(self) -> tuple[str, ...]:
         assert self._folder is not None
         return ("--git-dir", os.path.join(self._folder.name, "git"), "--work-tree", ".")
+
+
+def _no_scratch(exc: OSError) -> UsageError:
+    """The error for a temporary folder that cannot be made or written (a full disk, a
+    TMPDIR that is not writable)."""
+    return UsageError(
+        f"acp could not write its temporary files: {exc.strerror or exc}.",
+        hint="Free some room in the temporary folder, or point TMPDIR at another one.",
+    )
 
 
 class PendingListing:
