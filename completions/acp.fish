@@ -133,7 +133,7 @@ complete -c acp -n '__acp_at \'acp push prepare\'' -l 'timeout' -x -d 'Seconds t
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'connect-timeout' -x -d 'Seconds to wait for a connection. (default: the profile\'s connect_timeout, else 10)'
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'deadline' -x -d 'Seconds for all attempts and retry waits together. (default: the profile\'s deadline, else 120)'
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'ca-bundle' -r -F -d 'A PEM file of CA certificates to trust besides the default ones. (default: $ACP_CA_BUNDLE, else the profile\'s ca_bundle)'
-complete -c acp -n '__acp_at \'acp push prepare\'' -l 'quiet' -s 'q' -d 'Do not announce retries on stderr (errors are still shown).'
+complete -c acp -n '__acp_at \'acp push prepare\'' -l 'quiet' -s 'q' -d 'Do not announce retries on stderr, nor draw progress or a summary with --dir (warnings and errors are still shown).'
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'profile' -x -a '(__acp_profiles)' -d 'Config profile to use. (default: $ACP_PROFILE, else \'default\')'
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'api-url' -x -d 'API base URL, e.g. https://api.example.com. (default: $ACP_API_URL, else the profile\'s api_url)'
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'verbose' -s 'v' -d 'Show the HTTP exchange (token masked) and tracebacks on stderr.'

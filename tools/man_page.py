@@ -110,7 +110,7 @@ EXAMPLES: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "export ACP_API_URL=https://api.example.com",
             'export ACP_TOKEN="$ACP_TOKEN_SECRET"',
-            'generate-plan | acp push prepare "$BINDING" --plan - --json > session.json',
+            'acp push prepare "$BINDING" --dir . --save-plan plan.json --json > session.json',
         ),
     ),
 )
@@ -329,7 +329,7 @@ def _files() -> list[str]:
     ]
     lines += [".PP"]
     lines += _text(
-        f"Caches (the signatures of plans already signed) go to {CACHE_DIR.variable} "
+        f"Caches (the file hashes of each workspace planned) go to {CACHE_DIR.variable} "
         "when it is set, else the platform's cache folder for acp:"
     )
     for platform, folder in CACHE_FOLDERS:

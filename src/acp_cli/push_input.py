@@ -70,7 +70,7 @@ def parse_meta(items: Sequence[str]) -> dict[str, bytes]:
             )
         if 0 <= typed < eq:
             key, text = item[:typed], item[typed + 2 :]
-            plan.parse_value(text, f"--meta {key_of(item)}")
+            plan.parse_value(text, f"--meta {key}")
             value = text.strip().encode("utf-8")
         else:
             key = item[:eq]
@@ -93,8 +93,3 @@ def _json_string(text: str, source: str = "metadata") -> bytes:
         raise UsageError(
             f"{source} is not valid UTF-8 text.", hint="Give the value as UTF-8 text."
         ) from None
-
-
-def key_of(item: str) -> str:
-    """The key part of a ``--meta`` item, for messages."""
-    return item.split(":=", 1)[0]

@@ -7,7 +7,6 @@ stderr. rich is imported only when a table is drawn on a terminal.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -214,8 +213,8 @@ class Messages:
     continuation lines indented; elsewhere each message is one line, for logs and grep.
     """
 
-    def __init__(self, stream: IO[str] | None = None) -> None:
-        self.stream = stream if stream is not None else sys.stderr
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
 
     def info(self, text: str, *, indent: str = "") -> None:
         """A plain line."""

@@ -313,8 +313,9 @@ CONFIG_DIR = Setting(
 )
 CACHE_DIR = Setting(
     "cache_dir",
-    "The folder for acp's caches (the signatures of plans already signed), instead of "
-    "the platform's cache folder (see FILES).",
+    "The folder for acp's caches (the file hashes of each workspace planned, so that "
+    "acp push plan re-hashes only what changed), instead of the platform's cache "
+    "folder (see FILES).",
     Folder(),
     variable="ACP_CACHE_DIR",
 )

@@ -29,8 +29,8 @@ def complete_profile_names(incomplete: str) -> list[str]:
 
     Completion runs while the user types: a missing, unreadable or broken config
     file gives no names rather than an error. Typer calls this through its own
-    completion protocol; the committed scripts in completions/ read the same
-    ``[profiles.NAME]`` headers themselves, so Tab costs no Python start-up.
+    completion protocol (``_ACP_COMPLETE``), in a process of its own, hence
+    ``os.environ``; the committed scripts in completions/ ask ``acp config profiles``.
     """
     try:
         from acp_cli import config_file, settings
@@ -113,7 +113,8 @@ QuietOption = Annotated[
     typer.Option(
         "--quiet",
         "-q",
-        help="Do not announce retries on stderr (errors are still shown).",
+        help="Do not announce retries on stderr, nor draw progress or a summary with "
+        "--dir (warnings and errors are still shown).",
     ),
 ]
 

@@ -29,10 +29,13 @@ app = typer.Typer(
     name="push",
     help="Prepare pushes of a local workspace to ACP.\n\n"
     "A push starts from a plan: a JSON object describing the files to push. "
-    "`acp push prepare` sends it with its signature so the server can prepare a push "
-    "session, or reuse the one it prepared for the same plan; `acp push signature` "
-    "only computes the signature.",
-    epilog="Examples:\n\n  acp push prepare wb_123 --plan plan.json\n\n"
+    "`acp push plan` describes a folder as one; `acp push prepare` sends a plan (or "
+    "the plan of a folder, with --dir) with its signature so the server can prepare "
+    "a push session, or reuse the one it prepared for the same plan; `acp push "
+    "signature` only computes the signature.",
+    epilog="Examples:\n\n  acp push prepare wb_123 --dir .\n\n"
+    "  acp push plan -o plan.json\n\n"
+    "  acp push prepare wb_123 --plan plan.json\n\n"
     "  acp push signature plan.json",
     no_args_is_help=True,
 )
@@ -40,9 +43,13 @@ app = typer.Typer(
 PREPARE_EPILOG = """\
 Examples:
 
+  acp push prepare wb_123 --dir .
+
+  acp push prepare wb_123 --dir . --exclude '*.log' --save-plan sent.json -o id
+
   acp push prepare wb_123 --plan plan.json
 
-  generate-plan | acp push prepare wb_123 --plan - -o id
+  acp push plan | acp push prepare wb_123 --plan - -o id
 
   acp push prepare wb_123 --plan plan.json --meta branch=main --meta attempt:=3 --json
 

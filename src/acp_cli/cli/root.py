@@ -23,6 +23,8 @@ Examples:
 
   export ACP_API_URL=https://api.example.com ACP_TOKEN=...   # or: acp auth login
 
+  acp push prepare wb_123 --dir .              # the plan of this folder
+
   acp push prepare wb_123 --plan plan.json
 
 Exit codes: 0 ok, 1 bug, 2 bad input or config, 3 authentication, 4 not found,

@@ -5,8 +5,8 @@
     built.data        # plan format v1, RFC 8785 canonical bytes
     built.signature   # "sha256:..." of built.data
 
-``listing`` asks git which files there are, ``hashing`` hashes them in forked
-processes, ``cache`` remembers hashes between runs, ``build`` puts it together.
+``listing`` asks git which files there are, ``describe`` stats and hashes them in
+forked processes, ``cache`` remembers hashes between runs, ``build`` puts it together.
 """
 
 from __future__ import annotations
