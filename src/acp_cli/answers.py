@@ -27,6 +27,7 @@ from acp_cli.errors import (
 from acp_cli.plan import MAX_DEPTH
 from acp_cli.retry import DEADLINE_HINT, RETRYABLE_STATUSES, seconds
 from acp_cli.server_text import json_text, one_line
+from acp_cli.settings import CA_BUNDLE, DEVICE_ID, TOKEN
 
 if TYPE_CHECKING:
     import httpx
@@ -104,7 +105,8 @@ STATUS_RULES: tuple[StatusRule, ...] = (
         frozenset({401, 403}),
         AuthError,
         "The server refused the token ({status}){said}.",
-        "Check it with `acp auth status`; log in again with `acp auth login`, or set ACP_TOKEN.",
+        "Check it with `acp auth status`; log in again with `acp auth login`, "
+        f"or set {TOKEN.variable}.",
     ),
     StatusRule(
         frozenset({404}),
@@ -289,7 +291,7 @@ class ExceptionRule:
 
 CA_HINT = (
     "If the server's certificate comes from a private CA, trust that CA with "
-    "--ca-bundle FILE, ACP_CA_BUNDLE or `acp config set ca_bundle FILE` "
+    f"--ca-bundle FILE, {CA_BUNDLE.variable} or `acp config set {CA_BUNDLE.name} FILE` "
     "(SSL_CERT_FILE replaces the default CA certificates)."
 )
 NETWORK_HINT = (
@@ -339,7 +341,7 @@ EXCEPTION_RULES: Mapping[str, ExceptionRule] = {
     "LocalProtocolError": ExceptionRule(
         "acp could not send the request: a header value is not valid HTTP.",
         "invalid request",
-        "Check ACP_DEVICE_ID and the token for stray characters.",
+        f"Check {DEVICE_ID.variable} and the token for stray characters.",
         retryable=False,
     ),
     "HTTPError": ExceptionRule(

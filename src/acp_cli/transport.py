@@ -24,7 +24,7 @@ from acp_cli.errors import AcpError, ConfigError
 from acp_cli.request import Request
 from acp_cli.retry import SCALE_VARIABLE, Deadline, GiveUp, RetryPolicy, Wait, seconds
 from acp_cli.server_text import escape
-from acp_cli.settings import origin_of
+from acp_cli.settings import CA_BUNDLE, origin_of
 
 if TYPE_CHECKING:
     import ssl
@@ -99,8 +99,8 @@ def tls_context(ca_bundle: Path | None = None) -> ssl.SSLContext:
         except OSError as exc:  # ssl.SSLError is an OSError
             raise ConfigError(
                 f"The CA bundle {ca_bundle} could not be loaded: {exc}.",
-                hint="Give a PEM file of CA certificates with --ca-bundle, ACP_CA_BUNDLE "
-                "or the ca_bundle setting.",
+                hint=f"Give a PEM file of CA certificates with --ca-bundle, "
+                f"{CA_BUNDLE.variable} or the {CA_BUNDLE.name} setting.",
             ) from None
     return context
 

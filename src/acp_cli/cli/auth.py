@@ -15,6 +15,7 @@ from acp_cli.cli.options import (
     VerboseOption,
 )
 from acp_cli.errors import UsageError
+from acp_cli.settings import TOKEN
 
 if TYPE_CHECKING:
     from acp_cli.credentials import Lookup
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 app = typer.Typer(
     name="auth",
     help="Log in, log out and check which token acp uses.\n\n"
-    "The token is looked up in this order: ACP_TOKEN, the system keyring (service "
+    f"The token is looked up in this order: {TOKEN.variable}, the system keyring (service "
     "acp-cli, user name = the API origin), then the plain-text file written by "
     "`acp auth login --insecure-storage`. A token is only sent to the origin it was "
     "stored for.",
@@ -142,7 +143,7 @@ def login(
     messages.info(f"Logged in to {conf.origin} (profile {conf.profile}): token stored {where}.")
     if credentials.environment_token(env):
         messages.warning(
-            "ACP_TOKEN is set in the environment and takes precedence over the stored "
+            f"{TOKEN.variable} is set in the environment and takes precedence over the stored "
             "token; unset it to use the token you just stored."
         )
 
@@ -165,7 +166,7 @@ def _prompt_for_token(here: Invocation, origin: str) -> str:
         raise UsageError(
             "No terminal to ask for the token on.",
             hint='Give it on standard input: printf %s "$TOKEN" | acp auth login --with-token '
-            "(or set ACP_TOKEN).",
+            f"(or set {TOKEN.variable}).",
         )
     import getpass
 
@@ -208,7 +209,7 @@ def logout(
     if not (removed.from_keyring or removed.from_file or removed.keyring_error):
         messages.info(f"No token was stored for {conf.origin} (profile {conf.profile}).")
     if credentials.environment_token(env):
-        messages.warning("ACP_TOKEN is set: acp keeps using it until you unset it.")
+        messages.warning(f"{TOKEN.variable} is set: acp keeps using it until you unset it.")
     if removed.keyring_error is not None:
         messages.warning(
             f"a token stored in the system keyring for {conf.origin} may still be there; "
@@ -304,7 +305,7 @@ class StatusReport:
         if token is None:
             source = "none"
         elif token.source is Source.ENVIRONMENT:
-            source = "environment variable ACP_TOKEN"
+            source = f"environment variable {TOKEN.variable}"
         elif token.source is Source.KEYRING:
             source = f"system keyring (service {SERVICE}, user {self.origin})"
         else:

@@ -21,6 +21,7 @@ from acp_cli.cli.options import (
 )
 from acp_cli.errors import UsageError
 from acp_cli.render import OutputFormat
+from acp_cli.settings import CACHE_DIR
 
 if TYPE_CHECKING:
     from acp_cli.workspace import BuiltPlan
@@ -122,7 +123,7 @@ NoCacheOption = Annotated[
     typer.Option(
         "--no-cache",
         help="Hash every file; neither read nor write the hash cache "
-        "(ACP_CACHE_DIR, else the user's cache folder).",
+        f"({CACHE_DIR.variable}, else the user's cache folder).",
     ),
 ]
 
