@@ -13,6 +13,7 @@ import pytest
 
 from acp_cli.settings import SETTINGS
 from tests.cli_runner import BINDING, TOKEN, reset_keyring_backend
+from tests.git_oracle import isolate_git
 
 if TYPE_CHECKING:
     from acp_cli.emulator import Emulator
@@ -88,3 +89,17 @@ def plan_file(tmp_path: Path) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+@pytest.fixture
+def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """git reads a config of the test's own, and the plan cache lives in the test's home."""
+    isolate_git(tmp_path / "home", monkeypatch)
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    """An empty workspace folder."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    return folder

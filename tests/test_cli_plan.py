@@ -17,7 +17,7 @@ import pytest
 from acp_cli.emulator.endpoint import reference_signature
 from acp_cli.workspace import build_plan
 from tests.cli_runner import BINDING, run_acp
-from tests.git_oracle import git, isolate_git, write_tree
+from tests.git_oracle import git, write_tree
 from tests.test_terminal import run_on_terminal
 
 TREE = {
@@ -29,18 +29,14 @@ TREE = {
 }
 
 
-@pytest.fixture(autouse=True)
-def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "home").mkdir(exist_ok=True)
-    isolate_git(tmp_path / "home", monkeypatch)
+pytestmark = pytest.mark.usefixtures("isolated_git")
 
 
 @pytest.fixture
-def work(tmp_path: Path) -> Path:
-    folder = tmp_path / "work"
-    folder.mkdir()
-    write_tree(folder, TREE)
-    return folder
+def work(work: Path) -> Path:
+    """The workspace folder, holding TREE."""
+    write_tree(work, TREE)
+    return work
 
 
 def listed(data: bytes) -> list[str]:

@@ -17,7 +17,6 @@ from tests.git_oracle import (
     fresh_repository_listing,
     git,
     git_listing,
-    isolate_git,
     plan_paths,
     write_tree,
 )
@@ -105,16 +104,7 @@ def rule_shapes_tree(root: Path) -> None:
     write_tree(root, RULE_SHAPES)
 
 
-@pytest.fixture(autouse=True)
-def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    isolate_git(tmp_path / "home", monkeypatch)
-
-
-@pytest.fixture
-def work(tmp_path: Path) -> Path:
-    folder = tmp_path / "work"
-    folder.mkdir()
-    return folder
+pytestmark = pytest.mark.usefixtures("isolated_git")
 
 
 @pytest.fixture

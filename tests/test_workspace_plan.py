@@ -22,19 +22,9 @@ import rfc8785
 from acp_cli.errors import ExitCode, UsageError
 from acp_cli.signature import sign_plan_bytes
 from acp_cli.workspace import BuiltPlan, SkippedPath, build_plan
-from tests.git_oracle import git, isolate_git, plan_entries, plan_paths, write_tree
+from tests.git_oracle import git, plan_entries, plan_paths, write_tree
 
-
-@pytest.fixture(autouse=True)
-def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    isolate_git(tmp_path / "home", monkeypatch)
-
-
-@pytest.fixture
-def work(tmp_path: Path) -> Path:
-    folder = tmp_path / "work"
-    folder.mkdir()
-    return folder
+pytestmark = pytest.mark.usefixtures("isolated_git")
 
 
 def by_path(built: BuiltPlan) -> dict[str, dict[str, Any]]:
