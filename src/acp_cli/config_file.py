@@ -18,8 +18,6 @@ import contextlib
 import os
 import stat
 import sys
-import tomllib
-import uuid
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -80,6 +78,8 @@ def load(path: Path, *, check: Callable[[os.stat_result], None] | None = None) -
             f"Cannot read the config file {path}: {exc.strerror or exc}.",
             hint=f"Check its permissions, or point {CONFIG_DIR.variable} at another folder.",
         ) from exc
+    import tomllib  # 12 ms of start-up, spent only when there is a file to read
+
     try:
         return tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -213,6 +213,8 @@ def device_id(folder: Path, env: Mapping[str, str]) -> str:
         existing = _stored_device_id(document, path)
         if existing:  # another process stored one since we looked
             return existing
+        import uuid  # once per machine
+
         document[DEVICE_ID_KEY] = str(uuid.uuid4())
         return str(document[DEVICE_ID_KEY])
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 
@@ -90,6 +89,8 @@ def _write_in_place(target: Path, data: bytes) -> None:
 
 def _replace(target: Path, data: bytes, mode: int, durable: bool) -> None:
     """Write a temporary file beside ``target`` and rename it over the target."""
+    import tempfile  # 6 ms of start-up (shutil, random, bz2, lzma) that only writes pay
+
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -101,10 +101,10 @@ def _run(argv: Sequence[str], here: Invocation) -> int:
 
 def _invoke(argv: Sequence[str], here: Invocation) -> int:
     """Run the command tree; its exit code (Typer ends every run with SystemExit)."""
-    from acp_cli.cli.root import app
+    from acp_cli.cli.root import app_for
 
     try:
-        app(args=list(argv), prog_name="acp", obj=here, standalone_mode=True)
+        app_for(list(argv))(args=list(argv), prog_name="acp", obj=here, standalone_mode=True)
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)

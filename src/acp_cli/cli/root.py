@@ -32,16 +32,7 @@ Exit codes: 0 ok, 1 bug, 2 bad input or config, 3 authentication, 4 not found,
 130 interrupted, 141 the output's reader went away.
 """
 
-app = typer.Typer(
-    name="acp",
-    epilog=ROOT_EPILOG,
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-app.add_typer(push.app)
-app.add_typer(auth.app)
-app.add_typer(config.app)
+GROUPS = {"push": push.app, "auth": auth.app, "config": config.app}
 
 
 def _print_version(ctx: typer.Context, value: bool) -> None:
@@ -50,7 +41,6 @@ def _print_version(ctx: typer.Context, value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def root(
     profile: ProfileOption = None,
     api_url: ApiUrlOption = None,
@@ -71,3 +61,41 @@ def root(
     Set the API URL and a token once (`acp config set api_url URL`,
     `acp auth login`), or give them as ACP_API_URL and ACP_TOKEN in CI.
     """
+
+
+def _root_app(groups: list[typer.Typer]) -> typer.Typer:
+    """The root command with ``groups`` under it."""
+    tree = typer.Typer(
+        name="acp",
+        epilog=ROOT_EPILOG,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    tree.callback()(root)
+    for group in groups:
+        tree.add_typer(group)
+    return tree
+
+
+app = _root_app(list(GROUPS.values()))
+"""The whole command tree: help, shell completion, the man page."""
+
+_VALUED_GLOBALS = ("--profile", "--api-url")
+
+
+def app_for(argv: list[str]) -> typer.Typer:
+    """The tree a run with ``argv`` needs: only the group it names, when it names one.
+
+    Typer builds every command of the tree it is given at each start, about 2 ms a
+    command: ``acp push prepare`` need not pay for ``auth`` and ``config``. Anything
+    else (``--help``, a mistyped group that deserves "Did you mean") gets the whole tree.
+    """
+    words = iter(argv)
+    for word in words:
+        if word in _VALUED_GLOBALS:
+            next(words, None)
+        elif not word.startswith("-"):
+            group = GROUPS.get(word)
+            return app if group is None else _root_app([group])
+    return app
