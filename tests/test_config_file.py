@@ -102,15 +102,15 @@ def test_a_secret_is_not_written_in_a_folder_others_can_write(tmp_path: Path) ->
 def test_a_symlinked_secret_file_is_judged_by_both_folders(tmp_path: Path) -> None:
     own = tmp_path / "acp"
     own.mkdir(mode=0o700)
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    os.chmod(shared, 0o777)  # noqa: S103 - the point of the test
-    (shared / "secret.toml").write_text("")
+    open_to_all = tmp_path / "open_to_all"
+    open_to_all.mkdir()
+    os.chmod(open_to_all, 0o777)  # noqa: S103 - the point of the test
+    (open_to_all / "secret.toml").write_text("")
     link = own / "secret.toml"
-    link.symlink_to(shared / "secret.toml")
-    with pytest.raises(ConfigError, match=f"{shared} is writable by other users"):
+    link.symlink_to(open_to_all / "secret.toml")
+    with pytest.raises(ConfigError, match=f"{open_to_all} is writable by other users"):
         config_file.update(link, lambda document: document.update({"k": "v"}), secret=True)
-    assert (shared / "secret.toml").read_text() == ""
+    assert (open_to_all / "secret.toml").read_text() == ""
 
 
 def test_a_new_folder_is_private_and_an_existing_one_keeps_its_mode(tmp_path: Path) -> None:
