@@ -181,8 +181,17 @@ def test_the_progress_bar_draws_files_bytes_and_rate(tmp_path: Path) -> None:
         bar.advance(6, 6 * 1024 * 1024)
         bar.close()
     os.close(follower)
-    drawn = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", os.read(leader, 65536).decode())
+    chunks = []
+    while True:  # everything drawn, until the terminal reports it is closed
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
     os.close(leader)
+    drawn = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode())
     assert "Describing" in drawn
     assert "10/10 files" in drawn
     assert "10.0 MiB hashed" in drawn
