@@ -59,7 +59,7 @@ def sign_plan(plan: PlanSource | SignedPlan) -> SignedPlan:
     A plan without a single canonical form (duplicate keys, NaN, lone
     surrogates, a number beyond a double) is a `UsageError`.
     """
-    from acp_cli.signature import canonical_json, sign_plan_bytes
+    from acp_cli.signature import canonical_json, canonical_signature, sign_plan_bytes
 
     if isinstance(plan, SignedPlan):
         return plan
@@ -76,7 +76,7 @@ def sign_plan(plan: PlanSource | SignedPlan) -> SignedPlan:
                 f"The plan has no canonical JSON form: {exc}.",
                 hint="A plan holds JSON data only: no NaN, infinities or lone surrogates.",
             ) from None
-        return SignedPlan(data, sign_plan_bytes(data, "the plan"))
+        return SignedPlan(data, canonical_signature(data))  # canonical already: no re-parse
     if isinstance(plan, str | os.PathLike):
         from acp_cli.plan import read_file
 

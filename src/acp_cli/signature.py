@@ -91,7 +91,12 @@ def canonical_json(value: Any) -> bytes:
 
 def plan_signature(plan: dict[str, Any]) -> str:
     """``sha256:`` and the lowercase hex SHA-256 of the plan's canonical JSON."""
-    return "sha256:" + hashlib.sha256(canonical_json(plan)).hexdigest()
+    return canonical_signature(canonical_json(plan))
+
+
+def canonical_signature(canonical: bytes) -> str:
+    """The plan signature of bytes already in RFC 8785 canonical form: no parse, one hash."""
+    return "sha256:" + hashlib.sha256(canonical).hexdigest()
 
 
 def sign_plan_bytes(data: bytes, source: str) -> str:
@@ -105,8 +110,7 @@ def sign_plan_bytes(data: bytes, source: str) -> str:
     """
     digest = _chunked_digest(data, source) if len(data) >= _MIN_CHUNKED else None
     if digest is None:
-        canonical = _canonical(plan_reader.parse_object(data, source))
-        digest = hashlib.sha256(canonical).hexdigest()
+        return canonical_signature(_canonical(plan_reader.parse_object(data, source)))
     return "sha256:" + digest
 
 

@@ -210,7 +210,9 @@ def prepare(
     if plan is not None and str(plan) == "-" and metadata_path == "-":
         raise UsageError("--plan and --metadata cannot both read standard input.")
     metadata_text = read_metadata(metadata_path, meta or [], stdin)
-    signed = None if plan is None else SignedPlan(*read_plan(str(plan), stdin))
+    signed: SignedPlan | BuiltPlan | None = None
+    if plan is not None:
+        signed = SignedPlan(*read_plan(str(plan), stdin))
     client = here.client(
         timeout=timeout,
         connect_timeout=connect_timeout,
@@ -222,10 +224,9 @@ def prepare(
     push_sessions_url(client.api_url, binding)
     if signed is None:
         assert directory is not None  # _check_plan_source
-        built = _build_plan(here, directory, exclude or [], cache=not no_cache, quiet=quiet)
+        signed = _build_plan(here, directory, exclude or [], cache=not no_cache, quiet=quiet)
         if save_plan is not None:
-            _save_plan(built, save_plan)
-        signed = SignedPlan(built.data, built.signature)
+            _save_plan(signed, save_plan)
     out, terminal = here.stdout, here.terminal()
     if dry_run:
         request = client.push_request(binding, signed, metadata=metadata_text)

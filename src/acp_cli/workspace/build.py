@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from collections.abc import Callable, Mapping, Sequence
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Protocol
 
 from acp_cli.errors import UsageError
+from acp_cli.signature import canonical_signature
 from acp_cli.workspace import cache as hash_cache
 from acp_cli.workspace import describe
 from acp_cli.workspace.listing import (
@@ -151,7 +151,7 @@ def build_plan(
     skipped = [skip for chunk in chunks for skip in chunk.skipped] + nested
     return BuiltPlan(
         data=data,
-        signature="sha256:" + hashlib.sha256(data).hexdigest(),
+        signature=canonical_signature(data),
         files=sum(chunk.files for chunk in chunks),
         total_bytes=sum(chunk.total_bytes for chunk in chunks),
         skipped=tuple(SkippedPath(path, reason) for path, reason in sorted(skipped)),
