@@ -151,7 +151,6 @@ def test_acp_env_runs_the_acp_command_against_the_emulator(acp_env, acp_emulator
         [sys.executable, "-m", "acp_cli", "push", "prepare", "wb_9", "--plan", plan, "-o", "id"],
         capture_output=True,
         text=True,
-        env={**os.environ, "ACP_CONFIG_DIR": str(tmp_path / "config")},
     )
     assert run.returncode == 0, run.stderr
     [session] = acp_emulator.sessions()
@@ -251,6 +250,16 @@ def test_the_device_id_is_the_fixtures(acp_env, acp_emulator, tmp_path):
     assert request.header("ACP-Device-Id") == acp_emulator.device_id
 
 
+def test_the_python_api_in_this_process_reads_no_users_setting(acp_env, acp_emulator):
+    from acp_cli import Client
+
+    client = Client.from_config()
+    assert (client.timeout, client.ca_bundle) == (30, None)
+    client.prepare_push_session(acp_emulator.binding, {"files": []})
+    [request] = acp_emulator.requests()
+    assert request.header("ACP-Device-Id") == acp_emulator.device_id
+
+
 def test_planning_a_folder_caches_in_the_tests_own_folder(acp_env, acp_emulator, tmp_path):
     (tmp_path / "a.txt").write_text("abc")
     subprocess.run([*RUN, "push", "plan", tmp_path, "-o", tmp_path / "plan.json"], check=True)
@@ -323,10 +332,13 @@ def live_in(home: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) ->
         monkeypatch.setenv(name, value)
 
 
-def run_users_suite(pytester: pytest.Pytester) -> pytest.RunResult:
-    """The README's example and EXTRA_USER_TESTS, run as the user runs pytest."""
-    pytester.makepyfile(test_release=readme_pytest_example(), test_more=EXTRA_USER_TESTS)
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:xdist", "-rf")
+def run_users_suite(pytester: pytest.Pytester) -> tuple[pytest.RunResult, int]:
+    """The README's example and EXTRA_USER_TESTS, run as the user runs pytest; the result
+    and the number of their tests."""
+    files = {"test_release": readme_pytest_example(), "test_more": EXTRA_USER_TESTS}
+    pytester.makepyfile(**files)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:xdist", "-rf")
+    return result, sum(code.count("\ndef test_") for code in files.values())
 
 
 def test_the_readme_example_passes_and_nothing_in_the_users_home_changes(
@@ -342,9 +354,9 @@ def test_the_readme_example_passes_and_nothing_in_the_users_home_changes(
     )
     assert "/old/ca.pem" in seen.stdout + seen.stderr
     before = snapshot(home)
-    result = run_users_suite(pytester)
+    result, tests = run_users_suite(pytester)
     assert snapshot(home) == before
-    result.assert_outcomes(passed=9)
+    result.assert_outcomes(passed=tests)
 
 
 HOSTILE_BY_TYPE: dict[type[ValueType], str] = {
@@ -397,6 +409,6 @@ def test_the_emulators_env_overrides(name, acp_emulator):
 """
     )
     before = snapshot(home)
-    result = run_users_suite(pytester)
+    result, tests = run_users_suite(pytester)
     assert snapshot(home) == before
-    result.assert_outcomes(passed=9 + 2 * len(hostile))
+    result.assert_outcomes(passed=tests + 2 * len(hostile))
