@@ -3,10 +3,12 @@ emulator over loopback, as a build script would use it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -283,3 +285,40 @@ def test_metadata_without_a_json_form_is_refused_before_sending(
     with pytest.raises(UsageError, match="metadata"):
         client.prepare_push_session(BINDING, PLAN, metadata=metadata)
     assert emulator.requests() == []
+
+
+def test_a_session_is_a_value_equal_to_the_same_answer_and_hashable(
+    client: Client, emulator: Any
+) -> None:
+    first = client.prepare_push_session(BINDING, PLAN, metadata={"branch": "main"})
+    again = client.prepare_push_session(BINDING, PLAN)
+    # The same answer, read twice: equal, with equal hashes.
+    copy = dataclasses.replace(first, raw=json.loads(first.body))
+    assert copy is not first
+    assert copy == first
+    assert hash(copy) == hash(first)
+    # The same session in another answer: not equal; its ID says it is the same session.
+    assert again != first
+    assert again.id == first.id
+    assert len({first, again, copy}) == 2
+    assert {first: "kept"}[copy] == "kept"
+    # Every field is compared: one that differs makes another value.
+    for field in dataclasses.fields(PreparedPushSession):
+        assert dataclasses.replace(first, **{field.name: object()}) != first, field.name
+
+
+def test_the_hash_leaves_out_exactly_the_mappings_and_every_other_field_is_hashable(
+    client: Client,
+) -> None:
+    session = client.prepare_push_session(BINDING, PLAN, metadata={"branch": "main"})
+    fields = dataclasses.fields(PreparedPushSession)
+    mappings = {f.name for f in fields if isinstance(getattr(session, f.name), Mapping)}
+    assert mappings == {"plan", "metadata", "raw"}
+    assert {f.name for f in fields if f.hash is False} == mappings
+    assert all(f.compare for f in fields)
+    for field in fields:
+        if field.name not in mappings:
+            hash(getattr(session, field.name))
+    before = hash(session)
+    session.raw["pushSession"]["note"] = "changed by the caller"
+    assert hash(session) == before

@@ -7,11 +7,25 @@ as in a user's environment where acp is installed.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
+
+from acp_cli.settings import (
+    SETTINGS,
+    ApiUrl,
+    ExistingFile,
+    Folder,
+    HeaderValue,
+    Seconds,
+    Text,
+    ValueType,
+)
+from tests.test_readme import PYTHON_BLOCKS
 
 pytest_plugins = ["pytester"]
 
@@ -137,7 +151,6 @@ def test_acp_env_runs_the_acp_command_against_the_emulator(acp_env, acp_emulator
         [sys.executable, "-m", "acp_cli", "push", "prepare", "wb_9", "--plan", plan, "-o", "id"],
         capture_output=True,
         text=True,
-        env={**os.environ, "ACP_CONFIG_DIR": str(tmp_path / "config")},
     )
     assert run.returncode == 0, run.stderr
     [session] = acp_emulator.sessions()
@@ -203,3 +216,199 @@ def test_importing_the_plugin_loads_no_emulator_or_http_code() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- the fixtures keep acp away from everything of the user's own -----------------------------
+
+USERS_CONFIG = """\
+# The user's own config.toml: every line of it would break or redirect a test.
+[profiles.default]
+api_url = "https://api.users-own.example"
+ca_bundle = "/old/ca.pem"
+timeout = 0.001
+connect_timeout = 0.001
+deadline = 0.001
+
+[profiles.work]
+api_url = "https://api.work.example"
+ca_bundle = "/old/work-ca.pem"
+"""
+
+EXTRA_USER_TESTS = r"""
+import os
+import subprocess
+import sys
+
+RUN = [sys.executable, "-m", "acp_cli"]
+
+
+def test_the_device_id_is_the_fixtures(acp_env, acp_emulator, tmp_path):
+    plan = tmp_path / "plan.json"
+    plan.write_text('{"files": []}')
+    subprocess.run([*RUN, "push", "prepare", acp_emulator.binding, "--plan", plan], check=True)
+    [request] = acp_emulator.requests()
+    assert request.header("ACP-Device-Id") == acp_emulator.device_id
+
+
+def test_the_python_api_in_this_process_reads_no_users_setting(acp_env, acp_emulator):
+    from acp_cli import Client
+
+    client = Client.from_config()
+    assert (client.timeout, client.ca_bundle) == (30, None)
+    client.prepare_push_session(acp_emulator.binding, {"files": []})
+    [request] = acp_emulator.requests()
+    assert request.header("ACP-Device-Id") == acp_emulator.device_id
+
+
+def test_planning_a_folder_caches_in_the_tests_own_folder(acp_env, acp_emulator, tmp_path):
+    (tmp_path / "a.txt").write_text("abc")
+    subprocess.run([*RUN, "push", "plan", tmp_path, "-o", tmp_path / "plan.json"], check=True)
+    assert list(acp_emulator.cache_dir.rglob("*.json"))
+
+
+def test_a_login_stores_nothing_in_the_users_keyring(acp_env, acp_emulator):
+    login = [*RUN, "auth", "login", "--with-token"]
+    refused = subprocess.run(login, input="tok", capture_output=True, text=True)
+    assert refused.returncode == 3, refused.stderr
+    assert "--insecure-storage" in refused.stderr  # the hint, followed:
+    subprocess.run([*RUN, "auth", "login", "--with-token", "--insecure-storage"], input="tok",
+                   text=True, check=True)
+    assert (acp_emulator.config_dir / "credentials.toml").is_file()
+
+
+def test_a_subprocess_given_the_env_reads_no_users_setting(acp_emulator):
+    shown = subprocess.run([*RUN, "config", "list"], capture_output=True, text=True, check=True,
+                           env={**os.environ, **acp_emulator.env})
+    assert "users-own" not in shown.stdout and "/old/" not in shown.stdout, shown.stdout
+"""
+
+
+def readme_pytest_example() -> str:
+    """The README's ``test_release.py``, as tests/test_readme.py extracts it."""
+    [code] = [block for block in PYTHON_BLOCKS if "def test_" in block]
+    return code
+
+
+def users_home(root: Path) -> Path:
+    """A user's home as acp finds it through platformdirs: a config.toml that would
+    break every test, a cache, and a keyring stored in a file."""
+    home = root / "home"
+    config = home / ".config" / "acp"
+    config.mkdir(parents=True)
+    (config / "config.toml").write_text(USERS_CONFIG, encoding="utf-8")
+    cache = home / ".cache" / "acp" / "plans"
+    cache.mkdir(parents=True)
+    (cache / "0123abcd.json").write_text('{"users": "own cache"}', encoding="utf-8")
+    return home
+
+
+def snapshot(home: Path) -> dict[str, tuple[int, int, bytes]]:
+    """Every entry under ``home``: its mode, its mtime and its content (a link's target)."""
+    entries = {}
+    for folder, names, files in os.walk(home):
+        for name in [*names, *files]:
+            path = Path(folder, name)
+            status = path.lstat()
+            if path.is_symlink():
+                content = os.readlink(path).encode()
+            elif path.is_file():
+                content = path.read_bytes()
+            else:
+                content = b""
+            entries[str(path.relative_to(home))] = (status.st_mode, status.st_mtime_ns, content)
+    return entries
+
+
+def live_in(home: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    """Make the environment a user's shell with ``home`` and ``env``: acp's platform
+    folders and the user's keyring (a file backend) are in ``home``."""
+    variables = [setting.variable for setting in SETTINGS.values() if setting.variable]
+    for name in (*variables, "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+
+def run_users_suite(pytester: pytest.Pytester) -> tuple[pytest.RunResult, int]:
+    """The README's example and EXTRA_USER_TESTS, run as the user runs pytest; the result
+    and the number of their tests."""
+    files = {"test_release": readme_pytest_example(), "test_more": EXTRA_USER_TESTS}
+    pytester.makepyfile(**files)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:xdist", "-rf")
+    return result, sum(code.count("\ndef test_") for code in files.values())
+
+
+def test_the_readme_example_passes_and_nothing_in_the_users_home_changes(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = users_home(pytester.path)
+    live_in(home, monkeypatch, {})
+    # The user's config is really there for acp to find, outside the fixtures.
+    seen = subprocess.run(
+        [sys.executable, "-m", "acp_cli", "config", "get", "ca_bundle"],
+        capture_output=True,
+        text=True,
+    )
+    assert "/old/ca.pem" in seen.stdout + seen.stderr
+    before = snapshot(home)
+    result, tests = run_users_suite(pytester)
+    assert snapshot(home) == before
+    result.assert_outcomes(passed=tests)
+
+
+HOSTILE_BY_TYPE: dict[type[ValueType], str] = {
+    Seconds: "-1",
+    ApiUrl: "https://api.users-own.example",
+    ExistingFile: "/old/ca.pem",
+    HeaderValue: "users-own-device",
+    Text: "users-own",
+}
+"""A value of the user's for each type of setting, that would break a test if it reached it;
+a folder is one in the user's home (`hostile_env`)."""
+
+
+def hostile_env(home: Path) -> dict[str, str]:
+    """Every ``ACP_*`` variable of the registry, set as a user's shell might set it."""
+    env = {}
+    for name, setting in SETTINGS.items():
+        if setting.variable:
+            if isinstance(setting.type, Folder):
+                value = str(home / ".config" / "acp" if name == "config_dir" else home / name)
+            else:
+                value = HOSTILE_BY_TYPE.get(type(setting.type), f"users-own-{name}")
+            env[setting.variable] = value
+    return env
+
+
+def test_no_acp_variable_of_the_users_shell_reaches_a_test(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = users_home(pytester.path)
+    hostile = hostile_env(home)
+    assert set(hostile) == {s.variable for s in SETTINGS.values() if s.variable}
+    live_in(home, monkeypatch, hostile)
+    pytester.makepyfile(
+        test_variables=f"""
+import os
+import pytest
+
+HOSTILE = {hostile!r}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_acp_env_leaves_out(name, acp_env):
+    assert os.environ.get(name) != HOSTILE[name]
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_the_emulators_env_overrides(name, acp_emulator):
+    assert {{**os.environ, **acp_emulator.env}}[name] != HOSTILE[name]
+"""
+    )
+    before = snapshot(home)
+    result, tests = run_users_suite(pytester)
+    assert snapshot(home) == before
+    result.assert_outcomes(passed=tests + 2 * len(hostile))

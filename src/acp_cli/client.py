@@ -101,6 +101,14 @@ class PreparedPushSession:
 
     Every field of the session is optional, as in the API reference: a field
     the server left out or sent as null is None.
+
+    A value: two results are equal when every field is, that is for the same
+    answer. A reused session's result is not equal to the first one (its
+    ``created``, ``http_status`` and ``request_id`` differ): compare ``id`` to
+    know whether two results are the same session. A result is hashable, so it
+    can be a set member or a dict key: the hash covers every field but the
+    mappings ``plan``, ``metadata`` and ``raw``, which ``body`` already
+    determines, so equal results hash equal.
     """
 
     id: str | None
@@ -112,8 +120,8 @@ class PreparedPushSession:
     status: str | None
     """``prepared``, ``superseded`` or ``cancelled``."""
     plan_signature: str | None
-    plan: Mapping[str, Any] | None
-    metadata: Mapping[str, Any] | None
+    plan: Mapping[str, Any] | None = field(hash=False)
+    metadata: Mapping[str, Any] | None = field(hash=False)
     created_at: str | None
     updated_at: str | None
     created: bool
@@ -121,7 +129,7 @@ class PreparedPushSession:
     http_status: int
     request_id: str | None
     """The server's ``X-Request-Id``, for support requests."""
-    raw: Mapping[str, Any] = field(repr=False)
+    raw: Mapping[str, Any] = field(repr=False, hash=False)
     """The whole answer as the server sent it: ``{"pushSession": {...}, "created": ...}``."""
     body: bytes = field(repr=False)
     """The answer's JSON text as received, but for characters that could act on a

@@ -28,6 +28,14 @@ Fixtures:
     The same emulator's `AcpEmulator.env` set in ``os.environ`` for the test
     (with ``monkeypatch``), for code that runs ``acp`` or reads the variables.
 
+Under the fixtures acp reads and writes nothing of the user's own: `AcpEmulator.env`
+gives acp a config folder and a cache folder of the test's own (from pytest's
+``tmp_path_factory``), a fixed device ID, keyring's ``fail`` backend, and sets
+every other ``ACP_*`` variable of `acp_cli.settings.SETTINGS` to empty (acp
+reads an empty variable as unset), so that neither the user's ``config.toml``
+(its ``ca_bundle``, profiles, device ID) nor their shell's ``ACP_PROFILE``
+reaches a test.
+
 Importing this module is cheap (pytest imports it in every run of a user who
 installed acp): the emulator is imported by the fixture that starts one.
 """
@@ -35,6 +43,7 @@ installed acp): the emulator is imported by the fixture that starts one.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -48,6 +57,15 @@ DEFAULT_TOKEN = "acp-test-token"  # noqa: S105 - a fixed test value, documented 
 DEFAULT_BINDING = "wb_test"
 """The binding ID `AcpEmulator.binding` gives when the test does not choose bindings."""
 
+DEFAULT_DEVICE_ID = "acp-test-device"
+"""The device ID acp sends under the fixtures (``ACP_DEVICE_ID``): none is created or stored."""
+
+KEYRING_VARIABLE = "PYTHON_KEYRING_BACKEND"
+KEYRING_BACKEND = "keyring.backends.fail.Keyring"
+"""The keyring acp run under the fixtures sees: none, so a test never reads or stores a
+token in the user's own keyring (``acp auth login --insecure-storage`` stores it in
+`AcpEmulator.config_dir`)."""
+
 _MARKER = "acp_emulator"
 _MARKER_OPTIONS = frozenset({"tokens", "bindings", "max_body"})
 
@@ -57,16 +75,23 @@ class AcpEmulator:
 
     Attributes: ``url`` (e.g. ``http://127.0.0.1:54321``), ``token`` (a token
     it accepts), ``binding`` (a binding ID it knows), ``env`` (the variables
-    that point acp at it) and ``emulator`` (the underlying
+    that point acp at it and away from the user's own settings),
+    ``config_dir`` and ``cache_dir`` (the test's own folders that ``env``
+    gives acp; created by acp when it needs them), ``device_id`` (the one
+    ``env`` gives acp) and ``emulator`` (the underlying
     `acp_cli.emulator.Emulator`, for anything not wrapped here).
     """
 
-    def __init__(self, emulator: Emulator, *, token: str, binding: str) -> None:
-        """Wrap a started ``emulator`` that accepts ``token`` and knows ``binding``."""
+    def __init__(self, emulator: Emulator, *, token: str, binding: str, folder: Path) -> None:
+        """Wrap a started ``emulator`` that accepts ``token`` and knows ``binding``;
+        acp's config and cache folders go in ``folder``, a folder of the test's own."""
         self.emulator = emulator
         self.url = emulator.url
         self.token = token
         self.binding = binding
+        self.config_dir = folder / "config"
+        self.cache_dir = folder / "cache"
+        self.device_id = DEFAULT_DEVICE_ID
 
     def __repr__(self) -> str:
         # The token is a test value, but a repr is no place for tokens of any kind.
@@ -74,16 +99,42 @@ class AcpEmulator:
 
     @property
     def env(self) -> dict[str, str]:
-        """Environment variables that point ``acp`` (and `acp_cli.Client.from_config`) here.
+        """Environment variables that point ``acp`` (and `acp_cli.Client.from_config`) here,
+        and away from everything of the user's own.
 
-        ``ACP_API_URL`` and ``ACP_TOKEN``, and ``ACP_RETRY_SCALE=0`` so that
-        retries after an injected fault do not make the test wait (acp still
-        takes every retry decision on the real wait).
+        ``ACP_API_URL`` and ``ACP_TOKEN``; ``ACP_RETRY_SCALE=0`` so that retries
+        after an injected fault do not make the test wait (acp still takes every
+        retry decision on the real wait); ``ACP_CONFIG_DIR``, ``ACP_CACHE_DIR``
+        and ``ACP_DEVICE_ID`` (`config_dir`, `cache_dir`, `device_id`);
+        ``PYTHON_KEYRING_BACKEND`` (`KEYRING_BACKEND`); and every other ``ACP_*``
+        variable of the registry empty, which acp reads as unset, so that
+        ``{**os.environ, **env}`` leaves out what the user's shell exports.
         """
-        from acp_cli.settings import API_URL, RETRY_SCALE, TOKEN
+        from acp_cli.settings import (
+            API_URL,
+            CACHE_DIR,
+            CONFIG_DIR,
+            DEVICE_ID,
+            RETRY_SCALE,
+            SETTINGS,
+            TOKEN,
+        )
 
-        values = {API_URL.variable: self.url, TOKEN.variable: self.token, RETRY_SCALE.variable: "0"}
-        return {name: value for name, value in values.items() if name}
+        chosen = {
+            API_URL.name: self.url,
+            TOKEN.name: self.token,
+            RETRY_SCALE.name: "0",
+            CONFIG_DIR.name: str(self.config_dir),
+            CACHE_DIR.name: str(self.cache_dir),
+            DEVICE_ID.name: self.device_id,
+        }
+        env = {
+            setting.variable: chosen.get(name, "")
+            for name, setting in SETTINGS.items()
+            if setting.variable
+        }
+        env[KEYRING_VARIABLE] = KEYRING_BACKEND
+        return env
 
     def sessions(
         self, binding: str | None = None, status: str | None = None
@@ -183,23 +234,32 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def acp_emulator(request: pytest.FixtureRequest) -> Iterator[AcpEmulator]:
+def acp_emulator(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AcpEmulator]:
     """A fresh ACP emulator on a free loopback port for this test; see `AcpEmulator`."""
     from acp_cli.emulator import Emulator
 
     options = _marker_options(request.node.get_closest_marker(_MARKER))
     tokens = list(options.pop("tokens", None) or [DEFAULT_TOKEN])
     bindings = list(options.pop("bindings", None) or [])
+    folder = tmp_path_factory.mktemp("acp")
     with Emulator(tokens=tokens, bindings=bindings, **options) as emulator:
-        yield AcpEmulator(emulator, token=tokens[0], binding=(bindings or [DEFAULT_BINDING])[0])
+        yield AcpEmulator(
+            emulator, token=tokens[0], binding=(bindings or [DEFAULT_BINDING])[0], folder=folder
+        )
 
 
 @pytest.fixture
 def acp_env(acp_emulator: AcpEmulator, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Point ``acp`` at ``acp_emulator`` through ``os.environ`` for this test; return the values."""
+    """Point ``acp`` at ``acp_emulator`` through ``os.environ`` for this test; return
+    `AcpEmulator.env`. Its empty variables are removed from ``os.environ``."""
     env = acp_emulator.env
     for name, value in env.items():
-        monkeypatch.setenv(name, value)
+        if value:
+            monkeypatch.setenv(name, value)
+        else:
+            monkeypatch.delenv(name, raising=False)
     return env
 
 
