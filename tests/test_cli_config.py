@@ -404,3 +404,42 @@ def test_profiles_of_a_broken_config_is_exit_2(config_path: Path) -> None:
     run = acp("config", "profiles")
     assert run.code == 2
     assert str(config_path) in run.stderr
+
+
+READERS = [
+    ["config", "list"],
+    ["config", "get", "api_url"],
+    ["config", "unset", "timeout"],
+    ["auth", "status"],
+    ["auth", "token"],
+    ["auth", "logout"],
+    ["push", "prepare", "wb_123", "--dir", "."],
+]
+
+
+@pytest.mark.parametrize("args", READERS, ids=" ".join)
+@pytest.mark.parametrize("given", ["flag", "environment"])
+def test_a_mistyped_profile_is_exit_2_naming_the_closest_known_one(
+    commented: Path, args: list[str], given: str
+) -> None:
+    before = commented.read_bytes()
+    if given == "flag":
+        run = acp("--profile", "stagin", *args, env={"ACP_TOKEN": "tok_x"})
+        origin = "--profile"
+    else:
+        run = acp(*args, env={"ACP_PROFILE": "stagin", "ACP_TOKEN": "tok_x"})
+        origin = "ACP_PROFILE"
+    assert run.code == 2
+    assert run.stdout == ""
+    assert f"Error: Profile 'stagin' (from {origin}) is not in {commented}." in run.stderr
+    assert "Did you mean 'staging'? Known profiles: default, staging." in run.stderr
+    assert commented.read_bytes() == before
+
+
+def test_without_a_config_file_only_the_default_profile_is_known(config_path: Path) -> None:
+    run = acp("config", "list", "--profile", "prod")
+    assert run.code == 2
+    assert "Known profiles: default." in run.stderr
+    assert "Did you mean" not in run.stderr
+    assert not config_path.exists()
+    assert acp("config", "list").code == 0

@@ -39,6 +39,7 @@ def test_a_mistyped_group_still_gets_did_you_mean() -> None:
 
 
 def test_global_options_before_the_group_still_apply(isolated_env: object) -> None:
+    assert run_acp("config", "set", "timeout", "5", "--profile", "staging").code == 0
     run = run_acp("--profile", "staging", "--api-url", "https://api.example.com", "config", "list")
     assert run.code == 0, run.stderr
     assert "Profile staging:" in run.stdout

@@ -111,7 +111,8 @@ def login(
 
     here = invocation(ctx)
     env = here.env
-    conf = settings.resolve(profile=here.profile, api_url=here.api_url, env=env)
+    # A token may be stored for a profile that config.toml does not hold yet.
+    conf = settings.resolve(profile=here.profile, api_url=here.api_url, env=env, new_profile=True)
     value = credentials.check_token(
         _read_piped_token(here) if with_token else _prompt_for_token(here, conf.origin)
     )
@@ -241,7 +242,10 @@ def status(
 
     here = invocation(ctx)
     env = here.env
-    report = StatusReport(profile=settings.profile_name(here.profile, env))
+    path = config_file.config_path_for(env)
+    report = StatusReport(
+        profile=settings.known_profile(here.profile, env, config_file.load(path), path)
+    )
     try:
         conf = settings.resolve(profile=here.profile, api_url=here.api_url, env=env)
     except ConfigError as exc:

@@ -178,14 +178,14 @@ def unset(
     """Remove a setting from the profile in config.toml.
 
     The default applies again (for timeout), or the setting is no longer set.
-    The rest of the file stays as it was.
+    The rest of the file stays as it was. A profile that the file does not
+    know is an error (exit 2), as for get and list.
     """
     from acp_cli import config_file, settings
 
     here = invocation(ctx)
-    env = here.env
-    name = settings.profile_name(here.profile, env)
-    path = config_file.config_path_for(env)
+    path = config_file.config_path_for(here.env)
+    name = settings.known_profile(here.profile, here.env, config_file.load(path), path)
     if config_file.unset_profile_value(path, name, settings.check_key(key).name):
         here.messages.info(f"Removed {key} from profile {name} in {path}.")
     else:
@@ -311,9 +311,9 @@ def _profile_values(here: Invocation) -> tuple[str, list[Resolved], dict[str, ob
     from acp_cli import config_file, settings
 
     env = here.env
-    name = settings.profile_name(here.profile, env)
     path = config_file.config_path_for(env)
     config = config_file.load(path)
+    name = settings.known_profile(here.profile, env, config, path)
     flags = {settings.API_URL.name: here.api_url}
     values = settings.resolve_values(name, config, path, env, flags)
     return name, values, settings.unknown_keys(config, name, path)
