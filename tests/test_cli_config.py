@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import stat
 from pathlib import Path
 
@@ -443,3 +445,24 @@ def test_without_a_config_file_only_the_default_profile_is_known(config_path: Pa
     assert "Did you mean" not in run.stderr
     assert not config_path.exists()
     assert acp("config", "list").code == 0
+
+
+def test_the_hint_to_create_a_profile_creates_it(config_path: Path) -> None:
+    refused = acp("config", "get", "api_url", "--profile", "prod")
+    assert refused.code == 2
+    assert "`acp --profile prod config set api_url https://api.example.com`" in refused.stderr
+    assert acp("--profile", "prod", "config", "set", "api_url", "https://api.example.com").code == 0
+    got = acp("config", "get", "api_url", "--profile", "prod")
+    assert (got.code, got.stdout) == (0, "https://api.example.com\n")
+
+
+def test_the_hint_for_a_missing_api_url_names_the_profile_given(config_path: Path) -> None:
+    assert acp("config", "set", "timeout", "5", "--profile", "ci").code == 0
+    refused = acp("--profile", "ci", "auth", "token")
+    assert refused.code == 2
+    [hint] = re.findall(r"`(acp [^`]*)`", refused.stderr)
+    assert hint == "acp --profile ci config set api_url https://api.example.com"
+    assert acp(*shlex.split(hint)[1:]).code == 0
+    assert acp("--profile", "ci", "auth", "token").code == 3  # the URL is set: no token yet
+    assert acp("config", "get", "api_url").code == 0
+    assert acp("config", "get", "api_url").stdout == ""  # the default profile is untouched

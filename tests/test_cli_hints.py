@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from acp_cli.emulator import Emulator
 from tests.cli_runner import BINDING, TOKEN, run_acp
 
@@ -30,3 +32,35 @@ def test_a_signature_mismatch_asks_for_a_report(
     assert run.code == 5
     assert "plan_signature_mismatch expected sha256:00" in run.stderr
     assert "acp push signature PLAN_FILE" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "text", "expected"),
+    [
+        ([], "Run `acp auth login`.", "Run `acp auth login`."),
+        (
+            ["--profile", "local"],
+            'Set ACP_TOKEN, or `acp auth login --insecure-storage`; printf %s "$T" | acp auth '
+            "login --with-token.",
+            "Set ACP_TOKEN, or `acp --profile local auth login --insecure-storage`; printf %s "
+            '"$T" | acp --profile local auth login --with-token.',
+        ),
+        (
+            ["--profile", "my team", "--api-url", "https://x.example.com"],
+            "`acp config set timeout 60` and `acp push signature PLAN_FILE`",
+            "`acp --profile 'my team' --api-url https://x.example.com config set timeout 60` and "
+            "`acp --profile 'my team' --api-url https://x.example.com push signature PLAN_FILE`",
+        ),
+        (
+            ["--profile", "local"],
+            "service acp-cli, acp_cli.files, /usr/bin/acp push, acp is not a command here",
+            "service acp-cli, acp_cli.files, /usr/bin/acp push, acp is not a command here",
+        ),
+    ],
+)
+def test_commands_in_messages_repeat_the_global_options(
+    options: list[str], text: str, expected: str
+) -> None:
+    from acp_cli.render import with_global_options
+
+    assert with_global_options(text, options) == expected

@@ -7,7 +7,8 @@ stderr. rich is imported only when a table is drawn on a terminal.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import IO, TYPE_CHECKING, Any
@@ -206,18 +207,44 @@ def write_json(document: Any, out: IO[str]) -> None:
     out.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
+_ACP_COMMAND = re.compile(r"(?<![\w./-])acp (?=(?:push|auth|config)\b)")
+"""Where an acp command that a message names starts: ``acp `` before a group's name."""
+
+
+def with_global_options(text: str, options: Sequence[str]) -> str:
+    """``text`` with ``options`` (shell-quoted) after ``acp`` in each acp command it names.
+
+    A hint is advice to follow as written: ``acp auth login --insecure-storage``
+    after ``acp --profile local auth login`` must store the token for ``local``,
+    so the command reads ``acp --profile local auth login --insecure-storage``.
+    """
+    if not options:
+        return text
+    import shlex
+
+    spelled = " ".join(shlex.quote(option) for option in options)
+    return _ACP_COMMAND.sub(lambda _: f"acp {spelled} ", text)
+
+
 class Messages:
     """Everything that is not data: progress, warnings and errors, on stderr.
 
     On a terminal a long line wraps at word boundaries at the terminal's width,
     continuation lines indented; elsewhere each message is one line, for logs and grep.
+    Every acp command a message names carries the global options of this run
+    (``global_options``, read when the message is written): see `with_global_options`.
     """
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(
+        self, stream: IO[str], global_options: Callable[[], Sequence[str]] | None = None
+    ) -> None:
         self.stream = stream
+        self.global_options = global_options
 
     def info(self, text: str, *, indent: str = "") -> None:
         """A plain line."""
+        if self.global_options is not None:
+            text = with_global_options(text, self.global_options())
         self.stream.write(wrapped(text, self.stream, indent=indent) + "\n")
         self.stream.flush()
 

@@ -564,8 +564,7 @@ def resolve(
         raise ConfigError(
             f"No API URL is configured for profile '{name}'.",
             hint=(
-                f"Set one with `acp config set {API_URL.name} {API_URL.type.example}`"
-                f"{'' if name == DEFAULT_PROFILE else f' --profile {name}'}, "
+                f"Set one with `acp config set {API_URL.name} {API_URL.type.example}`, "
                 f"export {API_URL.variable}, or pass {API_URL.flag}."
             ),
         )

@@ -102,7 +102,9 @@ def login(
     The token goes to the system keyring (service acp-cli, user name = the API
     origin, such as https://api.example.com) and is only ever sent to that
     origin. On a terminal acp asks for it without echoing; in scripts give it
-    on standard input with --with-token. No option takes the token itself:
+    on standard input with --with-token. Whether the token can be stored is
+    checked before it is asked for; the token itself is checked by the server
+    on first use. No option takes the token itself:
     command lines leak into shell history and process lists. Where no keyring
     works (a container, a server without a desktop session), use ACP_TOKEN or
     --insecure-storage.
@@ -113,6 +115,10 @@ def login(
     env = here.env
     # A token may be stored for a profile that config.toml does not hold yet.
     conf = settings.resolve(profile=here.profile, api_url=here.api_url, env=env, new_profile=True)
+    timeout = credentials.keyring_timeout(env)
+    credentials.check_storage(
+        conf.origin, conf.config_dir, plain_text=insecure_storage, timeout=timeout
+    )
     value = credentials.check_token(
         _read_piped_token(here) if with_token else _prompt_for_token(here, conf.origin)
     )
@@ -128,7 +134,7 @@ def login(
         value,
         conf.config_dir,
         plain_text=insecure_storage,
-        timeout=credentials.keyring_timeout(env),
+        timeout=timeout,
     )
     if stored.source is credentials.Source.FILE:
         where = f"in plain text in {stored.path}"
@@ -141,7 +147,11 @@ def login(
                 f"Removed the plain-text copy of the token for {conf.origin} from "
                 f"{credentials.credentials_path(conf.config_dir)}."
             )
-    messages.info(f"Logged in to {conf.origin} (profile {conf.profile}): token stored {where}.")
+    # No endpoint can check a token without using it: say what was done, no more.
+    messages.info(
+        f"Token for {conf.origin} (profile {conf.profile}) stored {where}. It is checked "
+        "on first use: the first command that calls the API says if the server refuses it."
+    )
     if credentials.environment_token(env):
         messages.warning(
             f"{TOKEN.variable} is set in the environment and takes precedence over the stored "
