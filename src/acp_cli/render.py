@@ -207,12 +207,15 @@ def write_json(document: Any, out: IO[str]) -> None:
     out.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
+_QUOTED_COMMAND = re.compile(r"`[^`\n]*`")
+"""A command in a message: between backticks, so that it can be pasted as it is."""
 _ACP_COMMAND = re.compile(r"(?<![\w./-])acp (?=(?:push|auth|config)\b)")
-"""Where an acp command that a message names starts: ``acp `` before a group's name."""
+"""Where an acp command starts in a quoted command: ``acp `` before a group's name."""
 
 
 def with_global_options(text: str, options: Sequence[str]) -> str:
-    """``text`` with ``options`` (shell-quoted) after ``acp`` in each acp command it names.
+    """``text`` with ``options`` (shell-quoted) after ``acp`` in each acp command it
+    quotes between backticks (prose that names a command is left alone).
 
     A hint is advice to follow as written: ``acp auth login --insecure-storage``
     after ``acp --profile local auth login`` must store the token for ``local``,
@@ -222,8 +225,8 @@ def with_global_options(text: str, options: Sequence[str]) -> str:
         return text
     import shlex
 
-    spelled = " ".join(shlex.quote(option) for option in options)
-    return _ACP_COMMAND.sub(lambda _: f"acp {spelled} ", text)
+    after_acp = f"acp {' '.join(shlex.quote(option) for option in options)} "
+    return _QUOTED_COMMAND.sub(lambda quoted: _ACP_COMMAND.sub(after_acp, quoted.group()), text)
 
 
 class Messages:
@@ -231,7 +234,7 @@ class Messages:
 
     On a terminal a long line wraps at word boundaries at the terminal's width,
     continuation lines indented; elsewhere each message is one line, for logs and grep.
-    Every acp command a message names carries the global options of this run
+    Every acp command a message quotes carries the global options of this run
     (``global_options``, read when the message is written): see `with_global_options`.
     """
 

@@ -639,7 +639,7 @@ def parse_profile_value(key: str, text: str) -> Any:
     try:
         return setting.type.stored(text)
     except InvalidValue as problem:
-        example = f"For example: acp config set {key} {setting.type.example}"
+        example = f"For example: `acp config set {key} {setting.type.example}`."
         raise ConfigError(
             f"The {key} {as_toml(text)} {problem.reason}.",
             hint=f"{problem.hint} {example}" if problem.hint else example,

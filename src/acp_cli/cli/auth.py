@@ -9,6 +9,7 @@ import typer
 
 from acp_cli.cli.context import Invocation, invocation
 from acp_cli.cli.options import (
+    PLAIN_HELP,
     ApiUrlOption,
     NoColorOption,
     ProfileOption,
@@ -30,6 +31,7 @@ app = typer.Typer(
     epilog='Examples:\n\n  acp auth login\n\n  printf %s "$TOKEN" | acp auth login --with-token'
     "\n\n  acp auth status --json",
     no_args_is_help=True,
+    rich_markup_mode=PLAIN_HELP,
 )
 
 LOGIN_EPILOG = """\
@@ -116,9 +118,11 @@ def login(
     # A token may be stored for a profile that config.toml does not hold yet.
     conf = settings.resolve(profile=here.profile, api_url=here.api_url, env=env, new_profile=True)
     timeout = credentials.keyring_timeout(env)
-    credentials.check_storage(
-        conf.origin, conf.config_dir, plain_text=insecure_storage, timeout=timeout
-    )
+    if here.stdin_is_terminal():
+        # Someone is about to type the token: say now if it could not be stored.
+        credentials.check_storage(
+            conf.origin, conf.config_dir, plain_text=insecure_storage, timeout=timeout
+        )
     value = credentials.check_token(
         _read_piped_token(here) if with_token else _prompt_for_token(here, conf.origin)
     )
@@ -176,8 +180,8 @@ def _prompt_for_token(here: Invocation, origin: str) -> str:
     if not here.stdin_is_terminal():
         raise UsageError(
             "No terminal to ask for the token on.",
-            hint='Give it on standard input: printf %s "$TOKEN" | acp auth login --with-token '
-            f"(or set {TOKEN.variable}).",
+            hint='Give it on standard input, `printf %s "$TOKEN" | acp auth login --with-token`,'
+            f" or set {TOKEN.variable}.",
         )
     import getpass
 

@@ -8,6 +8,7 @@ import typer
 
 from acp_cli.cli.context import Invocation, invocation
 from acp_cli.cli.options import (
+    PLAIN_HELP,
     ApiUrlOption,
     NoColorOption,
     ProfileOption,
@@ -28,6 +29,7 @@ app = typer.Typer(
     epilog="Examples:\n\n  acp config set api_url https://api.example.com\n\n"
     "  acp config get api_url --profile staging\n\n  acp config list",
     no_args_is_help=True,
+    rich_markup_mode=PLAIN_HELP,
 )
 
 GET_EPILOG = """\

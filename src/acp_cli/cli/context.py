@@ -149,7 +149,7 @@ class Invocation:
 
     def global_options(self) -> list[str]:
         """The global options given on the command line that change what a command
-        acts on (``--profile``, ``--api-url``): every acp command a message names
+        acts on (``--profile``, ``--api-url``): every acp command a message quotes
         repeats them, so that following a hint acts on the same profile and API."""
         options = []
         if self.profile is not None:

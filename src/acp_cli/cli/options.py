@@ -21,6 +21,15 @@ import typer
 from acp_cli import settings
 from acp_cli.cli.context import invocation
 
+PLAIN_HELP = None
+"""``rich_markup_mode`` of every Typer app of acp: help and usage errors as plain text.
+
+Rich's help draws fixed columns that cut option names at 40 columns and keeps the
+line breaks of hand-wrapped paragraphs; Typer's plain help wraps every paragraph at
+the terminal's width and never cuts a name (a paragraph after a line holding only
+``\\b`` is kept as written: the examples). A usage error is then
+``Usage: ...`` and an ``Error:`` line, as acp's other errors, not a box."""
+
 GLOBAL_PANEL = "Global options"
 
 

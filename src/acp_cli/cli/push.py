@@ -9,6 +9,7 @@ import typer
 
 from acp_cli.cli.context import Invocation, invocation
 from acp_cli.cli.options import (
+    PLAIN_HELP,
     ApiUrlOption,
     CaBundleOption,
     ConnectTimeoutOption,
@@ -39,6 +40,7 @@ app = typer.Typer(
     "  acp push prepare wb_123 --plan plan.json\n\n"
     "  acp push signature plan.json",
     no_args_is_help=True,
+    rich_markup_mode=PLAIN_HELP,
 )
 
 PREPARE_EPILOG = """\
@@ -249,7 +251,7 @@ def _check_plan_source(
     if (plan is None) == (directory is None):
         raise UsageError(
             "Give the plan as --plan PLAN_FILE or the workspace folder as --dir DIR (one of them).",
-            hint="For example: acp push prepare wb_123 --dir .",
+            hint="For example: `acp push prepare wb_123 --dir .`",
         )
     if directory is None and (save_plan is not None or exclude or no_cache):
         raise UsageError(

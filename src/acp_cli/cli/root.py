@@ -12,6 +12,7 @@ from acp_cli import __version__
 from acp_cli.cli import auth, config, push
 from acp_cli.cli.context import invocation
 from acp_cli.cli.options import (
+    PLAIN_HELP,
     ApiUrlOption,
     NoColorOption,
     ProfileOption,
@@ -71,6 +72,7 @@ def _root_app(groups: list[typer.Typer]) -> typer.Typer:
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
+        rich_markup_mode=PLAIN_HELP,
     )
     tree.callback()(root)
     for group in groups:
