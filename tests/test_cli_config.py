@@ -235,7 +235,7 @@ def test_get_shows_the_value_in_force_and_says_when_it_is_not_the_file(commented
     assert "comes from ACP_API_URL" in run.stderr
 
     unset = acp("config", "get", "ca_bundle")
-    assert unset.code == 0
+    assert unset.code == 1  # as `git config` says a key is not set
     assert unset.stdout == ""
     assert "ca_bundle is not set for profile default" in unset.stderr
 
@@ -464,5 +464,27 @@ def test_the_hint_for_a_missing_api_url_names_the_profile_given(config_path: Pat
     assert hint == "acp --profile ci config set api_url https://api.example.com"
     assert acp(*shlex.split(hint)[1:]).code == 0
     assert acp("--profile", "ci", "auth", "token").code == 3  # the URL is set: no token yet
-    assert acp("config", "get", "api_url").code == 0
-    assert acp("config", "get", "api_url").stdout == ""  # the default profile is untouched
+    untouched = acp("config", "get", "api_url")  # the default profile
+    assert (untouched.code, untouched.stdout) == (1, "")
+
+
+@pytest.mark.parametrize("key", ["api_url", "ca_bundle"])
+def test_get_of_a_key_nothing_sets_is_exit_1_and_prints_nothing(commented: Path, key: str) -> None:
+    commented.write_text("[profiles.default]\ntimeout = 5\n")
+    run = acp("config", "get", key)
+    assert (run.code, run.stdout) == (1, "")
+    assert run.stderr == f"{key} is not set for profile default.\n"
+    assert (
+        acp(
+            "config", "get", key, env={"ACP_CA_BUNDLE": str(commented), "ACP_API_URL": "https://e"}
+        ).code
+        == 0
+    )
+    assert acp("config", "get", "timeout").code == 0  # set in the file
+    assert acp("config", "get", "deadline").code == 0  # its default is in force
+
+
+def test_json_on_a_pipe_is_compact(commented: Path) -> None:
+    listed = acp("config", "list", "--json")
+    assert listed.stdout.count("\n") == 1
+    assert listed.stdout.startswith('{"profile":"default","values":{')

@@ -149,3 +149,76 @@ def _strip_escapes(text: str) -> str:
     import re
 
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07", "", text)
+
+
+# --- output forms: JSON and the plan on a terminal -------------------------------------
+
+
+@pytest.mark.parametrize("columns", [40, 80, 120])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["push", "prepare", BINDING, "--json"],
+        ["push", "prepare", BINDING, "-o", "json", "--dry-run"],
+        ["auth", "status", "--json"],
+        ["config", "list", "--json"],
+    ],
+    ids=" ".join,
+)
+def test_json_on_a_terminal_is_indented_and_the_same_document_as_on_a_pipe(
+    emulator: Any, api_env: dict[str, str], plan_file: Path, args: list[str], columns: int
+) -> None:
+    import json
+
+    from tests.cli_runner import run_acp
+
+    if args[0] == "push":
+        args = [*args, "--plan", str(plan_file)]
+    code, drawn, _ = run_on_terminal(args, api_env, columns=columns)
+    piped = run_acp(*args, env=api_env)
+    assert code == piped.code == 0
+    assert drawn.startswith("{\n  ")
+    assert piped.stdout.count("\n") == 1  # compact: one line for programs
+    assert json.loads(drawn) == json.loads(piped.stdout) or args[-1] != "--dry-run"
+
+
+@pytest.mark.parametrize("columns", [40, 80, 120])
+@pytest.mark.parametrize(
+    "options", [[], ["--exclude", "*.log"], ["--no-cache", "--exclude", "b c"]], ids=str
+)
+def test_a_plan_is_not_written_onto_a_terminal_and_the_hint_works(
+    tmp_path: Path, columns: int, options: list[str]
+) -> None:
+    import re
+    import shlex
+
+    from tests.cli_runner import run_acp
+
+    folder = tmp_path / "w s"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a")
+    (folder / "x.log").write_text("x")
+    cache = tmp_path / "cache"
+    env = {"ACP_CACHE_DIR": str(cache)}
+    code, drawn, said = run_on_terminal(
+        ["push", "plan", str(folder), *options], env, columns=columns
+    )
+    assert code == 2
+    assert drawn == ""
+    assert not cache.exists()  # refused before any file was hashed
+    text = " ".join(said.split())
+    assert "Error: The plan is JSON for a file or a program, not for a terminal" in text
+    to_file, to_pipe = re.findall(r"`([^`]*)`", text)
+    assert to_pipe.endswith(" | less")
+    words = shlex.split(to_file)
+    assert words[:3] == ["acp", "push", "plan"]
+    assert words[-2:] == ["-o", "plan.json"]
+    followed = run_acp(*words[1:-2], "-o", str(tmp_path / "plan.json"), env=env)
+    assert followed.code == 0, followed.stderr
+    listed = (tmp_path / "plan.json").read_text()
+    assert '"a.txt"' in listed
+    assert ('"x.log"' in listed) == ("*.log" not in options)
+    code, drawn, _ = run_on_terminal(
+        ["push", "plan", str(folder), "-o", str(tmp_path / "again.json")], env, columns=columns
+    )
+    assert (code, drawn) == (0, "")

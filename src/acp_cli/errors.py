@@ -29,6 +29,8 @@ class ExitCode(IntEnum):
 
     OK = 0
     UNEXPECTED = 1
+    NOT_SET = 1
+    """``acp config get``: nothing sets the key, as ``git config`` says it (no error)."""
     USAGE = 2
     AUTH = 3
     NOT_FOUND = 4

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import IO, TYPE_CHECKING, Any
 
 from acp_cli.errors import UnavailableError, UsageError
-from acp_cli.server_text import has_control, one_line
+from acp_cli.server_text import has_control, json_text, one_line
 
 if TYPE_CHECKING:
     from acp_cli.client import PreparedPushSession
@@ -128,7 +128,17 @@ def write_result(
 
 
 def write_raw_json(raw: bytes, out: IO[str]) -> None:
-    """Write JSON bytes as the server sent them, ending with a newline."""
+    """Write the server's JSON answer, ending with a newline: indented on a terminal,
+    for people (as `write_json`); elsewhere the bytes as the server sent them, for
+    scripts. ``raw`` is already safe to show (`acp_cli.server_text.json_text`), and so
+    is its indented form."""
+    if out.isatty():
+        try:
+            indented = json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
+        except (ValueError, RecursionError):  # a plan too deep to indent: as it came
+            pass
+        else:
+            raw = json_text(indented.encode("utf-8"))
     write_data(raw.strip() + b"\n", out)
 
 
@@ -203,8 +213,17 @@ def dry_run_json(request: Request, plan_signature: str) -> dict[str, Any]:
 
 
 def write_json(document: Any, out: IO[str]) -> None:
-    """A JSON document for scripts, indented, on its own line; paths become strings."""
-    out.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+    """A JSON document, ending with a newline; paths become strings.
+
+    Indented on a terminal, where a person reads it; compact, on one line, on a
+    pipe or in a file, where a program does (as gh and jq do). Every ``--json``
+    and ``-o json`` of acp writes through here or `write_raw_json`.
+    """
+    if out.isatty():
+        text = json.dumps(document, indent=2, ensure_ascii=False, default=str)
+    else:
+        text = json.dumps(document, separators=(",", ":"), ensure_ascii=False, default=str)
+    out.write(text + "\n")
 
 
 _QUOTED_COMMAND = re.compile(r"`[^`\n]*`")

@@ -114,8 +114,8 @@ def get(
 
     That is the value from its flag, its environment variable, the profile's
     table in config.toml or the default, first found (`acp config list` shows
-    which). A key that nothing sets prints nothing (and a note on stderr); an
-    invalid value is an error (exit 2).
+    which). A key that nothing sets prints nothing (and a note on stderr) and
+    exits 1, as git config does; an invalid value is an error (exit 2).
     """
     from acp_cli import settings
     from acp_cli.render import shown
@@ -127,8 +127,10 @@ def get(
     if found.problem is not None:
         raise found.error()
     if found.value is None:
+        from acp_cli.errors import ExitCode
+
         here.messages.info(f"{key} is not set for profile {name}.")
-        return
+        raise typer.Exit(ExitCode.NOT_SET)
     here.stdout.write(shown(_plain(found.value)) + "\n")
     if found.source in ("flag", "environment"):
         here.messages.info(f"({key} comes from {found.origin}, not the config file.)")

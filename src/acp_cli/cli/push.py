@@ -337,15 +337,39 @@ def plan_(
     Each file is listed with its path, size, SHA-256 and mode, as git sees them;
     symlinks are listed, never followed. Hashes of unchanged files come from a
     cache, so planning an unchanged tree again takes a fraction of the first time.
+    The plan goes to -o FILE or a pipe; onto a terminal it is refused (exit 2).
     """
     from acp_cli.render import write_data
 
     here = invocation(ctx)
+    if output is None and here.stdout.isatty():
+        _refuse_plan_on_terminal(directory, exclude or [], no_cache)
     built = _build_plan(here, directory, exclude or [], cache=not no_cache, quiet=quiet)
     if output is None:
         write_data(built.data + b"\n", here.stdout)
     else:
         _save_plan(built, output)
+
+
+def _refuse_plan_on_terminal(directory: Path, excludes: list[str], no_cache: bool) -> None:
+    """Refuse, before any work, to write a plan onto a terminal: it is JSON for a file
+    or a program, one line that can run to megabytes. The hint repeats the command."""
+    import shlex
+
+    words = ["acp", "push", "plan"]
+    if directory != Path("."):
+        words.append(str(directory))
+    for pattern in excludes:
+        words += ["--exclude", pattern]
+    if no_cache:
+        words.append("--no-cache")
+    command = shlex.join(words)
+    raise UsageError(
+        "The plan is JSON for a file or a program, not for a terminal: one line that "
+        "can run to megabytes.",
+        hint=f"Write it to a file, `{command} -o plan.json`, or pipe it into a program, "
+        f"`{command} | less`.",
+    )
 
 
 def _build_plan(
