@@ -20,6 +20,18 @@ from acp_cli.cli.options import (
 )
 
 ROOT_EPILOG = """\
+Before you start: from your ACP service you need its API URL, a token (issued
+by the service to you or to your CI job) and a workspace binding ID such as
+wb_123 (made in ACP: the API cannot list bindings). Store the first two once
+per machine, then push a folder (with --dry-run first, to check everything
+and send nothing):
+
+  acp config set api_url https://api.example.com
+
+  acp auth login
+
+  acp push prepare wb_123 --dir . --dry-run
+
 Examples:
 
   export ACP_API_URL=https://api.example.com ACP_TOKEN=...   # or: acp auth login
