@@ -265,6 +265,7 @@ def _epilog(epilog: str) -> list[str]:
     for block in re.split(r"\n[ \t]*\n", epilog.strip("\n")):
         if not block.strip():
             continue
+        block = block.removeprefix("\b\n")  # commands kept as written (acp_cli.cli.options.epilog)
         if block.startswith(" "):
             if code:
                 code.append("")

@@ -14,6 +14,7 @@ from acp_cli.cli.options import (
     NoColorOption,
     ProfileOption,
     VerboseOption,
+    epilog,
 )
 from acp_cli.errors import UsageError
 from acp_cli.settings import TOKEN
@@ -28,52 +29,48 @@ app = typer.Typer(
     "acp-cli, user name = the API origin), then the plain-text file written by "
     "`acp auth login --insecure-storage`. A token is only sent to the origin it was "
     "stored for.",
-    epilog='Examples:\n\n  acp auth login\n\n  printf %s "$TOKEN" | acp auth login --with-token'
-    "\n\n  acp auth status --json",
+    epilog=epilog(
+        "Examples:",
+        [
+            "acp auth login",
+            'printf %s "$TOKEN" | acp auth login --with-token',
+            "acp auth status --json",
+        ],
+    ),
     no_args_is_help=True,
     rich_markup_mode=PLAIN_HELP,
 )
 
-LOGIN_EPILOG = """\
-Examples:
+LOGIN_EPILOG = epilog(
+    "Examples:",
+    [
+        "acp auth login",
+        "acp auth login --profile staging",
+        'printf %s "$ACP_DEPLOY_TOKEN" | acp auth login --with-token',
+        "acp auth login --with-token --insecure-storage < token.txt",
+    ],
+)
 
-  acp auth login
+LOGOUT_EPILOG = epilog("Examples:", ["acp auth logout", "acp auth logout --profile staging"])
 
-  acp auth login --profile staging
+STATUS_EPILOG = epilog(
+    "Examples:",
+    [
+        "acp auth status",
+        "acp auth status --json",
+        'acp auth status >/dev/null && echo "a token is available"',
+    ],
+    "Exit status: 0 when a token is available for the API origin, 2 when no API URL "
+    "is configured (or the configuration is broken), 3 when there is no usable token.",
+)
 
-  printf %s "$ACP_DEPLOY_TOKEN" | acp auth login --with-token
-
-  acp auth login --with-token --insecure-storage < token.txt
-"""
-
-LOGOUT_EPILOG = """\
-Examples:
-
-  acp auth logout
-
-  acp auth logout --profile staging
-"""
-
-STATUS_EPILOG = """\
-Examples:
-
-  acp auth status
-
-  acp auth status --json
-
-  acp auth status >/dev/null && echo "a token is available"
-
-Exit status: 0 when a token is available for the API origin, 2 when no API URL
-is configured (or the configuration is broken), 3 when there is no usable token.
-"""
-
-PRINT_EPILOG = """\
-Examples:
-
-  curl -H "Authorization: Bearer $(acp auth token)" https://api.example.com/...
-
-  acp auth token --profile staging
-"""
+PRINT_EPILOG = epilog(
+    "Examples:",
+    [
+        'curl -H "Authorization: Bearer $(acp auth token)" https://api.example.com/...',
+        "acp auth token --profile staging",
+    ],
+)
 
 
 @app.command(epilog=LOGIN_EPILOG)

@@ -13,6 +13,7 @@ from acp_cli.cli.options import (
     NoColorOption,
     ProfileOption,
     VerboseOption,
+    epilog,
 )
 from acp_cli.settings import API_URL, CONFIG_DIR, PROFILE, PROFILE_KEYS
 
@@ -26,63 +27,47 @@ app = typer.Typer(
     "picks it, "
     "'default' otherwise. Values are checked before they are written, and edits keep "
     "the rest of the file as it was.",
-    epilog="Examples:\n\n  acp config set api_url https://api.example.com\n\n"
-    "  acp config get api_url --profile staging\n\n  acp config list",
+    epilog=epilog(
+        "Examples:",
+        [
+            "acp config set api_url https://api.example.com",
+            "acp config get api_url --profile staging",
+            "acp config list",
+        ],
+    ),
     no_args_is_help=True,
     rich_markup_mode=PLAIN_HELP,
 )
 
-GET_EPILOG = """\
-Examples:
+GET_EPILOG = epilog(
+    "Examples:", ["acp config get api_url", "acp config get timeout --profile staging"]
+)
 
-  acp config get api_url
+SET_EPILOG = epilog(
+    "Examples:",
+    [
+        "acp config set api_url https://api.example.com",
+        "acp config set api_url https://staging.example.com --profile staging",
+        "acp config set timeout 60",
+        "acp config set ca_bundle ~/certs/company-ca.pem",
+    ],
+)
 
-  acp config get timeout --profile staging
-"""
+UNSET_EPILOG = epilog(
+    "Examples:", ["acp config unset timeout", "acp config unset api_url --profile staging"]
+)
 
-SET_EPILOG = """\
-Examples:
+LIST_EPILOG = epilog("Examples:", ["acp config list", "acp config list --profile staging --json"])
 
-  acp config set api_url https://api.example.com
+PROFILES_EPILOG = epilog(
+    "Examples:",
+    [
+        "acp config profiles",
+        'for name in $(acp config profiles); do acp config list --profile "$name"; done',
+    ],
+)
 
-  acp config set api_url https://staging.example.com --profile staging
-
-  acp config set timeout 60
-
-  acp config set ca_bundle ~/certs/company-ca.pem
-"""
-
-UNSET_EPILOG = """\
-Examples:
-
-  acp config unset timeout
-
-  acp config unset api_url --profile staging
-"""
-
-LIST_EPILOG = """\
-Examples:
-
-  acp config list
-
-  acp config list --profile staging --json
-"""
-
-PROFILES_EPILOG = """\
-Examples:
-
-  acp config profiles
-
-  for name in $(acp config profiles); do acp config list --profile "$name"; done
-"""
-
-PATH_EPILOG = """\
-Examples:
-
-  acp config path
-
-  ${EDITOR:-vi} "$(acp config path)"
-"""
+PATH_EPILOG = epilog("Examples:", ["acp config path", '${EDITOR:-vi} "$(acp config path)"'])
 
 
 def _known_keys() -> list[str]:

@@ -19,6 +19,7 @@ from acp_cli.cli.options import (
     QuietOption,
     TimeoutOption,
     VerboseOption,
+    epilog,
 )
 from acp_cli.errors import UsageError
 from acp_cli.render import OutputFormat
@@ -35,41 +36,36 @@ app = typer.Typer(
     "the plan of a folder, with --dir) with its signature so the server can prepare "
     "a push session, or reuse the one it prepared for the same plan; `acp push "
     "signature` only computes the signature.",
-    epilog="Examples:\n\n  acp push prepare wb_123 --dir .\n\n"
-    "  acp push plan -o plan.json\n\n"
-    "  acp push prepare wb_123 --plan plan.json\n\n"
-    "  acp push signature plan.json",
+    epilog=epilog(
+        "Examples:",
+        [
+            "acp push prepare wb_123 --dir .",
+            "acp push plan -o plan.json",
+            "acp push prepare wb_123 --plan plan.json",
+            "acp push signature plan.json",
+        ],
+    ),
     no_args_is_help=True,
     rich_markup_mode=PLAIN_HELP,
 )
 
-PREPARE_EPILOG = """\
-Examples:
+PREPARE_EPILOG = epilog(
+    "Examples:",
+    [
+        "acp push prepare wb_123 --dir .",
+        "acp push prepare wb_123 --dir . --exclude '*.log' --save-plan sent.json -o id",
+        "acp push prepare wb_123 --plan plan.json",
+        "acp push plan | acp push prepare wb_123 --plan - -o id",
+        "acp push prepare wb_123 --plan plan.json --meta branch=main --meta attempt:=3 --json",
+        "acp push prepare wb_123 --plan plan.json --dry-run",
+        "acp push prepare wb_123 --plan plan.json --timeout 120 --ca-bundle corp-ca.pem",
+    ],
+    "Failed attempts are retried (up to 4 attempts) on connection errors, timeouts, "
+    "408, 429 and 5xx but 501/505, waiting 0.5-1 s, 1-2 s, then 2-4 s, or longer when "
+    "the server asks with Retry-After (up to 60 s).",
+)
 
-  acp push prepare wb_123 --dir .
-
-  acp push prepare wb_123 --dir . --exclude '*.log' --save-plan sent.json -o id
-
-  acp push prepare wb_123 --plan plan.json
-
-  acp push plan | acp push prepare wb_123 --plan - -o id
-
-  acp push prepare wb_123 --plan plan.json --meta branch=main --meta attempt:=3 --json
-
-  acp push prepare wb_123 --plan plan.json --dry-run
-
-  acp push prepare wb_123 --plan plan.json --timeout 120 --ca-bundle corp-ca.pem
-
-Failed attempts are retried (up to 4 attempts) on connection errors, timeouts,
-408, 429 and 5xx but 501/505, waiting 0.5-1 s, 1-2 s, then 2-4 s, or longer when the
-server asks with Retry-After (up to 60 s).
-"""
-
-SIGNATURE_EPILOG = """\
-Example:
-
-  acp push signature plan.json
-"""
+SIGNATURE_EPILOG = epilog("Example:", ["acp push signature plan.json"])
 
 PlanOption = Annotated[
     Path | None,
@@ -290,21 +286,19 @@ def signature(
     here.stdout.write(plan_signature + "\n")
 
 
-PLAN_EPILOG = """\
-Examples:
-
-  acp push plan > plan.json
-
-  acp push plan path/to/workspace -o plan.json --exclude '*.log' --exclude /build/
-
-  acp push plan | acp push prepare wb_123 --plan -
-
-Which files: those git would list (tracked and untracked, less what .gitignore,
-.git/info/exclude and core.excludesFile ignore), less what .acpignore files and
---exclude patterns leave out. Outside a git work tree, as if DIR were a fresh
-repository. The plan is written in canonical form: its SHA-256 (without the last
-newline) is the plan signature.
-"""
+PLAN_EPILOG = epilog(
+    "Examples:",
+    [
+        "acp push plan > plan.json",
+        "acp push plan path/to/workspace -o plan.json --exclude '*.log' --exclude /build/",
+        "acp push plan | acp push prepare wb_123 --plan -",
+    ],
+    "Which files: those git would list (tracked and untracked, less what .gitignore, "
+    ".git/info/exclude and core.excludesFile ignore), less what .acpignore files and "
+    "--exclude patterns leave out. Outside a git work tree, as if DIR were a fresh "
+    "repository. The plan is written in canonical form: its SHA-256 (without the last "
+    "newline) is the plan signature.",
+)
 
 
 @app.command("plan", epilog=PLAN_EPILOG)
