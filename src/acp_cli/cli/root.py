@@ -36,8 +36,9 @@ ROOT_EPILOG = epilog(
         "acp push prepare wb_123 --dir .           # the plan of this folder",
         "acp push prepare wb_123 --plan plan.json",
     ],
-    "Exit codes: 0 ok, 1 bug, 2 bad input or config, 3 authentication, 4 not found, "
-    "5 rejected by the server, 6 server unavailable, 74 output not written, "
+    "Exit codes: 0 ok, 1 bug (or config get: key not set), 2 bad input or config, "
+    "3 authentication, 4 not found, 5 rejected by the server, 6 server unavailable, "
+    "74 output not written, "
     "130 interrupted, 141 the output's reader went away.",
 )
 
