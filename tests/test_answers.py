@@ -163,7 +163,9 @@ def test_a_redirect_names_its_location_made_printable(location: str | None, show
 def test_the_server_message_and_its_code_hint() -> None:
     body = b'{"error": {"code": "plan_signature_mismatch", "message": "no"}}'
     error = error_for_response(400, {"x-request-id": "r\u009b1"}, body, "wb")
-    assert error.message == "The server rejected the request (400): plan_signature_mismatch no."
+    assert error.message == "The server rejected the request (400): no."
+    assert error.server_code == "plan_signature_mismatch"
+    assert error.lines()[1] == "server code: plan_signature_mismatch"
     assert "acp push signature" in str(error.hint)
     assert error.request_id == "r 1"
     page = b"<html><title>Bad \x1b[2J Gateway</title>" + b"<p>x</p>" * 1000
@@ -173,6 +175,12 @@ def test_the_server_message_and_its_code_hint() -> None:
     assert error_for_response(404, {}, b"", "a/b").message == (
         "Workspace binding 'a/b' was not found (404)."
     )
+    code_only = error_for_response(404, {}, b'{"error": {"code": "binding_not_found"}}', "b")
+    assert (code_only.message, code_only.server_code) == (
+        "Workspace binding 'b' was not found (404).",
+        "binding_not_found",
+    )
+    assert error_for_response(404, {}, b'{"message": "gone"}', "b").server_code is None
 
 
 # --- the exception tables -----------------------------------------------------------------------

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
+import shlex
 import stat
 import subprocess
 import sys
@@ -83,8 +85,11 @@ def test_login_with_token_stores_it_in_the_keyring_under_the_origin() -> None:
 
     assert run.code == 0, run.stderr
     assert run.stdout == ""
-    assert "Logged in to https://api.example.com (profile default)" in run.stderr
-    assert "system keyring" in run.stderr
+    assert run.stderr == (
+        "Token for https://api.example.com (profile default) stored in the system keyring "
+        "(service acp-cli). It is checked on first use: the first command that calls the API "
+        "says if the server refuses it.\n"
+    )
     assert in_keyring(API) == TOKEN  # whitespace and trailing newlines trimmed
 
 
@@ -156,7 +161,7 @@ def test_login_on_a_terminal_prompts_without_echo(configured: Path) -> None:
     assert code == 0, shown
     assert "Token for https://api.example.com (input hidden):" in shown
     assert TOKEN not in shown  # not echoed by the terminal, not printed by acp
-    assert "Logged in to https://api.example.com" in shown
+    assert "Token for https://api.example.com (profile default) stored" in shown
     assert in_keyring(API) == TOKEN
 
 
@@ -167,7 +172,52 @@ def test_ctrl_c_at_the_prompt_is_exit_130(configured: Path) -> None:
     assert in_keyring(API) is None
 
 
-def run_on_terminal(args: list[str], *, typed: str) -> tuple[str, int]:
+FAIL_KEYRING = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+
+
+def test_without_a_keyring_login_says_so_before_asking_for_the_token(configured: Path) -> None:
+    shown, code = run_on_terminal(["auth", "login"], typed=TOKEN + "\n", env=FAIL_KEYRING)
+    assert code == 3, shown
+    assert "input hidden" not in shown  # never asked
+    assert "Error: Could not store the token in the system keyring" in shown
+    assert "`acp auth login --insecure-storage`" in shown
+
+
+def test_a_private_file_in_a_folder_others_can_change_is_refused_before_asking(
+    configured: Path,
+) -> None:
+    configured.parent.chmod(0o777)
+    shown, code = run_on_terminal(
+        ["auth", "login", "--insecure-storage"], typed=TOKEN + "\n", env=FAIL_KEYRING
+    )
+    assert code == 2, shown
+    assert "input hidden" not in shown
+    assert "is writable by other users" in shown
+    assert not (configured.parent / "credentials.toml").exists()
+
+
+def test_the_keyring_hint_repeats_the_global_options_and_works_as_written(
+    isolated_env: Path,
+) -> None:
+    local = "http://127.0.0.1:9"
+    write_config(isolated_env, f'[profiles.default]\napi_url = "{API}"\n[profiles.local]\n')
+    run = acp(
+        "--profile", "local", "auth", "login", "--with-token", "--api-url", local,
+        stdin=TOKEN, env=FAIL_KEYRING,
+    )  # fmt: skip
+    assert run.code == 3
+    [hint] = re.findall(r"`(acp [^`]*)`", run.stderr)
+    assert hint == f"acp --profile local --api-url {local} auth login --insecure-storage"
+    followed = acp(*shlex.split(hint)[1:], "--with-token", stdin=TOKEN, env=FAIL_KEYRING)
+    assert followed.code == 0, followed.stderr
+    status = acp("auth", "status", "--json", "--profile", "local", "--api-url", local)
+    assert json.loads(status.stdout)["token_source"] == "file"
+    assert acp("auth", "status", env=FAIL_KEYRING).code == 3  # not for the default profile
+
+
+def run_on_terminal(
+    args: list[str], *, typed: str, env: dict[str, str] | None = None
+) -> tuple[str, int]:
     """Run `acp` with a pseudo-terminal as its controlling terminal; type once the prompt shows.
 
     Returns what the terminal showed and the exit code.
@@ -181,7 +231,7 @@ def run_on_terminal(args: list[str], *, typed: str) -> tuple[str, int]:
     process = subprocess.Popen(
         [sys.executable, "-c", claim_terminal, str(ACP), *args],
         stdin=slave, stdout=slave, stderr=slave,
-        env={**os.environ, **FILE_KEYRING}, start_new_session=True,
+        env={**os.environ, **FILE_KEYRING, **(env or {})}, start_new_session=True,
     )  # fmt: skip
     os.close(slave)
     shown = b""

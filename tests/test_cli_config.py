@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import stat
 from pathlib import Path
 
@@ -233,7 +235,7 @@ def test_get_shows_the_value_in_force_and_says_when_it_is_not_the_file(commented
     assert "comes from ACP_API_URL" in run.stderr
 
     unset = acp("config", "get", "ca_bundle")
-    assert unset.code == 0
+    assert unset.code == 1  # as `git config` says a key is not set
     assert unset.stdout == ""
     assert "ca_bundle is not set for profile default" in unset.stderr
 
@@ -404,3 +406,85 @@ def test_profiles_of_a_broken_config_is_exit_2(config_path: Path) -> None:
     run = acp("config", "profiles")
     assert run.code == 2
     assert str(config_path) in run.stderr
+
+
+READERS = [
+    ["config", "list"],
+    ["config", "get", "api_url"],
+    ["config", "unset", "timeout"],
+    ["auth", "status"],
+    ["auth", "token"],
+    ["auth", "logout"],
+    ["push", "prepare", "wb_123", "--dir", "."],
+]
+
+
+@pytest.mark.parametrize("args", READERS, ids=" ".join)
+@pytest.mark.parametrize("given", ["flag", "environment"])
+def test_a_mistyped_profile_is_exit_2_naming_the_closest_known_one(
+    commented: Path, args: list[str], given: str
+) -> None:
+    before = commented.read_bytes()
+    if given == "flag":
+        run = acp("--profile", "stagin", *args, env={"ACP_TOKEN": "tok_x"})
+        origin = "--profile"
+    else:
+        run = acp(*args, env={"ACP_PROFILE": "stagin", "ACP_TOKEN": "tok_x"})
+        origin = "ACP_PROFILE"
+    assert run.code == 2
+    assert run.stdout == ""
+    assert f"Error: Profile 'stagin' (from {origin}) is not in {commented}." in run.stderr
+    assert "Did you mean 'staging'? Known profiles: default, staging." in run.stderr
+    assert commented.read_bytes() == before
+
+
+def test_without_a_config_file_only_the_default_profile_is_known(config_path: Path) -> None:
+    run = acp("config", "list", "--profile", "prod")
+    assert run.code == 2
+    assert "Known profiles: default." in run.stderr
+    assert "Did you mean" not in run.stderr
+    assert not config_path.exists()
+    assert acp("config", "list").code == 0
+
+
+def test_the_hint_to_create_a_profile_creates_it(config_path: Path) -> None:
+    refused = acp("config", "get", "api_url", "--profile", "prod")
+    assert refused.code == 2
+    assert "`acp --profile prod config set api_url https://api.example.com`" in refused.stderr
+    assert acp("--profile", "prod", "config", "set", "api_url", "https://api.example.com").code == 0
+    got = acp("config", "get", "api_url", "--profile", "prod")
+    assert (got.code, got.stdout) == (0, "https://api.example.com\n")
+
+
+def test_the_hint_for_a_missing_api_url_names_the_profile_given(config_path: Path) -> None:
+    assert acp("config", "set", "timeout", "5", "--profile", "ci").code == 0
+    refused = acp("--profile", "ci", "auth", "token")
+    assert refused.code == 2
+    [hint] = re.findall(r"`(acp [^`]*)`", refused.stderr)
+    assert hint == "acp --profile ci config set api_url https://api.example.com"
+    assert acp(*shlex.split(hint)[1:]).code == 0
+    assert acp("--profile", "ci", "auth", "token").code == 3  # the URL is set: no token yet
+    untouched = acp("config", "get", "api_url")  # the default profile
+    assert (untouched.code, untouched.stdout) == (1, "")
+
+
+@pytest.mark.parametrize("key", ["api_url", "ca_bundle"])
+def test_get_of_a_key_nothing_sets_is_exit_1_and_prints_nothing(commented: Path, key: str) -> None:
+    commented.write_text("[profiles.default]\ntimeout = 5\n")
+    run = acp("config", "get", key)
+    assert (run.code, run.stdout) == (1, "")
+    assert run.stderr == f"{key} is not set for profile default.\n"
+    assert (
+        acp(
+            "config", "get", key, env={"ACP_CA_BUNDLE": str(commented), "ACP_API_URL": "https://e"}
+        ).code
+        == 0
+    )
+    assert acp("config", "get", "timeout").code == 0  # set in the file
+    assert acp("config", "get", "deadline").code == 0  # its default is in force
+
+
+def test_json_on_a_pipe_is_compact(commented: Path) -> None:
+    listed = acp("config", "list", "--json")
+    assert listed.stdout.count("\n") == 1
+    assert listed.stdout.startswith('{"profile":"default","values":{')

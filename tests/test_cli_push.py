@@ -510,8 +510,8 @@ def test_status_codes_map_to_exit_codes(
         )
     run = prepare(BINDING, "--plan", str(plan_file), env=api_env)
     assert run.code == code, run.stderr
-    assert f"({status})" in run.stderr
-    assert "c said so" in run.stderr
+    assert f"({status}): said so" in run.stderr
+    assert "\n  server code: c\n" in run.stderr
     assert run.stdout == ""
 
 

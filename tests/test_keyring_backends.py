@@ -98,7 +98,7 @@ def login_use_and_logout(env: dict[str, str], emulator: Emulator, plan_file: Pat
 
     login = acp("auth", "login", "--with-token", stdin=f"{TOKEN}\n", env=env)
     assert login.code == 0, login.stderr
-    assert "token stored in the system keyring" in login.stderr
+    assert "stored in the system keyring" in login.stderr
 
     status = acp("auth", "status", env=env)
     assert status.code == 0, status.stderr

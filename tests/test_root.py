@@ -39,7 +39,28 @@ def test_a_mistyped_group_still_gets_did_you_mean() -> None:
 
 
 def test_global_options_before_the_group_still_apply(isolated_env: object) -> None:
+    assert run_acp("config", "set", "timeout", "5", "--profile", "staging").code == 0
     run = run_acp("--profile", "staging", "--api-url", "https://api.example.com", "config", "list")
     assert run.code == 0, run.stderr
     assert "Profile staging:" in run.stdout
     assert "https://api.example.com" in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["push", "prepare"], "Error: Missing argument 'BINDING'."),
+        (["push", "prepare", "wb_1", "--bogus"], "Error: No such option: --bogus"),
+        (["config", "get"], "Error: Missing argument 'KEY'."),
+        (["push", "prepare", "wb_1", "-o", "yaml"], "Error: Invalid value for '--output' / '-o'"),
+    ],
+)
+def test_usage_errors_are_plain_error_lines_like_every_other_error(
+    args: list[str], said: str
+) -> None:
+    run = run_acp(*args)
+    assert run.code == 2
+    assert run.stdout == ""
+    assert said in run.stderr
+    assert run.stderr.startswith(f"Usage: acp {args[0]} {args[1]} [OPTIONS]")
+    assert not any(character in run.stderr for character in "╭│╰─")

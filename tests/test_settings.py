@@ -253,10 +253,44 @@ def test_an_invalid_file_value_hidden_by_the_environment_is_not_an_error(config:
 
 
 def test_resolve_without_an_api_url_says_how_to_set_one(config: Path) -> None:
+    config.write_text("[profiles.ci]\ntimeout = 5\n")
     with pytest.raises(ConfigError, match="No API URL is configured for profile 'ci'") as caught:
-        settings.resolve(profile="ci", api_url=None, env={})
-    assert "--profile ci" in (caught.value.hint or "")
-    assert "ACP_API_URL" in (caught.value.hint or "")
+        settings.resolve(profile="ci", api_url=None, env=dict(os.environ))
+    assert caught.value.hint == (
+        "Set one with `acp config set api_url https://api.example.com`, export ACP_API_URL, "
+        "or pass --api-url."
+    )
+
+
+@pytest.mark.parametrize(
+    ("flag", "env", "origin"),
+    [("stagin", {}, "--profile"), (None, {"ACP_PROFILE": "stagin"}, "ACP_PROFILE")],
+)
+def test_resolve_refuses_a_profile_the_file_does_not_know(
+    config: Path, flag: str | None, env: dict[str, str], origin: str
+) -> None:
+    config.write_text('[profiles.staging]\napi_url = "https://s.example.com"\n[profiles.prod]\n')
+    with pytest.raises(ConfigError) as caught:
+        settings.resolve(profile=flag, api_url="https://x.example.com", env={**os.environ, **env})
+    assert caught.value.message == f"Profile 'stagin' (from {origin}) is not in {config}."
+    assert "Did you mean 'staging'? Known profiles: default, staging, prod." in (
+        caught.value.hint or ""
+    )
+
+
+def test_resolve_may_create_a_profile_when_asked(config: Path) -> None:
+    conf = settings.resolve(
+        profile="new", api_url="https://x.example.com", env=dict(os.environ), new_profile=True
+    )
+    assert (conf.profile, conf.api_url) == ("new", "https://x.example.com")
+
+
+def test_the_default_profile_is_known_without_a_file(config: Path) -> None:
+    assert settings.known_profile(None, {}, {}, config) == "default"
+    with pytest.raises(ConfigError) as caught:
+        settings.known_profile("zzz", {}, {}, config)
+    assert "Known profiles: default." in (caught.value.hint or "")
+    assert "Did you mean" not in (caught.value.hint or "")
 
 
 def test_profile_name_precedence_and_empty_flag() -> None:

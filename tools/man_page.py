@@ -72,7 +72,8 @@ CACHE_FOLDERS: tuple[tuple[str, str], ...] = (
 
 EXIT_MEANINGS: dict[str, str] = {
     "OK": "Success.",
-    "UNEXPECTED": "Unexpected error (a bug): one line, and -v for the traceback.",
+    "UNEXPECTED": "Unexpected error (a bug): one line, and -v for the traceback. Also "
+    "acp config get KEY for a key that nothing sets, as git config.",
     "USAGE": "Usage or bad local input: an unknown option, an unreadable or invalid plan "
     "or metadata file, a bad binding ID, a bad config.",
     "AUTH": "Authentication: no token, an unusable keyring, HTTP 401 or 403.",
@@ -265,6 +266,7 @@ def _epilog(epilog: str) -> list[str]:
     for block in re.split(r"\n[ \t]*\n", epilog.strip("\n")):
         if not block.strip():
             continue
+        block = block.removeprefix("\b\n")  # commands kept as written (acp_cli.cli.options.epilog)
         if block.startswith(" "):
             if code:
                 code.append("")

@@ -225,15 +225,16 @@ def error_for_response(
 ) -> AcpError:
     """The typed error for a non-success answer, with the server's own words."""
     rule = next((rule for rule in STATUS_RULES if status in rule.statuses), UNEXPECTED_STATUS)
-    detail = server_message(body)
-    hint = next((h for code, h in SERVER_CODE_HINTS.items() if code in detail), rule.hint)
+    code, detail = server_message(body)
+    said = f"{code or ''} {detail}"
+    hint = next((h for known, h in SERVER_CODE_HINTS.items() if known in said), rule.hint)
     message = rule.message.format(
         status=status,
         said=f": {detail}" if detail else "",
         binding_id=binding_id,
         location=one_line(headers.get("location", ""), limit=200) or "another location",
     )
-    return rule.error(message, hint=hint, request_id=request_id_of(headers))
+    return rule.error(message, hint=hint, request_id=request_id_of(headers), server_code=code)
 
 
 def request_id_of(headers: Mapping[str, str]) -> str | None:
@@ -241,23 +242,25 @@ def request_id_of(headers: Mapping[str, str]) -> str | None:
     return one_line(headers.get("x-request-id", ""), limit=200) or None
 
 
-def server_message(body: bytes) -> str:
-    """The server's error message: ``error.code``/``error.message``, or a short excerpt."""
+def server_message(body: bytes) -> tuple[str | None, str]:
+    """The server's error code (``error.code``, None when it sent none) and its message
+    (``error.message``, another message field, or a short excerpt), kept apart: the
+    code is for searching and reports, the message for reading."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return _excerpt(body)
+        return None, _excerpt(body)
     if isinstance(data, dict):
         error = data.get("error")
         if isinstance(error, dict):
-            code, message = error.get("code"), error.get("message")
-            text = " ".join(str(part) for part in (code, message) if part)
-            if text:
-                return one_line(text, limit=500)
+            code = one_line(str(error.get("code") or ""), limit=100) or None
+            message = one_line(str(error.get("message") or ""), limit=500)
+            if code or message:
+                return code, message
         for key in ("message", "error", "detail"):
             if isinstance(data.get(key), str):
-                return one_line(data[key], limit=500)
-    return _excerpt(body)
+                return None, one_line(data[key], limit=500)
+    return None, _excerpt(body)
 
 
 def _excerpt(body: bytes) -> str:

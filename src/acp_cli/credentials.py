@@ -243,6 +243,22 @@ def store_token(
     return Stored(Source.FILE, path, removed)
 
 
+def check_storage(origin: str, folder: Path, *, plain_text: bool, timeout: float) -> None:
+    """Fail now when `store_token` could not store a token for ``origin``: before
+    anyone types a token that would then be thrown away.
+
+    For the keyring, a read answers whether there is a backend and whether it is
+    unlocked (a KeyringUnavailable naming the ways around it); for the plain-text
+    file, the config folder must be one that no one else can change.
+    """
+    if not plain_text:
+        _with_keyring(
+            lambda keyring: keyring.get_password(SERVICE, origin), "store the token in", timeout
+        )
+    elif folder.is_dir():
+        config_file.require_safe_folder(folder)
+
+
 @dataclass(frozen=True)
 class Removed:
     """What ``remove_token`` removed."""

@@ -13,7 +13,8 @@ Modules raise these; only ``acp_cli.cli.app.run`` prints them and turns them int
     +-- WriteError           (74)  an output file could not be written: a full disk, an I/O error
 
 Each error carries a one-line ``message`` (what failed), an optional ``hint``
-(what to do next) and, for server answers, the server's ``request_id``.
+(what to do next) and, for server answers, the server's error ``server_code``
+(``binding_not_found``) and its ``request_id``.
 Messages never contain a token.
 """
 
@@ -28,6 +29,8 @@ class ExitCode(IntEnum):
 
     OK = 0
     UNEXPECTED = 1
+    NOT_SET = 1
+    """``acp config get``: nothing sets the key, as ``git config`` says it (no error)."""
     USAGE = 2
     AUTH = 3
     NOT_FOUND = 4
@@ -51,15 +54,21 @@ class AcpError(Exception):
         *,
         hint: str | None = None,
         request_id: str | None = None,
+        server_code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.request_id = request_id
+        self.server_code = server_code
 
     def lines(self) -> list[str]:
-        """The lines to print on stderr, without prefixes or colour."""
+        """The lines to print on stderr, without prefixes or colour: the message, the
+        server's code and request ID on lines of their own (to search for, to quote in
+        a report), then the hint."""
         out = [self.message]
+        if self.server_code:
+            out.append(f"server code: {self.server_code}")
         if self.request_id:
             out.append(f"request ID: {self.request_id}")
         if self.hint:

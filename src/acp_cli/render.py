@@ -7,13 +7,14 @@ stderr. rich is imported only when a table is drawn on a terminal.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import IO, TYPE_CHECKING, Any
 
 from acp_cli.errors import UnavailableError, UsageError
-from acp_cli.server_text import has_control, one_line
+from acp_cli.server_text import has_control, json_text, one_line
 
 if TYPE_CHECKING:
     from acp_cli.client import PreparedPushSession
@@ -127,7 +128,17 @@ def write_result(
 
 
 def write_raw_json(raw: bytes, out: IO[str]) -> None:
-    """Write JSON bytes as the server sent them, ending with a newline."""
+    """Write the server's JSON answer, ending with a newline: indented on a terminal,
+    for people (as `write_json`); elsewhere the bytes as the server sent them, for
+    scripts. ``raw`` is already safe to show (`acp_cli.server_text.json_text`), and so
+    is its indented form."""
+    if out.isatty():
+        try:
+            indented = json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
+        except (ValueError, RecursionError):  # a plan too deep to indent: as it came
+            pass
+        else:
+            raw = json_text(indented.encode("utf-8"))
     write_data(raw.strip() + b"\n", out)
 
 
@@ -202,8 +213,39 @@ def dry_run_json(request: Request, plan_signature: str) -> dict[str, Any]:
 
 
 def write_json(document: Any, out: IO[str]) -> None:
-    """A JSON document for scripts, indented, on its own line; paths become strings."""
-    out.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+    """A JSON document, ending with a newline; paths become strings.
+
+    Indented on a terminal, where a person reads it; compact, on one line, on a
+    pipe or in a file, where a program does (as gh and jq do). Every ``--json``
+    and ``-o json`` of acp writes through here or `write_raw_json`.
+    """
+    if out.isatty():
+        text = json.dumps(document, indent=2, ensure_ascii=False, default=str)
+    else:
+        text = json.dumps(document, separators=(",", ":"), ensure_ascii=False, default=str)
+    out.write(text + "\n")
+
+
+_QUOTED_COMMAND = re.compile(r"`[^`\n]*`")
+"""A command in a message: between backticks, so that it can be pasted as it is."""
+_ACP_COMMAND = re.compile(r"(?<![\w./-])acp (?=(?:push|auth|config)\b)")
+"""Where an acp command starts in a quoted command: ``acp `` before a group's name."""
+
+
+def with_global_options(text: str, options: Sequence[str]) -> str:
+    """``text`` with ``options`` (shell-quoted) after ``acp`` in each acp command it
+    quotes between backticks (prose that names a command is left alone).
+
+    A hint is advice to follow as written: ``acp auth login --insecure-storage``
+    after ``acp --profile local auth login`` must store the token for ``local``,
+    so the command reads ``acp --profile local auth login --insecure-storage``.
+    """
+    if not options:
+        return text
+    import shlex
+
+    after_acp = f"acp {' '.join(shlex.quote(option) for option in options)} "
+    return _QUOTED_COMMAND.sub(lambda quoted: _ACP_COMMAND.sub(after_acp, quoted.group()), text)
 
 
 class Messages:
@@ -211,13 +253,20 @@ class Messages:
 
     On a terminal a long line wraps at word boundaries at the terminal's width,
     continuation lines indented; elsewhere each message is one line, for logs and grep.
+    Every acp command a message quotes carries the global options of this run
+    (``global_options``, read when the message is written): see `with_global_options`.
     """
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(
+        self, stream: IO[str], global_options: Callable[[], Sequence[str]] | None = None
+    ) -> None:
         self.stream = stream
+        self.global_options = global_options
 
     def info(self, text: str, *, indent: str = "") -> None:
         """A plain line."""
+        if self.global_options is not None:
+            text = with_global_options(text, self.global_options())
         self.stream.write(wrapped(text, self.stream, indent=indent) + "\n")
         self.stream.flush()
 

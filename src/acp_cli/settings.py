@@ -498,6 +498,32 @@ def profile_name(flag: str | None, env: Mapping[str, str]) -> str:
     return str(found.value)
 
 
+def known_profile(
+    flag: str | None, env: Mapping[str, str], config: Mapping[str, Any], path: Path
+) -> str:
+    """The active profile, as `profile_name`, for a command that reads settings: a name
+    that ``config`` (read from ``path``) does not know is a ConfigError naming the known
+    profiles and the closest one, rather than an empty profile (a typo, most likely).
+
+    ``default`` is always known. Commands that write settings (``acp config set``,
+    ``acp auth login``) use `profile_name`: they create new profiles.
+    """
+    name = profile_name(flag, env)
+    known = list(dict.fromkeys([DEFAULT_PROFILE, *profile_names(config)]))
+    if name in known:
+        return name
+    import difflib  # not at start-up: only a mistyped profile needs it
+
+    given = PROFILE.flag if flag is not None else PROFILE.variable
+    close = difflib.get_close_matches(name, known, n=1)
+    guess = f"Did you mean '{close[0]}'? " if close else ""
+    raise ConfigError(
+        f"Profile '{name}' (from {given}) is not in {path}.",
+        hint=f"{guess}Known profiles: {', '.join(known)}. To create it, set a value in it: "
+        f"`acp config set {API_URL.name} {API_URL.type.example}`.",
+    )
+
+
 def resolve(
     *,
     profile: str | None,
@@ -507,17 +533,21 @@ def resolve(
     connect_timeout: float | None = None,
     deadline: float | None = None,
     ca_bundle: str | None = None,
+    new_profile: bool = False,
 ) -> Settings:
     """Build the settings of this run from flags, the environment and the config file.
 
     The keyword arguments are the command's flags; None means not given. The
-    first invalid value, wherever it comes from, is a ConfigError.
+    first invalid value, wherever it comes from, is a ConfigError, and so is a
+    profile that the config file does not know, unless ``new_profile`` (a command
+    that stores something for a profile it may create).
     """
     from acp_cli import config_file
 
-    name = profile_name(profile, env)
     folder = config_file.config_dir(env)
     path = config_file.config_path(folder)
+    config = config_file.load(path)
+    name = profile_name(profile, env) if new_profile else known_profile(profile, env, config, path)
     flags = {
         API_URL.name: api_url,
         TIMEOUT.name: timeout,
@@ -525,10 +555,7 @@ def resolve(
         DEADLINE.name: deadline,
         CA_BUNDLE.name: ca_bundle,
     }
-    values = {
-        item.setting.name: item
-        for item in resolve_values(name, config_file.load(path), path, env, flags)
-    }
+    values = {item.setting.name: item for item in resolve_values(name, config, path, env, flags)}
     for item in values.values():
         if item.problem is not None:
             raise item.error()
@@ -537,8 +564,7 @@ def resolve(
         raise ConfigError(
             f"No API URL is configured for profile '{name}'.",
             hint=(
-                f"Set one with `acp config set {API_URL.name} {API_URL.type.example}`"
-                f"{'' if name == DEFAULT_PROFILE else f' --profile {name}'}, "
+                f"Set one with `acp config set {API_URL.name} {API_URL.type.example}`, "
                 f"export {API_URL.variable}, or pass {API_URL.flag}."
             ),
         )
@@ -613,7 +639,7 @@ def parse_profile_value(key: str, text: str) -> Any:
     try:
         return setting.type.stored(text)
     except InvalidValue as problem:
-        example = f"For example: acp config set {key} {setting.type.example}"
+        example = f"For example: `acp config set {key} {setting.type.example}`."
         raise ConfigError(
             f"The {key} {as_toml(text)} {problem.reason}.",
             hint=f"{problem.hint} {example}" if problem.hint else example,

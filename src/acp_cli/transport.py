@@ -337,7 +337,10 @@ def final_error(
     else:
         return error
     return type(error)(
-        f"{error.message.rstrip('.')}; {ending}.", hint=hint, request_id=error.request_id
+        f"{error.message.rstrip('.')}; {ending}.",
+        hint=hint,
+        request_id=error.request_id,
+        server_code=error.server_code,
     )
 
 

@@ -102,9 +102,16 @@ def _run(argv: Sequence[str], here: Invocation) -> int:
 def _invoke(argv: Sequence[str], here: Invocation) -> int:
     """Run the command tree; its exit code (Typer ends every run with SystemExit)."""
     from acp_cli.cli.root import app_for
+    from acp_cli.render import terminal_width
 
+    # Help is wrapped at the width of the terminal it is shown on (Typer would ask
+    # the process's own stdout, and never go below 50 columns); 80 at most.
+    columns = terminal_width(here.stdout)
+    width = None if columns is None else min(columns, 80) - 2
     try:
-        app_for(list(argv))(args=list(argv), prog_name="acp", obj=here, standalone_mode=True)
+        app_for(list(argv))(
+            args=list(argv), prog_name="acp", obj=here, standalone_mode=True, terminal_width=width
+        )
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)

@@ -9,10 +9,12 @@ import typer
 
 from acp_cli.cli.context import Invocation, invocation
 from acp_cli.cli.options import (
+    PLAIN_HELP,
     ApiUrlOption,
     NoColorOption,
     ProfileOption,
     VerboseOption,
+    epilog,
 )
 from acp_cli.errors import UsageError
 from acp_cli.settings import TOKEN
@@ -27,51 +29,48 @@ app = typer.Typer(
     "acp-cli, user name = the API origin), then the plain-text file written by "
     "`acp auth login --insecure-storage`. A token is only sent to the origin it was "
     "stored for.",
-    epilog='Examples:\n\n  acp auth login\n\n  printf %s "$TOKEN" | acp auth login --with-token'
-    "\n\n  acp auth status --json",
+    epilog=epilog(
+        "Examples:",
+        [
+            "acp auth login",
+            'printf %s "$TOKEN" | acp auth login --with-token',
+            "acp auth status --json",
+        ],
+    ),
     no_args_is_help=True,
+    rich_markup_mode=PLAIN_HELP,
 )
 
-LOGIN_EPILOG = """\
-Examples:
+LOGIN_EPILOG = epilog(
+    "Examples:",
+    [
+        "acp auth login",
+        "acp auth login --profile staging",
+        'printf %s "$ACP_DEPLOY_TOKEN" | acp auth login --with-token',
+        "acp auth login --with-token --insecure-storage < token.txt",
+    ],
+)
 
-  acp auth login
+LOGOUT_EPILOG = epilog("Examples:", ["acp auth logout", "acp auth logout --profile staging"])
 
-  acp auth login --profile staging
+STATUS_EPILOG = epilog(
+    "Examples:",
+    [
+        "acp auth status",
+        "acp auth status --json",
+        'acp auth status >/dev/null && echo "a token is available"',
+    ],
+    "Exit status: 0 when a token is available for the API origin, 2 when no API URL "
+    "is configured (or the configuration is broken), 3 when there is no usable token.",
+)
 
-  printf %s "$ACP_DEPLOY_TOKEN" | acp auth login --with-token
-
-  acp auth login --with-token --insecure-storage < token.txt
-"""
-
-LOGOUT_EPILOG = """\
-Examples:
-
-  acp auth logout
-
-  acp auth logout --profile staging
-"""
-
-STATUS_EPILOG = """\
-Examples:
-
-  acp auth status
-
-  acp auth status --json
-
-  acp auth status >/dev/null && echo "a token is available"
-
-Exit status: 0 when a token is available for the API origin, 2 when no API URL
-is configured (or the configuration is broken), 3 when there is no usable token.
-"""
-
-PRINT_EPILOG = """\
-Examples:
-
-  curl -H "Authorization: Bearer $(acp auth token)" https://api.example.com/...
-
-  acp auth token --profile staging
-"""
+PRINT_EPILOG = epilog(
+    "Examples:",
+    [
+        'curl -H "Authorization: Bearer $(acp auth token)" https://api.example.com/...',
+        "acp auth token --profile staging",
+    ],
+)
 
 
 @app.command(epilog=LOGIN_EPILOG)
@@ -102,7 +101,9 @@ def login(
     The token goes to the system keyring (service acp-cli, user name = the API
     origin, such as https://api.example.com) and is only ever sent to that
     origin. On a terminal acp asks for it without echoing; in scripts give it
-    on standard input with --with-token. No option takes the token itself:
+    on standard input with --with-token. Whether the token can be stored is
+    checked before it is asked for; the token itself is checked by the server
+    on first use. No option takes the token itself:
     command lines leak into shell history and process lists. Where no keyring
     works (a container, a server without a desktop session), use ACP_TOKEN or
     --insecure-storage.
@@ -111,7 +112,14 @@ def login(
 
     here = invocation(ctx)
     env = here.env
-    conf = settings.resolve(profile=here.profile, api_url=here.api_url, env=env)
+    # A token may be stored for a profile that config.toml does not hold yet.
+    conf = settings.resolve(profile=here.profile, api_url=here.api_url, env=env, new_profile=True)
+    timeout = credentials.keyring_timeout(env)
+    if here.stdin_is_terminal():
+        # Someone is about to type the token: say now if it could not be stored.
+        credentials.check_storage(
+            conf.origin, conf.config_dir, plain_text=insecure_storage, timeout=timeout
+        )
     value = credentials.check_token(
         _read_piped_token(here) if with_token else _prompt_for_token(here, conf.origin)
     )
@@ -127,7 +135,7 @@ def login(
         value,
         conf.config_dir,
         plain_text=insecure_storage,
-        timeout=credentials.keyring_timeout(env),
+        timeout=timeout,
     )
     if stored.source is credentials.Source.FILE:
         where = f"in plain text in {stored.path}"
@@ -140,7 +148,11 @@ def login(
                 f"Removed the plain-text copy of the token for {conf.origin} from "
                 f"{credentials.credentials_path(conf.config_dir)}."
             )
-    messages.info(f"Logged in to {conf.origin} (profile {conf.profile}): token stored {where}.")
+    # No endpoint can check a token without using it: say what was done, no more.
+    messages.info(
+        f"Token for {conf.origin} (profile {conf.profile}) stored {where}. It is checked "
+        "on first use: the first command that calls the API says if the server refuses it."
+    )
     if credentials.environment_token(env):
         messages.warning(
             f"{TOKEN.variable} is set in the environment and takes precedence over the stored "
@@ -165,8 +177,8 @@ def _prompt_for_token(here: Invocation, origin: str) -> str:
     if not here.stdin_is_terminal():
         raise UsageError(
             "No terminal to ask for the token on.",
-            hint='Give it on standard input: printf %s "$TOKEN" | acp auth login --with-token '
-            f"(or set {TOKEN.variable}).",
+            hint='Give it on standard input, `printf %s "$TOKEN" | acp auth login --with-token`,'
+            f" or set {TOKEN.variable}.",
         )
     import getpass
 
@@ -241,7 +253,10 @@ def status(
 
     here = invocation(ctx)
     env = here.env
-    report = StatusReport(profile=settings.profile_name(here.profile, env))
+    path = config_file.config_path_for(env)
+    report = StatusReport(
+        profile=settings.known_profile(here.profile, env, config_file.load(path), path)
+    )
     try:
         conf = settings.resolve(profile=here.profile, api_url=here.api_url, env=env)
     except ConfigError as exc:

@@ -8,10 +8,12 @@ import typer
 
 from acp_cli.cli.context import Invocation, invocation
 from acp_cli.cli.options import (
+    PLAIN_HELP,
     ApiUrlOption,
     NoColorOption,
     ProfileOption,
     VerboseOption,
+    epilog,
 )
 from acp_cli.settings import API_URL, CONFIG_DIR, PROFILE, PROFILE_KEYS
 
@@ -25,62 +27,47 @@ app = typer.Typer(
     "picks it, "
     "'default' otherwise. Values are checked before they are written, and edits keep "
     "the rest of the file as it was.",
-    epilog="Examples:\n\n  acp config set api_url https://api.example.com\n\n"
-    "  acp config get api_url --profile staging\n\n  acp config list",
+    epilog=epilog(
+        "Examples:",
+        [
+            "acp config set api_url https://api.example.com",
+            "acp config get api_url --profile staging",
+            "acp config list",
+        ],
+    ),
     no_args_is_help=True,
+    rich_markup_mode=PLAIN_HELP,
 )
 
-GET_EPILOG = """\
-Examples:
+GET_EPILOG = epilog(
+    "Examples:", ["acp config get api_url", "acp config get timeout --profile staging"]
+)
 
-  acp config get api_url
+SET_EPILOG = epilog(
+    "Examples:",
+    [
+        "acp config set api_url https://api.example.com",
+        "acp config set api_url https://staging.example.com --profile staging",
+        "acp config set timeout 60",
+        "acp config set ca_bundle ~/certs/company-ca.pem",
+    ],
+)
 
-  acp config get timeout --profile staging
-"""
+UNSET_EPILOG = epilog(
+    "Examples:", ["acp config unset timeout", "acp config unset api_url --profile staging"]
+)
 
-SET_EPILOG = """\
-Examples:
+LIST_EPILOG = epilog("Examples:", ["acp config list", "acp config list --profile staging --json"])
 
-  acp config set api_url https://api.example.com
+PROFILES_EPILOG = epilog(
+    "Examples:",
+    [
+        "acp config profiles",
+        'for name in $(acp config profiles); do acp config list --profile "$name"; done',
+    ],
+)
 
-  acp config set api_url https://staging.example.com --profile staging
-
-  acp config set timeout 60
-
-  acp config set ca_bundle ~/certs/company-ca.pem
-"""
-
-UNSET_EPILOG = """\
-Examples:
-
-  acp config unset timeout
-
-  acp config unset api_url --profile staging
-"""
-
-LIST_EPILOG = """\
-Examples:
-
-  acp config list
-
-  acp config list --profile staging --json
-"""
-
-PROFILES_EPILOG = """\
-Examples:
-
-  acp config profiles
-
-  for name in $(acp config profiles); do acp config list --profile "$name"; done
-"""
-
-PATH_EPILOG = """\
-Examples:
-
-  acp config path
-
-  ${EDITOR:-vi} "$(acp config path)"
-"""
+PATH_EPILOG = epilog("Examples:", ["acp config path", '${EDITOR:-vi} "$(acp config path)"'])
 
 
 def _known_keys() -> list[str]:
@@ -112,8 +99,8 @@ def get(
 
     That is the value from its flag, its environment variable, the profile's
     table in config.toml or the default, first found (`acp config list` shows
-    which). A key that nothing sets prints nothing (and a note on stderr); an
-    invalid value is an error (exit 2).
+    which). A key that nothing sets prints nothing (and a note on stderr) and
+    exits 1, as git config does; an invalid value is an error (exit 2).
     """
     from acp_cli import settings
     from acp_cli.render import shown
@@ -125,8 +112,10 @@ def get(
     if found.problem is not None:
         raise found.error()
     if found.value is None:
+        from acp_cli.errors import ExitCode
+
         here.messages.info(f"{key} is not set for profile {name}.")
-        return
+        raise typer.Exit(ExitCode.NOT_SET)
     here.stdout.write(shown(_plain(found.value)) + "\n")
     if found.source in ("flag", "environment"):
         here.messages.info(f"({key} comes from {found.origin}, not the config file.)")
@@ -178,14 +167,14 @@ def unset(
     """Remove a setting from the profile in config.toml.
 
     The default applies again (for timeout), or the setting is no longer set.
-    The rest of the file stays as it was.
+    The rest of the file stays as it was. A profile that the file does not
+    know is an error (exit 2), as for get and list.
     """
     from acp_cli import config_file, settings
 
     here = invocation(ctx)
-    env = here.env
-    name = settings.profile_name(here.profile, env)
-    path = config_file.config_path_for(env)
+    path = config_file.config_path_for(here.env)
+    name = settings.known_profile(here.profile, here.env, config_file.load(path), path)
     if config_file.unset_profile_value(path, name, settings.check_key(key).name):
         here.messages.info(f"Removed {key} from profile {name} in {path}.")
     else:
@@ -311,9 +300,9 @@ def _profile_values(here: Invocation) -> tuple[str, list[Resolved], dict[str, ob
     from acp_cli import config_file, settings
 
     env = here.env
-    name = settings.profile_name(here.profile, env)
     path = config_file.config_path_for(env)
     config = config_file.load(path)
+    name = settings.known_profile(here.profile, env, config, path)
     flags = {settings.API_URL.name: here.api_url}
     values = settings.resolve_values(name, config, path, env, flags)
     return name, values, settings.unknown_keys(config, name, path)

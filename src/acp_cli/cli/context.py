@@ -144,8 +144,19 @@ class Invocation:
         if self._messages is None:
             from acp_cli.render import Messages
 
-            self._messages = Messages(self.stderr)
+            self._messages = Messages(self.stderr, self.global_options)
         return self._messages
+
+    def global_options(self) -> list[str]:
+        """The global options given on the command line that change what a command
+        acts on (``--profile``, ``--api-url``): every acp command a message quotes
+        repeats them, so that following a hint acts on the same profile and API."""
+        options = []
+        if self.profile is not None:
+            options += ["--profile", self.profile]
+        if self.api_url is not None:
+            options += ["--api-url", self.api_url]
+        return options
 
     def terminal(self) -> Terminal:
         """How to draw on stdout: colour on a terminal, unless --no-color or NO_COLOR."""

@@ -12,7 +12,8 @@ only declare the options; their value there is always the default.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +21,51 @@ import typer
 
 from acp_cli import settings
 from acp_cli.cli.context import invocation
+
+PLAIN_HELP = None
+"""``rich_markup_mode`` of every Typer app of acp: help and usage errors as plain text.
+
+Rich's help draws fixed columns that cut option names at 40 columns and keeps the
+line breaks of hand-wrapped paragraphs; Typer's plain help wraps every paragraph at
+the terminal's width and never cuts a name (a paragraph after a line holding only
+``\\b`` is kept as written: the examples). A usage error is then
+``Usage: ...`` and an ``Error:`` line, as acp's other errors, not a box."""
+
+EXAMPLE_WIDTH = 72
+"""The longest line of an example command: with help's indent it fits 80 columns."""
+
+
+def epilog(*parts: str | Sequence[str]) -> str:
+    """The text under a command's help, rendered one way for every command.
+
+    A string is a paragraph, wrapped at the terminal's width. A list holds commands
+    (examples, steps), each shown as written, indented, never re-wrapped: a line
+    holding only ``\\b`` before it tells the help formatter (and tools/man_page.py)
+    to keep it. A command longer than `EXAMPLE_WIDTH` is continued with a backslash
+    before an option, as one would type it, so that no line is broken inside it.
+    """
+    blocks: list[str] = []
+    for part in parts:
+        if isinstance(part, str):
+            blocks.append(part)
+        else:
+            blocks += ["\b\n" + "\n".join(_example_lines(command)) for command in part]
+    return "\n\n".join(blocks) + "\n"
+
+
+def _example_lines(command: str) -> list[str]:
+    """``command`` as indented lines of at most `EXAMPLE_WIDTH` characters where it can
+    be cut before an option or a pipe, the lines but the last ending with `` \\``."""
+    pieces = re.split(r" (?=--?\w|\| )", command)
+    lines = [pieces[0]]
+    for piece in pieces[1:]:
+        if len(lines[-1]) + 1 + len(piece) + len(" \\") > EXAMPLE_WIDTH:
+            lines[-1] += " \\"
+            lines.append("    " + piece)
+        else:
+            lines[-1] += " " + piece
+    return ["  " + line for line in lines]
+
 
 GLOBAL_PANEL = "Global options"
 

@@ -9,6 +9,7 @@ import typer
 
 from acp_cli.cli.context import Invocation, invocation
 from acp_cli.cli.options import (
+    PLAIN_HELP,
     ApiUrlOption,
     CaBundleOption,
     ConnectTimeoutOption,
@@ -18,6 +19,7 @@ from acp_cli.cli.options import (
     QuietOption,
     TimeoutOption,
     VerboseOption,
+    epilog,
 )
 from acp_cli.errors import UsageError
 from acp_cli.render import OutputFormat
@@ -34,40 +36,36 @@ app = typer.Typer(
     "the plan of a folder, with --dir) with its signature so the server can prepare "
     "a push session, or reuse the one it prepared for the same plan; `acp push "
     "signature` only computes the signature.",
-    epilog="Examples:\n\n  acp push prepare wb_123 --dir .\n\n"
-    "  acp push plan -o plan.json\n\n"
-    "  acp push prepare wb_123 --plan plan.json\n\n"
-    "  acp push signature plan.json",
+    epilog=epilog(
+        "Examples:",
+        [
+            "acp push prepare wb_123 --dir .",
+            "acp push plan -o plan.json",
+            "acp push prepare wb_123 --plan plan.json",
+            "acp push signature plan.json",
+        ],
+    ),
     no_args_is_help=True,
+    rich_markup_mode=PLAIN_HELP,
 )
 
-PREPARE_EPILOG = """\
-Examples:
+PREPARE_EPILOG = epilog(
+    "Examples:",
+    [
+        "acp push prepare wb_123 --dir .",
+        "acp push prepare wb_123 --dir . --exclude '*.log' --save-plan sent.json -o id",
+        "acp push prepare wb_123 --plan plan.json",
+        "acp push plan | acp push prepare wb_123 --plan - -o id",
+        "acp push prepare wb_123 --plan plan.json --meta branch=main --meta attempt:=3 --json",
+        "acp push prepare wb_123 --plan plan.json --dry-run",
+        "acp push prepare wb_123 --plan plan.json --timeout 120 --ca-bundle corp-ca.pem",
+    ],
+    "Failed attempts are retried (up to 4 attempts) on connection errors, timeouts, "
+    "408, 429 and 5xx but 501/505, waiting 0.5-1 s, 1-2 s, then 2-4 s, or longer when "
+    "the server asks with Retry-After (up to 60 s).",
+)
 
-  acp push prepare wb_123 --dir .
-
-  acp push prepare wb_123 --dir . --exclude '*.log' --save-plan sent.json -o id
-
-  acp push prepare wb_123 --plan plan.json
-
-  acp push plan | acp push prepare wb_123 --plan - -o id
-
-  acp push prepare wb_123 --plan plan.json --meta branch=main --meta attempt:=3 --json
-
-  acp push prepare wb_123 --plan plan.json --dry-run
-
-  acp push prepare wb_123 --plan plan.json --timeout 120 --ca-bundle corp-ca.pem
-
-Failed attempts are retried (up to 4 attempts) on connection errors, timeouts,
-408, 429 and 5xx but 501/505, waiting 0.5-1 s, 1-2 s, then 2-4 s, or longer when the
-server asks with Retry-After (up to 60 s).
-"""
-
-SIGNATURE_EPILOG = """\
-Example:
-
-  acp push signature plan.json
-"""
+SIGNATURE_EPILOG = epilog("Example:", ["acp push signature plan.json"])
 
 PlanOption = Annotated[
     Path | None,
@@ -249,7 +247,7 @@ def _check_plan_source(
     if (plan is None) == (directory is None):
         raise UsageError(
             "Give the plan as --plan PLAN_FILE or the workspace folder as --dir DIR (one of them).",
-            hint="For example: acp push prepare wb_123 --dir .",
+            hint="For example: `acp push prepare wb_123 --dir .`",
         )
     if directory is None and (save_plan is not None or exclude or no_cache):
         raise UsageError(
@@ -288,21 +286,19 @@ def signature(
     here.stdout.write(plan_signature + "\n")
 
 
-PLAN_EPILOG = """\
-Examples:
-
-  acp push plan > plan.json
-
-  acp push plan path/to/workspace -o plan.json --exclude '*.log' --exclude /build/
-
-  acp push plan | acp push prepare wb_123 --plan -
-
-Which files: those git would list (tracked and untracked, less what .gitignore,
-.git/info/exclude and core.excludesFile ignore), less what .acpignore files and
---exclude patterns leave out. Outside a git work tree, as if DIR were a fresh
-repository. The plan is written in canonical form: its SHA-256 (without the last
-newline) is the plan signature.
-"""
+PLAN_EPILOG = epilog(
+    "Examples:",
+    [
+        "acp push plan > plan.json",
+        "acp push plan path/to/workspace -o plan.json --exclude '*.log' --exclude /build/",
+        "acp push plan | acp push prepare wb_123 --plan -",
+    ],
+    "Which files: those git would list (tracked and untracked, less what .gitignore, "
+    ".git/info/exclude and core.excludesFile ignore), less what .acpignore files and "
+    "--exclude patterns leave out. Outside a git work tree, as if DIR were a fresh "
+    "repository. The plan is written in canonical form: its SHA-256 (without the last "
+    "newline) is the plan signature.",
+)
 
 
 @app.command("plan", epilog=PLAN_EPILOG)
@@ -335,15 +331,39 @@ def plan_(
     Each file is listed with its path, size, SHA-256 and mode, as git sees them;
     symlinks are listed, never followed. Hashes of unchanged files come from a
     cache, so planning an unchanged tree again takes a fraction of the first time.
+    The plan goes to -o FILE or a pipe; onto a terminal it is refused (exit 2).
     """
     from acp_cli.render import write_data
 
     here = invocation(ctx)
+    if output is None and here.stdout.isatty():
+        _refuse_plan_on_terminal(directory, exclude or [], no_cache)
     built = _build_plan(here, directory, exclude or [], cache=not no_cache, quiet=quiet)
     if output is None:
         write_data(built.data + b"\n", here.stdout)
     else:
         _save_plan(built, output)
+
+
+def _refuse_plan_on_terminal(directory: Path, excludes: list[str], no_cache: bool) -> None:
+    """Refuse, before any work, to write a plan onto a terminal: it is JSON for a file
+    or a program, one line that can run to megabytes. The hint repeats the command."""
+    import shlex
+
+    words = ["acp", "push", "plan"]
+    if directory != Path("."):
+        words.append(str(directory))
+    for pattern in excludes:
+        words += ["--exclude", pattern]
+    if no_cache:
+        words.append("--no-cache")
+    command = shlex.join(words)
+    raise UsageError(
+        "The plan is JSON for a file or a program, not for a terminal: one line that "
+        "can run to megabytes.",
+        hint=f"Write it to a file, `{command} -o plan.json`, or pipe it into a program, "
+        f"`{command} | less`.",
+    )
 
 
 def _build_plan(

@@ -12,25 +12,35 @@ from acp_cli import __version__
 from acp_cli.cli import auth, config, push
 from acp_cli.cli.context import invocation
 from acp_cli.cli.options import (
+    PLAIN_HELP,
     ApiUrlOption,
     NoColorOption,
     ProfileOption,
     VerboseOption,
+    epilog,
 )
 
-ROOT_EPILOG = """\
-Examples:
-
-  export ACP_API_URL=https://api.example.com ACP_TOKEN=...   # or: acp auth login
-
-  acp push prepare wb_123 --dir .              # the plan of this folder
-
-  acp push prepare wb_123 --plan plan.json
-
-Exit codes: 0 ok, 1 bug, 2 bad input or config, 3 authentication, 4 not found,
-5 rejected by the server, 6 server unavailable, 74 output not written,
-130 interrupted, 141 the output's reader went away.
-"""
+ROOT_EPILOG = epilog(
+    "Before you start: from your ACP service you need its API URL, a token (issued by "
+    "the service to you or to your CI job) and a workspace binding ID such as wb_123 "
+    "(made in ACP: the API cannot list bindings). Store the first two once per machine, "
+    "then push a folder (with --dry-run first, to check everything and send nothing):",
+    [
+        "acp config set api_url https://api.example.com",
+        "acp auth login",
+        "acp push prepare wb_123 --dir . --dry-run",
+    ],
+    "Examples:",
+    [
+        "export ACP_API_URL=https://api.example.com ACP_TOKEN=...  # in CI",
+        "acp push prepare wb_123 --dir .           # the plan of this folder",
+        "acp push prepare wb_123 --plan plan.json",
+    ],
+    "Exit codes: 0 ok, 1 bug (or config get: key not set), 2 bad input or config, "
+    "3 authentication, 4 not found, 5 rejected by the server, 6 server unavailable, "
+    "74 output not written, "
+    "130 interrupted, 141 the output's reader went away.",
+)
 
 GROUPS = {"push": push.app, "auth": auth.app, "config": config.app}
 
@@ -71,6 +81,7 @@ def _root_app(groups: list[typer.Typer]) -> typer.Typer:
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
+        rich_markup_mode=PLAIN_HELP,
     )
     tree.callback()(root)
     for group in groups:
