@@ -168,10 +168,13 @@ def _save_cache(
     memory: FolderMemory,
 ) -> None:
     """Rewrite the cache when this run learned something: it hashed a file, read a
-    folder again, or found another number of files than the cache holds."""
+    folder again, or found another number of files than the cache holds; else mark
+    it used."""
     files = sum(chunk.regular_files for chunk in chunks)
     if any(chunk.hashed_files for chunk in chunks) or memory.changed or files != cached_files:
         cached.save([chunk.cache_entries for chunk in chunks], files, memory.scanned)
+    else:
+        cached.mark_used()
 
 
 def _reporter(progress: PlanProgress | None) -> Callable[[describe.Chunk], None]:
