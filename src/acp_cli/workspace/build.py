@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import bisect
 import os
 import stat
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from acp_cli.errors import UsageError
+from acp_cli.files import temporary_affixes
 from acp_cli.signature import canonical_signature
 from acp_cli.workspace import cache as hash_cache
 from acp_cli.workspace import describe
 from acp_cli.workspace.listing import (
+    SCRATCH_PREFIX,
     FolderMemory,
     Git,
     PendingListing,
@@ -75,6 +79,10 @@ class BuiltPlan:
     """How many files' hashes came from the cache."""
     inside_work_tree: bool
     """Whether DIR is in a git work tree (else git's rules for a fresh repository)."""
+    left_out: tuple[SkippedPath, ...] = ()
+    """acp's own files that git lists and the plan leaves out, each as the name of a
+    file, a folder (``cache/``) or a pattern (``.plan.json.*.tmp``), with why: worth
+    a note."""
 
 
 def build_plan(
@@ -84,6 +92,7 @@ def build_plan(
     cache: bool = True,
     env: Mapping[str, str] = os.environ,
     progress: PlanProgress | None = None,
+    leave_out: Mapping[Path | str, str] | None = None,
 ) -> BuiltPlan:
     """Describe the files of the workspace folder ``root`` as a plan (SPEC section 8).
 
@@ -91,7 +100,18 @@ def build_plan(
     were a fresh repository), less what ``.acpignore`` files and ``excludes``
     (gitignore patterns relative to ``root``) leave out. Hashes of unchanged files
     come from the cache in ``ACP_CACHE_DIR`` or the user's cache folder unless
-    ``cache`` is False. Raises ``UsageError`` (exit 2), naming the path, for a
+    ``cache`` is False.
+
+    A plan never lists acp's own files: the cache folder and acp's temporary git
+    repositories (in TMPDIR) when they are inside ``root``, and each file of
+    ``leave_out`` (a path, absolute or relative to the current folder, mapped to
+    why: the files the plan or the command's output are written to, which may not
+    exist yet). Such a file is left out as named, as its symlinks resolve, and with
+    the temporary files written beside it (``files.write_atomic``); ``left_out``
+    says what was. So planning an unchanged folder twice gives the same bytes,
+    even when the plan is written inside it.
+
+    Raises ``UsageError`` (exit 2), naming the path, for a
     ``root`` that is not a folder, names or link texts that are not UTF-8,
     unreadable files or folders and files that keep changing while read, and when
     git is not installed.
@@ -129,6 +149,7 @@ def build_plan(
                 if name not in excluded
             ]
         names.sort()  # git lists a few sorted runs: the sort merges them in linear time
+        left_out = _leave_out(names, _own_files(folder, env, leave_out or {}))
 
         if progress is not None:
             progress.start(len(names))
@@ -158,6 +179,7 @@ def build_plan(
         hashed_files=hashed,
         cached_files=sum(chunk.regular_files for chunk in chunks) - hashed,
         inside_work_tree=listing.inside_work_tree,
+        left_out=left_out,
     )
 
 
@@ -175,6 +197,95 @@ def _save_cache(
         cached.save([chunk.cache_entries for chunk in chunks], files, memory.scanned)
     else:
         cached.mark_used()
+
+
+@dataclass(frozen=True)
+class _OwnFiles:
+    """Listed paths that are acp's own: those that start with ``prefix`` and whose
+    rest satisfies ``rest``; shown as ``shown`` in the note."""
+
+    prefix: bytes
+    rest: Callable[[bytes], bool]
+    shown: str
+    reason: str
+
+
+def _own_files(
+    folder: Path, env: Mapping[str, str], outputs: Mapping[Path | str, str]
+) -> list[_OwnFiles]:
+    """What of acp's own may be inside ``folder`` (resolved): the cache folder, the
+    scratch repositories, and each of ``outputs`` with its temporary files."""
+    rules: list[_OwnFiles] = []
+
+    def add(under: str, start: str, end: str, rest: Callable[[bytes], bool], why: str) -> None:
+        """Names in the folder ``under`` that start with ``start``, shown as a pattern."""
+        relative = _relative(folder, under)
+        if relative is not None:
+            prefix = relative + b"/" if relative else b""
+            shown = escape(prefix) + (f"{start}*{end}" if start else "")
+            rules.append(_OwnFiles(prefix + os.fsencode(start), rest, shown, why))
+
+    plans = hash_cache.cache_file(folder, env).parent
+    add(os.path.realpath(plans), "", "/", _any, "acp's cache folder")
+    tmp = os.path.realpath(tempfile.gettempdir())
+    add(tmp, SCRATCH_PREFIX, "/", _in_a_folder, "acp's temporary git repositories")
+    for output, reason in outputs.items():
+        named = os.path.abspath(output)
+        named = os.path.join(os.path.realpath(os.path.dirname(named)), os.path.basename(named))
+        written = os.path.realpath(named)  # write_atomic writes through a symlink
+        for path in dict.fromkeys((named, written)):
+            relative = _relative(folder, path)
+            if relative:
+                rules.append(_OwnFiles(relative, _nothing, escape(relative), reason))
+        start, end = temporary_affixes(os.path.basename(written))
+
+        def temporary(rest: bytes, end: bytes = end.encode()) -> bool:
+            return rest.endswith(end) and b"/" not in rest
+
+        add(os.path.dirname(written), start, end, temporary, "acp's temporary files")
+    return rules
+
+
+def _any(rest: bytes) -> bool:
+    return True
+
+
+def _nothing(rest: bytes) -> bool:
+    return not rest
+
+
+def _in_a_folder(rest: bytes) -> bool:
+    return b"/" in rest
+
+
+def _relative(folder: Path, path: str) -> bytes | None:
+    """``path`` (absolute, resolved) relative to ``folder``, ``/``-separated: ``b""``
+    for ``folder`` itself, None when it is not inside ``folder``."""
+    relative = os.path.relpath(path, folder)
+    if relative == os.curdir:
+        return b""
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        return None
+    return os.fsencode(Path(relative).as_posix())
+
+
+def _leave_out(names: list[bytes], rules: Sequence[_OwnFiles]) -> tuple[SkippedPath, ...]:
+    """Remove from ``names`` (sorted) the paths that ``rules`` match; the rules that
+    matched one, for the note."""
+    dropped: set[int] = set()
+    matched: list[SkippedPath] = []
+    for rule in rules:
+        hits = len(dropped)
+        index = bisect.bisect_left(names, rule.prefix)
+        while index < len(names) and names[index].startswith(rule.prefix):
+            if rule.rest(names[index][len(rule.prefix) :]):
+                dropped.add(index)
+            index += 1
+        if len(dropped) > hits:
+            matched.append(SkippedPath(rule.shown, rule.reason))
+    if dropped:
+        names[:] = [name for index, name in enumerate(names) if index not in dropped]
+    return tuple(matched)
 
 
 def _reporter(progress: PlanProgress | None) -> Callable[[describe.Chunk], None]:
