@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -398,10 +400,7 @@ def _build_plan(
 
 def _stdout_file(here: Invocation) -> str | None:
     """The path of the regular file standard output is redirected to, when the system
-    names it (``/proc/self/fd``) and that path is still the file itself."""
-    import os
-    import stat
-
+    names it (``/proc/self/fd``, Linux) and that path is still the file itself."""
     from acp_cli.cli.context import OutputError
 
     try:
@@ -411,12 +410,8 @@ def _stdout_file(here: Invocation) -> str | None:
         named = os.stat(path)
     except (OSError, ValueError, OutputError):  # in memory, closed, or no /proc
         return None
-    if not stat.S_ISREG(opened.st_mode) or (named.st_dev, named.st_ino) != (
-        opened.st_dev,
-        opened.st_ino,
-    ):
-        return None
-    return path
+    same = (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
+    return path if same and stat.S_ISREG(opened.st_mode) else None
 
 
 def _save_plan(built: BuiltPlan, path: Path) -> None:

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import bisect
 import os
 import stat
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from acp_cli.errors import UsageError
-from acp_cli.files import temporary_affixes
 from acp_cli.signature import canonical_signature
 from acp_cli.workspace import cache as hash_cache
 from acp_cli.workspace import describe
 from acp_cli.workspace.listing import (
-    SCRATCH_PREFIX,
     FolderMemory,
     Git,
     PendingListing,
@@ -26,6 +22,7 @@ from acp_cli.workspace.listing import (
     escape,
     submodules,
 )
+from acp_cli.workspace.own_files import leave_out_own_files
 
 PLAN_VERSION = 1
 _GITLINK = 0o160000
@@ -149,7 +146,7 @@ def build_plan(
                 if name not in excluded
             ]
         names.sort()  # git lists a few sorted runs: the sort merges them in linear time
-        left_out = _leave_out(names, _own_files(folder, env, leave_out or {}))
+        left_out = leave_out_own_files(names, folder, env, leave_out or {})
 
         if progress is not None:
             progress.start(len(names))
@@ -179,7 +176,7 @@ def build_plan(
         hashed_files=hashed,
         cached_files=sum(chunk.regular_files for chunk in chunks) - hashed,
         inside_work_tree=listing.inside_work_tree,
-        left_out=left_out,
+        left_out=tuple(SkippedPath(shown, reason) for shown, reason in left_out),
     )
 
 
@@ -197,95 +194,6 @@ def _save_cache(
         cached.save([chunk.cache_entries for chunk in chunks], files, memory.scanned)
     else:
         cached.mark_used()
-
-
-@dataclass(frozen=True)
-class _OwnFiles:
-    """Listed paths that are acp's own: those that start with ``prefix`` and whose
-    rest satisfies ``rest``; shown as ``shown`` in the note."""
-
-    prefix: bytes
-    rest: Callable[[bytes], bool]
-    shown: str
-    reason: str
-
-
-def _own_files(
-    folder: Path, env: Mapping[str, str], outputs: Mapping[Path | str, str]
-) -> list[_OwnFiles]:
-    """What of acp's own may be inside ``folder`` (resolved): the cache folder, the
-    scratch repositories, and each of ``outputs`` with its temporary files."""
-    rules: list[_OwnFiles] = []
-
-    def add(under: str, start: str, end: str, rest: Callable[[bytes], bool], why: str) -> None:
-        """Names in the folder ``under`` that start with ``start``, shown as a pattern."""
-        relative = _relative(folder, under)
-        if relative is not None:
-            prefix = relative + b"/" if relative else b""
-            shown = escape(prefix) + (f"{start}*{end}" if start else "")
-            rules.append(_OwnFiles(prefix + os.fsencode(start), rest, shown, why))
-
-    plans = hash_cache.cache_file(folder, env).parent
-    add(os.path.realpath(plans), "", "/", _any, "acp's cache folder")
-    tmp = os.path.realpath(tempfile.gettempdir())
-    add(tmp, SCRATCH_PREFIX, "/", _in_a_folder, "acp's temporary git repositories")
-    for output, reason in outputs.items():
-        named = os.path.abspath(output)
-        named = os.path.join(os.path.realpath(os.path.dirname(named)), os.path.basename(named))
-        written = os.path.realpath(named)  # write_atomic writes through a symlink
-        for path in dict.fromkeys((named, written)):
-            relative = _relative(folder, path)
-            if relative:
-                rules.append(_OwnFiles(relative, _nothing, escape(relative), reason))
-        start, end = temporary_affixes(os.path.basename(written))
-
-        def temporary(rest: bytes, end: bytes = end.encode()) -> bool:
-            return rest.endswith(end) and b"/" not in rest
-
-        add(os.path.dirname(written), start, end, temporary, "acp's temporary files")
-    return rules
-
-
-def _any(rest: bytes) -> bool:
-    return True
-
-
-def _nothing(rest: bytes) -> bool:
-    return not rest
-
-
-def _in_a_folder(rest: bytes) -> bool:
-    return b"/" in rest
-
-
-def _relative(folder: Path, path: str) -> bytes | None:
-    """``path`` (absolute, resolved) relative to ``folder``, ``/``-separated: ``b""``
-    for ``folder`` itself, None when it is not inside ``folder``."""
-    relative = os.path.relpath(path, folder)
-    if relative == os.curdir:
-        return b""
-    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
-        return None
-    return os.fsencode(Path(relative).as_posix())
-
-
-def _leave_out(names: list[bytes], rules: Sequence[_OwnFiles]) -> tuple[SkippedPath, ...]:
-    """Remove from ``names`` (sorted) the paths that ``rules`` match; the rules that
-    matched one, for the note."""
-    dropped: set[int] = set()
-    matched: list[SkippedPath] = []
-    for rule in rules:
-        hits = len(dropped)
-        index = bisect.bisect_left(names, rule.prefix)
-        while index < len(names) and names[index].startswith(rule.prefix):
-            if rule.rest(names[index][len(rule.prefix) :]):
-                dropped.add(index)
-            index += 1
-        if len(dropped) > hits:
-            matched.append(SkippedPath(rule.shown, rule.reason))
-    if dropped:
-        names[:] = [name for index, name in enumerate(names) if index not in dropped]
-    return tuple(matched)
 
 
 def _reporter(progress: PlanProgress | None) -> Callable[[describe.Chunk], None]:
