@@ -97,6 +97,21 @@ def test_an_output_symlink_leaves_out_the_link_and_the_file_written(work: Path) 
     assert "plan.json (the plan is written to it); out/real.json (the plan" in run.stderr
 
 
+def test_the_folder_and_the_output_named_through_symlinked_folders(
+    work: Path, tmp_path: Path
+) -> None:
+    """DIR and FILE spelled through links to folders, and a name that is not ASCII:
+    the file is recognised where it resolves."""
+    (tmp_path / "to-work").symlink_to(work)
+    (tmp_path / "to-out").symlink_to(work / "out")
+    output = tmp_path / "to-out" / "plän.json"
+    for _ in range(2):
+        run = run_acp("push", "plan", str(tmp_path / "to-work"), "-o", str(output))
+        assert run.code == 0, run.stderr
+    assert listed((work / "out" / "plän.json").read_bytes()) == oracle(work, "out/plän.json")
+    assert run.stderr == f"{NOTE}out/plän.json (the plan is written to it).\n"
+
+
 def test_an_output_outside_the_folder_leaves_out_nothing(work: Path, tmp_path: Path) -> None:
     run = run_acp("push", "plan", str(work), "-o", str(tmp_path / "plan.json"))
     assert run.code == 0

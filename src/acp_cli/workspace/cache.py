@@ -142,10 +142,13 @@ class HashCache:
         """The header of the first line and the checksum of the second, or an empty
         header when the line is not one this version wrote, intact, for this folder."""
         checksum, _, text = line.partition(b" ")
+        unusable = CacheHeader({}, 0, 0), ""
+        if hashlib.sha256(text).hexdigest().encode() != checksum:
+            return unusable
         try:
             header = orjson.loads(text)
         except orjson.JSONDecodeError:
-            return CacheHeader({}, 0, 0), ""
+            return unusable
         if not (
             isinstance(header, dict)
             and header.get("format") == FORMAT
@@ -154,9 +157,8 @@ class HashCache:
             and type(header.get("files")) is int
             and isinstance(header.get("folders"), dict)
             and isinstance(header.get("body"), str)
-            and hashlib.sha256(text).hexdigest().encode() == checksum
         ):
-            return CacheHeader({}, 0, 0), ""
+            return unusable
         found = CacheHeader(header["folders"], header["written_ns"] - RACY_NS, header["files"])
         return found, header["body"]
 
