@@ -78,7 +78,7 @@ class BuiltPlan:
     """Whether DIR is in a git work tree (else git's rules for a fresh repository)."""
     left_out: tuple[SkippedPath, ...] = ()
     """acp's own files that git lists and the plan leaves out, each as the name of a
-    file, a folder (``cache/``) or a pattern (``.plan.json.*.tmp``), with why: worth
+    file, a folder (``.cache/plans/``) or a pattern (``.plan.json.*.tmp``), with why: worth
     a note."""
 
 
