@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
+from acp_cli.files import write_atomic
 from acp_cli.workspace import SkippedPath, build_plan
 from tests.cli_runner import BINDING, run_acp
 from tests.git_oracle import (
@@ -247,3 +250,56 @@ def test_standard_output_on_a_file_outside_the_folder_leaves_out_nothing(
     assert done.returncode == 0
     assert done.stderr == ""
     assert listed((tmp_path / "plan.json").read_bytes()) == oracle(work)
+
+
+# Names that are acp's beside plan.json, and names that only look like it.
+NAMES = ["a", "plan.json", ".plan.json.k3j_9x2a.tmp", ".plan.json.tmp", "plan.json.bak", "c"]
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    paths=st.sets(
+        st.lists(st.sampled_from(NAMES), min_size=1, max_size=3).map("/".join),
+        min_size=1,
+        max_size=10,
+    ),
+    where=st.integers(min_value=0),
+    cache_inside=st.booleans(),
+    git_work_tree=st.booleans(),
+)
+def test_random_trees_with_the_plan_written_inside_plan_the_same_twice(
+    paths: set[str], where: int, cache_inside: bool, git_work_tree: bool
+) -> None:
+    """Whatever the tree and wherever in it the plan is written: the plan is git's set
+    less exactly acp's files, and planning again after writing it gives the same bytes."""
+    with tempfile.TemporaryDirectory() as temporary:
+        work = Path(temporary) / "work"
+        files: dict[str, str] = {}
+        for path in sorted(paths, key=len, reverse=True):
+            if not any(other.startswith(path + "/") for other in files):
+                files[path] = path
+        write_tree(work, files)
+        folders = sorted({os.path.dirname(path) for path in files})
+        folder = folders[where % len(folders)]
+        output = work / folder / "plan.json"
+        assume(not output.is_dir())
+        if git_work_tree:
+            git(work, "init", "--quiet")
+        env = {**os.environ}
+        if cache_inside:
+            env["ACP_CACHE_DIR"] = str(work / folder / ".c")
+        leave_out = {output: "the plan is written to it"}
+
+        built = build_plan(work, env=env, leave_out=leave_out)
+        write_atomic(output, built.data + b"\n")
+        again = build_plan(work, env=env, leave_out=leave_out)
+
+        assert again.data == built.data
+        prefix = f"{folder}/" if folder else ""
+        own = {f"{prefix}plan.json", f"{prefix}.plan.json.k3j_9x2a.tmp"}
+        if cache_inside:
+            own |= {f"{prefix}.c/plans/{name}" for name in os.listdir(work / folder / ".c/plans")}
+        scratch = Path(temporary) / "oracle"
+        scratch.mkdir()
+        listing = git_listing(work) if git_work_tree else fresh_repository_listing(work, scratch)
+        assert plan_paths(again) == listing - own
