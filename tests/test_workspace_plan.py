@@ -234,9 +234,19 @@ def test_a_file_changed_just_after_it_was_cached_is_hashed_again(work: Path) -> 
 
 
 def read_cache(cache_file: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The cache file's two lines: header and files."""
+    """The cache file's two lines: header (after its checksum) and files."""
     header, files = cache_file.read_bytes().splitlines()
+    checksum, _, header = header.partition(b" ")
+    assert checksum.decode() == sha(header)
     return orjson.loads(header), orjson.loads(files)
+
+
+def sealed_cache(head: dict[str, Any], body: dict[str, Any]) -> bytes:
+    """A cache file of these two lines, with the checksums acp writes: what another
+    program that knows the format, not a corruption, would write."""
+    files = orjson.dumps(body) + b"\n"
+    header = orjson.dumps({**head, "body": sha(files)})
+    return sha(header).encode() + b" " + header + b"\n" + files
 
 
 def test_a_corrupt_or_foreign_cache_gives_the_same_output(work: Path, tmp_path: Path) -> None:
@@ -251,9 +261,7 @@ def test_a_corrupt_or_foreign_cache_gives_the_same_output(work: Path, tmp_path: 
     assert set(files["files"]) == {"a", "b"}
     assert header["files"] == 2
 
-    def cache(head: dict[str, Any], body: dict[str, Any]) -> bytes:
-        return orjson.dumps(head) + b"\n" + orjson.dumps(body) + b"\n"
-
+    cache = sealed_cache
     lying = {"files": {name: entry[:-64] + "0" * 64 for name, entry in files["files"].items()}}
     a_key = files["files"]["a"][:-64]
     variants = [

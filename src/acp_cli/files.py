@@ -87,11 +87,19 @@ def _write_in_place(target: Path, data: bytes) -> None:
         os.close(fd)
 
 
+def temporary_affixes(name: str) -> tuple[str, str]:
+    """The prefix and suffix of the temporary files ``write_atomic`` makes beside a
+    file called ``name`` (a random part goes between them), for those who must
+    recognise them: a plan leaves out acp's own files."""
+    return f".{name}.", ".tmp"
+
+
 def _replace(target: Path, data: bytes, mode: int, durable: bool) -> None:
     """Write a temporary file beside ``target`` and rename it over the target."""
     import tempfile  # 6 ms of start-up (shutil, random, bz2, lzma) that only writes pay
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    prefix, suffix = temporary_affixes(target.name)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

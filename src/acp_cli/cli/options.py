@@ -159,8 +159,8 @@ QuietOption = Annotated[
     typer.Option(
         "--quiet",
         "-q",
-        help="Do not announce retries on stderr, nor draw progress or a summary with "
-        "--dir (warnings and errors are still shown).",
+        help="Do not announce retries on stderr, nor draw progress, a summary or notes "
+        "with --dir (warnings and errors are still shown).",
     ),
 ]
 

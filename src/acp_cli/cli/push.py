@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -222,7 +224,9 @@ def prepare(
     push_sessions_url(client.api_url, binding)
     if signed is None:
         assert directory is not None  # _check_plan_source
-        signed = _build_plan(here, directory, exclude or [], cache=not no_cache, quiet=quiet)
+        signed = _build_plan(
+            here, directory, exclude or [], cache=not no_cache, quiet=quiet, output=save_plan
+        )
         if save_plan is not None:
             _save_plan(signed, save_plan)
     out, terminal = here.stdout, here.terminal()
@@ -319,7 +323,7 @@ def plan_(
     exclude: ExcludeOption = None,
     no_cache: NoCacheOption = False,
     quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line.")
+        bool, typer.Option("--quiet", "-q", help="No progress bar, no summary line, no note.")
     ] = False,
     profile: ProfileOption = None,
     api_url: ApiUrlOption = None,
@@ -338,7 +342,9 @@ def plan_(
     here = invocation(ctx)
     if output is None and here.stdout.isatty():
         _refuse_plan_on_terminal(directory, exclude or [], no_cache)
-    built = _build_plan(here, directory, exclude or [], cache=not no_cache, quiet=quiet)
+    built = _build_plan(
+        here, directory, exclude or [], cache=not no_cache, quiet=quiet, output=output
+    )
     if output is None:
         write_data(built.data + b"\n", here.stdout)
     else:
@@ -367,25 +373,65 @@ def _refuse_plan_on_terminal(directory: Path, excludes: list[str], no_cache: boo
 
 
 def _build_plan(
-    here: Invocation, directory: Path, excludes: list[str], *, cache: bool, quiet: bool
+    here: Invocation,
+    directory: Path,
+    excludes: list[str],
+    *,
+    cache: bool,
+    quiet: bool,
+    output: Path | None,
 ) -> BuiltPlan:
     """Build the plan of ``directory``, with a progress bar and a summary on a terminal
-    (not in CI, not with -q) and a warning for each path left out."""
+    (not in CI, not with -q), a warning for each path skipped, and a note (not with
+    -q) of acp's own files left out: the file the plan is written to (``output``),
+    the one standard output is redirected to, the cache, temporary files."""
     from acp_cli.render import PlanProgressBar, plan_summary
     from acp_cli.workspace import build_plan
 
+    leave_out: dict[Path | str, str] = {}
+    redirected = _stdout_file(here)
+    if redirected is not None:
+        leave_out[redirected] = "standard output is written to it"
+    if output is not None:
+        leave_out[output] = "the plan is written to it"
     on_terminal = here.stderr.isatty() and not quiet and not here.env.get("CI")
     bar = PlanProgressBar(here.stderr) if on_terminal else None
     try:
-        built = build_plan(directory, excludes=excludes, cache=cache, env=here.env, progress=bar)
+        built = build_plan(
+            directory,
+            excludes=excludes,
+            cache=cache,
+            env=here.env,
+            progress=bar,
+            leave_out=leave_out,
+        )
     finally:
         if bar is not None:
             bar.close()
     for skipped in built.skipped:
         here.messages.warning(str(skipped))
+    if built.left_out and not quiet:
+        what = "; ".join(f"{left.path} ({left.reason})" for left in built.left_out)
+        here.messages.info(f"Note: acp's own files are left out of the plan: {what}.")
     if on_terminal:
         here.messages.info(plan_summary(built.files, built.total_bytes, len(built.skipped)))
     return built
+
+
+def _stdout_file(here: Invocation) -> str | None:
+    """The path of the regular file standard output is redirected to, when the system
+    names it (``/proc/self/fd``, Linux) and that path is still the file itself."""
+    from acp_cli.cli.context import OutputError
+
+    try:
+        descriptor = here.stdout.fileno()
+        opened = os.fstat(descriptor)
+        path = os.readlink(f"/proc/self/fd/{descriptor}")
+        named = os.stat(path)
+    except (OSError, ValueError, OutputError):  # in memory, closed, or no /proc
+        return None
+    same = (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
+    return path if same and stat.S_ISREG(opened.st_mode) else None
 
 
 def _save_plan(built: BuiltPlan, path: Path) -> None:

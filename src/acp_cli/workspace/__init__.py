@@ -6,7 +6,8 @@
     built.signature   # "sha256:..." of built.data
 
 ``listing`` asks git which files there are, ``describe`` stats and hashes them in
-forked processes, ``cache`` remembers hashes between runs, ``build`` puts it together.
+forked processes, ``cache`` remembers hashes between runs, ``own_files`` leaves out
+acp's own outputs, ``build`` puts it together.
 """
 
 from __future__ import annotations

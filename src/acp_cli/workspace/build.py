@@ -22,6 +22,7 @@ from acp_cli.workspace.listing import (
     escape,
     submodules,
 )
+from acp_cli.workspace.own_files import leave_out_own_files
 
 PLAN_VERSION = 1
 _GITLINK = 0o160000
@@ -75,6 +76,10 @@ class BuiltPlan:
     """How many files' hashes came from the cache."""
     inside_work_tree: bool
     """Whether DIR is in a git work tree (else git's rules for a fresh repository)."""
+    left_out: tuple[SkippedPath, ...] = ()
+    """acp's own files that git lists and the plan leaves out, each as the name of a
+    file, a folder (``.cache/plans/``) or a pattern (``.plan.json.*.tmp``), with why: worth
+    a note."""
 
 
 def build_plan(
@@ -84,6 +89,7 @@ def build_plan(
     cache: bool = True,
     env: Mapping[str, str] = os.environ,
     progress: PlanProgress | None = None,
+    leave_out: Mapping[Path | str, str] | None = None,
 ) -> BuiltPlan:
     """Describe the files of the workspace folder ``root`` as a plan (SPEC section 8).
 
@@ -91,7 +97,18 @@ def build_plan(
     were a fresh repository), less what ``.acpignore`` files and ``excludes``
     (gitignore patterns relative to ``root``) leave out. Hashes of unchanged files
     come from the cache in ``ACP_CACHE_DIR`` or the user's cache folder unless
-    ``cache`` is False. Raises ``UsageError`` (exit 2), naming the path, for a
+    ``cache`` is False.
+
+    A plan never lists acp's own files: the cache folder and acp's temporary git
+    repositories (in TMPDIR) when they are inside ``root``, and each file of
+    ``leave_out`` (a path, absolute or relative to the current folder, mapped to
+    why: the files the plan or the command's output are written to, which may not
+    exist yet). Such a file is left out as named, as its symlinks resolve, and with
+    the temporary files written beside it (``files.write_atomic``); ``left_out``
+    says what was. So planning an unchanged folder twice gives the same bytes,
+    even when the plan is written inside it.
+
+    Raises ``UsageError`` (exit 2), naming the path, for a
     ``root`` that is not a folder, names or link texts that are not UTF-8,
     unreadable files or folders and files that keep changing while read, and when
     git is not installed.
@@ -129,6 +146,7 @@ def build_plan(
                 if name not in excluded
             ]
         names.sort()  # git lists a few sorted runs: the sort merges them in linear time
+        left_out = leave_out_own_files(names, folder, env, leave_out or {})
 
         if progress is not None:
             progress.start(len(names))
@@ -158,6 +176,7 @@ def build_plan(
         hashed_files=hashed,
         cached_files=sum(chunk.regular_files for chunk in chunks) - hashed,
         inside_work_tree=listing.inside_work_tree,
+        left_out=tuple(SkippedPath(shown, reason) for shown, reason in left_out),
     )
 
 
@@ -168,10 +187,13 @@ def _save_cache(
     memory: FolderMemory,
 ) -> None:
     """Rewrite the cache when this run learned something: it hashed a file, read a
-    folder again, or found another number of files than the cache holds."""
+    folder again, or found another number of files than the cache holds; else mark
+    it used."""
     files = sum(chunk.regular_files for chunk in chunks)
     if any(chunk.hashed_files for chunk in chunks) or memory.changed or files != cached_files:
         cached.save([chunk.cache_entries for chunk in chunks], files, memory.scanned)
+    else:
+        cached.mark_used()
 
 
 def _reporter(progress: PlanProgress | None) -> Callable[[describe.Chunk], None]:

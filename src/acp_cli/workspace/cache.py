@@ -1,8 +1,8 @@
-"""The hash cache (SPEC section 8, "The cache"): one file per workspace, two orjson lines.
+"""The hash cache (SPEC section 8, "The cache"): one file per workspace, two lines.
 
-    {"files": <count>,
+    <sha256 of the header> {"body": "<sha256 of the second line>", "files": <count>,
      "folders": {"<folder>": [mtime_ns, ctime_ns, has_acpignore, ["<special file>"]]},
-     "format": 1, "root": "<hex of DIR's resolved path>", "written_ns": <time>}
+     "format": 2, "root": "<hex of DIR's resolved path>", "written_ns": <time>}
     {"files": {"<path>": "<size> <mtime_ns> <ctime_ns> <inode> <device> <sha256>"}}
 
 The folders part lets an unchanged folder go unread (``listing.FolderMemory``).
@@ -12,15 +12,26 @@ are those recorded, and whose mtime is more than ``RACY_NS`` before the cache wa
 written: a file changed within the file system's timestamp granularity of the
 moment it was hashed could keep its stat with new content ("racy git"). Anything
 unexpected in the file (missing, corrupt, another format, another folder, a
-malformed entry) is ignored and the cache rewritten: the cache may only ever make
-a run faster, never change its output. The lookup itself is inlined in the loop
-every listed file goes through (``describe.describe_chunk``).
+malformed entry, a checksum that does not match its line) is ignored and the
+cache rewritten: the cache may only ever make a run faster, never change its
+output. So is a file that another user could have written: one owned by another
+user or writable by group or others, or in a folder that is (StrictModes). The
+lookup itself is inlined in the loop every listed file goes through
+(``describe.describe_chunk``).
+
+Each line is checked where it is parsed: the header in the calling process, the
+file entries (most of the file) in each worker process, against the checksum the
+header holds. The cache folder is bounded: writing a cache removes the least
+recently used ones beyond ``MAX_FILES`` files or ``MAX_BYTES`` bytes (a run that
+uses a cache without rewriting it marks it used).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import stat
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,9 +42,13 @@ import orjson
 
 from acp_cli.files import write_atomic
 
-FORMAT = 1
+FORMAT = 2
 RACY_NS = 2_000_000_000
 MANY_BYTES = 64 << 10  # about 400 entries
+MAX_FILES = 64
+"""At most this many workspaces' caches are kept: the least recently used go first."""
+MAX_BYTES = 256 << 20
+"""And at most this many bytes of them (each is about 100 bytes per file planned)."""
 
 
 def stat_key(size: int, mtime_ns: int, ctime_ns: int, inode: int, device: int) -> str:
@@ -68,10 +83,8 @@ class HashCache:
 
     The file has two lines, so that the calling process reads only the first
     (the header, with the folders) while the worker processes parse the second
-    (the files), which is most of it::
-
-        {"files": 123, "folders": {...}, "format": 1, "root": "...", "written_ns": ...}
-        {"files": {...}}
+    (the files), which is most of it. Each line is checked against its checksum
+    where it is parsed (see the module's documentation).
     """
 
     def __init__(self, path: Path, root: Path) -> None:
@@ -89,7 +102,9 @@ class HashCache:
         """The first line; an empty header when the file is missing or unusable."""
         try:
             with self.path.open("rb") as handle:
-                return self._header(handle.readline())
+                if not self._trusted(os.fstat(handle.fileno())):
+                    return CacheHeader({}, 0, 0)
+                return self._header(handle.readline().removesuffix(b"\n"))[0]
         except OSError:
             return CacheHeader({}, 0, 0)
 
@@ -97,21 +112,43 @@ class HashCache:
         """The file entries and the time before which they are trusted; ``({}, 0)``
         when the file is missing or unusable."""
         try:
-            header, _, files = self.path.read_bytes().partition(b"\n")
-            trusted_before_ns = self._header(header).trusted_before_ns
+            with self.path.open("rb") as handle:
+                if not self._trusted(os.fstat(handle.fileno())):
+                    return {}, 0
+                line, _, files = handle.read().partition(b"\n")
+            header, checksum = self._header(line)
+            if not header.trusted_before_ns or hashlib.sha256(files).hexdigest() != checksum:
+                return {}, 0
             document = orjson.loads(files)
         except (OSError, orjson.JSONDecodeError):
             return {}, 0
-        if not trusted_before_ns or not isinstance(document, dict):
-            return {}, 0
-        entries = document.get("files")
-        return (entries, trusted_before_ns) if isinstance(entries, dict) else ({}, 0)
+        entries = document.get("files") if isinstance(document, dict) else None
+        return (entries, header.trusted_before_ns) if isinstance(entries, dict) else ({}, 0)
 
-    def _header(self, line: bytes) -> CacheHeader:
+    def mark_used(self) -> None:
+        """Record that this run used the cache without rewriting it, so that the
+        bound on the cache folder removes the caches least recently used."""
+        with contextlib.suppress(OSError):
+            os.utime(self.path)
+
+    def _trusted(self, info: os.stat_result) -> bool:
+        """Whether only this user can have written the cache file of stat ``info``:
+        the file and its folder are the user's and writable by no one else."""
+        if os.name != "posix":  # pragma: no cover - Windows has ACLs, not mode bits
+            return True
+        return _private(info) and _private(self.path.parent.stat())
+
+    def _header(self, line: bytes) -> tuple[CacheHeader, str]:
+        """The header of the first line and the checksum of the second, or an empty
+        header when the line is not one this version wrote, intact, for this folder."""
+        checksum, _, text = line.partition(b" ")
+        unusable = CacheHeader({}, 0, 0), ""
+        if hashlib.sha256(text).hexdigest().encode() != checksum:
+            return unusable
         try:
-            header = orjson.loads(line)
+            header = orjson.loads(text)
         except orjson.JSONDecodeError:
-            return CacheHeader({}, 0, 0)
+            return unusable
         if not (
             isinstance(header, dict)
             and header.get("format") == FORMAT
@@ -119,34 +156,59 @@ class HashCache:
             and type(header.get("written_ns")) is int
             and type(header.get("files")) is int
             and isinstance(header.get("folders"), dict)
+            and isinstance(header.get("body"), str)
         ):
-            return CacheHeader({}, 0, 0)
-        return CacheHeader(header["folders"], header["written_ns"] - RACY_NS, header["files"])
+            return unusable
+        found = CacheHeader(header["folders"], header["written_ns"] - RACY_NS, header["files"])
+        return found, header["body"]
 
     def save(self, parts: Sequence[bytes], files: int, folders: dict[str, Any]) -> None:
         """Write the new cache: its file entries come serialized, in ``parts`` of
         ``"path":"entry"`` pairs (as ``describe.Chunk.cache_entries``), and are
         joined as they are. A failure is ignored: the cache only saves time, and a
         plan must not fail because a cache folder is read-only."""
-        header = {
-            "files": files,
-            "folders": folders,
-            "format": FORMAT,
-            "root": self.root_key,
-            "written_ns": time.time_ns(),
-        }
         try:
-            data = b"".join(
-                (
-                    orjson.dumps(header),
-                    b'\n{"files":{',
-                    b",".join(part for part in parts if part),
-                    b"}}\n",
-                )
+            body = b"".join((b'{"files":{', b",".join(part for part in parts if part), b"}}\n"))
+            header = orjson.dumps(
+                {
+                    "body": hashlib.sha256(body).hexdigest(),
+                    "files": files,
+                    "folders": folders,
+                    "format": FORMAT,
+                    "root": self.root_key,
+                    "written_ns": time.time_ns(),
+                }
             )
+            checksum = hashlib.sha256(header).hexdigest().encode()
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            # Not flushed to disk: a cache cut short by a crash fails to parse and
+            # Not flushed to disk: a cache cut short by a crash fails its checksum and
             # is ignored, and the flush costs a third of a re-plan's extra time.
-            write_atomic(self.path, data, durable=False)
+            write_atomic(self.path, b"".join((checksum, b" ", header, b"\n", body)), durable=False)
+            _evict(self.path)
         except (OSError, orjson.JSONEncodeError):  # a folder name that is not UTF-8
             pass
+
+
+def _private(info: os.stat_result) -> bool:
+    """Whether a file or folder of stat ``info`` is the user's and only the user's to
+    change."""
+    return info.st_uid == os.geteuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def _evict(kept: Path) -> None:
+    """Remove the least recently used files of ``kept``'s folder beyond ``MAX_FILES``
+    files or ``MAX_BYTES`` bytes, never ``kept`` itself (just written)."""
+    found: list[tuple[int, int, str]] = []
+    with os.scandir(kept.parent) as entries:
+        for entry in entries:
+            with contextlib.suppress(OSError):  # gone since: another run evicted it
+                if entry.is_file(follow_symlinks=False):
+                    info = entry.stat(follow_symlinks=False)
+                    found.append((info.st_mtime_ns, info.st_size, entry.path))
+    found.sort(reverse=True)  # most recently used first
+    total = 0
+    for count, (_, size, path) in enumerate(found, 1):
+        total += size
+        if (count > MAX_FILES or total > MAX_BYTES) and path != str(kept):
+            with contextlib.suppress(OSError):
+                os.unlink(path)

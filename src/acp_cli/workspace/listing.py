@@ -32,6 +32,8 @@ from typing import Any
 from acp_cli.errors import UsageError
 
 ACPIGNORE = ".acpignore"
+SCRATCH_PREFIX = "acp-plan-"
+"""How the names of the scratch repositories' folders (in the temporary folder) start."""
 
 # Variables that would point git at another repository than the one around DIR.
 _REPOSITORY_VARIABLES = (
@@ -123,7 +125,7 @@ class Scratch:
         """The options that point git at the scratch repository."""
         if self._folder is None:
             try:
-                self._folder = tempfile.TemporaryDirectory(prefix="acp-plan-")
+                self._folder = tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX)
             except OSError as exc:
                 raise _no_scratch(exc) from None
             self.git.run(*self._base(), "init", "--quiet", "--template=")
