@@ -21,7 +21,7 @@ SHELLS = list(get_args(Shell))
 
 
 def test_every_shell_has_a_script_and_every_script_a_shell() -> None:
-    assert SHELLS == list(SCRIPTS)
+    assert list(SCRIPTS) == SHELLS
     assert {path.name for path in (REPO / COMPLETIONS).iterdir()} == set(SCRIPTS.values())
 
 
