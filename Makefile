@@ -7,7 +7,8 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint format docs dist bench clean
 
-$(STAMP): pyproject.toml
+# __init__.py holds the version: the installed metadata follows a version bump.
+$(STAMP): pyproject.toml src/acp_cli/__init__.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
