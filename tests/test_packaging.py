@@ -31,7 +31,7 @@ from acp_cli import __version__
 from acp_cli.cli.completion import SCRIPTS
 from tests.cli_runner import REPO, Run
 from tests.git_oracle import git, git_listing, write_tree
-from tests.test_completions import require
+from tests.test_completions import BASH_COMPLETION, missing, require
 from tests.test_emulator_process import emulator_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("wheel")]
@@ -175,15 +175,14 @@ class Installed:
         self.bin = prefix / "bin"
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        """The test's environment with only this environment's bin/ in front of the system's
-        and MANPATH at its share/man: nothing of the checkout or its .venv."""
+        """The test's environment with only this environment's bin/ in front of the
+        system's: nothing of the checkout or its .venv, no MANPATH of the caller's."""
         env = {
             name: value
             for name, value in os.environ.items()
-            if name not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")
+            if name not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "MANPATH")
         }
         env["PATH"] = os.pathsep.join([str(self.bin), "/usr/local/bin", "/usr/bin", "/bin"])
-        env["MANPATH"] = str(self.prefix / "share" / "man")
         return {**env, **(extra or {})}
 
     def run(self, *argv: str, env: Mapping[str, str] | None = None) -> Run:
@@ -252,10 +251,15 @@ def test_acp_completion_powershell_prints_the_packaged_script(installed: Install
     assert "Register-ArgumentCompleter -Native -CommandName acp" in run.stdout
 
 
-def test_man_finds_the_page_under_the_install_prefix(installed: Installed) -> None:
-    run = installed.run(require("man"), "-w", "acp")
+@pytest.mark.parametrize("manpath", [True, False], ids=["MANPATH", "from-PATH"])
+def test_man_finds_the_page_under_the_install_prefix(installed: Installed, manpath: bool) -> None:
+    """Through MANPATH, or (man-db) through the prefix's bin/ on PATH, as README says."""
+    share_man = installed.prefix / "share" / "man"
+    run = installed.run(
+        require("man"), "-w", "acp", env={"MANPATH": str(share_man)} if manpath else {}
+    )
     assert run.code == 0, run.stderr
-    assert run.stdout.strip() == str(installed.prefix / "share" / "man" / "man1" / "acp.1")
+    assert run.stdout.strip() == str(share_man / "man1" / "acp.1")
 
 
 FILES = {"README.md": "hello\n", "src/app.py": "print('hi')\n", "docs/a b.txt": "x"}
@@ -322,3 +326,54 @@ def test_the_pytest_plugin_is_registered_and_importable(installed: Installed) ->
     run = installed.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_user.py")
     assert run.code == 0, run.stdout + run.stderr
     assert "1 passed" in run.stdout
+
+
+# Each way the README enables completion, followed in a real shell with the installed
+# acp on PATH and a home of its own; the shell then knows how to complete acp.
+COMPLETION_SETUPS = {
+    "bash-source": (
+        "bash",
+        "source <(acp completion bash)\ncomplete -p acp",
+        "complete -F _acp acp",
+    ),
+    "bash-saved": (
+        "bash",
+        "mkdir -p ~/.local/share/bash-completion/completions\n"
+        "acp completion bash > ~/.local/share/bash-completion/completions/acp\n"
+        f"source {BASH_COMPLETION}\n"
+        "__load_completion acp\ncomplete -p acp",
+        "complete -F _acp acp",
+    ),
+    "zsh-source": (
+        "zsh",
+        "autoload -Uz compinit && compinit -u -D\nsource <(acp completion zsh)\nprint $_comps[acp]",
+        "_acp",
+    ),
+    "zsh-fpath": (
+        "zsh",
+        "fpath=(${$(whence -p acp):A:h:h}/share/zsh/site-functions $fpath)\n"
+        "autoload -Uz compinit && compinit -u -D\nprint $_comps[acp]",
+        "_acp",
+    ),
+    "fish-saved": (
+        "fish",
+        "mkdir -p ~/.config/fish/completions\n"
+        "acp completion fish > ~/.config/fish/completions/acp.fish\n"
+        "complete -C 'acp pu'",
+        "push\t",
+    ),
+}
+
+
+@pytest.mark.parametrize("setup", list(COMPLETION_SETUPS))
+def test_the_readme_lines_enable_completion(installed: Installed, setup: str) -> None:
+    shell, script, expected = COMPLETION_SETUPS[setup]
+    if setup == "bash-saved" and not BASH_COMPLETION.is_file():
+        missing("bash-completion")
+    # HOME and XDG_* point into the test's own folder (conftest). No start-up files
+    # of the machine's; fish keeps its own start-up, which is what reads
+    # ~/.config/fish/completions (a fresh home has no config.fish to run).
+    flags = {"bash": ["--norc", "--noprofile"], "zsh": ["-f"], "fish": []}[shell]
+    run = installed.run(require(shell), *flags, "-c", script)
+    assert run.code == 0, run.stderr
+    assert expected in run.stdout, run.stdout + run.stderr
