@@ -626,6 +626,7 @@ COMMANDS_AND_GROUPS = [
     "config unset",
     "config list",
     "config path",
+    "completion",
 ]
 
 
