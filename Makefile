@@ -5,9 +5,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format docs bench clean
+.PHONY: demo test lint format docs dist bench clean
 
-$(STAMP): pyproject.toml
+# __init__.py holds the version: the installed metadata follows a version bump.
+$(STAMP): pyproject.toml src/acp_cli/__init__.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
@@ -21,8 +22,10 @@ demo: $(STAMP)
 # 54-62 s for the suite instead of 85 s with one worker a core.
 PYTEST_WORKERS ?= 4
 
+# loadgroup: the tests that build and install the wheel (xdist_group "wheel")
+# share one worker, so the wheel is built and installed once a run.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples tools
@@ -33,10 +36,21 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks examples tools
 	$(BIN)/ruff format src tests benchmarks examples tools
 
-# The shell completions (completions/) and the man page (man/acp.1), written from
-# the live command tree; tests/test_docs.py fails when the committed ones are stale.
+# The shell completions (src/acp_cli/completions/, linked as completions/) and the
+# man page (man/acp.1), written from the live command tree; tests/test_docs.py fails when the committed ones are stale.
 docs: $(STAMP)
 	$(BIN)/python -m tools.gen_docs
+
+# The sdist and the wheel in dist/, as released (RELEASING.md). python -m build
+# makes the wheel from the sdist, so only what the sdist holds goes in; file
+# times in both come from the last commit, so two builds of one commit give the
+# same wheel, byte for byte (tests/test_packaging.py builds it twice).
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct)
+
+dist: $(STAMP)
+	rm -rf dist
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
 
 # Benchmarks print tables of medians and ratios against baselines measured in
 # the same run; speed is not asserted in the test suite.

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from acp_cli import __version__
 from acp_cli.emulator.endpoint import reference_signature
 from tests.cli_runner import ACP, BINDING, TOKEN, Run, run_acp
 
@@ -65,7 +66,7 @@ def test_request_shape_is_exact(emulator: Any, api_env: dict[str, str], plan_fil
     assert request.header("Authorization") == f"Bearer {TOKEN}"
     assert request.header("Content-Type") == "application/json"
     assert request.header("Accept") == "application/json"
-    assert str(request.header("User-Agent")).startswith("acp-cli/0.1.0 (Python 3.")
+    assert str(request.header("User-Agent")).startswith(f"acp-cli/{__version__} (Python 3.")
     config = (Path(os.environ["ACP_CONFIG_DIR"]) / "config.toml").read_text()
     assert f'device_id = "{request.header("ACP-Device-Id")}"' in config
 
@@ -609,12 +610,6 @@ def test_push_signature_refuses_a_bad_plan(tmp_path: Path) -> None:
 # --- help and version -------------------------------------------------------------------
 
 
-def test_version() -> None:
-    run = run_acp("--version")
-    assert run.code == 0
-    assert run.stdout == "acp 0.1.0\n"
-
-
 COMMANDS_AND_GROUPS = [
     "",
     "push",
@@ -631,6 +626,7 @@ COMMANDS_AND_GROUPS = [
     "config unset",
     "config list",
     "config path",
+    "completion",
 ]
 
 

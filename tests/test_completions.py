@@ -23,7 +23,7 @@ from acp_cli.cli.options import complete_profile_names
 from acp_cli.settings import PROFILE_KEYS
 from tests.cli_runner import BIN, REPO
 
-COMPLETIONS = REPO / "completions"
+COMPLETIONS = REPO / "src" / "acp_cli" / "completions"
 BASH_COMPLETION = Path("/usr/share/bash-completion/bash_completion")
 
 CONFIG = """\
@@ -41,7 +41,9 @@ timeout = 60
 # (the command line up to the cursor, the completions expected there)
 CASES = [
     ("acp pu", ["push"]),
-    ("acp ", ["auth", "config", "push"]),
+    ("acp ", ["auth", "completion", "config", "push"]),
+    ("acp completion ", ["bash", "fish", "powershell", "zsh"]),
+    ("acp completion z", ["zsh"]),
     ("acp push pr", ["prepare"]),
     ("acp push prepare b --pl", ["--plan"]),
     ("acp push prepare b -o ", ["id", "json", "table"]),
@@ -131,7 +133,7 @@ def bash_complete(
     line: str, cwd: Path, env: Mapping[str, str], *, bash_completion: bool
 ) -> list[str]:
     """What `_acp` puts in COMPREPLY for ``line`` with the cursor at its end."""
-    env = dict(env, SCRIPT=str(COMPLETIONS / "acp.bash"))
+    env = dict(env, SCRIPT=str(COMPLETIONS / "acp"))
     if bash_completion:
         env["LOAD_BASH_COMPLETION"] = str(BASH_COMPLETION)
     result = subprocess.run(
@@ -420,7 +422,7 @@ QUOTED_CASES = [
 SHELL_RCS = {
     "bash": """\
 PS1='> '
-source @COMPLETIONS@/acp.bash
+source @COMPLETIONS@/acp
 acp() { printf '<arg>%s\\n' "$@"; }
 echo '<ready>'
 """,

@@ -1,6 +1,6 @@
 """The generated files: current with the command tree, and a man page that renders cleanly.
 
-`make docs` (tools/gen_docs.py) writes completions/ and man/acp.1 from the live
+`make docs` (tools/gen_docs.py) writes src/acp_cli/completions/ and man/acp.1 from the live
 command tree. groff, mandoc and man are checked when installed; CI (CI=true)
 installs them, so there a missing one fails.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from tools.command_tree import read_tree
-from tools.gen_docs import OUTPUTS, render_all, write_all
+from tools.gen_docs import COMPLETIONS, OUTPUTS, render_all, write_all
 from tools.man_page import environment
 
 from acp_cli.cli.root import app
@@ -39,8 +39,8 @@ def test_generated_files_are_current(tmp_path: Path) -> None:
 
 
 def test_no_leftover_files_in_completions() -> None:
-    generated = {Path(relative).name for relative in OUTPUTS if relative.startswith("completions/")}
-    present = {path.name for path in (REPO / "completions").iterdir()}
+    generated = {Path(relative).name for relative in OUTPUTS if relative.startswith(COMPLETIONS)}
+    present = {path.name for path in (REPO / COMPLETIONS).iterdir()}
     assert present == generated, "run `make docs`, and remove files it no longer writes"
 
 

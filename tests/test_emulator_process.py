@@ -70,8 +70,11 @@ def read_first_line(proc: subprocess.Popen[bytes], timeout: float = START_TIMEOU
     return proc.stdout.readline().decode()
 
 
-def spawn_emulator(args: list[str], stderr_path: Path) -> subprocess.Popen[bytes]:
-    """Start ``acp-emulator ARGS`` with stdout piped and stderr written to a file.
+def spawn_emulator(
+    args: list[str], stderr_path: Path, command: list[str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``acp-emulator ARGS`` (``command``, else this environment's) with stdout
+    piped and stderr written to a file.
 
     stderr goes to a file, not a pipe: a pipe nobody reads fills up and would
     block the emulator's request log.
@@ -79,7 +82,7 @@ def spawn_emulator(args: list[str], stderr_path: Path) -> subprocess.Popen[bytes
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with stderr_path.open("wb") as stderr:
         return subprocess.Popen(
-            [*emulator_command(), *args],
+            [*(command or emulator_command()), *args],
             stdout=subprocess.PIPE,
             stderr=stderr,
             env=env,
@@ -88,11 +91,12 @@ def spawn_emulator(args: list[str], stderr_path: Path) -> subprocess.Popen[bytes
 
 @contextlib.contextmanager
 def emulator_process(
-    args: list[str], tmp_path: Path, name: str = "emu"
+    args: list[str], tmp_path: Path, name: str = "emu", command: list[str] | None = None
 ) -> Iterator[EmulatorProcess]:
-    """Run ``acp-emulator --port 0 ARGS`` for the block; kill it if it is still running."""
+    """Run ``acp-emulator --port 0 ARGS`` (``command``, else this environment's) for the
+    block; kill it if it is still running."""
     stderr_path = tmp_path / f"{name}.stderr"
-    proc = spawn_emulator(["--port", "0", *args], stderr_path)
+    proc = spawn_emulator(["--port", "0", *args], stderr_path, command)
     try:
         url = read_first_line(proc).strip()
         yield EmulatorProcess(proc=proc, url=url, stderr_path=stderr_path)

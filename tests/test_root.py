@@ -20,6 +20,7 @@ def group_names(tree: typer.Typer) -> list[str]:
         (["--profile", "push", "auth", "status"], ["auth"]),  # "push" is the profile's name
         (["--api-url", "config", "-v", "config", "list"], ["config"]),
         (["-v", "--no-color", "push", "plan"], ["push"]),
+        (["--profile", "push", "completion", "zsh"], []),  # acp completion needs no group
     ],
 )
 def test_a_run_builds_only_the_group_it_names(argv: list[str], groups: list[str]) -> None:

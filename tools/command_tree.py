@@ -104,7 +104,10 @@ def read_tree(app: typer.Typer) -> Command:
     """
     root = typer.main.get_command(app)
     with _empty_config_dir():
-        return _read_command(root, typer.Context(root, info_name="acp"), ())
+        # The root's context settings (-h beside --help), as a run applies them;
+        # the commands under it inherit them from this context.
+        ctx = typer.Context(root, info_name="acp", **root.context_settings)
+        return _read_command(root, ctx, ())
 
 
 @contextlib.contextmanager

@@ -25,7 +25,7 @@ PROFILE_NOTE = (
 
 
 def bash_script(root: Command) -> str:
-    """The bash completion script: ``completions/acp.bash``."""
+    """The bash completion script: ``completions/acp``."""
     spec = []
     for command in root.walk():
         spec.append(
@@ -195,8 +195,9 @@ def _bash_action(values: Values) -> str | None:
 BASH_TEMPLATE = r"""# bash completion for acp                                   -*- shell-script -*-
 #
 # {generated}
-# Load it with `source acp.bash`, or install it as
-# share/bash-completion/completions/acp.bash for bash-completion to load on demand.
+# `acp completion bash` prints it; the wheel installs it as
+# share/bash-completion/completions/acp, where bash-completion loads it on demand.
+# Without bash-completion, add to ~/.bashrc:  source <(acp completion bash)
 
 # _acp_spec PATH: the subcommands, the options and the options that take a value
 # of the command PATH ('' for acp itself, 'push prepare', ...).
@@ -434,8 +435,9 @@ ZSH_TEMPLATE = r"""#compdef acp
 # zsh completion for acp.
 #
 # {generated}
-# Install it as _acp in a folder on $fpath before compinit runs, or source it
-# after compinit.
+# `acp completion zsh` prints it; the wheel installs it as share/zsh/site-functions/_acp.
+# Put that folder on $fpath before compinit runs, or add to ~/.zshrc after
+# compinit:  source <(acp completion zsh)
 
 {functions}
 
@@ -498,7 +500,9 @@ def _fish_option(command: Command, option: Option) -> str:
 FISH_TEMPLATE = r"""# fish completion for acp.
 #
 # {generated}
-# Install it as ~/.config/fish/completions/acp.fish.
+# `acp completion fish` prints it; the wheel installs it as
+# share/fish/vendor_completions.d/acp.fish. Or save it where fish looks:
+#     acp completion fish > ~/.config/fish/completions/acp.fish
 
 # __acp_commands PATH: the subcommands of the command PATH ('acp', 'acp push', ...).
 function __acp_commands -a path
@@ -589,7 +593,8 @@ def _ps_list(items: list[str], separator: str) -> str:
 POWERSHELL_TEMPLATE = r"""# PowerShell completion for acp.
 #
 # {generated}
-# Load it from your profile: . /path/to/acp.ps1
+# `acp completion powershell` prints it. Load it from your $PROFILE:
+#     acp completion powershell | Out-String | Invoke-Expression
 
 Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {{
     param($wordToComplete, $commandAst, $cursorPosition)

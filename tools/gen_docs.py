@@ -2,9 +2,9 @@
 
     python -m tools.gen_docs [FOLDER]      (what `make docs` runs)
 
-FOLDER defaults to the repository root; the files go to FOLDER/completions/
-and FOLDER/man/. The output depends only on the code: no clock, no machine,
-so `tests/test_docs.py` can regenerate it and compare byte for byte.
+FOLDER defaults to the repository root; the files go to FOLDER/src/acp_cli/completions/
+and FOLDER/man/. The output depends only on the code: no clock, no machine, so
+`tests/test_docs.py` can regenerate it and compare byte for byte.
 """
 
 from __future__ import annotations
@@ -13,17 +13,22 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from acp_cli.cli.completion import SCRIPTS
 from tools.command_tree import Command, read_tree
 from tools.completion_scripts import bash_script, fish_script, powershell_script, zsh_script
 from tools.man_page import man_page
 
 REPO = Path(__file__).resolve().parent.parent
 
+COMPLETIONS = "src/acp_cli/completions"
+"""The completion scripts' folder: package data that `acp completion SHELL` prints,
+and the files the wheel installs under share/ (pyproject.toml), one copy of each."""
+
 OUTPUTS: dict[str, Callable[[Command], str]] = {
-    "completions/acp.bash": bash_script,
-    "completions/_acp": zsh_script,
-    "completions/acp.fish": fish_script,
-    "completions/acp.ps1": powershell_script,
+    f"{COMPLETIONS}/{SCRIPTS['bash']}": bash_script,
+    f"{COMPLETIONS}/{SCRIPTS['zsh']}": zsh_script,
+    f"{COMPLETIONS}/{SCRIPTS['fish']}": fish_script,
+    f"{COMPLETIONS}/{SCRIPTS['powershell']}": powershell_script,
     "man/acp.1": man_page,
 }
 """Each generated file, relative to the repository root, and what renders it."""

@@ -12,7 +12,7 @@ The names below are imported on first use, so ``import acp_cli`` stays cheap
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # Not typing.TYPE_CHECKING: importing typing costs the ``acp`` command 14 ms of
 # start-up it does not need (mypy knows this spelling too).

@@ -76,7 +76,7 @@ def complete_profile_names(incomplete: str) -> list[str]:
     Completion runs while the user types: a missing, unreadable or broken config
     file gives no names rather than an error. Typer calls this through its own
     completion protocol (``_ACP_COMPLETE``), in a process of its own, hence
-    ``os.environ``; the committed scripts in completions/ ask ``acp config profiles``.
+    ``os.environ``; the scripts in acp_cli/completions/ ask ``acp config profiles``.
     """
     try:
         from acp_cli import config_file, settings

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from acp_cli import __version__
-from acp_cli.cli import auth, config, push
+from acp_cli.cli import auth, completion, config, push
 from acp_cli.cli.context import invocation
 from acp_cli.cli.options import (
     PLAIN_HELP,
@@ -45,9 +45,23 @@ ROOT_EPILOG = epilog(
 GROUPS = {"push": push.app, "auth": auth.app, "config": config.app}
 
 
+def version_line() -> str:
+    """What ``acp --version`` prints: ``acp 0.2.0 (Python 3.11.7; Linux x86_64)``.
+
+    The first two words are the name and version, for scripts; the rest says
+    which Python and platform run it, for bug reports.
+    """
+    import platform
+
+    return (
+        f"acp {__version__} (Python {platform.python_version()}; "
+        f"{platform.system()} {platform.machine()})\n"
+    )
+
+
 def _print_version(ctx: typer.Context, value: bool) -> None:
     if value:
-        invocation(ctx).stdout.write(f"acp {__version__}\n")
+        invocation(ctx).stdout.write(version_line())
         raise typer.Exit()
 
 
@@ -60,7 +74,7 @@ def root(
         bool,
         typer.Option(
             "--version",
-            help="Print the version and exit.",
+            help="Print the version, the Python version and the platform, and exit.",
             callback=_print_version,
             is_eager=True,
         ),
@@ -74,7 +88,7 @@ def root(
 
 
 def _root_app(groups: list[typer.Typer]) -> typer.Typer:
-    """The root command with ``groups`` under it."""
+    """The root command with ``groups`` under it, and ``acp completion``."""
     tree = typer.Typer(
         name="acp",
         epilog=ROOT_EPILOG,
@@ -82,10 +96,13 @@ def _root_app(groups: list[typer.Typer]) -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
         rich_markup_mode=PLAIN_HELP,
+        # Every command and group inherits the root's help option names.
+        context_settings={"help_option_names": ["-h", "--help"]},
     )
     tree.callback()(root)
     for group in groups:
         tree.add_typer(group)
+    tree.command("completion", epilog=completion.EPILOG)(completion.completion)
     return tree
 
 
@@ -101,12 +118,15 @@ def app_for(argv: list[str]) -> typer.Typer:
     Typer builds every command of the tree it is given at each start, about 2 ms a
     command: ``acp push prepare`` need not pay for ``auth`` and ``config``. Anything
     else (``--help``, a mistyped group that deserves "Did you mean") gets the whole tree.
+    ``acp completion`` needs no group.
     """
     words = iter(argv)
     for word in words:
         if word in _VALUED_GLOBALS:
             next(words, None)
         elif not word.startswith("-"):
+            if word == "completion":
+                return _root_app([])
             group = GROUPS.get(word)
             return app if group is None else _root_app([group])
     return app
