@@ -71,6 +71,8 @@ class Git:
         # Messages in English, so that the one we look for in stderr is found.
         self.env["LC_ALL"] = "C"
         self.env.pop("LANGUAGE", None)
+        self.top = root
+        """The top of the work tree: git names files in its messages from there."""
 
     def run(self, *args: str, stdin: bytes | None = None, allowed: tuple[int, ...] = (0,)) -> bytes:
         """Run ``git ARGS`` in DIR and return its stdout; a failure (an exit status
@@ -117,7 +119,7 @@ class Git:
             if _UNREADABLE_FOLDER in line and unreadable is not None:
                 unreadable.append(_quoted(line).rstrip(b"/"))
             elif line.strip():
-                raise _warning(line)
+                raise self.warning(line)
         return out
 
     def refusal(self, err: bytes) -> UsageError:
@@ -139,6 +141,12 @@ class Git:
                 "gitdir line (`git worktree repair` in the main repository fixes a moved "
                 "worktree), or remove it to plan the folder as one outside git."
             )
+        elif " as an exclude file" in text:
+            name = text.partition("cannot use ")[2].partition(" as an exclude file")[0]
+            hint = (
+                f"Make {name} a file or remove it (for core.excludesFile: "
+                "`git config --global --unset core.excludesFile`)."
+            )
         elif "index file corrupt" in text:
             index = self.run("rev-parse", "--path-format=absolute", "--git-path", "index")
             index_path = escape(index.strip())
@@ -150,27 +158,26 @@ class Git:
             hint = f"Run `git -C {self.root} status` to see what git objects to, and fix that."
         return UsageError(message, hint=hint)
 
-
-def _warning(line: bytes) -> UsageError:
-    """The error for a warning of git's: an ignore file it could not read, or another."""
-    if b"unable to access" in line:
-        name = escape(_quoted(line))
-        reason = escape(line.rpartition(b"': ")[2])
-        if "symbolic links" in reason:
-            hint = f"git reads no ignore file through a symlink: replace {name} with a copy of it."
-        else:
-            hint = f"Make {name} readable, or remove it if its rules are not needed."
+    def warning(self, line: bytes) -> UsageError:
+        """The error for a warning of git's: an ignore file it could not read, or another."""
+        if b"unable to access" in line:
+            name = escape(os.fsencode(self.top / os.fsdecode(_quoted(line))))
+            reason = escape(line.rpartition(b"': ")[2])
+            if "symbolic links" in reason:
+                hint = f"git reads no ignore file through a symlink: replace {name} with a copy."
+            else:
+                hint = f"Make {name} readable, or remove it if its rules are not needed."
+            return UsageError(
+                f"git cannot read the ignore file {name}: {reason}; the files its rules leave "
+                "out would be planned.",
+                hint=hint,
+            )
+        if _UNREADABLE_FOLDER in line:
+            return unreadable_folder(_quoted(line).rstrip(b"/"))
         return UsageError(
-            f"git cannot read the ignore file {name}: {reason}; the files its rules leave "
-            "out would be planned.",
-            hint=hint,
+            f"git warned: {escape(line.partition(b': ')[2] or line)}",
+            hint="Fix what git warns about, then run acp again.",
         )
-    if _UNREADABLE_FOLDER in line:
-        return unreadable_folder(_quoted(line).rstrip(b"/"))
-    return UsageError(
-        f"git warned: {escape(line.partition(b': ')[2] or line)}",
-        hint="Fix what git warns about, then run acp again.",
-    )
 
 
 def unreadable_folder(name: bytes) -> UsageError:
@@ -253,7 +260,7 @@ class PendingListing:
 
     def __init__(self, git: Git, scratch: Scratch) -> None:
         self.git = git
-        self.inside = _inside_work_tree(git)
+        self.inside, self.prefix = _locate(git)
         self.base: tuple[str, ...] = () if self.inside else scratch.args()
         self.process = git.start(
             *self.base, "ls-files", "--cached", "--others", "--exclude-standard", "-z"
@@ -262,8 +269,9 @@ class PendingListing:
     def finish(self, memory: FolderMemory) -> Listing:
         """The paths git listed, with the special files and ``.acpignore`` files
         of their folders found through ``memory``."""
-        unreadable: list[bytes] = []
-        out = self.git.finish(self.process, unreadable=unreadable)
+        folders: list[bytes] = []  # named from the work tree's top
+        out = self.git.finish(self.process, unreadable=folders)
+        unreadable = [name.removeprefix(self.prefix) for name in folders]
         paths: list[bytes] = []
         nested: list[bytes] = []
         for name in dict.fromkeys(out.split(b"\0")):  # a conflicted file is listed per stage
@@ -286,22 +294,33 @@ class PendingListing:
         return Listing(paths, nested, specials, self.inside, acpignore_seen, unreadable)
 
 
-def _inside_work_tree(git: Git) -> bool:
-    """Whether DIR is in a git work tree; False only when git says it is in no
-    repository at all (then it is planned as a fresh one). Any other refusal, and a
-    DIR inside a git folder, is an error."""
-    process = git.start("rev-parse", "--is-inside-work-tree", "--is-inside-git-dir")
+def _locate(git: Git) -> tuple[bool, bytes]:
+    """Whether DIR is in a git work tree, and its path from the work tree's top
+    (``b""`` or ``b"sub/"``); sets ``git.top``. Not in one only when git says DIR is
+    in no repository at all: then it is planned as a fresh one. Any other refusal,
+    and a DIR inside a git folder, is an error."""
+    process = git.start(
+        "rev-parse",
+        "--is-inside-work-tree",
+        "--is-inside-git-dir",
+        "--show-toplevel",
+        "--show-prefix",
+    )
     out, err = process.communicate()
-    if process.returncode != 0:
-        if b"fatal: not a git repository (or any" in err:
-            return False
-        raise git.refusal(err)
-    if out.split() != [b"true", b"false"]:
+    answers = out.split(b"\n")
+    if answers[:2] == [b"false", b"true"] or (
+        process.returncode == 0 and answers[:2] != [b"true", b"false"]
+    ):
         raise UsageError(
             f"{git.root} is inside a git folder, which holds git's own data, not workspace files.",
             hint="Plan the work tree instead: the folder that holds the .git folder.",
         )
-    return True
+    if process.returncode != 0:
+        if b"fatal: not a git repository (or any" in err:
+            return False, b""
+        raise git.refusal(err)
+    git.top = Path(os.fsdecode(b"\n".join(answers[2:-2])))
+    return True, answers[-2]
 
 
 class FolderMemory:
