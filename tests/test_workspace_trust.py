@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from acp_cli.errors import UsageError
 from acp_cli.workspace import build_plan
+from tests.cli_runner import Run, run_acp
 from tests.git_oracle import (
     fresh_repository_listing,
     git,
@@ -320,3 +321,107 @@ def test_an_ignore_file_that_cannot_be_read_is_refused_even_for_root(
     listed = {entry["path"] for entry in json.loads(done.stdout)["files"]}
     assert "sub/secret.env" not in listed
     assert ("secret.env" in listed) == (which == "sub/.gitignore")
+
+
+# --- 5. Every hint works when followed -------------------------------------------------
+
+
+def listed(run: Run) -> set[str]:
+    assert run.code == 0, run.stderr
+    return {entry["path"] for entry in json.loads(run.stdout)["files"]}
+
+
+@pytest.mark.parametrize("inside_git", [False, True])
+@pytest.mark.parametrize("follow", [".acpignore", "--exclude", "chmod"])
+def test_an_unreadable_folder_is_refused_and_each_way_out_the_hint_gives_works(
+    work: Path, inside_git: bool, follow: str
+) -> None:
+    # DIR is a subfolder: git names folders from the top of the work tree.
+    write_tree(work, {"top.txt": "", "dir/a": "", "dir/sub/locked/b": "", "dir/sub/c": ""})
+    if inside_git:
+        git(work, "init", "--quiet")
+    plan_dir = work / "dir" if inside_git else work
+    locked = "sub/locked" if inside_git else "dir/sub/locked"
+    (plan_dir / locked).chmod(0)
+
+    refused = run_acp_unprivileged("push", "plan", str(plan_dir))
+
+    assert refused.code == 2, refused.stderr
+    assert f"Cannot read the folder {locked}: permission denied." in refused.stderr
+    assert f"add /{locked}/ to the .acpignore in the workspace folder" in refused.stderr
+    assert f"--exclude /{locked}/" in refused.stderr
+    args: list[str] = []
+    if follow == ".acpignore":
+        (plan_dir / ".acpignore").write_text(f"/{locked}/\n")
+    elif follow == "--exclude":
+        args = ["--exclude", f"/{locked}/"]
+    else:
+        (plan_dir / locked).chmod(0o755)
+    paths = listed(run_acp_unprivileged("push", "plan", str(plan_dir), *args))
+    assert (f"{locked}/b" in paths) == (follow == "chmod")
+    assert "sub/c" in paths or "dir/sub/c" in paths
+
+
+def test_a_folder_rule_that_leaves_out_only_some_files_does_not_hide_an_unreadable_one(
+    work: Path,
+) -> None:
+    write_tree(work, {"a": "", "locked/b.log": "", "locked/c.txt": ""})
+    (work / "locked").chmod(0)
+
+    refused = run_acp_unprivileged("push", "plan", str(work), "--exclude", "locked/*.log")
+
+    assert refused.code == 2  # what else it holds is unknown: refused, not guessed
+    assert "Cannot read the folder locked" in refused.stderr
+
+
+@pytest.mark.parametrize("follow", [".acpignore", "chmod"])
+def test_an_unreadable_file_gets_the_permission_hint_and_following_it_works(
+    work: Path, follow: str
+) -> None:
+    write_tree(work, {"a": "", "secret.txt": "x"})
+    (work / "secret.txt").chmod(0)
+
+    refused = run_acp_unprivileged("push", "plan", str(work))
+
+    assert refused.code == 2, refused.stderr
+    assert "Cannot plan secret.txt: cannot read it: Permission denied." in refused.stderr
+    assert "Fix its permissions, or leave it out with .acpignore or --exclude." in refused.stderr
+    assert "Stop whatever writes" not in refused.stderr
+    if follow == ".acpignore":
+        (work / ".acpignore").write_text("secret.txt\n")
+    else:
+        (work / "secret.txt").chmod(0o644)
+    assert ("secret.txt" in listed(run_acp_unprivileged("push", "plan", str(work)))) == (
+        follow == "chmod"
+    )
+
+
+def test_a_tracked_file_replaced_by_a_folder_is_not_called_a_submodule(work: Path) -> None:
+    write_tree(work, {"conf": "a file", "empty": "a file", "x": ""})
+    commit_all(work)
+    for name in ("conf", "empty"):
+        (work / name).unlink()
+        (work / name).mkdir()
+    write_tree(work, {"conf/new.txt": "untracked"})
+
+    built = build_plan(work)
+
+    assert built.skipped == ()
+    assert plan_paths(built) == git_listing(work) == {"x", "conf/new.txt"}
+
+
+def test_a_symlink_loop_as_dir_is_named_as_one_and_giving_the_folder_works(
+    work: Path, tmp_path: Path
+) -> None:
+    write_tree(work, {"a": ""})
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+
+    run = run_acp("push", "plan", str(loop))
+
+    assert run.code == 2
+    assert f"The workspace folder {loop} is a symlink that leads back to itself." in run.stderr
+    assert ".acpignore" not in run.stderr
+    loop.unlink()
+    loop.symlink_to(work)  # as the hint says: point the link at a folder
+    assert listed(run_acp("push", "plan", str(loop))) == {"a"}
