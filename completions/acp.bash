@@ -20,7 +20,7 @@ _acp_spec() {
             ;;
         'push prepare')
             _acp_commands=''
-            _acp_options='--plan --dir --save-plan --exclude --no-cache --metadata --meta --json --output -o --dry-run --timeout --connect-timeout --deadline --ca-bundle --quiet -q --profile --api-url --verbose -v --no-color --help'
+            _acp_options='--plan --dir --save-plan --exclude --no-cache --allow-empty --metadata --meta --json --output -o --dry-run --timeout --connect-timeout --deadline --ca-bundle --quiet -q --profile --api-url --verbose -v --no-color --help'
             _acp_valued='--plan --dir --save-plan --exclude --metadata --meta --output -o --timeout --connect-timeout --deadline --ca-bundle --profile --api-url'
             ;;
         'push signature')

@@ -118,6 +118,14 @@ ExcludeOption = Annotated[
         show_default=False,
     ),
 ]
+AllowEmptyOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-empty",
+        help="Prepare a push of a plan that lists no files (refused otherwise: an ignored "
+        "or empty folder is usually a mistake).",
+    ),
+]
 NoCacheOption = Annotated[
     bool,
     typer.Option(
@@ -140,6 +148,7 @@ def prepare(
     save_plan: SavePlanOption = None,
     exclude: ExcludeOption = None,
     no_cache: NoCacheOption = False,
+    allow_empty: AllowEmptyOption = False,
     metadata: Annotated[
         Path | None,
         typer.Option(
@@ -213,6 +222,8 @@ def prepare(
     signed: SignedPlan | BuiltPlan | None = None
     if plan is not None:
         signed = SignedPlan(*read_plan(str(plan), stdin))
+        if not allow_empty and _lists_no_files(signed.data):
+            raise _empty_plan(f"the plan {plan} lists no files")
     client = here.client(
         timeout=timeout,
         connect_timeout=connect_timeout,
@@ -224,7 +235,9 @@ def prepare(
     push_sessions_url(client.api_url, binding)
     if signed is None:
         assert directory is not None  # _check_plan_source
-        signed = _build_plan(here, directory, exclude or [], cache=not no_cache, quiet=quiet)
+        signed = _build_plan(
+            here, directory, exclude or [], cache=not no_cache, quiet=quiet, allow_empty=allow_empty
+        )
         if save_plan is not None:
             _save_plan(signed, save_plan)
     out, terminal = here.stdout, here.terminal()
@@ -256,6 +269,21 @@ def _check_plan_source(
             "--save-plan, --exclude and --no-cache go with --dir.",
             hint="With --plan the plan is the file as it is.",
         )
+
+
+def _lists_no_files(data: bytes) -> bool:
+    """Whether a plan read with --plan has a ``files`` list, and it is empty."""
+    from acp_cli.plan import object_members
+
+    return b"".join(dict(object_members(data)).get("files", b"").split()) == b"[]"
+
+
+def _empty_plan(why: str) -> UsageError:
+    return UsageError(
+        f"Nothing to push: {why}.",
+        hint="Check the folder and its ignore rules, or give --allow-empty to prepare an "
+        "empty push anyway.",
+    )
 
 
 @app.command(epilog=SIGNATURE_EPILOG)
@@ -339,7 +367,9 @@ def plan_(
     from acp_cli.render import write_data
 
     here = invocation(ctx)
-    built = _build_plan(here, directory, exclude or [], cache=not no_cache, quiet=quiet)
+    built = _build_plan(
+        here, directory, exclude or [], cache=not no_cache, quiet=quiet, allow_empty=True
+    )
     if output is None:
         write_data(built.data + b"\n", here.stdout)
     else:
@@ -347,10 +377,17 @@ def plan_(
 
 
 def _build_plan(
-    here: Invocation, directory: Path, excludes: list[str], *, cache: bool, quiet: bool
+    here: Invocation,
+    directory: Path,
+    excludes: list[str],
+    *,
+    cache: bool,
+    quiet: bool,
+    allow_empty: bool,
 ) -> BuiltPlan:
     """Build the plan of ``directory``, with a progress bar and a summary on a terminal
-    (not in CI, not with -q) and a warning for each path left out."""
+    (not in CI, not with -q) and a warning for each path left out. A plan that lists
+    no files is refused unless ``allow_empty``, else a warning says why."""
     from acp_cli.render import PlanProgressBar, plan_summary
     from acp_cli.workspace import build_plan
 
@@ -363,6 +400,11 @@ def _build_plan(
             bar.close()
     for skipped in built.skipped:
         here.messages.warning(str(skipped))
+    if built.why_empty:
+        why = f"the plan of {directory} lists no files: {built.why_empty}"
+        if not allow_empty:
+            raise _empty_plan(why)
+        here.messages.warning(f"{why}.")
     if on_terminal:
         here.messages.info(plan_summary(built.files, built.total_bytes, len(built.skipped)))
     return built

@@ -194,7 +194,8 @@ def _submodules_only(
 def _why_empty(git: Git, listing: Listing, names: list[bytes]) -> str:
     """Why a plan lists no file: which rule ignores DIR, or what its files are."""
     if listing.inside_work_tree:
-        out = git.run("check-ignore", "--verbose", "-z", "./", allowed=(0, 1)).split(b"\0")
+        check = ("check-ignore", "--verbose", "--stdin", "-z")
+        out = git.run(*check, stdin=b"./\0", allowed=(0, 1)).split(b"\0")
         if len(out) >= 3 and not out[2].startswith(b"!"):  # `!p` matched: not ignored
             rule = escape(b":".join(out[:3]))
             return f"git ignores the folder itself ({rule}; `git check-ignore -v .` says so)"
