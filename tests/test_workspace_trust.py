@@ -291,6 +291,7 @@ UNREADABLE_RULES = {
     ".gitignore": "work/.gitignore",
     "sub/.gitignore": "work/sub/.gitignore",
     ".acpignore": "work/.acpignore",
+    ".acpignore that git ignores": "work/.acpignore",
     "info/exclude": "work/.git/info/exclude",
     "excludesFile": "home/global-ignore",
 }
@@ -307,6 +308,8 @@ def test_an_ignore_file_that_cannot_be_read_is_refused_even_for_root(
     rules.write_text("secret.env\n")
     if which == "excludesFile":
         git(work, "config", "--global", "core.excludesFile", str(rules))
+    if which == ".acpignore that git ignores":
+        (work / ".gitignore").write_text(".acpignore\n")
     rules.chmod(0)
 
     refused = run_acp_unprivileged("push", "plan", str(work))
@@ -425,3 +428,34 @@ def test_a_symlink_loop_as_dir_is_named_as_one_and_giving_the_folder_works(
     loop.unlink()
     loop.symlink_to(work)  # as the hint says: point the link at a folder
     assert listed(run_acp("push", "plan", str(loop))) == {"a"}
+
+
+@pytest.mark.parametrize("where", ["file", "folder", "nested repository", "link text"])
+@pytest.mark.parametrize("follow", [".acpignore", "--exclude"])
+def test_a_name_that_is_not_utf8_can_be_left_out_as_the_hint_says(
+    work: Path, where: str, follow: str
+) -> None:
+    raw = os.fsencode(work)
+    write_tree(work, {"fine.txt": "ok"})
+    name = {"file": b"bad-\xff", "link text": b"link"}.get(where, b"dir-\xfe")
+    if where == "file":
+        Path(os.fsdecode(raw + b"/" + name)).write_bytes(b"x")
+    elif where == "link text":
+        os.symlink(b"target-\xff", raw + b"/" + name)
+    else:
+        write_tree(Path(os.fsdecode(raw + b"/" + name)), {"inner": "x"})
+        if where == "nested repository":
+            git(Path(os.fsdecode(raw + b"/" + name)), "init", "--quiet")
+
+    with pytest.raises(UsageError, match="not valid UTF-8") as refused:
+        build_plan(work)
+
+    assert refused.value.hint == "Rename it, or leave it out with .acpignore or --exclude."
+    excludes: list[str] = []
+    if follow == ".acpignore":
+        (work / ".acpignore").write_bytes(b"/" + name + b"\n")
+    else:
+        excludes = ["/" + os.fsdecode(name)]  # as the shell passes it: the raw bytes
+    built = build_plan(work, excludes=excludes)
+    assert plan_paths(built) - {".acpignore"} == {"fine.txt"}
+    assert built.skipped == ()

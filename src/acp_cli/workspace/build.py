@@ -117,9 +117,7 @@ def build_plan(
         memory = FolderMemory(header.folders, header.trusted_before_ns)
         listing = pending.finish(memory)
         names = listing.paths + listing.special_files
-        nested = [
-            (_decode(name), "a nested git repository") for name in listing.nested_repositories
-        ]
+        nested = listing.nested_repositories
         unreadable = listing.unreadable_folders
         if excludes or listing.has_acpignore:
             gitlinks = dict.fromkeys(listing.nested_repositories, _GITLINK)
@@ -130,11 +128,7 @@ def build_plan(
             modes += [(name, _GITLINK) for name in listing.nested_repositories + unreadable]
             excluded = acp_excluded(scratch, modes, excludes, listing.has_acpignore)
             names = [name for name in names if name not in excluded]
-            nested = [
-                pair
-                for pair, name in zip(nested, listing.nested_repositories, strict=True)
-                if name not in excluded
-            ]
+            nested = [name for name in nested if name not in excluded]
             unreadable = [name for name in unreadable if name not in excluded]
         if unreadable:  # git left out what it holds: the plan would be wrong
             raise unreadable_folder(unreadable[0])
@@ -159,7 +153,8 @@ def build_plan(
     if cached is not None:
         _save_cache(cached, header.files, chunks, memory)
     skipped = _submodules_only(git, listing, [skip for chunk in chunks for skip in chunk.skipped])
-    skipped += nested
+    # Named only now: a name that is not UTF-8 is no error once a rule left it out.
+    skipped += [(_decode(name), "a nested git repository") for name in nested]
     files = sum(chunk.files for chunk in chunks)
     return BuiltPlan(
         data=data,

@@ -118,7 +118,7 @@ class Git:
         for line in err.splitlines():
             if _UNREADABLE_FOLDER in line and unreadable is not None:
                 unreadable.append(_quoted(line).rstrip(b"/"))
-            elif line.strip():
+            elif line.strip() and not line.startswith(b"hint: "):  # advice, not a problem
                 raise self.warning(line)
         return out
 
@@ -232,7 +232,9 @@ class Scratch:
         assert self._folder is not None
         path = os.path.join(self._folder.name, name)
         try:
-            with open(path, "w", encoding="utf-8") as handle:
+            # surrogateescape: a pattern from argv keeps the bytes of a name that is
+            # not UTF-8, so that --exclude can name it.
+            with open(path, "w", encoding="utf-8", errors="surrogateescape") as handle:
                 handle.write(text)
         except OSError as exc:
             raise _no_scratch(exc) from None
