@@ -12,6 +12,14 @@ Git lists an untracked nested repository as ``sub/`` and never descends into it,
 and it never lists FIFOs, sockets or devices: those are found by scanning the
 folders that hold listed files, so that each is named in a warning.
 
+Git's answer is trusted only when git has nothing to add: only "not a git
+repository" means a fresh repository; any other refusal (dubious ownership, a
+``.git`` file that leads nowhere, a corrupt index), a DIR inside a git folder, and
+any warning (an ignore file git cannot read) are errors with git's own message. A
+folder git cannot open is an error unless ``.acpignore`` or ``--exclude`` leaves
+the whole folder out. Folders are opened from DIR one component at a time
+(``folders.FolderChain``): the scan never walks into a symlinked folder.
+
 ``.acpignore`` files and ``--exclude`` patterns are each evaluated on their own
 by git too: the listed paths are put in the index of a scratch repository (with a
 placeholder object ID; nothing is read) and ``git ls-files --cached --ignored``
