@@ -369,8 +369,8 @@ def test_prepare_refuses_a_plan_file_with_no_files_unless_allowed(
     from_stdin = run_acp("push", "prepare", BINDING, "--plan", "-", env=api_env, stdin=plan)
 
     assert refused.code == from_stdin.code == 2
-    assert f"Nothing to push: the plan {path} lists no files." in refused.stderr
-    assert "Nothing to push: the plan - lists no files." in from_stdin.stderr
+    assert f"Nothing to push: the plan read from {path} lists no files." in refused.stderr
+    assert "Nothing to push: the plan read from standard input lists no files." in from_stdin.stderr
     assert emulator.requests() == []
     allowed = run_acp("push", "prepare", BINDING, "--plan", str(path), "--allow-empty", env=api_env)
     assert allowed.code == 0, allowed.stderr

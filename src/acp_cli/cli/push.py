@@ -206,7 +206,7 @@ def prepare(
     The output says which.
     """
     from acp_cli.client import SignedPlan
-    from acp_cli.push_input import read_metadata, read_plan
+    from acp_cli.push_input import read_metadata, read_plan, source_name
     from acp_cli.render import REUSED_METADATA_NOTE, write_dry_run, write_result
     from acp_cli.request import binding_segment, push_sessions_url
 
@@ -223,7 +223,8 @@ def prepare(
     if plan is not None:
         signed = SignedPlan(*read_plan(str(plan), stdin))
         if not allow_empty and _lists_no_files(signed.data):
-            raise _empty_plan(f"the plan {plan} lists no files")
+            why = f"the plan read from {source_name(str(plan))} lists no files"
+            raise _empty_plan(why, "what made the plan")
     client = here.client(
         timeout=timeout,
         connect_timeout=connect_timeout,
@@ -278,11 +279,10 @@ def _lists_no_files(data: bytes) -> bool:
     return b"".join(dict(object_members(data)).get("files", b"").split()) == b"[]"
 
 
-def _empty_plan(why: str) -> UsageError:
+def _empty_plan(why: str, check: str) -> UsageError:
     return UsageError(
         f"Nothing to push: {why}.",
-        hint="Check the folder and its ignore rules, or give --allow-empty to prepare an "
-        "empty push anyway.",
+        hint=f"Check {check}, or give --allow-empty to prepare an empty push anyway.",
     )
 
 
@@ -403,7 +403,7 @@ def _build_plan(
     if built.why_empty:
         why = f"the plan of {directory} lists no files: {built.why_empty}"
         if not allow_empty:
-            raise _empty_plan(why)
+            raise _empty_plan(why, "the folder and its ignore rules")
         here.messages.warning(f"{why}.")
     if on_terminal:
         here.messages.info(plan_summary(built.files, built.total_bytes, len(built.skipped)))
