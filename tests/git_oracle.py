@@ -66,7 +66,9 @@ def git_listing(worktree: Path) -> set[str]:
     present in the work tree and untracked files not ignored, nested repositories
     and submodules left out."""
     listed = git(worktree, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
-    deleted = git(worktree, "ls-files", "-z", "--deleted")
+    # What `git status` calls deleted: `ls-files --deleted` misses a tracked file under
+    # a folder that became a symlink, and one that became a folder itself.
+    deleted = git(worktree, "diff-files", "-z", "--name-only", "--diff-filter=D", "--relative")
     submodules = {
         line.split(b"\t", 1)[1]
         for line in git(worktree, "ls-files", "-z", "--stage").split(b"\0")

@@ -323,7 +323,7 @@ def test_list_flags_an_invalid_value_with_the_reason_and_exits_2(
 
     # The same validator refuses the file where the value is used.
     plan = config_path.parent.parent / "plan.json"
-    plan.write_text('{"files": []}')
+    plan.write_text('{"files": [{"path": "a.txt"}]}')
     used = acp("push", "prepare", "wb_1", "--plan", str(plan), env={"ACP_TOKEN": "t"})
     assert used.code == 2
     assert f"(from {key} in {config_path} [profiles.default])" in used.stderr

@@ -296,3 +296,93 @@ def test_prepare_dir_with_a_binding_too_long_to_send_hashes_nothing(
     run = run_acp("push", "prepare", "b" * 70_000, "--dir", str(work), env=api_env)
     assert run.code == 2
     assert not (tmp_path / "home" / "cache").exists()
+
+
+# --- plans with no files ----------------------------------------------------------------
+
+EMPTY_PLAN = '{"files":[],"version":1}\n'
+
+
+@pytest.mark.parametrize(
+    ("make", "args", "why"),
+    [
+        ("ignored", [], "git ignores the folder itself (.gitignore:1:build/;"),
+        ("empty", [], "the folder is empty"),
+        ("only-ignored", [], "git's ignore rules leave out every file in it"),
+        ("excluded", ["--exclude", "*"], ".acpignore files or --exclude patterns leave out"),
+    ],
+)
+def test_a_plan_with_no_files_warns_why_and_prepare_refuses_it_unless_allowed(
+    work: Path,
+    emulator: Any,
+    api_env: dict[str, str],
+    make: str,
+    args: list[str],
+    why: str,
+) -> None:
+    git(work, "init", "--quiet")
+    folder = {"ignored": work / "build", "only-ignored": work / "logs"}.get(make, work / "new")
+    folder.mkdir(exist_ok=True)
+    if make == "only-ignored":
+        write_tree(folder, {"a.log": "", "b.log": ""})  # *.log in .gitignore
+    elif make == "excluded":
+        write_tree(folder, {"a": "", "b/c": ""})
+
+    planned = run_acp("push", "plan", str(folder), *args)
+    refused = run_acp("push", "prepare", BINDING, "--dir", str(folder), *args, env=api_env)
+
+    assert planned.code == 0, planned.stderr
+    assert planned.stdout == EMPTY_PLAN
+    assert f"Warning: the plan of {folder} lists no files: {why}" in planned.stderr
+    assert refused.code == 2
+    assert f"Nothing to push: the plan of {folder} lists no files: {why}" in refused.stderr
+    assert "give --allow-empty" in refused.stderr
+    assert emulator.requests() == []
+    allowed = run_acp(
+        "push", "prepare", BINDING, "--dir", str(folder), *args, "--allow-empty", env=api_env
+    )
+    assert allowed.code == 0, allowed.stderr
+    assert f"Warning: the plan of {folder} lists no files: {why}" in allowed.stderr
+    [request] = emulator.requests()
+    assert json.loads(request.body)["plan"] == {"files": [], "version": 1}
+
+
+def test_the_rule_named_for_an_ignored_folder_is_gits_own(work: Path) -> None:
+    git(work, "init", "--quiet")
+    (work / "build" / "deep").mkdir(parents=True)
+
+    run = run_acp("push", "plan", str(work / "build" / "deep"))
+
+    said = git(work / "build" / "deep", "check-ignore", "-v", ".").decode().split("\t")[0]
+    assert said == ".gitignore:1:build/"
+    assert f"git ignores the folder itself ({said};" in run.stderr
+
+
+@pytest.mark.parametrize("plan", ['{"files": []}', '{"files": [ \n ], "version": 1}'])
+def test_prepare_refuses_a_plan_file_with_no_files_unless_allowed(
+    tmp_path: Path, emulator: Any, api_env: dict[str, str], plan: str
+) -> None:
+    path = tmp_path / "empty.json"
+    path.write_text(plan)
+
+    refused = run_acp("push", "prepare", BINDING, "--plan", str(path), env=api_env)
+    from_stdin = run_acp("push", "prepare", BINDING, "--plan", "-", env=api_env, stdin=plan)
+
+    assert refused.code == from_stdin.code == 2
+    assert f"Nothing to push: the plan read from {path} lists no files." in refused.stderr
+    assert "Nothing to push: the plan read from standard input lists no files." in from_stdin.stderr
+    assert emulator.requests() == []
+    allowed = run_acp("push", "prepare", BINDING, "--plan", str(path), "--allow-empty", env=api_env)
+    assert allowed.code == 0, allowed.stderr
+    assert len(emulator.sessions()) == 1
+
+
+@pytest.mark.parametrize("where", [".git", ".git/objects"])
+def test_a_dir_inside_a_git_folder_is_exit_2(work: Path, where: str) -> None:
+    git(work, "init", "--quiet")
+
+    run = run_acp("push", "plan", str(work / where))
+
+    assert run.code == 2
+    assert "is inside a git folder" in run.stderr
+    assert run.stdout == ""

@@ -159,7 +159,7 @@ def test_a_changed_plan_makes_a_new_session(
     emulator: Any, api_env: dict[str, str], plan_file: Path, tmp_path: Path
 ) -> None:
     other = tmp_path / "other.json"
-    other.write_text('{"files": []}')
+    other.write_text('{"files": [{"path": "b.txt"}]}')
     first = prepare(BINDING, "--plan", str(plan_file), "-o", "id", env=api_env)
     second = prepare(BINDING, "--plan", str(other), env=api_env)
     assert second.stdout.startswith("New push session for binding")

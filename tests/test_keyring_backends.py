@@ -167,7 +167,7 @@ COMMANDS = {
     "status": (("auth", "status"), None),
     "token": (("auth", "token"), None),
     "logout": (("auth", "logout"), None),
-    "prepare": (("push", "prepare", BINDING, "--plan", "-"), '{"files": []}'),
+    "prepare": (("push", "prepare", BINDING, "--plan", "-"), '{"files": [{"path": "a.txt"}]}'),
 }
 
 
@@ -245,7 +245,7 @@ def test_with_acp_token_a_hanging_keyring_costs_nothing(
     # The default bound: touching this keyring would cost at least five seconds.
     env = {**misbehaving("HangingAtStart", bound=None), "ACP_API_URL": emulator.url}
     started = time.monotonic()
-    run = acp(*args, env={**env, "ACP_TOKEN": TOKEN}, stdin='{"files": []}')
+    run = acp(*args, env={**env, "ACP_TOKEN": TOKEN}, stdin='{"files": [{"path": "a.txt"}]}')
     elapsed = time.monotonic() - started
 
     assert run.code == 0, run.stderr

@@ -145,7 +145,7 @@ def test_queue_fault_takes_typed_keywords_and_checks_them(acp_emulator):
 def test_acp_env_runs_the_acp_command_against_the_emulator(acp_env, acp_emulator, tmp_path):
     assert os.environ["ACP_API_URL"] == acp_emulator.url
     plan = tmp_path / "plan.json"
-    plan.write_text('{"files": []}')
+    plan.write_text('{"files": [{"path": "a.txt"}]}')
     acp_emulator.queue_fault(status=503)
     run = subprocess.run(
         [sys.executable, "-m", "acp_cli", "push", "prepare", "wb_9", "--plan", plan, "-o", "id"],

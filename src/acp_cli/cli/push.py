@@ -118,6 +118,14 @@ ExcludeOption = Annotated[
         show_default=False,
     ),
 ]
+AllowEmptyOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-empty",
+        help="Prepare a push of a plan that lists no files (refused otherwise: an ignored "
+        "or empty folder is usually a mistake).",
+    ),
+]
 NoCacheOption = Annotated[
     bool,
     typer.Option(
@@ -140,6 +148,7 @@ def prepare(
     save_plan: SavePlanOption = None,
     exclude: ExcludeOption = None,
     no_cache: NoCacheOption = False,
+    allow_empty: AllowEmptyOption = False,
     metadata: Annotated[
         Path | None,
         typer.Option(
@@ -197,7 +206,7 @@ def prepare(
     The output says which.
     """
     from acp_cli.client import SignedPlan
-    from acp_cli.push_input import read_metadata, read_plan
+    from acp_cli.push_input import read_metadata, read_plan, source_name
     from acp_cli.render import REUSED_METADATA_NOTE, write_dry_run, write_result
     from acp_cli.request import binding_segment, push_sessions_url
 
@@ -213,6 +222,9 @@ def prepare(
     signed: SignedPlan | BuiltPlan | None = None
     if plan is not None:
         signed = SignedPlan(*read_plan(str(plan), stdin))
+        if not allow_empty and _lists_no_files(signed.data):
+            why = f"the plan read from {source_name(str(plan))} lists no files"
+            raise _empty_plan(why, "what made the plan")
     client = here.client(
         timeout=timeout,
         connect_timeout=connect_timeout,
@@ -225,7 +237,13 @@ def prepare(
     if signed is None:
         assert directory is not None  # _check_plan_source
         signed = _build_plan(
-            here, directory, exclude or [], cache=not no_cache, quiet=quiet, output=save_plan
+            here,
+            directory,
+            exclude or [],
+            cache=not no_cache,
+            quiet=quiet,
+            output=save_plan,
+            allow_empty=allow_empty,
         )
         if save_plan is not None:
             _save_plan(signed, save_plan)
@@ -258,6 +276,20 @@ def _check_plan_source(
             "--save-plan, --exclude and --no-cache go with --dir.",
             hint="With --plan the plan is the file as it is.",
         )
+
+
+def _lists_no_files(data: bytes) -> bool:
+    """Whether a plan read with --plan has a ``files`` list, and it is empty."""
+    from acp_cli.plan import object_members
+
+    return b"".join(dict(object_members(data)).get("files", b"").split()) == b"[]"
+
+
+def _empty_plan(why: str, check: str) -> UsageError:
+    return UsageError(
+        f"Nothing to push: {why}.",
+        hint=f"Check {check}, or give --allow-empty to prepare an empty push anyway.",
+    )
 
 
 @app.command(epilog=SIGNATURE_EPILOG)
@@ -343,7 +375,13 @@ def plan_(
     if output is None and here.stdout.isatty():
         _refuse_plan_on_terminal(directory, exclude or [], no_cache)
     built = _build_plan(
-        here, directory, exclude or [], cache=not no_cache, quiet=quiet, output=output
+        here,
+        directory,
+        exclude or [],
+        cache=not no_cache,
+        quiet=quiet,
+        output=output,
+        allow_empty=True,
     )
     if output is None:
         write_data(built.data + b"\n", here.stdout)
@@ -380,11 +418,13 @@ def _build_plan(
     cache: bool,
     quiet: bool,
     output: Path | None,
+    allow_empty: bool,
 ) -> BuiltPlan:
     """Build the plan of ``directory``, with a progress bar and a summary on a terminal
     (not in CI, not with -q), a warning for each path skipped, and a note (not with
     -q) of acp's own files left out: the file the plan is written to (``output``),
-    the one standard output is redirected to, the cache, temporary files."""
+    the one standard output is redirected to, the cache, temporary files. A plan
+    that lists no files is refused unless ``allow_empty``, else a warning says why."""
     from acp_cli.render import PlanProgressBar, plan_summary
     from acp_cli.workspace import build_plan
 
@@ -413,6 +453,11 @@ def _build_plan(
     if built.left_out and not quiet:
         what = "; ".join(f"{left.path} ({left.reason})" for left in built.left_out)
         here.messages.info(f"Note: acp's own files are left out of the plan: {what}.")
+    if built.why_empty:
+        why = f"the plan of {directory} lists no files: {built.why_empty}"
+        if not allow_empty:
+            raise _empty_plan(why, "the folder and its ignore rules")
+        here.messages.warning(f"{why}.")
     if on_terminal:
         here.messages.info(plan_summary(built.files, built.total_bytes, len(built.skipped)))
     return built

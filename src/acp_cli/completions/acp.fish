@@ -131,6 +131,7 @@ complete -c acp -n '__acp_at \'acp push prepare\'' -l 'dir' -r -F -d 'Describe t
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'save-plan' -r -F -d 'With --dir: also write the plan sent to FILE.'
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'exclude' -x -d 'Leave out what this gitignore pattern (relative to DIR) matches; repeatable.'
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'no-cache' -d 'Hash every file; neither read nor write the hash cache (ACP_CACHE_DIR, else the user\'s cache folder).'
+complete -c acp -n '__acp_at \'acp push prepare\'' -l 'allow-empty' -d 'Prepare a push of a plan that lists no files (refused otherwise: an ignored or empty folder is usually a mistake).'
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'metadata' -r -F -d 'A JSON object sent as the session\'s metadata.'
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'meta' -x -d 'Add a metadata string (KEY=VALUE) or JSON value (KEY:=JSON); repeatable; wins over --metadata.'
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'json' -d 'Print the server\'s answer as JSON (same as -o json).'

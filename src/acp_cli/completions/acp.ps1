@@ -33,6 +33,7 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
             @('--save-plan', 'With --dir: also write the plan sent to FILE.'),
             @('--exclude', 'Leave out what this gitignore pattern (relative to DIR) matches; repeatable.'),
             @('--no-cache', 'Hash every file; neither read nor write the hash cache (ACP_CACHE_DIR, else the user''s cache folder).'),
+            @('--allow-empty', 'Prepare a push of a plan that lists no files (refused otherwise: an ignored or empty folder is usually a mistake).'),
             @('--metadata', 'A JSON object sent as the session''s metadata.'),
             @('--meta', 'Add a metadata string (KEY=VALUE) or JSON value (KEY:=JSON); repeatable; wins over --metadata.'),
             @('--json', 'Print the server''s answer as JSON (same as -o json).'),

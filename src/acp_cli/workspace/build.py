@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Callable, Mapping, Sequence
@@ -16,11 +17,13 @@ from acp_cli.workspace import describe
 from acp_cli.workspace.listing import (
     FolderMemory,
     Git,
+    Listing,
     PendingListing,
     Scratch,
     acp_excluded,
     escape,
     submodules,
+    unreadable_folder,
 )
 from acp_cli.workspace.own_files import leave_out_own_files
 
@@ -80,6 +83,8 @@ class BuiltPlan:
     """acp's own files that git lists and the plan leaves out, each as the name of a
     file, a folder (``.cache/plans/``) or a pattern (``.plan.json.*.tmp``), with why: worth
     a note."""
+    why_empty: str = ""
+    """When the plan lists no file, why: for a warning, or ``prepare``'s refusal."""
 
 
 def build_plan(
@@ -129,22 +134,21 @@ def build_plan(
         memory = FolderMemory(header.folders, header.trusted_before_ns)
         listing = pending.finish(memory)
         names = listing.paths + listing.special_files
-        nested = [
-            (_decode(name), "a nested git repository") for name in listing.nested_repositories
-        ]
+        nested = listing.nested_repositories
+        unreadable = listing.unreadable_folders
         if excludes or listing.has_acpignore:
             gitlinks = dict.fromkeys(listing.nested_repositories, _GITLINK)
             if listing.inside_work_tree:
                 gitlinks.update(dict.fromkeys(submodules(git), _GITLINK))
             modes = [(name, gitlinks.get(name, 0o100644)) for name in names]
-            modes += [(name, _GITLINK) for name in listing.nested_repositories]
+            # Folders as gitlinks: a rule for folders only (`name/`) matches them.
+            modes += [(name, _GITLINK) for name in listing.nested_repositories + unreadable]
             excluded = acp_excluded(scratch, modes, excludes, listing.has_acpignore)
             names = [name for name in names if name not in excluded]
-            nested = [
-                pair
-                for pair, name in zip(nested, listing.nested_repositories, strict=True)
-                if name not in excluded
-            ]
+            nested = [name for name in nested if name not in excluded]
+            unreadable = [name for name in unreadable if name not in excluded]
+        if unreadable:  # git left out what it holds: the plan would be wrong
+            raise unreadable_folder(unreadable[0])
         names.sort()  # git lists a few sorted runs: the sort merges them in linear time
         left_out = leave_out_own_files(names, folder, env, leave_out or {})
 
@@ -166,18 +170,56 @@ def build_plan(
     hashed = sum(chunk.hashed_files for chunk in chunks)
     if cached is not None:
         _save_cache(cached, header.files, chunks, memory)
-    skipped = [skip for chunk in chunks for skip in chunk.skipped] + nested
+    skipped = _submodules_only(git, listing, [skip for chunk in chunks for skip in chunk.skipped])
+    # Named only now: a name that is not UTF-8 is no error once a rule left it out.
+    skipped += [(_decode(name), "a nested git repository") for name in nested]
+    files = sum(chunk.files for chunk in chunks)
     return BuiltPlan(
         data=data,
         signature=canonical_signature(data),
-        files=sum(chunk.files for chunk in chunks),
+        files=files,
         total_bytes=sum(chunk.total_bytes for chunk in chunks),
         skipped=tuple(SkippedPath(path, reason) for path, reason in sorted(skipped)),
         hashed_files=hashed,
         cached_files=sum(chunk.regular_files for chunk in chunks) - hashed,
         inside_work_tree=listing.inside_work_tree,
         left_out=tuple(SkippedPath(shown, reason) for shown, reason in left_out),
+        why_empty="" if files else _why_empty(git, listing, names),
     )
+
+
+def _submodules_only(
+    git: Git, listing: Listing, skipped: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """``skipped`` with each listed path found to be a folder named for what the
+    index says it is: a submodule is skipped with a warning; a tracked file that
+    became a folder is, for git, deleted (its untracked files are listed on their own)."""
+    folders = [path for path, reason in skipped if reason == describe.FOLDER]
+    if not folders:
+        return skipped
+    gitlinks = set(submodules(git)) if listing.inside_work_tree else set()
+    return [
+        (path, "a submodule" if reason == describe.FOLDER else reason)
+        for path, reason in skipped
+        if reason != describe.FOLDER or path.encode() in gitlinks
+    ]
+
+
+def _why_empty(git: Git, listing: Listing, names: list[bytes]) -> str:
+    """Why a plan lists no file: which rule ignores DIR, or what its files are."""
+    if listing.inside_work_tree:
+        check = ("check-ignore", "--verbose", "--stdin", "-z")
+        out = git.run(*check, stdin=b"./\0", allowed=(0, 1)).split(b"\0")
+        if len(out) >= 3 and not out[2].startswith(b"!"):  # `!p` matched: not ignored
+            rule = escape(b":".join(out[:3]))
+            return f"git ignores the folder itself ({rule}; `git check-ignore -v .` says so)"
+    if names:
+        return "every path git lists in it is deleted, or skipped as the warnings say"
+    if listing.paths or listing.special_files or listing.nested_repositories:
+        return ".acpignore files or --exclude patterns leave out every file git lists in it"
+    if any(entry.name != ".git" for entry in os.scandir(git.root)):
+        return "git's ignore rules leave out every file in it (empty folders are never planned)"
+    return "the folder is empty"
 
 
 def _save_cache(
@@ -205,20 +247,26 @@ def _reporter(progress: PlanProgress | None) -> Callable[[describe.Chunk], None]
 
 
 def _workspace_folder(root: Path) -> Path:
+    name = escape(os.fsencode(root))
     try:
         info = root.stat()
     except FileNotFoundError:
         raise UsageError(
-            f"The workspace folder {escape(os.fsencode(root))} does not exist.",
+            f"The workspace folder {name} does not exist.",
             hint="Give the folder to plan, or run the command inside it.",
         ) from None
     except OSError as exc:
-        raise _unreadable(os.fsencode(root), exc) from None
-    if not stat.S_ISDIR(info.st_mode):
+        if exc.errno == errno.ELOOP:
+            raise UsageError(
+                f"The workspace folder {name} is a symlink that leads back to itself.",
+                hint="Give the folder itself, or point the link at a folder.",
+            ) from None
         raise UsageError(
-            f"{escape(os.fsencode(root))} is not a folder.",
-            hint="Give the workspace folder to plan.",
-        )
+            f"Cannot open the workspace folder {name}: {exc.strerror or exc}.",
+            hint="Fix its permissions (and those of the folders above it), or give another.",
+        ) from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"{name} is not a folder.", hint="Give the workspace folder to plan.")
     return root.resolve()
 
 
@@ -230,10 +278,3 @@ def _decode(name: bytes) -> str:
             f"Cannot plan {escape(name)}: its name is not valid UTF-8, which JSON cannot hold.",
             hint="Rename it, or leave it out with .acpignore or --exclude.",
         ) from None
-
-
-def _unreadable(name: bytes, exc: OSError) -> UsageError:
-    return UsageError(
-        f"Cannot read {escape(name)}: {exc.strerror or exc}.",
-        hint="Fix its permissions, or leave it out with .acpignore or --exclude.",
-    )

@@ -25,11 +25,12 @@ import os
 import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
 from acp_cli.workspace.cache import HashCache, stat_key
+from acp_cli.workspace.folders import FolderChain
 from acp_cli.workspace.listing import escape
 
 if TYPE_CHECKING:
@@ -55,6 +56,9 @@ _OPEN_FLAGS = (
     | getattr(os, "O_NOFOLLOW", 0)
     | getattr(os, "O_NONBLOCK", 0)
 )
+FOLDER = "a folder"
+"""The skip reason of a listed path that is a folder: a submodule, or a file that
+became one."""
 _SPECIAL_KINDS = (
     (stat.S_ISFIFO, "a FIFO"),
     (stat.S_ISSOCK, "a socket"),
@@ -193,7 +197,7 @@ def describe_chunk(names: Sequence[bytes], context: _State) -> Chunk:
     The loop every listed path goes through, kept lean: on a warm re-plan it is
     most of the time acp spends.
     """
-    root, cached, trusted_before_ns = context.root + b"/", context.cached, context.trusted_before_ns
+    cached, trusted_before_ns = context.cached, context.trusted_before_ns
     entries: list[dict[str, Any]] = []
     hashed_keys: dict[str, str] = {}  # the cache keys of the files hashed here
     cached_digests: list[str] = []
@@ -205,15 +209,21 @@ def describe_chunk(names: Sequence[bytes], context: _State) -> Chunk:
     lstat, add_entry, add_digest = os.lstat, entries.append, cached_digests.append
     file_type, regular, owner_exec = stat.S_IFMT, stat.S_IFREG, stat.S_IXUSR
     executable, not_executable, digest_length = MODE_EXECUTABLE, MODE_FILE, SHA256_HEX_LENGTH
+    folders = FolderChain(context.root)
+    folder, folder_fd = None, None  # the folder of the last path, and its descriptor
     for name in names:
         try:
             path = name.decode("utf-8")
         except UnicodeDecodeError:
             error = _not_utf8(name, "name")
             break
-        absolute = root + name
+        parent, _, base = name.rpartition(b"/")
         try:
-            info = lstat(absolute)
+            if parent != folder:
+                folder, folder_fd = parent, folders.open(parent)
+            if folder_fd is None:
+                continue  # a folder on its way is a symlink or a file: git says deleted
+            info = lstat(base, dir_fd=folder_fd)
         except FileNotFoundError:
             continue  # tracked but deleted from the work tree: git's set leaves it out
         except OSError as exc:
@@ -221,7 +231,7 @@ def describe_chunk(names: Sequence[bytes], context: _State) -> Chunk:
             break
         mode = info.st_mode
         if file_type(mode) != regular:
-            other = _describe_other(name, path, absolute, mode)
+            other = _describe_other(name, path, base, folder_fd, mode)
             if isinstance(other, dict):
                 add_entry(other)
                 total_bytes += other["size"]
@@ -246,9 +256,9 @@ def describe_chunk(names: Sequence[bytes], context: _State) -> Chunk:
                 sha = entry[-digest_length:]
                 add_digest(sha)
         if sha is None:
-            hashed = hash_file(absolute, buffer)
-            if isinstance(hashed, str):
-                error = (f"Cannot plan {path}: {hashed}.", _CHANGING_HINT)
+            hashed = hash_file(base, buffer, folder_fd)
+            if isinstance(hashed, Unhashable):
+                error = hashed.error(path)
                 break
             sha, size, hashed_keys[path] = hashed
             hashed_bytes += size
@@ -263,7 +273,8 @@ def describe_chunk(names: Sequence[bytes], context: _State) -> Chunk:
         total_bytes += size
     if error is None and not _all_hex("".join(cached_digests)):
         # A corrupt cache may make a run slower, never change its output.
-        error = _hash_malformed(entries, hashed_keys, root, buffer)
+        error = _hash_malformed(entries, hashed_keys, folders, buffer)
+    folders.close()
     # Serialized here, in parallel, though most runs do not rewrite the cache: it
     # costs less than the main process loading the old entries when one must.
     cache_entries = orjson.dumps(
@@ -288,27 +299,40 @@ def describe_chunk(names: Sequence[bytes], context: _State) -> Chunk:
 
 
 def _hash_malformed(
-    entries: list[dict[str, Any]], hashed_keys: dict[str, str], root: bytes, buffer: bytearray
+    entries: list[dict[str, Any]],
+    hashed_keys: dict[str, str],
+    folders: FolderChain,
+    buffer: bytearray,
 ) -> tuple[str, str] | None:
     """Hash again the files whose cached SHA-256 is not 64 lowercase hex digits."""
     for entry in entries:
         path = entry["path"]
         if entry["mode"] == MODE_SYMLINK or path in hashed_keys or _all_hex(entry["sha256"]):
             continue
-        hashed = hash_file(root + path.encode(), buffer)
-        if isinstance(hashed, str):
-            return (f"Cannot plan {path}: {hashed}.", _CHANGING_HINT)
+        parent, _, base = path.encode().rpartition(b"/")
+        try:
+            folder_fd = folders.open(parent)
+        except OSError as exc:
+            return _unreadable(path.encode(), exc)
+        hashed = (
+            hash_file(base, buffer, folder_fd)
+            if folder_fd is not None
+            else Unhashable("it was moved while acp read it", _CHANGING_HINT)
+        )
+        if isinstance(hashed, Unhashable):
+            return hashed.error(path)
         entry["sha256"], entry["size"], hashed_keys[path] = hashed
     return None
 
 
 def _describe_other(
-    name: bytes, path: str, absolute: bytes, mode: int
+    name: bytes, path: str, base: bytes, folder_fd: int, mode: int
 ) -> dict[str, Any] | tuple[str, str]:
-    """A symlink's plan entry, ``("skip", reason)``, or ``(message, hint)`` of an error."""
+    """A symlink's plan entry, ``("skip", reason)``, or ``(message, hint)`` of an error;
+    ``base`` is its name in the folder open as ``folder_fd``."""
     if stat.S_ISLNK(mode):
         try:
-            target = os.readlink(absolute)
+            target = os.readlink(base, dir_fd=folder_fd)
         except OSError as exc:
             return _unreadable(name, exc)
         try:
@@ -323,25 +347,42 @@ def _describe_other(
             "target": text,
         }
     if stat.S_ISDIR(mode):
-        # Listed by `git ls-files --cached`: a submodule (or a tracked file that
-        # became a folder, whose untracked files git lists on their own).
-        return ("skip", "a submodule")
+        # Listed by `git ls-files --cached`: a submodule, or a tracked file that
+        # became a folder (git says deleted, and lists its untracked files on their
+        # own). Which one, the index says: build_plan asks it.
+        return ("skip", FOLDER)
     return ("skip", next((label for test, label in _SPECIAL_KINDS if test(mode)), "a special file"))
 
 
-def hash_file(path: bytes, buffer: bytearray) -> tuple[str, int, str] | str:
-    """The SHA-256, size and cache key of the regular file at ``path``, read until it
-    holds still; or why it could not be."""
+class Unhashable(NamedTuple):
+    """Why a file could not be hashed, and what to do about it."""
+
+    reason: str
+    hint: str
+
+    def error(self, path: str) -> tuple[str, str]:
+        """The (message, hint) of the error naming ``path``."""
+        return f"Cannot plan {path}: {self.reason}.", self.hint
+
+
+def hash_file(
+    path: bytes, buffer: bytearray, dir_fd: int | None = None
+) -> tuple[str, int, str] | Unhashable:
+    """The SHA-256, size and cache key of the regular file at ``path`` (relative to
+    the folder open as ``dir_fd``, if given), read until it holds still; or why it
+    could not be."""
     view = memoryview(buffer)
     for _ in range(1 + REREADS):
         try:
-            fd = os.open(path, _OPEN_FLAGS)
+            fd = os.open(path, _OPEN_FLAGS, dir_fd=dir_fd)
         except OSError as exc:
             return _os_reason(exc)
         try:
             before = os.fstat(fd)
             if not stat.S_ISREG(before.st_mode):
-                return "it stopped being a regular file while acp read it"
+                return Unhashable(
+                    "it stopped being a regular file while acp read it", _CHANGING_HINT
+                )
             digest = hashlib.sha256()
             remaining = before.st_size
             while remaining > 0:
@@ -364,7 +405,7 @@ def hash_file(path: bytes, buffer: bytearray) -> tuple[str, int, str] | str:
                 before.st_size, before.st_mtime_ns, before.st_ctime_ns, before.st_ino, before.st_dev
             )
             return digest.hexdigest(), before.st_size, key
-    return f"it kept changing while acp read it ({1 + REREADS} reads)"
+    return Unhashable(f"it kept changing while acp read it ({1 + REREADS} reads)", _CHANGING_HINT)
 
 
 def _all_hex(text: str) -> bool:
@@ -372,8 +413,8 @@ def _all_hex(text: str) -> bool:
     return text.isascii() and not text.encode("ascii").translate(None, b"0123456789abcdef")
 
 
-def _os_reason(exc: OSError) -> str:
-    return f"cannot read it: {exc.strerror or exc}"
+def _os_reason(exc: OSError) -> Unhashable:
+    return Unhashable(f"cannot read it: {exc.strerror or exc}", _UNREADABLE_HINT)
 
 
 def _not_utf8(name: bytes, what: str) -> tuple[str, str]:

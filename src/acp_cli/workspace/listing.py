@@ -12,6 +12,14 @@ Git lists an untracked nested repository as ``sub/`` and never descends into it,
 and it never lists FIFOs, sockets or devices: those are found by scanning the
 folders that hold listed files, so that each is named in a warning.
 
+Git's answer is trusted only when git has nothing to add: only "not a git
+repository" means a fresh repository; any other refusal (dubious ownership, a
+``.git`` file that leads nowhere, a corrupt index), a DIR inside a git folder, and
+any warning (an ignore file git cannot read) are errors with git's own message. A
+folder git cannot open is an error unless ``.acpignore`` or ``--exclude`` leaves
+the whole folder out. Folders are opened from DIR one component at a time
+(``folders.FolderChain``): the scan never walks into a symlinked folder.
+
 ``.acpignore`` files and ``--exclude`` patterns are each evaluated on their own
 by git too: the listed paths are put in the index of a scratch repository (with a
 placeholder object ID; nothing is read) and ``git ls-files --cached --ignored``
@@ -30,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from acp_cli.errors import UsageError
+from acp_cli.workspace.folders import FolderChain
 
 ACPIGNORE = ".acpignore"
 SCRATCH_PREFIX = "acp-plan-"
@@ -58,6 +67,9 @@ class Listing:
     special_files: list[bytes]
     inside_work_tree: bool
     has_acpignore: bool
+    unreadable_folders: list[bytes]
+    """Folders git could not open: an error unless ``.acpignore`` or ``--exclude`` leaves
+    each out."""
 
 
 class Git:
@@ -69,10 +81,13 @@ class Git:
         # Messages in English, so that the one we look for in stderr is found.
         self.env["LC_ALL"] = "C"
         self.env.pop("LANGUAGE", None)
+        self.top = root
+        """The top of the work tree: git names files in its messages from there."""
 
-    def run(self, *args: str, stdin: bytes | None = None, check: bool = True) -> bytes:
-        """Run ``git ARGS`` in DIR and return its stdout; a failure is a UsageError."""
-        return self.finish(self.start(*args, stdin=stdin is not None), stdin, check=check)
+    def run(self, *args: str, stdin: bytes | None = None, allowed: tuple[int, ...] = (0,)) -> bytes:
+        """Run ``git ARGS`` in DIR and return its stdout; a failure (an exit status
+        not ``allowed``, or a warning) is a UsageError."""
+        return self.finish(self.start(*args, stdin=stdin is not None), stdin, allowed=allowed)
 
     def start(self, *args: str, stdin: bool = False) -> subprocess.Popen[bytes]:
         """Start ``git ARGS`` in DIR; ``finish`` collects it."""
@@ -93,18 +108,108 @@ class Git:
             ) from None
 
     def finish(
-        self, process: subprocess.Popen[bytes], stdin: bytes | None = None, *, check: bool = True
+        self,
+        process: subprocess.Popen[bytes],
+        stdin: bytes | None = None,
+        *,
+        allowed: tuple[int, ...] = (0,),
+        unreadable: list[bytes] | None = None,
     ) -> bytes:
-        """Wait for a started git and return its stdout; a failure is a UsageError."""
+        """Wait for a started git and return its stdout.
+
+        A failure is a UsageError with git's message, and so is any warning: git
+        warns and goes on when it cannot read an ignore file, and the rules it
+        holds may be the ones that keep a secret out. A folder git could not open
+        is added to ``unreadable`` when given (the caller decides), else an error.
+        """
         out, err = process.communicate(stdin)
-        if check and process.returncode != 0:
-            message = err.decode("utf-8", "backslashreplace").strip().splitlines()
-            raise UsageError(
-                f"git failed in {self.root}: {message[-1] if message else process.returncode}",
-                hint="Run `git status` in that folder to see what git objects to.",
-            )
-        _refuse_unreadable_folders(err)
+        if process.returncode not in allowed:
+            raise self.refusal(err)
+        for line in err.splitlines():
+            if _UNREADABLE_FOLDER in line and unreadable is not None:
+                unreadable.append(_quoted(line).rstrip(b"/"))
+            elif line.strip() and not line.startswith(b"hint: "):  # advice, not a problem
+                raise self.warning(line)
         return out
+
+    def refusal(self, err: bytes) -> UsageError:
+        """The error for git's refusal to work in DIR, its stderr being ``err``."""
+        lines = [line.strip() for line in err.splitlines() if line.strip()]
+        said = [
+            escape(line.partition(b": ")[2])
+            for line in lines
+            if line.startswith((b"fatal: ", b"error: "))
+        ] or [escape(line) for line in lines[:1]]
+        message = f"git refused to work in {self.root}: {'; '.join(said) or 'no reason given'}."
+        text = "\n".join(said)
+        if "dubious ownership" in text:
+            command = next((escape(line) for line in lines if b"safe.directory" in line), "")
+            hint = f"If you trust that repository, tell git so, then run acp again: {command}"
+        elif "not a git repository: " in text or "invalid gitfile format" in text:
+            hint = (
+                f"The .git file {_gitfile(self.root)} does not lead to a repository: fix its "
+                "gitdir line (`git worktree repair` in the main repository fixes a moved "
+                "worktree), or remove it to plan the folder as one outside git."
+            )
+        elif " as an exclude file" in text:
+            name = text.partition("cannot use ")[2].partition(" as an exclude file")[0]
+            hint = (
+                f"Make {name} a file or remove it (for core.excludesFile: "
+                "`git config --global --unset core.excludesFile`)."
+            )
+        elif "index file corrupt" in text:
+            index = self.run("rev-parse", "--path-format=absolute", "--git-path", "index")
+            index_path = escape(index.strip())
+            hint = (
+                "Rebuild the index from the last commit (changes staged since are lost): "
+                f"mv {index_path} {index_path}.corrupt && git -C {self.root} reset"
+            )
+        else:
+            hint = f"Run `git -C {self.root} status` to see what git objects to, and fix that."
+        return UsageError(message, hint=hint)
+
+    def warning(self, line: bytes) -> UsageError:
+        """The error for a warning of git's: an ignore file it could not read, or another."""
+        if b"unable to access" in line:
+            name = escape(os.fsencode(self.top / os.fsdecode(_quoted(line))))
+            reason = escape(line.rpartition(b"': ")[2])
+            if "symbolic links" in reason:
+                hint = f"git reads no ignore file through a symlink: replace {name} with a copy."
+            else:
+                hint = f"Make {name} readable, or remove it if its rules are not needed."
+            return UsageError(
+                f"git cannot read the ignore file {name}: {reason}; the files its rules leave "
+                "out would be planned.",
+                hint=hint,
+            )
+        if _UNREADABLE_FOLDER in line:
+            return unreadable_folder(_quoted(line).rstrip(b"/"))
+        return UsageError(
+            f"git warned: {escape(line.partition(b': ')[2] or line)}",
+            hint="Fix what git warns about, then run acp again.",
+        )
+
+
+def unreadable_folder(name: bytes) -> UsageError:
+    """The error for a folder git could not open (relative to DIR)."""
+    return UsageError(
+        f"Cannot read the folder {escape(name)}: permission denied.",
+        hint=f"Fix its permissions, or leave it out: add /{escape(name)}/ to the .acpignore "
+        f"in the workspace folder, or give --exclude /{escape(name)}/.",
+    )
+
+
+def _quoted(line: bytes) -> bytes:
+    """The name between the first and last ``'`` of a line of git's."""
+    return line.partition(b"'")[2].rpartition(b"'")[0]
+
+
+def _gitfile(root: Path) -> Path:
+    """The ``.git`` file that makes git look for a repository elsewhere."""
+    for folder in (root, *root.parents):
+        if (folder / ".git").is_file():
+            return folder / ".git"
+    return root / ".git"
 
 
 class Scratch:
@@ -137,7 +242,9 @@ class Scratch:
         assert self._folder is not None
         path = os.path.join(self._folder.name, name)
         try:
-            with open(path, "w", encoding="utf-8") as handle:
+            # surrogateescape: a pattern from argv keeps the bytes of a name that is
+            # not UTF-8, so that --exclude can name it.
+            with open(path, "w", encoding="utf-8", errors="surrogateescape") as handle:
                 handle.write(text)
         except OSError as exc:
             raise _no_scratch(exc) from None
@@ -165,7 +272,7 @@ class PendingListing:
 
     def __init__(self, git: Git, scratch: Scratch) -> None:
         self.git = git
-        self.inside = git.run("rev-parse", "--is-inside-work-tree", check=False).strip() == b"true"
+        self.inside, self.prefix = _locate(git)
         self.base: tuple[str, ...] = () if self.inside else scratch.args()
         self.process = git.start(
             *self.base, "ls-files", "--cached", "--others", "--exclude-standard", "-z"
@@ -174,7 +281,9 @@ class PendingListing:
     def finish(self, memory: FolderMemory) -> Listing:
         """The paths git listed, with the special files and ``.acpignore`` files
         of their folders found through ``memory``."""
-        out = self.git.finish(self.process)
+        folders: list[bytes] = []  # named from the work tree's top
+        out = self.git.finish(self.process, unreadable=folders)
+        unreadable = [name.removeprefix(self.prefix) for name in folders]
         paths: list[bytes] = []
         nested: list[bytes] = []
         for name in dict.fromkeys(out.split(b"\0")):  # a conflicted file is listed per stage
@@ -191,10 +300,39 @@ class PendingListing:
         if specials:
             check = ("check-ignore", "--stdin", "-z")
             ignored = set(
-                self.git.run(*self.base, *check, stdin=_z(specials), check=False).split(b"\0")
+                self.git.run(*self.base, *check, stdin=_z(specials), allowed=(0, 1)).split(b"\0")
             )
             specials = [name for name in specials if name not in ignored]
-        return Listing(paths, nested, specials, self.inside, acpignore_seen)
+        return Listing(paths, nested, specials, self.inside, acpignore_seen, unreadable)
+
+
+def _locate(git: Git) -> tuple[bool, bytes]:
+    """Whether DIR is in a git work tree, and its path from the work tree's top
+    (``b""`` or ``b"sub/"``); sets ``git.top``. Not in one only when git says DIR is
+    in no repository at all: then it is planned as a fresh one. Any other refusal,
+    and a DIR inside a git folder, is an error."""
+    process = git.start(
+        "rev-parse",
+        "--is-inside-work-tree",
+        "--is-inside-git-dir",
+        "--show-toplevel",
+        "--show-prefix",
+    )
+    out, err = process.communicate()
+    answers = out.split(b"\n")
+    if answers[:2] == [b"false", b"true"] or (
+        process.returncode == 0 and answers[:2] != [b"true", b"false"]
+    ):
+        raise UsageError(
+            f"{git.root} is inside a git folder, which holds git's own data, not workspace files.",
+            hint="Plan the work tree instead: the folder that holds the .git folder.",
+        )
+    if process.returncode != 0:
+        if b"fatal: not a git repository (or any" in err:
+            return False, b""
+        raise git.refusal(err)
+    git.top = Path(os.fsdecode(b"\n".join(answers[2:-2])))
+    return True, answers[-2]
 
 
 class FolderMemory:
@@ -313,37 +451,38 @@ def _scan_folders(
     """
     found: list[bytes] = []
     acpignore_seen = False
-    root_bytes = os.fsencode(root)
-    for folder in _folders(paths):
-        where = root_bytes + b"/" + folder if folder else root_bytes
-        try:
-            info = os.lstat(where)
-        except OSError:
-            continue  # git listed files in it a moment ago; the file pass reports errors
-        key = os.fsdecode(folder)
-        known = memory.recall(key, info)
-        if known is None:
-            known = _scan_folder(where)
-        memory.record(key, info, *known)
-        acpignore, specials = known
-        acpignore_seen = acpignore_seen or acpignore
-        for name in specials:
-            found.append(folder + b"/" + os.fsencode(name) if folder else os.fsencode(name))
+    with FolderChain(os.fsencode(root)) as chain:
+        for folder in sorted(_folders(paths)):
+            try:
+                fd = chain.open(folder)
+                if fd is None:
+                    continue  # a symlink or a file: git says its listed files are deleted
+                info = os.fstat(fd)
+            except OSError:
+                continue  # git listed files in it a moment ago; the file pass reports errors
+            key = os.fsdecode(folder)
+            known = memory.recall(key, info)
+            if known is None:
+                known = _scan_folder(fd)
+            memory.record(key, info, *known)
+            acpignore, specials = known
+            acpignore_seen = acpignore_seen or acpignore
+            for name in specials:
+                found.append(folder + b"/" + os.fsencode(name) if folder else os.fsencode(name))
     return found, acpignore_seen
 
 
-def _scan_folder(where: bytes) -> tuple[bool, list[str]]:
-    """Whether the folder ``where`` has an ``.acpignore``, and its special files."""
+def _scan_folder(fd: int) -> tuple[bool, list[str]]:
+    """Whether the folder open as ``fd`` has an ``.acpignore``, and its special files."""
     acpignore = False
     specials: list[str] = []
-    marker = ACPIGNORE.encode()
     try:
-        entries = os.scandir(where)
+        entries = os.scandir(fd)
     except OSError:
         return acpignore, specials  # the file pass reports what it cannot read
     with entries:
         for entry in entries:
-            if entry.name == marker:
+            if entry.name == ACPIGNORE:
                 acpignore = True
             if entry.is_file(follow_symlinks=False) or entry.is_dir(follow_symlinks=False):
                 continue
@@ -354,19 +493,8 @@ def _scan_folder(where: bytes) -> tuple[bool, list[str]]:
             except OSError:
                 continue
             if not stat.S_ISREG(mode):
-                specials.append(os.fsdecode(entry.name))
+                specials.append(entry.name)
     return acpignore, specials
-
-
-def _refuse_unreadable_folders(stderr: bytes) -> None:
-    """Git only warns about a folder it cannot open; a plan without its files is wrong."""
-    for line in stderr.splitlines():
-        if _UNREADABLE_FOLDER in line:
-            name = line.partition(b"'")[2].rpartition(b"'")[0]
-            raise UsageError(
-                f"Cannot read the folder {escape(name)}: permission denied.",
-                hint="Fix its permissions, or leave it out with .acpignore or --exclude.",
-            )
 
 
 def _z(paths: Iterable[bytes]) -> bytes:
