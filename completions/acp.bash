@@ -14,9 +14,14 @@ _acp_spec() {
             _acp_valued='--profile --api-url'
             ;;
         'push')
-            _acp_commands='prepare signature plan'
+            _acp_commands='diff prepare signature plan'
             _acp_options='--help'
             _acp_valued=''
+            ;;
+        'push diff')
+            _acp_commands=''
+            _acp_options='--json --name-status --exclude --no-cache --quiet -q --profile --api-url --verbose -v --no-color --help'
+            _acp_valued='--exclude --profile --api-url'
             ;;
         'push prepare')
             _acp_commands=''
@@ -104,6 +109,7 @@ _acp_spec() {
 _acp_values() {
     case "$1|$2" in
         '|--profile' | \
+        'push diff|--profile' | \
         'push prepare|--profile' | \
         'push signature|--profile' | \
         'push plan|--profile' | \

@@ -9,7 +9,7 @@ function __acp_commands -a path
         case 'acp'
             printf '%s\n' 'push' 'auth' 'config'
         case 'acp push'
-            printf '%s\n' 'prepare' 'signature' 'plan'
+            printf '%s\n' 'diff' 'prepare' 'signature' 'plan'
         case 'acp auth'
             printf '%s\n' 'login' 'logout' 'status' 'token'
         case 'acp config'
@@ -22,6 +22,8 @@ function __acp_valued -a path
     switch "$path"
         case 'acp'
             printf '%s\n' '--profile' '--api-url'
+        case 'acp push diff'
+            printf '%s\n' '--exclude' '--profile' '--api-url'
         case 'acp push prepare'
             printf '%s\n' '--plan' '--dir' '--save-plan' '--exclude' '--metadata' '--meta' '--output' '-o' '--timeout' '--connect-timeout' '--deadline' '--ca-bundle' '--profile' '--api-url'
         case 'acp push signature'
@@ -113,10 +115,23 @@ complete -c acp -n '__acp_at \'acp\'' -l 'version' -d 'Print the version and exi
 complete -c acp -n '__acp_at \'acp\'' -l 'help' -d 'Show this message and exit.'
 
 # acp push
+complete -c acp -n '__acp_at \'acp push\'' -f -a 'diff' -d 'Show what changed between two plans: paths added, modified, deleted.'
 complete -c acp -n '__acp_at \'acp push\'' -f -a 'prepare' -d 'Prepare a push session for a workspace binding from a push plan.'
 complete -c acp -n '__acp_at \'acp push\'' -f -a 'signature' -d 'Print the signature of a push plan; send nothing.'
 complete -c acp -n '__acp_at \'acp push\'' -f -a 'plan' -d 'Describe the files of a workspace folder as a push plan (format version 1).'
 complete -c acp -n '__acp_at \'acp push\'' -l 'help' -d 'Show this message and exit.'
+
+# acp push diff
+complete -c acp -n '__acp_at \'acp push diff\'' -l 'json' -d 'Print JSON: the added, modified and deleted paths, the count of unchanged ones and the byte totals.'
+complete -c acp -n '__acp_at \'acp push diff\'' -l 'name-status' -d 'Print git\'s A, M or D, a tab and the path, one per line.'
+complete -c acp -n '__acp_at \'acp push diff\'' -l 'exclude' -x -d 'For a folder: leave out what this gitignore pattern matches; repeatable.'
+complete -c acp -n '__acp_at \'acp push diff\'' -l 'no-cache' -d 'For a folder: hash every file; use no cache.'
+complete -c acp -n '__acp_at \'acp push diff\'' -l 'quiet' -s 'q' -d 'For a folder: no progress bar, no summary.'
+complete -c acp -n '__acp_at \'acp push diff\'' -l 'profile' -x -a '(__acp_profiles)' -d 'Config profile to use. (default: $ACP_PROFILE, else \'default\')'
+complete -c acp -n '__acp_at \'acp push diff\'' -l 'api-url' -x -d 'API base URL, e.g. https://api.example.com. (default: $ACP_API_URL, else the profile\'s api_url)'
+complete -c acp -n '__acp_at \'acp push diff\'' -l 'verbose' -s 'v' -d 'Show the HTTP exchange (token masked) and tracebacks on stderr.'
+complete -c acp -n '__acp_at \'acp push diff\'' -l 'no-color' -d 'Never colour the output (also: the NO_COLOR environment variable).'
+complete -c acp -n '__acp_at \'acp push diff\'' -l 'help' -d 'Show this message and exit.'
 
 # acp push prepare
 complete -c acp -n '__acp_at \'acp push prepare\'' -l 'plan' -r -F -d 'The push plan: a file holding one JSON object, or - for standard input.'

@@ -9,7 +9,7 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
     # The subcommands of each command, with their summaries.
     $commands = @{
         'acp' = @(@('push', 'Prepare pushes of a local workspace to ACP.'), @('auth', 'Log in, log out and check which token acp uses.'), @('config', 'Read and change the settings of a profile in config.toml.'))
-        'acp push' = @(@('prepare', 'Prepare a push session for a workspace binding from a push plan.'), @('signature', 'Print the signature of a push plan; send nothing.'), @('plan', 'Describe the files of a workspace folder as a push plan (format version 1).'))
+        'acp push' = @(@('diff', 'Show what changed between two plans: paths added, modified, deleted.'), @('prepare', 'Prepare a push session for a workspace binding from a push plan.'), @('signature', 'Print the signature of a push plan; send nothing.'), @('plan', 'Describe the files of a workspace folder as a push plan (format version 1).'))
         'acp auth' = @(@('login', 'Store a token for the API of the active profile.'), @('logout', 'Remove the stored token of the active profile''s API origin.'), @('status', 'Show the profile, the API origin and where its token comes from.'), @('token', 'Print the token of the active profile''s API origin, for scripts.'))
         'acp config' = @(@('get', 'Print the value of a setting that acp uses.'), @('set', 'Set a setting of the profile in config.toml.'), @('unset', 'Remove a setting from the profile in config.toml.'), @('list', 'List the settings of the profile and where each value comes from.'), @('profiles', 'Print the names of the profiles in config.toml, one per line.'), @('path', 'Print the path of config.toml (it may not exist yet).'))
     }
@@ -23,6 +23,18 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
             @('--version', 'Print the version and exit.'),
             @('--help', 'Show this message and exit.'))
         'acp push' = @(,@('--help', 'Show this message and exit.'))
+        'acp push diff' = @(@('--json', 'Print JSON: the added, modified and deleted paths, the count of unchanged ones and the byte totals.'),
+            @('--name-status', 'Print git''s A, M or D, a tab and the path, one per line.'),
+            @('--exclude', 'For a folder: leave out what this gitignore pattern matches; repeatable.'),
+            @('--no-cache', 'For a folder: hash every file; use no cache.'),
+            @('--quiet', 'For a folder: no progress bar, no summary.'),
+            @('-q', 'For a folder: no progress bar, no summary.'),
+            @('--profile', 'Config profile to use. (default: $ACP_PROFILE, else ''default'')'),
+            @('--api-url', 'API base URL, e.g. https://api.example.com. (default: $ACP_API_URL, else the profile''s api_url)'),
+            @('--verbose', 'Show the HTTP exchange (token masked) and tracebacks on stderr.'),
+            @('-v', 'Show the HTTP exchange (token masked) and tracebacks on stderr.'),
+            @('--no-color', 'Never colour the output (also: the NO_COLOR environment variable).'),
+            @('--help', 'Show this message and exit.'))
         'acp push prepare' = @(@('--plan', 'The push plan: a file holding one JSON object, or - for standard input.'),
             @('--dir', 'Describe the workspace folder DIR as the plan (as `acp push plan DIR` does) and send that.'),
             @('--save-plan', 'With --dir: also write the plan sent to FILE.'),
@@ -134,6 +146,7 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
     # The options of each command that take a value.
     $valued = @{
         'acp' = @('--profile', '--api-url')
+        'acp push diff' = @('--exclude', '--profile', '--api-url')
         'acp push prepare' = @('--plan', '--dir', '--save-plan', '--exclude', '--metadata', '--meta', '--output', '-o', '--timeout', '--connect-timeout', '--deadline', '--ca-bundle', '--profile', '--api-url')
         'acp push signature' = @('--profile', '--api-url')
         'acp push plan' = @('--output', '-o', '--exclude', '--profile', '--api-url')
@@ -152,6 +165,7 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
     # text are left to PowerShell's own path completion.
     $values = @{
         'acp|--profile' = '<profile>'
+        'acp push diff|--profile' = '<profile>'
         'acp push prepare|--output' = @('table', 'json', 'id')
         'acp push prepare|-o' = @('table', 'json', 'id')
         'acp push prepare|--profile' = '<profile>'

@@ -19,6 +19,7 @@ from acp_cli.cli.options import (
     TimeoutOption,
     VerboseOption,
 )
+from acp_cli.cli.push_diff import DIFF_EPILOG, diff
 from acp_cli.errors import UsageError
 from acp_cli.render import OutputFormat
 from acp_cli.settings import CACHE_DIR
@@ -33,13 +34,16 @@ app = typer.Typer(
     "`acp push plan` describes a folder as one; `acp push prepare` sends a plan (or "
     "the plan of a folder, with --dir) with its signature so the server can prepare "
     "a push session, or reuse the one it prepared for the same plan; `acp push "
-    "signature` only computes the signature.",
+    "signature` only computes the signature; `acp push diff` shows what changed "
+    "between two plans.",
     epilog="Examples:\n\n  acp push prepare wb_123 --dir .\n\n"
     "  acp push plan -o plan.json\n\n"
     "  acp push prepare wb_123 --plan plan.json\n\n"
     "  acp push signature plan.json",
     no_args_is_help=True,
 )
+
+app.command(epilog=DIFF_EPILOG)(diff)
 
 PREPARE_EPILOG = """\
 Examples:
