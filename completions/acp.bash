@@ -35,8 +35,8 @@ _acp_spec() {
             ;;
         'push plan')
             _acp_commands=''
-            _acp_options='--output -o --exclude --no-cache --quiet -q --profile --api-url --verbose -v --no-color --help'
-            _acp_valued='--output -o --exclude --profile --api-url'
+            _acp_options='--output -o --exclude --no-cache --explain --quiet -q --profile --api-url --verbose -v --no-color --help'
+            _acp_valued='--output -o --exclude --explain --profile --api-url'
             ;;
         'auth')
             _acp_commands='login logout status token'

@@ -68,6 +68,7 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
             @('-o', 'Write the plan to FILE (atomically) instead of standard output.'),
             @('--exclude', 'Leave out what this gitignore pattern (relative to DIR) matches; repeatable.'),
             @('--no-cache', 'Hash every file; neither read nor write the hash cache (ACP_CACHE_DIR, else the user''s cache folder).'),
+            @('--explain', 'Print no plan: say whether PATH (relative to DIR) is in it, and if not, the rule or reason that leaves it out; repeatable.'),
             @('--quiet', 'No progress bar and no summary line.'),
             @('-q', 'No progress bar and no summary line.'),
             @('--profile', 'Config profile to use. (default: $ACP_PROFILE, else ''default'')'),
@@ -149,7 +150,7 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
         'acp push diff' = @('--exclude', '--profile', '--api-url')
         'acp push prepare' = @('--plan', '--dir', '--save-plan', '--exclude', '--metadata', '--meta', '--output', '-o', '--timeout', '--connect-timeout', '--deadline', '--ca-bundle', '--profile', '--api-url')
         'acp push signature' = @('--profile', '--api-url')
-        'acp push plan' = @('--output', '-o', '--exclude', '--profile', '--api-url')
+        'acp push plan' = @('--output', '-o', '--exclude', '--explain', '--profile', '--api-url')
         'acp auth login' = @('--profile', '--api-url')
         'acp auth logout' = @('--profile', '--api-url')
         'acp auth status' = @('--profile', '--api-url')

@@ -301,6 +301,8 @@ Examples:
 
   acp push plan | acp push prepare wb_123 --plan -
 
+  acp push plan --explain notes.log --explain build/out.bin
+
 Which files: those git would list (tracked and untracked, less what .gitignore,
 .git/info/exclude and core.excludesFile ignore), less what .acpignore files and
 --exclude patterns leave out. Outside a git work tree, as if DIR were a fresh
@@ -326,6 +328,16 @@ def plan_(
     ] = None,
     exclude: ExcludeOption = None,
     no_cache: NoCacheOption = False,
+    explain: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--explain",
+            metavar="PATH",
+            help="Print no plan: say whether PATH (relative to DIR) is in it, and if not, "
+            "the rule or reason that leaves it out; repeatable.",
+            show_default=False,
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line.")
     ] = False,
@@ -343,6 +355,11 @@ def plan_(
     from acp_cli.render import write_data
 
     here = invocation(ctx)
+    if explain:
+        from acp_cli.cli.push_explain import explain_paths
+
+        explain_paths(here, directory, explain, exclude or [], cache=not no_cache, output=output)
+        return
     built = _build_plan(here, directory, exclude or [], cache=not no_cache, quiet=quiet)
     if output is None:
         write_data(built.data + b"\n", here.stdout)
