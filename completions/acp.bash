@@ -20,8 +20,8 @@ _acp_spec() {
             ;;
         'push diff')
             _acp_commands=''
-            _acp_options='--json --name-status --exclude --no-cache --quiet -q --profile --api-url --verbose -v --no-color --help'
-            _acp_valued='--exclude --profile --api-url'
+            _acp_options='--last --json --name-status --exclude --no-cache --quiet -q --profile --api-url --verbose -v --no-color --help'
+            _acp_valued='--last --exclude --profile --api-url'
             ;;
         'push prepare')
             _acp_commands=''

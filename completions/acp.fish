@@ -23,7 +23,7 @@ function __acp_valued -a path
         case 'acp'
             printf '%s\n' '--profile' '--api-url'
         case 'acp push diff'
-            printf '%s\n' '--exclude' '--profile' '--api-url'
+            printf '%s\n' '--last' '--exclude' '--profile' '--api-url'
         case 'acp push prepare'
             printf '%s\n' '--plan' '--dir' '--save-plan' '--exclude' '--metadata' '--meta' '--output' '-o' '--timeout' '--connect-timeout' '--deadline' '--ca-bundle' '--profile' '--api-url'
         case 'acp push signature'
@@ -122,6 +122,7 @@ complete -c acp -n '__acp_at \'acp push\'' -f -a 'plan' -d 'Describe the files o
 complete -c acp -n '__acp_at \'acp push\'' -l 'help' -d 'Show this message and exit.'
 
 # acp push diff
+complete -c acp -n '__acp_at \'acp push diff\'' -l 'last' -x -d 'Compare the last plan prepared here for BINDING (at this API) with the one plan, file or folder given.'
 complete -c acp -n '__acp_at \'acp push diff\'' -l 'json' -d 'Print JSON: the added, modified and deleted paths, the count of unchanged ones and the byte totals.'
 complete -c acp -n '__acp_at \'acp push diff\'' -l 'name-status' -d 'Print git\'s A, M or D, a tab and the path, one per line.'
 complete -c acp -n '__acp_at \'acp push diff\'' -l 'exclude' -x -d 'For a folder: leave out what this gitignore pattern matches; repeatable.'

@@ -23,7 +23,8 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
             @('--version', 'Print the version and exit.'),
             @('--help', 'Show this message and exit.'))
         'acp push' = @(,@('--help', 'Show this message and exit.'))
-        'acp push diff' = @(@('--json', 'Print JSON: the added, modified and deleted paths, the count of unchanged ones and the byte totals.'),
+        'acp push diff' = @(@('--last', 'Compare the last plan prepared here for BINDING (at this API) with the one plan, file or folder given.'),
+            @('--json', 'Print JSON: the added, modified and deleted paths, the count of unchanged ones and the byte totals.'),
             @('--name-status', 'Print git''s A, M or D, a tab and the path, one per line.'),
             @('--exclude', 'For a folder: leave out what this gitignore pattern matches; repeatable.'),
             @('--no-cache', 'For a folder: hash every file; use no cache.'),
@@ -147,7 +148,7 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
     # The options of each command that take a value.
     $valued = @{
         'acp' = @('--profile', '--api-url')
-        'acp push diff' = @('--exclude', '--profile', '--api-url')
+        'acp push diff' = @('--last', '--exclude', '--profile', '--api-url')
         'acp push prepare' = @('--plan', '--dir', '--save-plan', '--exclude', '--metadata', '--meta', '--output', '-o', '--timeout', '--connect-timeout', '--deadline', '--ca-bundle', '--profile', '--api-url')
         'acp push signature' = @('--profile', '--api-url')
         'acp push plan' = @('--output', '-o', '--exclude', '--explain', '--profile', '--api-url')

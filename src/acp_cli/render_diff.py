@@ -45,6 +45,19 @@ def diff_summary(diff: PlanDiff) -> str:
     )
 
 
+def since_last_line(binding: str, diff: PlanDiff) -> str:
+    """What ``prepare`` says on a terminal before its table: ``Since the last plan
+    prepared here for wb_123: 3 added, 2 modified, 1 deleted (+1.2 MiB)``."""
+    head = f"Since the last plan prepared here for {escape(binding)}:"
+    if diff.same:
+        return f"{head} no changes."
+    counts = diff.counts()
+    return (
+        f"{head} {counts[Status.ADDED]:,} added, {counts[Status.MODIFIED]:,} modified, "
+        f"{counts[Status.DELETED]:,} deleted ({signed_size(diff.new_bytes - diff.old_bytes)})."
+    )
+
+
 def write_diff(diff: PlanDiff, *, fmt: DiffFormat, out: IO[str], terminal: Terminal) -> None:
     """Write ``diff`` in the form ``fmt``; colour only for people on a colour terminal."""
     if fmt is DiffFormat.JSON:

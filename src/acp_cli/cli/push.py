@@ -19,7 +19,7 @@ from acp_cli.cli.options import (
     TimeoutOption,
     VerboseOption,
 )
-from acp_cli.cli.push_diff import DIFF_EPILOG, diff
+from acp_cli.cli.push_diff import DIFF_EPILOG, diff, since_last_prepared
 from acp_cli.errors import UsageError
 from acp_cli.render import OutputFormat
 from acp_cli.settings import CACHE_DIR
@@ -204,6 +204,7 @@ def prepare(
     from acp_cli.push_input import read_metadata, read_plan
     from acp_cli.render import REUSED_METADATA_NOTE, write_dry_run, write_result
     from acp_cli.request import binding_segment, push_sessions_url
+    from acp_cli.settings import origin_of
 
     here = invocation(ctx)
     fmt = OutputFormat.choose(json_output, output)
@@ -237,6 +238,8 @@ def prepare(
         write_dry_run(request, signed.signature, fmt=fmt, out=out, terminal=terminal)
         return
     session = client.prepare_push_session(binding, signed, metadata=metadata_text)
+    show_since = fmt is OutputFormat.TABLE and out.isatty()
+    since_last_prepared(here, origin_of(client.api_url), binding, signed.data, show=show_since)
     write_result(session, binding_id=binding, fmt=fmt, out=out, terminal=terminal)
     if metadata_text is not None and not session.created:
         here.messages.info(REUSED_METADATA_NOTE)

@@ -27,6 +27,8 @@ Examples:
 
   acp push plan | acp push diff sent.json - --json
 
+  acp push diff --last wb_123 .      # since the last plan prepared for wb_123
+
 Exit codes: 0 the plans are the same, 1 they differ, 2 a plan cannot
 be read or compared (not a plan, a path listed twice, - given twice).
 """
@@ -34,14 +36,28 @@ be read or compared (not a plan, a path listed twice, - given twice).
 _SOURCE_HELP = (
     "A plan file, - for standard input, or a folder (planned as `acp push plan` plans it)."
 )
-OldArgument = Annotated[str, typer.Argument(metavar="OLD", help=_SOURCE_HELP, show_default=False)]
-NewArgument = Annotated[str, typer.Argument(metavar="NEW", help=_SOURCE_HELP, show_default=False)]
+OldArgument = Annotated[
+    str | None, typer.Argument(metavar="OLD", help=_SOURCE_HELP, show_default=False)
+]
+NewArgument = Annotated[
+    str | None, typer.Argument(metavar="NEW", help=_SOURCE_HELP, show_default=False)
+]
 
 
 def diff(
     ctx: typer.Context,
-    old: OldArgument,
-    new: NewArgument,
+    old: OldArgument = None,
+    new: NewArgument = None,
+    last: Annotated[
+        str | None,
+        typer.Option(
+            "--last",
+            metavar="BINDING",
+            help="Compare the last plan prepared here for BINDING (at this API) with "
+            "the one plan, file or folder given.",
+            show_default=False,
+        ),
+    ] = None,
     json_output: Annotated[
         bool,
         typer.Option(
@@ -89,19 +105,34 @@ def diff(
     here = invocation(ctx)
     if json_output and name_status:
         raise UsageError("--json and --name-status are two forms: give one of them.")
+    if last is not None:
+        if old is None or new is not None:
+            raise UsageError(
+                "With --last BINDING, give one plan to compare: a file, - or a folder.",
+                hint=f"For example: acp push diff --last {last} .",
+            )
+        old, new = None, old
+    elif old is None or new is None:
+        raise UsageError(
+            "Give two plans to compare, OLD and NEW (or --last BINDING and NEW).",
+            hint="For example: acp push diff sent.json .",
+        )
     if old == "-" and new == "-":
         raise UsageError(
             "OLD and NEW cannot both be - (standard input).",
             hint="Give one of them as a file: acp push plan -o new.json, then compare.",
         )
-    folders = [source for source in (old, new) if source != "-" and Path(source).is_dir()]
+    folders = [
+        source for source in (old, new) if source not in (None, "-") and Path(source).is_dir()
+    ]
     if not folders and (exclude or no_cache):
         raise UsageError(
             "--exclude and --no-cache go with a folder.",
             hint="A plan file is compared as it is.",
         )
     options = _PlanReader(exclude or [], cache=not no_cache, quiet=quiet)
-    result = diff_entries(options.entries(here, old), options.entries(here, new))
+    before = _last_prepared(here, last) if last is not None else options.entries(here, old)
+    result = diff_entries(before, options.entries(here, new))
     fmt = (
         DiffFormat.JSON
         if json_output
@@ -114,6 +145,49 @@ def diff(
         raise typer.Exit(DIFFERENT)
 
 
+def _last_prepared(here: Invocation, binding: str) -> PlanEntries:
+    """The entries of the last plan prepared here for ``binding`` at this run's API."""
+    from acp_cli import plan
+    from acp_cli.plan_diff import plan_entries
+    from acp_cli.sent_plans import SentPlans
+    from acp_cli.settings import resolve
+
+    origin = resolve(profile=here.profile, api_url=here.api_url, env=here.env).origin
+    data = SentPlans.from_env(here.env).recall(origin, binding)
+    if data is None:
+        raise UsageError(
+            f"No plan was prepared here for {binding} at {origin} (or acp cannot trust "
+            "the one it remembers).",
+            hint=f"acp remembers the plan of each successful `acp push prepare {binding} ...`.",
+        )
+    name = f"the last plan prepared for {binding}"
+    return plan_entries(plan.parse_object(data, name), name)
+
+
+def since_last_prepared(
+    here: Invocation, origin: str, binding: str, data: bytes, *, show: bool
+) -> None:
+    """After a successful prepare of the plan ``data``: say (when ``show``) what changed
+    since the last plan prepared here for ``binding`` at ``origin``, then remember
+    this one. A plan that cannot be compared path by path is remembered, not compared."""
+    from acp_cli import plan
+    from acp_cli.plan_diff import diff_entries, plan_entries
+    from acp_cli.render_diff import since_last_line
+    from acp_cli.sent_plans import SentPlans
+
+    sent = SentPlans.from_env(here.env)
+    before = sent.recall(origin, binding) if show else None
+    if before is not None:
+        try:
+            old = plan_entries(plan.parse_object(before, "the last plan"), "the last plan")
+            new = plan_entries(plan.parse_object(data, "the plan"), "the plan")
+        except UsageError:
+            pass
+        else:
+            here.messages.info(since_last_line(binding, diff_entries(old, new)))
+    sent.remember(origin, binding, data)
+
+
 class _PlanReader:
     """How OLD or NEW is read: a plan file or stdin strictly, a folder planned."""
 
@@ -122,13 +196,14 @@ class _PlanReader:
         self.cache = cache
         self.quiet = quiet
 
-    def entries(self, here: Invocation, source: str) -> PlanEntries:
+    def entries(self, here: Invocation, source: str | None) -> PlanEntries:
         """The entries by path of the plan ``source`` names."""
         from acp_cli import plan
         from acp_cli.cli.push import _build_plan
         from acp_cli.plan_diff import plan_entries
         from acp_cli.push_input import source_name
 
+        assert source is not None  # diff() checked it
         if source != "-" and Path(source).is_dir():
             built = _build_plan(
                 here, Path(source), self.excludes, cache=self.cache, quiet=self.quiet
