@@ -113,8 +113,8 @@ QuietOption = Annotated[
     typer.Option(
         "--quiet",
         "-q",
-        help="Do not announce retries on stderr, nor draw progress or a summary with "
-        "--dir (warnings and errors are still shown).",
+        help="Do not announce retries on stderr, nor draw progress, a summary or the "
+        "large-plan warning with --dir (other warnings and errors are still shown).",
     ),
 ]
 

@@ -342,7 +342,10 @@ def plan_(
         ),
     ] = None,
     quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line.")
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="No progress bar, no summary line, no large-plan warning."
+        ),
     ] = False,
     profile: ProfileOption = None,
     api_url: ApiUrlOption = None,
@@ -387,9 +390,28 @@ def _build_plan(
             bar.close()
     for skipped in built.skipped:
         here.messages.warning(str(skipped))
+    if not quiet:
+        _warn_if_large(here, built)
     if on_terminal:
         here.messages.info(plan_summary(built.files, built.total_bytes, len(built.skipped)))
     return built
+
+
+def _warn_if_large(here: Invocation, built: BuiltPlan) -> None:
+    """Warn about a plan of more files or bytes than the large_plan_* settings allow."""
+    from acp_cli.large_plan import large_plan, warning_lines
+    from acp_cli.settings import LARGE_PLAN_BYTES, LARGE_PLAN_FILES, env_value
+
+    limits = {
+        "max_files": env_value(LARGE_PLAN_FILES, here.env),
+        "max_bytes": env_value(LARGE_PLAN_BYTES, here.env),
+    }
+    found = large_plan(built.data, built.files, built.total_bytes, **limits)
+    if found is not None:
+        first, *rest = warning_lines(found, **limits)
+        here.messages.warning(first)
+        for line in rest:
+            here.messages.info(line, indent="  ")
 
 
 def _save_plan(built: BuiltPlan, path: Path) -> None:
