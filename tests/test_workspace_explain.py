@@ -14,7 +14,14 @@ import pytest
 from acp_cli.workspace import build_plan
 from acp_cli.workspace.explain import explain
 from tests.cli_runner import run_acp
-from tests.git_oracle import ACPIGNORE, GITIGNORE, git, git_listing, write_tree
+from tests.git_oracle import (
+    ACPIGNORE,
+    GITIGNORE,
+    acpignore_repository,
+    git,
+    git_listing,
+    write_tree,
+)
 from tests.test_workspace_files import RULE_SHAPES, rule_shapes_tree
 
 pytestmark = pytest.mark.usefixtures("isolated_git")
@@ -93,14 +100,7 @@ def test_acpignore_and_exclude_rules_are_named_as_git_names_them(
     gitignored = tmp_path / "git-rules"
     shutil.copytree(work, gitignored, symlinks=True)
     git(gitignored, "init", "-q")
-    # .acpignore rules on their own: each moved into the .gitignore beside it.
-    acp_rules = tmp_path / "acp-rules"
-    shutil.copytree(work, acp_rules, symlinks=True)
-    for rules in acp_rules.rglob(GITIGNORE):
-        rules.write_bytes(b"")
-    for rules in acp_rules.rglob(ACPIGNORE):
-        (rules.parent / GITIGNORE).write_bytes(rules.read_bytes())
-    git(acp_rules, "init", "-q")
+    acp_rules = acpignore_repository(work, tmp_path)  # .acpignore rules on their own
     # --exclude patterns on their own: the only .gitignore, at the top.
     excluded = tmp_path / "exclude-rules"
     shutil.copytree(work, excluded, symlinks=True)

@@ -161,3 +161,20 @@ CaBundleOption = Annotated[
         show_default=False,
     ),
 ]
+ExcludeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exclude",
+        metavar="PATTERN",
+        help="Leave out what this gitignore pattern (relative to DIR) matches; repeatable.",
+        show_default=False,
+    ),
+]
+NoCacheOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache",
+        help="Hash every file; neither read nor write the hash cache "
+        f"({settings.CACHE_DIR.variable}, else the user's cache folder).",
+    ),
+]

@@ -13,6 +13,8 @@ from acp_cli.cli.options import (
     CaBundleOption,
     ConnectTimeoutOption,
     DeadlineOption,
+    ExcludeOption,
+    NoCacheOption,
     NoColorOption,
     ProfileOption,
     QuietOption,
@@ -22,7 +24,6 @@ from acp_cli.cli.options import (
 from acp_cli.cli.push_diff import DIFF_EPILOG, diff, since_last_prepared
 from acp_cli.errors import UsageError
 from acp_cli.render import OutputFormat
-from acp_cli.settings import CACHE_DIR
 
 if TYPE_CHECKING:
     from acp_cli.workspace import BuiltPlan
@@ -111,23 +112,6 @@ WorkspaceArgument = Annotated[
         help="The workspace folder to describe.",
         file_okay=False,
         show_default="the current folder",
-    ),
-]
-ExcludeOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--exclude",
-        metavar="PATTERN",
-        help="Leave out what this gitignore pattern (relative to DIR) matches; repeatable.",
-        show_default=False,
-    ),
-]
-NoCacheOption = Annotated[
-    bool,
-    typer.Option(
-        "--no-cache",
-        help="Hash every file; neither read nor write the hash cache "
-        f"({CACHE_DIR.variable}, else the user's cache folder).",
     ),
 ]
 

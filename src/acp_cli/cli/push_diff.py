@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from acp_cli.cli.context import Invocation, invocation
-from acp_cli.cli.options import ApiUrlOption, NoColorOption, ProfileOption, VerboseOption
+from acp_cli.cli.options import (
+    ApiUrlOption,
+    ExcludeOption,
+    NoCacheOption,
+    NoColorOption,
+    ProfileOption,
+    VerboseOption,
+)
 from acp_cli.errors import UsageError
 
 if TYPE_CHECKING:
@@ -72,18 +79,8 @@ def diff(
             "--name-status", help="Print git's A, M or D, a tab and the path, one per line."
         ),
     ] = False,
-    exclude: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--exclude",
-            metavar="PATTERN",
-            help="For a folder: leave out what this gitignore pattern matches; repeatable.",
-            show_default=False,
-        ),
-    ] = None,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="For a folder: hash every file; use no cache.")
-    ] = False,
+    exclude: ExcludeOption = None,
+    no_cache: NoCacheOption = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="For a folder: no progress bar, no summary.")
     ] = False,
