@@ -130,7 +130,7 @@ def test_quiet_silences_it_for_plan_and_prepare(
     assert quiet.stderr == ""
 
 
-@pytest.mark.parametrize("value", ["-1", "x", "1.5", ""])
+@pytest.mark.parametrize("value", ["-1", "x", "1.5", "\u00b2", "1e3", ""])
 def test_a_bad_threshold_is_exit_2_naming_its_variable(work: Path, value: str) -> None:
     run = run_acp("push", "plan", str(work), env={"ACP_LARGE_PLAN_FILES": value})
     if value == "":  # unset, as for every variable: the default

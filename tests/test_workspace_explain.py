@@ -153,11 +153,12 @@ def test_global_and_repository_excludes_are_named_by_their_file(
 
 def test_skipped_missing_and_outside_paths_say_why(work: Path) -> None:
     write_tree(work, {"real/f": "x", "vendor/lib/z": "", "sub/deep/y": "yy", "top.txt": "t"})
+    git(work, "init", "-q")
     os.mkfifo(work / "pipe")
     (work / "linked").symlink_to("real")
     git(work / "vendor" / "lib", "init", "-q")
     asked = ["pipe", "vendor/lib", "vendor/lib/z", "linked/f", "linked", "nope", "../top.txt"]
-    asked += ["sub", str(work / "sub" / "deep" / "y"), "./top.txt", "."]
+    asked += ["sub", str(work / "sub" / "deep" / "y"), "./top.txt", ".", ".git/config"]
     run = run_acp("push", "plan", str(work), *(f"--explain={path}" for path in asked))
     assert run.code == 0, run.stderr
     assert run.stderr == ""  # no plan, no warnings: the lines say it
@@ -173,6 +174,7 @@ def test_skipped_missing_and_outside_paths_say_why(work: Path) -> None:
         f"{work / 'sub' / 'deep' / 'y'}: in the plan (2 bytes, 100644)",
         "./top.txt: in the plan (1 byte, 100644)",
         ".: the workspace folder itself",
+        ".git/config: left out: a plan never holds .git folders or what is in them",
     ]
 
 

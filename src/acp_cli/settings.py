@@ -149,7 +149,7 @@ class Count(ValueType):
 
     def parse(self, text: str) -> int:
         stripped = text.strip()
-        if not stripped.isdigit():
+        if not (stripped.isascii() and stripped.isdigit()):  # not "²", which int() refuses
             raise InvalidValue("must be a whole number, 0 or more")
         return int(stripped)
 

@@ -104,6 +104,8 @@ def _verdict(
         return "does not exist"
     except OSError as exc:
         raise UsageError(f"Cannot read {escape(name)}: {exc.strerror or exc}.") from None
+    if b".git" in name.split(b"/"):
+        return "left out: a plan never holds .git folders or what is in them"
     text = name.decode("utf-8", "surrogateescape")
     entry = entries.get(text)
     if entry is not None:
