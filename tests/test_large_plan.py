@@ -5,6 +5,7 @@ and how to leave them out; at and below them, and with -q, nothing."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 from pathlib import Path
@@ -139,3 +140,4 @@ def test_a_bad_threshold_is_exit_2_naming_its_variable(work: Path, value: str) -
     assert run.code == 2
     assert "ACP_LARGE_PLAN_FILES" in run.stderr
     assert run.stdout == ""
+    assert not (Path(os.environ["ACP_CACHE_DIR"]) / "plans").exists()  # nothing hashed

@@ -16,6 +16,22 @@ SHOWN = 5
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Above either, a plan is unusually large."""
+
+    max_files: int
+    max_bytes: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Limits:
+        """The limits in force: ``ACP_LARGE_PLAN_FILES`` and ``ACP_LARGE_PLAN_BYTES``, else
+        the defaults; a ``ConfigError`` naming the variable for a value that is not a count."""
+        from acp_cli.settings import LARGE_PLAN_BYTES, LARGE_PLAN_FILES, env_value
+
+        return cls(env_value(LARGE_PLAN_FILES, env), env_value(LARGE_PLAN_BYTES, env))
+
+
+@dataclass(frozen=True)
 class LargePlan:
     """What makes a plan large: its totals, its largest files and top-level folders."""
 
@@ -26,12 +42,10 @@ class LargePlan:
     """Top-level folders by the bytes of the files under them."""
 
 
-def large_plan(
-    data: bytes, files: int, total_bytes: int, *, max_files: int, max_bytes: int
-) -> LargePlan | None:
+def large_plan(data: bytes, files: int, total_bytes: int, limits: Limits) -> LargePlan | None:
     """A `LargePlan` when the plan ``data`` (``files`` entries, ``total_bytes``) has more
-    than ``max_files`` files or ``max_bytes`` bytes; None otherwise (without parsing it)."""
-    if files <= max_files and total_bytes <= max_bytes:
+    files or bytes than ``limits``; None otherwise (without parsing it)."""
+    if files <= limits.max_files and total_bytes <= limits.max_bytes:
         return None
     entries: list[Mapping[str, Any]] = orjson.loads(data)["files"]
     sizes = [(entry["path"], entry["size"]) for entry in entries]
@@ -53,7 +67,7 @@ def _largest(items: Any) -> list[tuple[str, int]]:
     return heapq.nsmallest(SHOWN, items, key=lambda item: (-item[1], item[0]))
 
 
-def warning_lines(found: LargePlan, *, max_files: int, max_bytes: int) -> list[str]:
+def warning_lines(found: LargePlan, limits: Limits) -> list[str]:
     """The warning, as lines for stderr: what is large, the largest, how to leave them
     out (a pattern that matches the largest folder, or file, and nothing else)."""
     from acp_cli.render import binary_size
@@ -63,8 +77,8 @@ def warning_lines(found: LargePlan, *, max_files: int, max_bytes: int) -> list[s
 
     lines = [
         f"this plan is unusually large: {found.files:,} files, "
-        f"{binary_size(found.total_bytes)} (more than {max_files:,} files or "
-        f"{binary_size(max_bytes)}).",
+        f"{binary_size(found.total_bytes)} (more than {limits.max_files:,} files or "
+        f"{binary_size(limits.max_bytes)}).",
         f"Largest files: {listed(found.largest_files)}.",
     ]
     if found.largest_folders:

@@ -26,6 +26,7 @@ from acp_cli.errors import UsageError
 from acp_cli.render import OutputFormat
 
 if TYPE_CHECKING:
+    from acp_cli.large_plan import Limits
     from acp_cli.workspace import BuiltPlan
 
 app = typer.Typer(
@@ -362,9 +363,11 @@ def _build_plan(
 ) -> BuiltPlan:
     """Build the plan of ``directory``, with a progress bar and a summary on a terminal
     (not in CI, not with -q) and a warning for each path left out."""
+    from acp_cli.large_plan import Limits
     from acp_cli.render import PlanProgressBar, plan_summary
     from acp_cli.workspace import build_plan
 
+    large = None if quiet else Limits.from_env(here.env)  # checked before any hashing
     on_terminal = here.stderr.isatty() and not quiet and not here.env.get("CI")
     bar = PlanProgressBar(here.stderr) if on_terminal else None
     try:
@@ -374,25 +377,20 @@ def _build_plan(
             bar.close()
     for skipped in built.skipped:
         here.messages.warning(str(skipped))
-    if not quiet:
-        _warn_if_large(here, built)
+    if large is not None:
+        _warn_if_large(here, built, large)
     if on_terminal:
         here.messages.info(plan_summary(built.files, built.total_bytes, len(built.skipped)))
     return built
 
 
-def _warn_if_large(here: Invocation, built: BuiltPlan) -> None:
-    """Warn about a plan of more files or bytes than the large_plan_* settings allow."""
+def _warn_if_large(here: Invocation, built: BuiltPlan, limits: Limits) -> None:
+    """Warn about a plan of more files or bytes than ``limits`` (large_plan_* settings)."""
     from acp_cli.large_plan import large_plan, warning_lines
-    from acp_cli.settings import LARGE_PLAN_BYTES, LARGE_PLAN_FILES, env_value
 
-    limits = {
-        "max_files": env_value(LARGE_PLAN_FILES, here.env),
-        "max_bytes": env_value(LARGE_PLAN_BYTES, here.env),
-    }
-    found = large_plan(built.data, built.files, built.total_bytes, **limits)
+    found = large_plan(built.data, built.files, built.total_bytes, limits)
     if found is not None:
-        first, *rest = warning_lines(found, **limits)
+        first, *rest = warning_lines(found, limits)
         here.messages.warning(first)
         for line in rest:
             here.messages.info(line, indent="  ")
