@@ -127,3 +127,20 @@ def test_a_remembered_plan_writable_by_others_is_not_trusted(
     run = run_acp("push", "diff", "--last", BINDING, str(work), env=api_env)
     assert run.code == 2
     assert "cannot trust" in run.stderr
+
+
+def test_at_most_keep_plans_are_remembered_the_oldest_go_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("acp_cli.sent_plans.KEEP", 3)
+    sent = SentPlans(tmp_path / "sent")
+    for number in range(5):
+        sent.remember("https://api.example.com", f"wb_{number}", b'{"files":[]}')
+        path = sent.path("https://api.example.com", f"wb_{number}")
+        os.utime(path, ns=(number * 10**9, number * 10**9))  # written in this order
+    kept = [
+        number
+        for number in range(5)
+        if sent.recall("https://api.example.com", f"wb_{number}") is not None
+    ]
+    assert kept == [2, 3, 4]
