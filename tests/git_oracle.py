@@ -92,6 +92,12 @@ def fresh_repository_listing(folder: Path, scratch: Path) -> set[str]:
 
 def acpignore_listing(folder: Path, scratch: Path) -> set[str]:
     """What git lists in a copy of ``folder`` whose ignore rules are the ``.acpignore``
+    rules alone (`acpignore_repository`)."""
+    return git_listing(acpignore_repository(folder, scratch))
+
+
+def acpignore_repository(folder: Path, scratch: Path) -> Path:
+    """A copy of ``folder``, made a repository, whose ignore rules are the ``.acpignore``
     rules alone: each ``.gitignore`` emptied, each ``.acpignore``'s content moved into
     the ``.gitignore`` beside it (the ``.acpignore`` file stays, as a plain file)."""
     copy = scratch / "acp-rules"
@@ -101,4 +107,4 @@ def acpignore_listing(folder: Path, scratch: Path) -> set[str]:
     for path in copy.rglob(ACPIGNORE):
         (path.parent / GITIGNORE).write_bytes(path.read_bytes())
     git(copy, "init", "--quiet")
-    return git_listing(copy)
+    return copy

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         UsageError,
         WriteError,
     )
+    from acp_cli.plan_diff import PlanDiff, diff_plans
     from acp_cli.workspace import BuiltPlan, build_plan
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "ConfigError",
     "ExitCode",
     "NotFoundError",
+    "PlanDiff",
     "PreparedPushSession",
     "RejectedError",
     "SignedPlan",
@@ -55,6 +57,7 @@ __all__ = [
     "WriteError",
     "__version__",
     "build_plan",
+    "diff_plans",
     "plan_signature",
 ]
 
@@ -73,6 +76,7 @@ _MODULE_OF = {
             "UsageError",
             "WriteError",
         ),
+        "acp_cli.plan_diff": ("PlanDiff", "diff_plans"),
         "acp_cli.workspace": ("BuiltPlan", "build_plan"),
     }.items()
     for name in names

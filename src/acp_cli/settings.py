@@ -142,6 +142,23 @@ class HeaderValue(ValueType):
         return text
 
 
+class Count(ValueType):
+    """A whole number, 0 or more (a count of files or of bytes)."""
+
+    example = "100000"
+
+    def parse(self, text: str) -> int:
+        stripped = text.strip()
+        if not (stripped.isascii() and stripped.isdigit()):  # not "²", which int() refuses
+            raise InvalidValue("must be a whole number, 0 or more")
+        return int(stripped)
+
+    def check(self, value: Any) -> int:
+        if type(value) is not int or value < 0:
+            raise InvalidValue(f"must be a whole number, 0 or more, not {described(value)}")
+        return value
+
+
 class Text(ValueType):
     """Any non-empty text; its meaning is checked where it is used."""
 
@@ -319,6 +336,22 @@ CACHE_DIR = Setting(
     Folder(),
     variable="ACP_CACHE_DIR",
 )
+LARGE_PLAN_FILES = Setting(
+    "large_plan_files",
+    "A plan of more files than this is unusually large: acp push plan and prepare --dir "
+    "warn about it, naming the largest files and folders (-q: no warning).",
+    Count(),
+    variable="ACP_LARGE_PLAN_FILES",
+    default=50_000,
+)
+LARGE_PLAN_BYTES = Setting(
+    "large_plan_bytes",
+    "A plan of more bytes than this is unusually large, as for large_plan_files.",
+    Count(),
+    variable="ACP_LARGE_PLAN_BYTES",
+    default=1 << 30,
+    default_text="1 GiB",
+)
 DEVICE_ID = Setting(
     "device_id",
     "The device ID sent in the ACP-Device-Id header, instead of the one stored as "
@@ -350,6 +383,8 @@ SETTINGS: Mapping[str, Setting] = {
         PROFILE,
         CONFIG_DIR,
         CACHE_DIR,
+        LARGE_PLAN_FILES,
+        LARGE_PLAN_BYTES,
         DEVICE_ID,
         CA_BUNDLE,
         TIMEOUT,

@@ -159,8 +159,8 @@ QuietOption = Annotated[
     typer.Option(
         "--quiet",
         "-q",
-        help="Do not announce retries on stderr, nor draw progress, a summary or notes "
-        "with --dir (warnings and errors are still shown).",
+        help="Do not announce retries on stderr, nor draw progress, a summary, notes or "
+        "the large-plan warning with --dir (other warnings and errors are still shown).",
     ),
 ]
 
@@ -205,5 +205,22 @@ CaBundleOption = Annotated[
         help=settings.CA_BUNDLE.option_help,
         rich_help_panel=NETWORK_PANEL,
         show_default=False,
+    ),
+]
+ExcludeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exclude",
+        metavar="PATTERN",
+        help="Leave out what this gitignore pattern (relative to DIR) matches; repeatable.",
+        show_default=False,
+    ),
+]
+NoCacheOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache",
+        help="Hash every file; neither read nor write the hash cache "
+        f"({settings.CACHE_DIR.variable}, else the user's cache folder).",
     ),
 ]

@@ -16,6 +16,8 @@ from acp_cli.cli.options import (
     CaBundleOption,
     ConnectTimeoutOption,
     DeadlineOption,
+    ExcludeOption,
+    NoCacheOption,
     NoColorOption,
     ProfileOption,
     QuietOption,
@@ -23,11 +25,12 @@ from acp_cli.cli.options import (
     VerboseOption,
     epilog,
 )
+from acp_cli.cli.push_diff import DIFF_EPILOG, diff, since_last_prepared
 from acp_cli.errors import UsageError
 from acp_cli.render import OutputFormat
-from acp_cli.settings import CACHE_DIR
 
 if TYPE_CHECKING:
+    from acp_cli.large_plan import Limits
     from acp_cli.workspace import BuiltPlan
 
 app = typer.Typer(
@@ -37,7 +40,8 @@ app = typer.Typer(
     "`acp push plan` describes a folder as one; `acp push prepare` sends a plan (or "
     "the plan of a folder, with --dir) with its signature so the server can prepare "
     "a push session, or reuse the one it prepared for the same plan; `acp push "
-    "signature` only computes the signature.",
+    "signature` only computes the signature; `acp push diff` shows what changed "
+    "between two plans.",
     epilog=epilog(
         "Examples:",
         [
@@ -45,11 +49,14 @@ app = typer.Typer(
             "acp push plan -o plan.json",
             "acp push prepare wb_123 --plan plan.json",
             "acp push signature plan.json",
+            "acp push diff sent.json .",
         ],
     ),
     no_args_is_help=True,
     rich_markup_mode=PLAIN_HELP,
 )
+
+app.command(epilog=DIFF_EPILOG)(diff)
 
 PREPARE_EPILOG = epilog(
     "Examples:",
@@ -109,29 +116,12 @@ WorkspaceArgument = Annotated[
         show_default="the current folder",
     ),
 ]
-ExcludeOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--exclude",
-        metavar="PATTERN",
-        help="Leave out what this gitignore pattern (relative to DIR) matches; repeatable.",
-        show_default=False,
-    ),
-]
 AllowEmptyOption = Annotated[
     bool,
     typer.Option(
         "--allow-empty",
         help="Prepare a push of a plan that lists no files (refused otherwise: an ignored "
         "or empty folder is usually a mistake).",
-    ),
-]
-NoCacheOption = Annotated[
-    bool,
-    typer.Option(
-        "--no-cache",
-        help="Hash every file; neither read nor write the hash cache "
-        f"({CACHE_DIR.variable}, else the user's cache folder).",
     ),
 ]
 
@@ -209,6 +199,7 @@ def prepare(
     from acp_cli.push_input import read_metadata, read_plan, source_name
     from acp_cli.render import REUSED_METADATA_NOTE, write_dry_run, write_result
     from acp_cli.request import binding_segment, push_sessions_url
+    from acp_cli.settings import origin_of
 
     here = invocation(ctx)
     fmt = OutputFormat.choose(json_output, output)
@@ -253,6 +244,8 @@ def prepare(
         write_dry_run(request, signed.signature, fmt=fmt, out=out, terminal=terminal)
         return
     session = client.prepare_push_session(binding, signed, metadata=metadata_text)
+    show_since = fmt is OutputFormat.TABLE and out.isatty()
+    since_last_prepared(here, origin_of(client.api_url), binding, signed.data, show=show_since)
     write_result(session, binding_id=binding, fmt=fmt, out=out, terminal=terminal)
     if metadata_text is not None and not session.created:
         here.messages.info(REUSED_METADATA_NOTE)
@@ -328,6 +321,7 @@ PLAN_EPILOG = epilog(
         "acp push plan > plan.json",
         "acp push plan path/to/workspace -o plan.json --exclude '*.log' --exclude /build/",
         "acp push plan | acp push prepare wb_123 --plan -",
+        "acp push plan --explain notes.log --explain build/out.bin",
     ],
     "Which files: those git would list (tracked and untracked, less what .gitignore, "
     ".git/info/exclude and core.excludesFile ignore), less what .acpignore files and "
@@ -354,8 +348,23 @@ def plan_(
     ] = None,
     exclude: ExcludeOption = None,
     no_cache: NoCacheOption = False,
+    explain: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--explain",
+            metavar="PATH",
+            help="Print no plan: say whether PATH (relative to DIR) is in it, and if not, "
+            "the rule or reason that leaves it out; repeatable.",
+            show_default=False,
+        ),
+    ] = None,
     quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress bar, no summary line, no note.")
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="No progress bar, no summary line, no note, no large-plan warning.",
+        ),
     ] = False,
     profile: ProfileOption = None,
     api_url: ApiUrlOption = None,
@@ -372,6 +381,11 @@ def plan_(
     from acp_cli.render import write_data
 
     here = invocation(ctx)
+    if explain:
+        from acp_cli.cli.push_explain import explain_paths
+
+        explain_paths(here, directory, explain, exclude or [], cache=not no_cache, output=output)
+        return
     if output is None and here.stdout.isatty():
         _refuse_plan_on_terminal(directory, exclude or [], no_cache)
     built = _build_plan(
@@ -425,9 +439,11 @@ def _build_plan(
     -q) of acp's own files left out: the file the plan is written to (``output``),
     the one standard output is redirected to, the cache, temporary files. A plan
     that lists no files is refused unless ``allow_empty``, else a warning says why."""
+    from acp_cli.large_plan import Limits
     from acp_cli.render import PlanProgressBar, plan_summary
     from acp_cli.workspace import build_plan
 
+    large = None if quiet else Limits.from_env(here.env)  # checked before any hashing
     leave_out: dict[Path | str, str] = {}
     redirected = _stdout_file(here)
     if redirected is not None:
@@ -458,6 +474,8 @@ def _build_plan(
         if not allow_empty:
             raise _empty_plan(why, "the folder and its ignore rules")
         here.messages.warning(f"{why}.")
+    if large is not None:
+        _warn_if_large(here, built, large)
     if on_terminal:
         here.messages.info(plan_summary(built.files, built.total_bytes, len(built.skipped)))
     return built
@@ -477,6 +495,18 @@ def _stdout_file(here: Invocation) -> str | None:
         return None
     same = (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
     return path if same and stat.S_ISREG(opened.st_mode) else None
+
+
+def _warn_if_large(here: Invocation, built: BuiltPlan, limits: Limits) -> None:
+    """Warn about a plan of more files or bytes than ``limits`` (large_plan_* settings)."""
+    from acp_cli.large_plan import large_plan, warning_lines
+
+    found = large_plan(built.data, built.files, built.total_bytes, limits)
+    if found is not None:
+        first, *rest = warning_lines(found, limits)
+        here.messages.warning(first)
+        for line in rest:
+            here.messages.info(line, indent="  ")
 
 
 def _save_plan(built: BuiltPlan, path: Path) -> None:

@@ -10,7 +10,7 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
     # The subcommands of each command, with their summaries.
     $commands = @{
         'acp' = @(@('completion', 'Print the completion script for a shell.'), @('push', 'Prepare pushes of a local workspace to ACP.'), @('auth', 'Log in, log out and check which token acp uses.'), @('config', 'Read and change the settings of a profile in config.toml.'))
-        'acp push' = @(@('prepare', 'Prepare a push session for a workspace binding from a push plan.'), @('signature', 'Print the signature of a push plan; send nothing.'), @('plan', 'Describe the files of a workspace folder as a push plan (format version 1).'))
+        'acp push' = @(@('diff', 'Show what changed between two plans: paths added, modified, deleted.'), @('prepare', 'Prepare a push session for a workspace binding from a push plan.'), @('signature', 'Print the signature of a push plan; send nothing.'), @('plan', 'Describe the files of a workspace folder as a push plan (format version 1).'))
         'acp auth' = @(@('login', 'Store a token for the API of the active profile.'), @('logout', 'Remove the stored token of the active profile''s API origin.'), @('status', 'Show the profile, the API origin and where its token comes from.'), @('token', 'Print the token of the active profile''s API origin, for scripts.'))
         'acp config' = @(@('get', 'Print the value of a setting that acp uses.'), @('set', 'Set a setting of the profile in config.toml.'), @('unset', 'Remove a setting from the profile in config.toml.'), @('list', 'List the settings of the profile and where each value comes from.'), @('profiles', 'Print the names of the profiles in config.toml, one per line.'), @('path', 'Print the path of config.toml (it may not exist yet).'))
     }
@@ -28,6 +28,20 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
             @('-h', 'Show this message and exit.'))
         'acp push' = @(@('--help', 'Show this message and exit.'),
             @('-h', 'Show this message and exit.'))
+        'acp push diff' = @(@('--last', 'Compare the last plan prepared here for BINDING (at this API) with the one plan, file or folder given.'),
+            @('--json', 'Print JSON: the added, modified and deleted paths, the count of unchanged ones and the byte totals.'),
+            @('--name-status', 'Print git''s A, M or D, a tab and the path, one per line.'),
+            @('--exclude', 'Leave out what this gitignore pattern (relative to DIR) matches; repeatable.'),
+            @('--no-cache', 'Hash every file; neither read nor write the hash cache (ACP_CACHE_DIR, else the user''s cache folder).'),
+            @('--quiet', 'For a folder: no progress bar, no summary.'),
+            @('-q', 'For a folder: no progress bar, no summary.'),
+            @('--profile', 'Config profile to use. (default: $ACP_PROFILE, else ''default'')'),
+            @('--api-url', 'API base URL, e.g. https://api.example.com. (default: $ACP_API_URL, else the profile''s api_url)'),
+            @('--verbose', 'Show the HTTP exchange (token masked) and tracebacks on stderr.'),
+            @('-v', 'Show the HTTP exchange (token masked) and tracebacks on stderr.'),
+            @('--no-color', 'Never colour the output (also: the NO_COLOR environment variable).'),
+            @('--help', 'Show this message and exit.'),
+            @('-h', 'Show this message and exit.'))
         'acp push prepare' = @(@('--plan', 'The push plan: a file holding one JSON object, or - for standard input.'),
             @('--dir', 'Describe the workspace folder DIR as the plan (as `acp push plan DIR` does) and send that.'),
             @('--save-plan', 'With --dir: also write the plan sent to FILE.'),
@@ -44,8 +58,8 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
             @('--connect-timeout', 'Seconds to wait for a connection. (default: the profile''s connect_timeout, else 10)'),
             @('--deadline', 'Seconds for all attempts and retry waits together. (default: the profile''s deadline, else 120)'),
             @('--ca-bundle', 'A PEM file of CA certificates to trust besides the default ones. (default: $ACP_CA_BUNDLE, else the profile''s ca_bundle)'),
-            @('--quiet', 'Do not announce retries on stderr, nor draw progress, a summary or notes with --dir (warnings and errors are still shown).'),
-            @('-q', 'Do not announce retries on stderr, nor draw progress, a summary or notes with --dir (warnings and errors are still shown).'),
+            @('--quiet', 'Do not announce retries on stderr, nor draw progress, a summary, notes or the large-plan warning with --dir (other warnings and errors are still shown).'),
+            @('-q', 'Do not announce retries on stderr, nor draw progress, a summary, notes or the large-plan warning with --dir (other warnings and errors are still shown).'),
             @('--profile', 'Config profile to use. (default: $ACP_PROFILE, else ''default'')'),
             @('--api-url', 'API base URL, e.g. https://api.example.com. (default: $ACP_API_URL, else the profile''s api_url)'),
             @('--verbose', 'Show the HTTP exchange (token masked) and tracebacks on stderr.'),
@@ -64,8 +78,9 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
             @('-o', 'Write the plan to FILE (atomically) instead of standard output.'),
             @('--exclude', 'Leave out what this gitignore pattern (relative to DIR) matches; repeatable.'),
             @('--no-cache', 'Hash every file; neither read nor write the hash cache (ACP_CACHE_DIR, else the user''s cache folder).'),
-            @('--quiet', 'No progress bar, no summary line, no note.'),
-            @('-q', 'No progress bar, no summary line, no note.'),
+            @('--explain', 'Print no plan: say whether PATH (relative to DIR) is in it, and if not, the rule or reason that leaves it out; repeatable.'),
+            @('--quiet', 'No progress bar, no summary line, no note, no large-plan warning.'),
+            @('-q', 'No progress bar, no summary line, no note, no large-plan warning.'),
             @('--profile', 'Config profile to use. (default: $ACP_PROFILE, else ''default'')'),
             @('--api-url', 'API base URL, e.g. https://api.example.com. (default: $ACP_API_URL, else the profile''s api_url)'),
             @('--verbose', 'Show the HTTP exchange (token masked) and tracebacks on stderr.'),
@@ -155,9 +170,10 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
     # The options of each command that take a value.
     $valued = @{
         'acp' = @('--profile', '--api-url')
+        'acp push diff' = @('--last', '--exclude', '--profile', '--api-url')
         'acp push prepare' = @('--plan', '--dir', '--save-plan', '--exclude', '--metadata', '--meta', '--output', '-o', '--timeout', '--connect-timeout', '--deadline', '--ca-bundle', '--profile', '--api-url')
         'acp push signature' = @('--profile', '--api-url')
-        'acp push plan' = @('--output', '-o', '--exclude', '--profile', '--api-url')
+        'acp push plan' = @('--output', '-o', '--exclude', '--explain', '--profile', '--api-url')
         'acp auth login' = @('--profile', '--api-url')
         'acp auth logout' = @('--profile', '--api-url')
         'acp auth status' = @('--profile', '--api-url')
@@ -174,6 +190,7 @@ Register-ArgumentCompleter -Native -CommandName acp -ScriptBlock {
     $values = @{
         'acp|--profile' = '<profile>'
         'acp completion|1' = @('bash', 'zsh', 'fish', 'powershell')
+        'acp push diff|--profile' = '<profile>'
         'acp push prepare|--output' = @('table', 'json', 'id')
         'acp push prepare|-o' = @('table', 'json', 'id')
         'acp push prepare|--profile' = '<profile>'
