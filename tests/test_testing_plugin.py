@@ -244,7 +244,7 @@ RUN = [sys.executable, "-m", "acp_cli"]
 
 def test_the_device_id_is_the_fixtures(acp_env, acp_emulator, tmp_path):
     plan = tmp_path / "plan.json"
-    plan.write_text('{"files": []}')
+    plan.write_text('{"files": [{"path": "a.txt", "size": 0}]}')
     subprocess.run([*RUN, "push", "prepare", acp_emulator.binding, "--plan", plan], check=True)
     [request] = acp_emulator.requests()
     assert request.header("ACP-Device-Id") == acp_emulator.device_id
