@@ -174,7 +174,7 @@ class Client:
 
     Build it from explicit values, or with `Client.from_config` from the same
     settings the ``acp`` command uses. Requests are retried under ``retry``
-    (`acp_cli.retry.RetryPolicy`: up to 4 attempts within a deadline).
+    (`acp_cli.RetryPolicy`: up to 4 attempts within a deadline).
     """
 
     def __init__(
