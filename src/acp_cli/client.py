@@ -223,6 +223,11 @@ class Client:
         return self._sender.timeouts.connect
 
     @property
+    def ca_bundle(self) -> Path | None:
+        """The PEM file of CA certificates trusted besides the default ones, if any."""
+        return self._sender.ca_bundle
+
+    @property
     def retry(self) -> RetryPolicy:
         """The retry policy of every request (the default one when none was given)."""
         return self._sender.policy
