@@ -199,7 +199,7 @@ def send_prepare(
     ca_bundle: Path | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> PrepareResult:
-    """Send ``request`` once with a `Sender` of these settings (see `Sender.send`)."""
+    """Send ``request`` with a one-off `Sender` of these settings (see `Sender.send`)."""
     sender = Sender(
         timeouts=timeout if isinstance(timeout, Timeouts) else Timeouts.of(timeout),
         policy=policy,
