@@ -166,3 +166,25 @@ def test_mask_and_repr_never_show_a_token() -> None:
     assert credentials.mask(TOKEN) == "tok_****"
     token = credentials.Token(TOKEN, credentials.Source.FILE)
     assert TOKEN not in repr(token)
+
+
+def test_a_token_store_on_a_machine_without_a_keyring_keeps_the_token_in_the_file(
+    folder: Path,
+) -> None:
+    store = credentials.TokenStore.for_env(ORIGIN, folder, {"ACP_KEYRING_TIMEOUT": "2"})
+    assert store.keyring_timeout == 2.0
+    with pytest.raises(credentials.KeyringUnavailable, match="no keyring backend"):
+        store.check_storage(plain_text=False)  # before a token is typed in vain
+    store.check_storage(plain_text=True)
+
+    stored = store.store(TOKEN, plain_text=True)
+    assert stored == credentials.Stored(credentials.Source.FILE, store.path, False)
+    assert credentials.read_file_token(ORIGIN, folder) == TOKEN
+    found = store.look_up({})
+    assert found.token == credentials.Token(TOKEN, credentials.Source.FILE)
+    assert found.keyring_error is not None  # the keyring failed; the file answered
+
+    # No keyring at all is not worth a warning on logout: nothing can be there.
+    assert store.remove() == credentials.Removed(False, True, None)
+    assert store.look_up({}).token is None
+    assert store.remove() == credentials.Removed(False, False, None)

@@ -8,6 +8,14 @@
 
 The names below are imported on first use, so ``import acp_cli`` stays cheap
 (no httpx, rich, keyring or Typer): the ``acp`` command starts faster for it.
+
+The library's API is what this package exports (``__all__``), plus two
+modules for tests: `acp_cli.emulator` (the local ACP API stand-in and its
+controls) and `acp_cli.testing` (the pytest plugin and its fixtures). Import
+the names from there. Every other module (``acp_cli.cli``, ``client``,
+``transport``, ``answers``, ``retry``, ``signature``, ``jcs``, ``credentials``,
+``settings``, ``workspace`` and the rest) is internal: it may change or move
+in any release.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ if TYPE_CHECKING:
         WriteError,
     )
     from acp_cli.plan_diff import PlanDiff, diff_plans
+    from acp_cli.retry import RetryPolicy
     from acp_cli.workspace import BuiltPlan, build_plan
 
 __all__ = [
@@ -51,6 +60,7 @@ __all__ = [
     "PlanDiff",
     "PreparedPushSession",
     "RejectedError",
+    "RetryPolicy",
     "SignedPlan",
     "UnavailableError",
     "UsageError",
@@ -77,6 +87,7 @@ _MODULE_OF = {
             "WriteError",
         ),
         "acp_cli.plan_diff": ("PlanDiff", "diff_plans"),
+        "acp_cli.retry": ("RetryPolicy",),
         "acp_cli.workspace": ("BuiltPlan", "build_plan"),
     }.items()
     for name in names

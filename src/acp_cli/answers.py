@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -31,8 +31,6 @@ from acp_cli.settings import CA_BUNDLE, DEVICE_ID, TOKEN
 
 if TYPE_CHECKING:
     import httpx
-
-    from acp_cli.transport import Timeouts
 
 EXCERPT_LIMIT = 120
 SUCCESS_STATUSES = (200, 201)
@@ -375,7 +373,23 @@ TLS_RULES: Mapping[str, ExceptionRule | None] = {
 """By ssl exception class name, for the ssl error behind an httpx exception."""
 
 
-def transport_failure(exc: Exception, origin: str, limits: Timeouts) -> Failure:
+class AttemptLimits(Protocol):
+    """The four timeouts of the attempt that failed, in seconds: what its messages name.
+
+    Only these numbers: whichever layer sends says how it holds them.
+    """
+
+    @property
+    def connect(self) -> float: ...
+    @property
+    def read(self) -> float: ...
+    @property
+    def write(self) -> float: ...
+    @property
+    def pool(self) -> float: ...
+
+
+def transport_failure(exc: Exception, origin: str, limits: AttemptLimits) -> Failure:
     """What a failed exchange (no answer, or a broken one) means, and whether to retry it."""
     detail = one_line(str(exc), limit=300).rstrip(".") or type(exc).__name__
     tls = _tls_cause(exc)

@@ -174,7 +174,7 @@ class Client:
 
     Build it from explicit values, or with `Client.from_config` from the same
     settings the ``acp`` command uses. Requests are retried under ``retry``
-    (`acp_cli.retry.RetryPolicy`: up to 4 attempts within a deadline).
+    (`acp_cli.RetryPolicy`: up to 4 attempts within a deadline).
     """
 
     def __init__(
@@ -195,20 +195,42 @@ class Client:
         the HTTP exchange (token masked) and ``announce`` one line per retry."""
         from acp_cli.credentials import check_token
         from acp_cli.settings import normalize_api_url
+        from acp_cli.transport import Sender, Timeouts
 
         self.api_url = normalize_api_url(api_url)
         self._token = check_token(token)
         self.device_id = device_id
-        self.timeout = timeout
-        self.connect_timeout = connect_timeout
-        self.retry = retry
-        self.ca_bundle = None if ca_bundle is None else Path(ca_bundle)
-        self.transport = transport
-        self.log = log
-        self.announce = announce
+        self._sender = Sender(
+            timeouts=Timeouts.of(timeout, connect_timeout),
+            policy=retry,
+            ca_bundle=None if ca_bundle is None else Path(ca_bundle),
+            transport=transport,
+            log=log,
+            announce=announce,
+        )
 
     def __repr__(self) -> str:
         return f"Client(api_url={self.api_url!r})"
+
+    @property
+    def timeout(self) -> float:
+        """Seconds an attempt may wait for each read or write (``--timeout``)."""
+        return self._sender.timeouts.read
+
+    @property
+    def connect_timeout(self) -> float:
+        """Seconds an attempt may wait for a connection: at most `timeout`."""
+        return self._sender.timeouts.connect
+
+    @property
+    def ca_bundle(self) -> Path | None:
+        """The PEM file of CA certificates trusted besides the default ones, if any."""
+        return self._sender.ca_bundle
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy of every request (the default one when none was given)."""
+        return self._sender.policy
 
     @classmethod
     def from_config(
@@ -292,17 +314,6 @@ class Client:
         reused session stays what the first request sent. ``metadata`` None leaves the
         field out of the body. Failed attempts are retried when that is safe.
         """
-        from acp_cli import transport
-
         request = self.push_request(binding_id, plan, metadata=metadata)
-        result = transport.send_prepare(
-            request,
-            binding_id=binding_id,
-            timeout=transport.Timeouts.of(self.timeout, self.connect_timeout),
-            log=self.log,
-            announce=self.announce,
-            policy=self.retry,
-            ca_bundle=self.ca_bundle,
-            transport=self.transport,
-        )
+        result = self._sender.send(request, binding_id=binding_id)
         return PreparedPushSession.from_result(result)

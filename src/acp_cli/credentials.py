@@ -5,9 +5,8 @@
 3. the plain-text credentials file written only by ``acp auth login --insecure-storage``.
 
 A token is looked up by the API origin it was stored for, so it is only ever
-sent there. Keyring calls run on a worker thread with a bounded wait: on
-headless machines a backend can be missing, locked, or hang on D-Bus, and a
-CLI must say so instead of hanging or printing a traceback.
+sent there. `TokenStore` is the two stores of one origin; the keyring is
+reached only through `acp_cli.keyring_guard`, with a bounded wait.
 
 The credentials file looks like::
 
@@ -19,18 +18,19 @@ from __future__ import annotations
 
 import os
 import stat
-import threading
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from acp_cli import config_file, settings
 from acp_cli.errors import AcpError, AuthError, UsageError
+from acp_cli.keyring_guard import SERVICE as SERVICE
+from acp_cli.keyring_guard import GuardedKeyring
+from acp_cli.keyring_guard import KeyringUnavailable as KeyringUnavailable
 from acp_cli.settings import TOKEN
 
-SERVICE = "acp-cli"
 CREDENTIALS_NAME = "credentials.toml"
 ORIGINS_TABLE = "origins"
 """The table of the credentials file whose sub-tables hold each origin's token."""
@@ -39,13 +39,6 @@ KEYRING_TIMEOUT = settings.DEFAULT_KEYRING_TIMEOUT
 """Seconds to wait for the keyring; a healthy backend answers in milliseconds.
 ACP_KEYRING_TIMEOUT overrides it, e.g. to leave time for a desktop's unlock prompt."""
 
-T = TypeVar("T")
-
-FALLBACK_HINT = (
-    f"Set {TOKEN.variable} in the environment, or store the token in a plain-text file "
-    "with `acp auth login --insecure-storage`."
-)
-
 
 class Source(StrEnum):
     """Where a token was found."""
@@ -53,15 +46,6 @@ class Source(StrEnum):
     ENVIRONMENT = "environment"
     KEYRING = "keyring"
     FILE = "plain-text file"
-
-
-class KeyringUnavailable(AuthError):
-    """The system keyring could not be used: missing, locked, failing or too slow."""
-
-    def __init__(self, message: str, *, no_backend: bool = False) -> None:
-        super().__init__(message, hint=FALLBACK_HINT)
-        self.no_backend = no_backend
-        """True when this machine has no keyring at all (nothing can be stored there)."""
 
 
 @dataclass(frozen=True)
@@ -128,37 +112,15 @@ def keyring_timeout(env: Mapping[str, str]) -> float:
 
 
 def look_up(origin: str | None, env: Mapping[str, str], folder: Path) -> Lookup:
-    """Find the token for ``origin`` without raising when there is none.
+    """Find the token for ``origin`` without raising when there is none (see `TokenStore`).
 
-    The keyring is consulted only when ``ACP_TOKEN`` is unset. When the keyring
-    fails, a token in the plain-text file is used: a user who stored one there
-    did so because the keyring does not work on this machine. With no origin
-    (no API URL configured) only ``ACP_TOKEN`` can be found.
+    With no origin (no API URL configured) only ``ACP_TOKEN`` can be found.
     """
-    env_token = environment_token(env)
-    if env_token:
-        env_found = usable(Token(env_token, Source.ENVIRONMENT), origin)
-        # The file only matters for `auth status` here; a broken one must not
-        # stop a CI job whose token is in the environment.
-        try:
-            in_file = origin is not None and read_file_token(origin, folder) is not None
-        except AcpError:  # broken, or readable by others: not used either way
-            in_file = False
-        return Lookup(env_found, in_file, None)
     if origin is None:
-        return Lookup(None, in_file=False, keyring_error=None)
-    file_token = read_file_token(origin, folder)
-    in_file = file_token is not None
-    try:
-        stored = keyring_get(origin, timeout=keyring_timeout(env))
-    except KeyringUnavailable as exc:
-        token = usable(Token(file_token, Source.FILE), origin) if file_token else None
-        return Lookup(token, in_file, exc)
-    if stored:
-        return Lookup(usable(Token(stored, Source.KEYRING), origin), in_file, None)
-    if file_token:
-        return Lookup(usable(Token(file_token, Source.FILE), origin), True, None)
-    return Lookup(None, False, None)
+        env_token = environment_token(env)
+        token = usable(Token(env_token, Source.ENVIRONMENT), origin) if env_token else None
+        return Lookup(token, in_file=False, keyring_error=None)
+    return TokenStore.for_env(origin, folder, env).look_up(env)
 
 
 def usable(token: Token, origin: str | None) -> Token:
@@ -212,7 +174,7 @@ def check_token(token: str) -> str:
 
 @dataclass(frozen=True)
 class Stored:
-    """Where ``store_token`` put a token, and what it cleaned up."""
+    """Where `TokenStore.store` put a token, and what it cleaned up."""
 
     source: Source
     """KEYRING or FILE."""
@@ -223,45 +185,9 @@ class Stored:
     would have shadowed (keyring) or outlived (file) this one."""
 
 
-def store_token(
-    origin: str, token: str, folder: Path, *, plain_text: bool, timeout: float
-) -> Stored:
-    """Store ``token`` for ``origin``: in the keyring, or in the plain-text file.
-
-    A store keeps one token per origin: the keyring comes first when acp looks
-    for a token, so an older keyring token would shadow a new plain-text one,
-    and a plain-text copy should not outlive a move to the keyring.
-    """
-    if not plain_text:
-        keyring_set(origin, token, timeout=timeout)
-        return Stored(Source.KEYRING, None, delete_file_token(origin, folder))
-    path = store_file_token(origin, token, folder)
-    try:
-        removed = keyring_delete(origin, timeout=timeout)
-    except KeyringUnavailable:
-        removed = False  # no usable keyring: nothing there can shadow the file
-    return Stored(Source.FILE, path, removed)
-
-
-def check_storage(origin: str, folder: Path, *, plain_text: bool, timeout: float) -> None:
-    """Fail now when `store_token` could not store a token for ``origin``: before
-    anyone types a token that would then be thrown away.
-
-    For the keyring, a read answers whether there is a backend and whether it is
-    unlocked (a KeyringUnavailable naming the ways around it); for the plain-text
-    file, the config folder must be one that no one else can change.
-    """
-    if not plain_text:
-        _with_keyring(
-            lambda keyring: keyring.get_password(SERVICE, origin), "store the token in", timeout
-        )
-    elif folder.is_dir():
-        config_file.require_safe_folder(folder)
-
-
 @dataclass(frozen=True)
 class Removed:
-    """What ``remove_token`` removed."""
+    """What `TokenStore.remove` removed."""
 
     from_keyring: bool
     from_file: bool
@@ -269,14 +195,103 @@ class Removed:
     """Why the keyring could not be checked; None also when this machine has none."""
 
 
-def remove_token(origin: str, folder: Path, *, timeout: float) -> Removed:
-    """Remove the stored tokens of ``origin`` from the plain-text file and the keyring."""
-    from_file = delete_file_token(origin, folder)
-    try:
-        return Removed(keyring_delete(origin, timeout=timeout), from_file, None)
-    except KeyringUnavailable as exc:
-        # A machine without any keyring cannot hold a token there: nothing to report.
-        return Removed(False, from_file, None if exc.no_backend else exc)
+@dataclass(frozen=True)
+class TokenStore:
+    """The stored tokens of one API origin: the system keyring first, then the plain-text file.
+
+    One object instead of functions that all take the origin, the config folder
+    and the keyring wait (twine's ``auth.Resolver`` shape). A store keeps one
+    token per origin: the keyring comes first when acp looks for a token, so an
+    older keyring token would shadow a new plain-text one, and a plain-text copy
+    should not outlive a move to the keyring.
+    """
+
+    origin: str
+    folder: Path
+    """The config folder, which holds the plain-text file."""
+    keyring_timeout: float = KEYRING_TIMEOUT
+    """Seconds to wait for each keyring call (``ACP_KEYRING_TIMEOUT``)."""
+
+    @classmethod
+    def for_env(cls, origin: str, folder: Path, env: Mapping[str, str]) -> TokenStore:
+        """The store of ``origin``, waiting for the keyring as ``ACP_KEYRING_TIMEOUT`` says."""
+        return cls(origin, folder, keyring_timeout(env))
+
+    @property
+    def path(self) -> Path:
+        """The plain-text credentials file."""
+        return credentials_path(self.folder)
+
+    @property
+    def keyring(self) -> GuardedKeyring:
+        """The system keyring, each call bounded by `keyring_timeout`."""
+        return GuardedKeyring(self.keyring_timeout)
+
+    def look_up(self, env: Mapping[str, str]) -> Lookup:
+        """Find the token for the origin without raising when there is none.
+
+        ``ACP_TOKEN`` in ``env`` wins, and the keyring is then not consulted.
+        When the keyring fails, a token in the plain-text file is used: a user
+        who stored one there did so because the keyring does not work on this
+        machine.
+        """
+        origin, folder = self.origin, self.folder
+        env_token = environment_token(env)
+        if env_token:
+            env_found = usable(Token(env_token, Source.ENVIRONMENT), origin)
+            # The file only matters for `auth status` here; a broken one must not
+            # stop a CI job whose token is in the environment.
+            try:
+                in_file = read_file_token(origin, folder) is not None
+            except AcpError:  # broken, or readable by others: not used either way
+                in_file = False
+            return Lookup(env_found, in_file, None)
+        file_token = read_file_token(origin, folder)
+        in_file = file_token is not None
+        try:
+            stored = self.keyring.get(origin)
+        except KeyringUnavailable as exc:
+            token = usable(Token(file_token, Source.FILE), origin) if file_token else None
+            return Lookup(token, in_file, exc)
+        if stored:
+            return Lookup(usable(Token(stored, Source.KEYRING), origin), in_file, None)
+        if file_token:
+            return Lookup(usable(Token(file_token, Source.FILE), origin), True, None)
+        return Lookup(None, False, None)
+
+    def check_storage(self, *, plain_text: bool) -> None:
+        """Fail now when `store` could not store a token: before anyone types a token
+        that would then be thrown away.
+
+        For the keyring, a read answers whether there is a backend and whether it is
+        unlocked (a KeyringUnavailable naming the ways around it); for the plain-text
+        file, the config folder must be one that no one else can change.
+        """
+        if not plain_text:
+            self.keyring.check_writable(self.origin)
+        elif self.folder.is_dir():
+            config_file.require_safe_folder(self.folder)
+
+    def store(self, token: str, *, plain_text: bool) -> Stored:
+        """Store ``token``: in the keyring, or in the plain-text file; remove the other copy."""
+        if not plain_text:
+            self.keyring.set(self.origin, token)
+            return Stored(Source.KEYRING, None, delete_file_token(self.origin, self.folder))
+        path = store_file_token(self.origin, token, self.folder)
+        try:
+            removed = self.keyring.delete(self.origin)
+        except KeyringUnavailable:
+            removed = False  # no usable keyring: nothing there can shadow the file
+        return Stored(Source.FILE, path, removed)
+
+    def remove(self) -> Removed:
+        """Remove the stored tokens from the plain-text file and the keyring."""
+        from_file = delete_file_token(self.origin, self.folder)
+        try:
+            return Removed(self.keyring.delete(self.origin), from_file, None)
+        except KeyringUnavailable as exc:
+            # A machine without any keyring cannot hold a token there: nothing to report.
+            return Removed(False, from_file, None if exc.no_backend else exc)
 
 
 # --- the plain-text file --------------------------------------------------------------
@@ -363,99 +378,3 @@ def delete_file_token(origin: str, folder: Path) -> bool:
         return False
 
     return config_file.update(path, remove, secret=True)
-
-
-# --- the system keyring ---------------------------------------------------------------
-
-_keyring_stalled = threading.Event()
-"""Set once a keyring call timed out: its worker may still hold the backend, so later
-calls in this process would only wait again."""
-
-
-def keyring_get(origin: str, *, timeout: float | None = None) -> str | None:
-    """The token in the system keyring for ``origin``, or None."""
-
-    def get(keyring: Any) -> str | None:
-        value = keyring.get_password(SERVICE, origin)
-        return value if isinstance(value, str) and value else None
-
-    return _with_keyring(get, "read the token from", timeout)
-
-
-def keyring_set(origin: str, token: str, *, timeout: float | None = None) -> None:
-    """Store ``token`` for ``origin`` in the system keyring."""
-    _with_keyring(
-        lambda keyring: keyring.set_password(SERVICE, origin, token),
-        "store the token in",
-        timeout,
-    )
-
-
-def keyring_delete(origin: str, *, timeout: float | None = None) -> bool:
-    """Remove the token for ``origin`` from the keyring; False when there was none."""
-
-    def delete(keyring: Any) -> bool:
-        import keyring.errors
-
-        try:
-            keyring.delete_password(SERVICE, origin)
-        except keyring.errors.PasswordDeleteError:
-            return False
-        return True
-
-    return _with_keyring(delete, "remove the token from", timeout)
-
-
-def _with_keyring(call: Callable[[Any], T], action: str, timeout: float | None) -> T:
-    """Run ``call(keyring_module)`` with a bounded wait, turning every failure into AuthError.
-
-    The import itself happens on the worker thread too: choosing a backend can
-    already talk to D-Bus, and that is where hangs happen. The worker is a daemon
-    thread, so a backend that never answers cannot keep the process alive.
-    """
-    limit = KEYRING_TIMEOUT if timeout is None else timeout
-    if _keyring_stalled.is_set():
-        raise KeyringUnavailable(
-            f"The system keyring did not answer earlier in this run; acp did not try "
-            f"again to {action} it."
-        )
-    outcome: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            import keyring
-
-            outcome["value"] = call(keyring)
-        except BaseException as exc:  # any backend, any failure: reported below
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=work, name="acp-keyring", daemon=True)
-    worker.start()
-    worker.join(limit)
-    if worker.is_alive():
-        _keyring_stalled.set()
-        raise KeyringUnavailable(
-            f"The system keyring did not answer within {limit:g} second"
-            f"{'' if limit == 1 else 's'} when acp tried to {action} it."
-        )
-    if "error" in outcome:
-        exc = outcome["error"]
-        if isinstance(exc, KeyboardInterrupt):
-            raise exc
-        no_backend = _is_no_backend(exc)
-        reason = "no keyring backend is available on this machine" if no_backend else _describe(exc)
-        raise KeyringUnavailable(
-            f"Could not {action} the system keyring: {reason}.", no_backend=no_backend
-        ) from None
-    result: T = outcome["value"]
-    return result
-
-
-def _is_no_backend(exc: BaseException) -> bool:
-    return type(exc).__name__ == "NoKeyringError" or "No recommended backend" in str(exc)
-
-
-def _describe(exc: BaseException) -> str:
-    name = type(exc).__name__
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{name}: {text.rstrip('.!')}" if text else name

@@ -116,6 +116,78 @@ def _no_tls() -> ssl.SSLContext:
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
+class Sender:
+    """What one client sends with: timeouts, retry policy, certificates, transport, logs.
+
+    Built once per `acp_cli.client.Client`; each `send` opens its own httpx
+    client (one command sends once, and httpx stays unimported until then).
+    """
+
+    def __init__(
+        self,
+        *,
+        timeouts: Timeouts,
+        policy: RetryPolicy | None = None,
+        ca_bundle: Path | None = None,
+        transport: httpx.BaseTransport | None = None,
+        log: Log | None = None,
+        announce: Log | None = None,
+    ) -> None:
+        """``log`` gets each attempt's exchange (``-v``, token masked), ``announce`` one
+        line per retry; ``transport`` replaces httpx's (tests)."""
+        self.timeouts = timeouts
+        self.policy = policy or RetryPolicy()
+        self.ca_bundle = ca_bundle
+        self.transport = transport
+        self.log = log
+        self.announce = announce
+
+    def send(self, request: Request, *, binding_id: str) -> PrepareResult:
+        """Send ``request`` until it succeeds, and return the answer; or raise the last error.
+
+        Failures that may pass are tried again under the sender's policy (see
+        `acp_cli.retry`): connect errors, timeouts, dropped connections, truncated
+        answers, 408, 429 and 5xx but 501 and 505. Every attempt sends the same
+        body bytes on a new connection; a 3xx is an answer, never followed. The
+        policy's deadline bounds everything, the reading of a slow answer
+        included. Proxies come from ``HTTPS_PROXY`` and its relatives (httpx's
+        ``trust_env``) for https only: plain http, which acp allows to loopback
+        only, never goes through a proxy, where the token would cross a network
+        in clear text. Certificates come from `tls_context`.
+        """
+        with _client(request.url, self.ca_bundle, self.transport) as client:
+            deadline = self.policy.start()
+            attempts = _Attempts(
+                request,
+                binding_id=binding_id,
+                timeouts=self.timeouts.for_body(len(request.body)),
+                policy=self.policy,
+                deadline=deadline,
+                log=self.log,
+            )
+            attempt = 0
+            while True:
+                attempt += 1
+                outcome = attempts.attempt(client, attempt)
+                if isinstance(outcome, PrepareResult):
+                    return outcome
+                if not outcome.retryable:
+                    raise final_error(outcome.error, attempt, self.policy, None)
+                decision = self.policy.after_failure(
+                    attempt,
+                    retry_after=self.policy.retry_after(outcome.retry_after),
+                    remaining=deadline.remaining(),
+                )
+                if isinstance(decision, GiveUp):
+                    raise final_error(outcome.error, attempt, self.policy, decision)
+                if self.announce:
+                    self.announce(retry_line(attempt, self.policy, outcome.reason, decision))
+                time.sleep(decision.slept)
+                # The deadline counts the whole wait, slept or not: ACP_RETRY_SCALE
+                # changes how long acp sleeps, never how many attempts it makes.
+                deadline.charge(decision.seconds - decision.slept)
+
+
 def send_prepare(
     request: Request,
     *,
@@ -127,52 +199,16 @@ def send_prepare(
     ca_bundle: Path | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> PrepareResult:
-    """Send ``request`` until it succeeds, and return the answer; or raise the last error.
-
-    Failures that may pass are tried again under ``policy`` (see `acp_cli.retry`):
-    connect errors, timeouts, dropped connections, truncated answers, 408, 429
-    and 5xx but 501 and 505. Every attempt sends the same body bytes on a new
-    connection; a 3xx is an answer, never followed. The policy's deadline
-    bounds everything, the reading of a slow answer included. ``log`` gets
-    each attempt's exchange (``-v``, token masked), ``announce`` one line per
-    retry. Proxies come from ``HTTPS_PROXY`` and its relatives (httpx's
-    ``trust_env``) for https only: plain http, which acp allows to loopback
-    only, never goes through a proxy, where the token would cross a network
-    in clear text. Certificates come from `tls_context`.
-    """
-    policy = policy or RetryPolicy()
-    timeouts = timeout if isinstance(timeout, Timeouts) else Timeouts.of(timeout)
-    with _client(request.url, ca_bundle, transport) as client:
-        deadline = policy.start()
-        sender = _Sender(
-            request,
-            binding_id=binding_id,
-            timeouts=timeouts.for_body(len(request.body)),
-            policy=policy,
-            deadline=deadline,
-            log=log,
-        )
-        attempt = 0
-        while True:
-            attempt += 1
-            outcome = sender.attempt(client, attempt)
-            if isinstance(outcome, PrepareResult):
-                return outcome
-            if not outcome.retryable:
-                raise final_error(outcome.error, attempt, policy, None)
-            decision = policy.after_failure(
-                attempt,
-                retry_after=policy.retry_after(outcome.retry_after),
-                remaining=deadline.remaining(),
-            )
-            if isinstance(decision, GiveUp):
-                raise final_error(outcome.error, attempt, policy, decision)
-            if announce:
-                announce(retry_line(attempt, policy, outcome.reason, decision))
-            time.sleep(decision.slept)
-            # The deadline counts the whole wait, slept or not: ACP_RETRY_SCALE
-            # changes how long acp sleeps, never how many attempts it makes.
-            deadline.charge(decision.seconds - decision.slept)
+    """Send ``request`` with a one-off `Sender` of these settings (see `Sender.send`)."""
+    sender = Sender(
+        timeouts=timeout if isinstance(timeout, Timeouts) else Timeouts.of(timeout),
+        policy=policy,
+        ca_bundle=ca_bundle,
+        transport=transport,
+        log=log,
+        announce=announce,
+    )
+    return sender.send(request, binding_id=binding_id)
 
 
 def _client(
@@ -220,7 +256,7 @@ def _stop_at_redirect(response: httpx.Response) -> None:
 
 
 @dataclass
-class _Sender:
+class _Attempts:
     """The attempts of one request."""
 
     request: Request

@@ -114,12 +114,10 @@ def login(
     env = here.env
     # A token may be stored for a profile that config.toml does not hold yet.
     conf = settings.resolve(profile=here.profile, api_url=here.api_url, env=env, new_profile=True)
-    timeout = credentials.keyring_timeout(env)
+    store = credentials.TokenStore.for_env(conf.origin, conf.config_dir, env)
     if here.stdin_is_terminal():
         # Someone is about to type the token: say now if it could not be stored.
-        credentials.check_storage(
-            conf.origin, conf.config_dir, plain_text=insecure_storage, timeout=timeout
-        )
+        store.check_storage(plain_text=insecure_storage)
     value = credentials.check_token(
         _read_piped_token(here) if with_token else _prompt_for_token(here, conf.origin)
     )
@@ -127,16 +125,10 @@ def login(
     if insecure_storage:
         messages.warning(
             "storing the token in plain text in "
-            f"{credentials.credentials_path(conf.config_dir)} (readable by your user only). "
+            f"{store.path} (readable by your user only). "
             "Anyone who can read that file can use the token."
         )
-    stored = credentials.store_token(
-        conf.origin,
-        value,
-        conf.config_dir,
-        plain_text=insecure_storage,
-        timeout=timeout,
-    )
+    stored = store.store(value, plain_text=insecure_storage)
     if stored.source is credentials.Source.FILE:
         where = f"in plain text in {stored.path}"
         if stored.removed_other_copy:
@@ -145,8 +137,7 @@ def login(
         where = f"in the system keyring (service {credentials.SERVICE})"
         if stored.removed_other_copy:
             messages.info(
-                f"Removed the plain-text copy of the token for {conf.origin} from "
-                f"{credentials.credentials_path(conf.config_dir)}."
+                f"Removed the plain-text copy of the token for {conf.origin} from {store.path}."
             )
     # No endpoint can check a token without using it: say what was done, no more.
     messages.info(
@@ -207,17 +198,13 @@ def logout(
     here = invocation(ctx)
     env = here.env
     conf = settings.resolve(profile=here.profile, api_url=here.api_url, env=env)
-    removed = credentials.remove_token(
-        conf.origin, conf.config_dir, timeout=credentials.keyring_timeout(env)
-    )
+    store = credentials.TokenStore.for_env(conf.origin, conf.config_dir, env)
+    removed = store.remove()
     messages = here.messages
     if removed.from_keyring:
         messages.info(f"Removed the token for {conf.origin} from the system keyring.")
     if removed.from_file:
-        messages.info(
-            f"Removed the plain-text token for {conf.origin} from "
-            f"{credentials.credentials_path(conf.config_dir)}."
-        )
+        messages.info(f"Removed the plain-text token for {conf.origin} from {store.path}.")
     if not (removed.from_keyring or removed.from_file or removed.keyring_error):
         messages.info(f"No token was stored for {conf.origin} (profile {conf.profile}).")
     if credentials.environment_token(env):

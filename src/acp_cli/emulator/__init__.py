@@ -54,8 +54,8 @@ invalid fault field is a 400 that changes nothing::
 
 from acp_cli.emulator.client import EmulatorClient, EmulatorControlError
 from acp_cli.emulator.faults import Fault, FaultSpecError
+from acp_cli.emulator.in_process import Emulator
 from acp_cli.emulator.recorder import RecordedRequest
-from acp_cli.emulator.server import Emulator
 from acp_cli.emulator.state import DEFAULT_MAX_BODY
 
 __all__ = [

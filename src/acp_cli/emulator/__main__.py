@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from acp_cli import __version__
-from acp_cli.emulator.server import Emulator
+from acp_cli.emulator.in_process import Emulator
 from acp_cli.emulator.state import DEFAULT_MAX_BODY, loopback_host
 
 EPILOG = """\

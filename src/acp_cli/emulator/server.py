@@ -1,4 +1,4 @@
-"""The HTTP front of the emulator, and `Emulator`, which runs it in a background thread.
+"""The HTTP front of the emulator: framing, the API endpoint's order of checks, fault injection.
 
 Plain ``http.server`` on purpose: it starts in milliseconds, needs no
 dependency, and lets the fault injector do things a framework would hide
@@ -10,6 +10,10 @@ proxy would do them: HTTP framing (411 for chunked bodies, 400 for a bad
 then the queued fault, the route (404) and method (405), ``Content-Length``
 present (411), bearer token (401), binding (404), content type (415), and only
 then the body: JSON (400), schema (422), signature (422).
+
+The ``/_emulator/`` controls are framed here and answered by
+`acp_cli.emulator.control.control_reply`; `acp_cli.emulator.in_process.Emulator`
+runs this server in a background thread.
 """
 
 from __future__ import annotations
@@ -25,17 +29,14 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from os import PathLike
-from pathlib import Path
-from types import TracebackType
-from typing import Any, TextIO, cast
-from urllib.parse import parse_qsl, unquote
+from typing import Any, cast
 
 from acp_cli import __version__
+from acp_cli.emulator.control import control_reply, is_control_path
 from acp_cli.emulator.endpoint import (
     ApiError,
     authenticate,
@@ -48,26 +49,17 @@ from acp_cli.emulator.endpoint import (
     match_api_path,
     parse_prepare_body,
 )
-from acp_cli.emulator.faults import Fault, FaultSpecError
+from acp_cli.emulator.faults import Fault
 from acp_cli.emulator.http_syntax import HEADER_NAME, NOT_FIELD_VALUE
 from acp_cli.emulator.recorder import RecordedRequest
-from acp_cli.emulator.state import (
-    DEFAULT_MAX_BODY,
-    EmulatorConfig,
-    EmulatorState,
-    is_loopback_client,
-    loopback_host,
-)
-from acp_cli.emulator.store import STATUSES, utc_now
+from acp_cli.emulator.state import EmulatorState, is_loopback_client
+from acp_cli.emulator.store import utc_now
 
 # After refusing a body it did not read, the server keeps reading (and
 # discarding) for this long before closing: closing a socket with unread data
 # sends a TCP reset, which can destroy the answer before the client reads it.
 _LINGER_SECONDS = 2.0
 _CONTENT_LENGTH = re.compile(r"[0-9]{1,20}")
-_CONTROL_PREFIX = "/_emulator"
-# Enough for any test; a typo such as a huge ``times`` in a loop cannot eat the memory.
-MAX_FAULTS_PER_REQUEST = 10_000
 
 
 class _ClientGone(Exception):
@@ -278,7 +270,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         path, _, query = self.path.partition("?")
-        control = path == _CONTROL_PREFIX or path.startswith(_CONTROL_PREFIX + "/")
+        control = is_control_path(path)
         self._api_request = not control
         try:
             if control:
@@ -401,78 +393,11 @@ class _Handler(BaseHTTPRequestHandler):
             if not is_loopback_client(str(self.client_address[0])):
                 raise ApiError(403, "forbidden", "/_emulator/ answers loopback clients only")
             body = self._read_body(self._framing())
-            status, reply = self._control_reply(path, query, body)
+            status, reply = control_reply(self._server.state, self.command, path, query, body)
         except ApiError as err:
             self._refuse(err)
             return
         self._answer(status, reply)
-
-    def _control_reply(self, path: str, query: str, body: bytes) -> tuple[int, bytes]:
-        """Check a control request completely, then act on it: a refused one changes nothing."""
-        state = self._server.state
-        parts = [unquote(part) for part in path.split("/")[2:]]
-        params = _control_params(
-            query, allowed=("binding", "status") if parts == ["sessions"] else ()
-        )
-        if not (parts == ["faults"] and self.command == "POST"):
-            _check_no_body(body)
-        match parts:
-            case ["health"]:
-                self._allow("GET")
-                return 200, _json({"status": "ok", "version": __version__})
-            case ["sessions"]:
-                self._allow("GET")
-                status = params.get("status")
-                if status is not None and status not in STATUSES:
-                    raise ApiError(
-                        400, "invalid_control", f"status must be one of {', '.join(STATUSES)}"
-                    )
-                text = state.sessions_json_text(binding_id=params.get("binding"), status=status)
-                return 200, text.encode("utf-8")
-            case ["sessions", session_id]:
-                self._allow("GET")
-                session = state.store.get(session_id)
-                if session is None:
-                    raise _no_session(session_id)
-                return 200, f'{{"pushSession":{session.to_json_text()}}}'.encode()
-            case ["sessions", session_id, "cancel"]:
-                self._allow("POST")
-                session = state.store.cancel(session_id)
-                if session is None:
-                    raise _no_session(session_id)
-                return 200, f'{{"pushSession":{session.to_json_text()}}}'.encode()
-            case ["faults"]:
-                self._allow("GET", "POST", "DELETE")
-                if self.command == "POST":
-                    state.faults.extend(_read_fault_specs(body))
-                elif self.command == "DELETE":
-                    state.faults.clear()
-                return 200, _json({"faults": [f.to_json() for f in state.faults.pending()]})
-            case ["faults", "clear"]:
-                self._allow("POST")
-                state.faults.clear()
-                return 200, _json({"faults": []})
-            case ["requests"]:
-                self._allow("GET", "DELETE")
-                if self.command == "DELETE":
-                    state.requests.clear()
-                entries = state.requests.entries()
-                return 200, _json({"requests": [entry.to_json() for entry in entries]})
-            case ["reset"]:
-                self._allow("POST")
-                state.reset()
-                return 200, _json({"status": "ok"})
-            case _:
-                raise ApiError(404, "not_found", f"no such route: {path}")
-
-    def _allow(self, *methods: str) -> None:
-        if self.command not in methods:
-            raise ApiError(
-                405,
-                "method_not_allowed",
-                f"{self.command} is not allowed on this route; use {' or '.join(methods)}",
-                [("Allow", ", ".join(methods))],
-            )
 
     # --- HTTP plumbing -----------------------------------------------------
 
@@ -635,279 +560,3 @@ def _phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
-
-
-def _json(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def _no_session(session_id: str) -> ApiError:
-    return ApiError(404, "session_not_found", f"push session {session_id!r} was not found")
-
-
-def _control_json(body: bytes) -> Any:
-    """A control request's JSON body: strict UTF-8 JSON, each key once per object (else 400)."""
-    try:
-        return json.loads(
-            body.decode("utf-8"),
-            object_pairs_hook=_object_without_duplicate_keys,
-            parse_constant=_not_a_json_value,
-        )
-    except _DuplicateKeyError as exc:
-        raise ApiError(400, "invalid_control", str(exc)) from exc
-    except ValueError as exc:  # UnicodeDecodeError included
-        raise ApiError(400, "malformed_json", f"the request body is not valid JSON: {exc}") from exc
-    except RecursionError as exc:
-        raise ApiError(400, "malformed_json", "the request body nests too deeply") from exc
-
-
-class _DuplicateKeyError(ValueError):
-    """A control body names one key twice: which value was meant is unclear."""
-
-
-def _object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    document = dict(pairs)
-    if len(document) < len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _DuplicateKeyError(f"the request body has the key {key!r} twice")
-            seen.add(key)
-    return document
-
-
-def _not_a_json_value(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
-
-
-def _check_no_body(body: bytes) -> None:
-    """A control without input takes no body, or ``{}`` (which `EmulatorClient` sends)."""
-    if body.strip() and _control_json(body) != {}:
-        raise ApiError(400, "invalid_control", "this control takes no body: send none, or {}")
-
-
-def _control_params(query: str, *, allowed: tuple[str, ...]) -> dict[str, str]:
-    """The query parameters of a control: only ``allowed`` names, each at most once (else 400)."""
-    try:
-        pairs = parse_qsl(
-            query, keep_blank_values=True, strict_parsing=bool(query), errors="strict"
-        )
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "invalid_control", f"the query string is malformed: {exc}") from exc
-    params: dict[str, str] = {}
-    for name, value in pairs:
-        if name not in allowed:
-            known = f"; known: {', '.join(allowed)}" if allowed else ""
-            raise ApiError(400, "invalid_control", f"unknown query parameter {name!r}{known}")
-        if name in params:
-            raise ApiError(400, "invalid_control", f"the query parameter {name!r} is given twice")
-        if value:  # an empty value means no filter
-            params[name] = value
-    return params
-
-
-def _read_fault_specs(body: bytes) -> list[Fault]:
-    """Faults from a control body: one fault object, a list, or ``{"faults": [...]}``.
-
-    Every fault is checked before any is returned, so a refused body queues nothing.
-    """
-    document = _control_json(body)
-    if isinstance(document, dict) and "faults" in document:
-        if set(document) != {"faults"} or not isinstance(document["faults"], list):
-            raise ApiError(
-                400, "invalid_fault", 'give {"faults": [fault, ...]} with nothing beside the list'
-            )
-        document = document["faults"]
-    specs = document if isinstance(document, list) else [document]
-    faults: list[Fault] = []
-    for index, spec in enumerate(specs):
-        try:
-            faults.extend(Fault.from_json(spec))
-        except FaultSpecError as exc:
-            where = f"fault {index}: " if len(specs) > 1 else ""
-            raise ApiError(400, "invalid_fault", f"{where}{exc}") from exc
-        if len(faults) > MAX_FAULTS_PER_REQUEST:
-            raise ApiError(
-                400,
-                "invalid_fault",
-                f"one request queues at most {MAX_FAULTS_PER_REQUEST} faults (times included)",
-            )
-    return faults
-
-
-class Emulator:
-    """An emulator serving on loopback from a background thread; see the package docstring.
-
-    Use it as a context manager (``with Emulator() as emu: ... emu.url``), or
-    call `start` and `stop`. The helper methods act on the same state as the
-    ``/_emulator/`` routes.
-    """
-
-    def __init__(
-        self,
-        *,
-        tokens: Iterable[str] = (),
-        bindings: Iterable[str] = (),
-        db: str | PathLike[str] | None = None,
-        max_body: int = DEFAULT_MAX_BODY,
-        quiet: bool = True,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        log_stream: TextIO | None = None,
-    ) -> None:
-        """Configure, without starting. Raises ValueError for a non-loopback host."""
-        if max_body < 0:
-            raise ValueError("max_body must not be negative")
-        self._host = loopback_host(host)
-        self._port = port
-        self.config = EmulatorConfig(
-            tokens=frozenset(tokens),
-            bindings=frozenset(bindings),
-            max_body=max_body,
-            db=None if db is None else Path(db),
-        )
-        self._quiet = quiet
-        self._log_stream = log_stream
-        self._log_lock = threading.Lock()
-        self._state: EmulatorState | None = None
-        self._server: EmulatorHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # --- life cycle --------------------------------------------------------
-
-    def start(self) -> Emulator:
-        """Open the store, bind the port and serve in a daemon thread. Returns self."""
-        if self._server is not None:
-            raise RuntimeError("the emulator is already running")
-        state = EmulatorState(self.config)
-        try:
-            server = EmulatorHTTPServer(
-                (self._host, self._port), state, None if self._quiet else self._write_log
-            )
-        except BaseException:
-            state.close()
-            raise
-        self._state, self._server = state, server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            name=f"acp-emulator:{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, end open connections and close the store. Safe to call twice."""
-        server, thread, state = self._server, self._thread, self._state
-        if server is None or thread is None or state is None:
-            return
-        server.stopping.set()
-        # shutdown() waits for serve_forever() to notice, which it only does when
-        # select() returns; a connection to ourselves makes that happen at once,
-        # so stopping takes milliseconds, not a poll interval.
-        shutter = threading.Thread(target=server.shutdown, name="acp-emulator-stop")
-        shutter.start()
-        while shutter.is_alive():
-            with contextlib.suppress(OSError):
-                socket.create_connection((self._host, server.server_port), timeout=0.5).close()
-            shutter.join(0.01)
-        server.close_connections()
-        server.server_close()
-        thread.join()
-        state.close()
-        self._server = self._thread = self._state = None
-
-    def __enter__(self) -> Emulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        """The port the emulator listens on (the real one when started with port 0)."""
-        return self._running_server().server_port
-
-    @property
-    def url(self) -> str:
-        """The base URL, e.g. ``http://127.0.0.1:54321``, without a trailing slash."""
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self.port}"
-
-    # --- controls (the same operations as the /_emulator/ routes) ----------
-
-    def queue_fault(self, **fields: Any) -> None:
-        """Queue a fault for the next API request, from snake_case keywords.
-
-        Example: ``emu.queue_fault(status=503, retry_after=2, times=3)``. See
-        `acp_cli.emulator.faults` for the fields. Raises `FaultSpecError`.
-        """
-        self._running_state().faults.extend(Fault.build(**fields))
-
-    def queue_faults(self, specs: Iterable[Fault | Mapping[str, Any]]) -> None:
-        """Queue several faults in order: `Fault` objects or camelCase JSON-style mappings."""
-        faults: list[Fault] = []
-        for spec in specs:
-            faults.extend([spec] if isinstance(spec, Fault) else Fault.from_json(spec))
-        self._running_state().faults.extend(faults)
-
-    def faults(self) -> list[dict[str, Any]]:
-        """The faults still queued, oldest first, in their JSON form."""
-        return [fault.to_json() for fault in self._running_state().faults.pending()]
-
-    def clear_faults(self) -> None:
-        """Forget every queued fault."""
-        self._running_state().faults.clear()
-
-    def sessions(
-        self, binding: str | None = None, status: str | None = None
-    ) -> list[dict[str, Any]]:
-        """Push sessions as API ``pushSession`` objects, in creation order, optionally filtered."""
-        return self._running_state().sessions(binding_id=binding, status=status)
-
-    def session(self, session_id: str) -> dict[str, Any] | None:
-        """One push session as an API ``pushSession`` object, or None."""
-        session = self._running_state().store.get(session_id)
-        return None if session is None else session.to_json()
-
-    def cancel(self, session_id: str) -> dict[str, Any]:
-        """Mark a session ``cancelled`` and return it. Raises LookupError when it does not exist."""
-        session = self._running_state().store.cancel(session_id)
-        if session is None:
-            raise LookupError(f"push session {session_id!r} was not found")
-        return session.to_json()
-
-    def requests(self) -> list[RecordedRequest]:
-        """The API requests received (not the controls), oldest first."""
-        return self._running_state().requests.entries()
-
-    def clear_requests(self) -> None:
-        """Forget the recorded requests."""
-        self._running_state().requests.clear()
-
-    def reset(self) -> None:
-        """Forget every session, queued fault and recorded request."""
-        self._running_state().reset()
-
-    # --- internals ---------------------------------------------------------
-
-    def _running_server(self) -> EmulatorHTTPServer:
-        if self._server is None:
-            raise RuntimeError("the emulator is not running; call start() or use it in a with")
-        return self._server
-
-    def _running_state(self) -> EmulatorState:
-        if self._state is None:
-            raise RuntimeError("the emulator is not running; call start() or use it in a with")
-        return self._state
-
-    def _write_log(self, line: str) -> None:
-        stream = self._log_stream or sys.stderr
-        with self._log_lock, contextlib.suppress(OSError, ValueError):
-            stream.write(line + "\n")
-            stream.flush()
