@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -30,18 +30,20 @@ _GITLINK = 0o160000
 class PlanProgress(Protocol):
     """What ``build_plan`` reports while it describes files, for a progress bar.
 
-    Both methods are called in the thread that called ``build_plan``. Describing
-    forks worker processes, and forking while another thread holds a lock is
-    unsafe: a progress bar should redraw when called (rich:
-    ``Progress(auto_refresh=False)`` and ``refresh()``), not from a thread of its own.
+    Both methods are called in the thread that called ``build_plan``, ``advance``
+    at least every 0.2 s while files are described (with zeros when nothing moved),
+    so a bar can redraw on time when called (rich: ``Progress(auto_refresh=False)``
+    and ``refresh()``) without a thread of its own. Such a thread could hold a lock
+    of rich's, or of the standard streams, at the moment describing forks a worker
+    process, and the worker would inherit the lock held forever.
     """
 
     def start(self, files: int) -> None:
         """Called once, when git has listed the paths: how many will be described."""
 
     def advance(self, files: int, hashed_bytes: int) -> None:
-        """Called as runs of paths are done: how many more, and how many bytes were
-        read to hash them (0 for files whose hash the cache had)."""
+        """Called as files are done and as bytes are read to hash them: how many more
+        of each (0 bytes for files whose hash the cache had)."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ def build_plan(
 
         if progress is not None:
             progress.start(len(names))
-        chunks = describer.describe_all(names, _reporter(progress))
+        chunks = describer.describe_all(names, _ignore if progress is None else progress.advance)
     for chunk in chunks:
         if chunk.error is not None:
             message, hint = chunk.error
@@ -174,12 +176,8 @@ def _save_cache(
         cached.save([chunk.cache_entries for chunk in chunks], files, memory.scanned)
 
 
-def _reporter(progress: PlanProgress | None) -> Callable[[describe.Chunk], None]:
-    def report(chunk: describe.Chunk) -> None:
-        if progress is not None:
-            progress.advance(chunk.files + len(chunk.skipped), chunk.hashed_bytes)
-
-    return report
+def _ignore(files: int, hashed_bytes: int) -> None:
+    """Progress that nobody shows."""
 
 
 def _workspace_folder(root: Path) -> Path:

@@ -21,19 +21,24 @@ while it was read is read again, up to ``REREADS`` times.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import os
 import stat
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+import sys
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
+from acp_cli.errors import UsageError
 from acp_cli.workspace.cache import HashCache, stat_key
 from acp_cli.workspace.listing import escape
 
 if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
 
 BLOCK = 1 << 20
 REREADS = 3
@@ -46,6 +51,18 @@ MODE_SYMLINK = "120000"
 CHUNKS_PER_WORKER = 24
 CHUNK_MIN = 256
 CHUNK_MAX = 4096
+# A file of BIG bytes or more that needs hashing is hashed as a task of its own,
+# largest first, after the chunks: a few huge files spread over the workers.
+BIG = 16 << 20
+# Workers report the bytes they read every REPORT_BYTES; the caller hears of
+# progress at least every TICK seconds, for a bar that redraws on time.
+REPORT_BYTES = 4 << 20
+TICK = 0.2
+# The start method of the workers: None for fork where it exists, else the
+# platform's default; "spawn" to test what macOS and Windows do.
+START_METHOD: str | None = None
+# In an entry left for a big file: where its SHA-256 and size go.
+_PENDING = b'"sha256":"","size":-%d}'
 
 # O_NONBLOCK: a file swapped for a FIFO since its lstat opens without hanging (and
 # fails the S_ISREG check); O_NOFOLLOW: one swapped for a symlink is not followed.
@@ -91,6 +108,9 @@ class Chunk:
     """(path, reason) of the paths a plan cannot hold: special files, submodules."""
     error: tuple[str, str] | None
     """(message, hint) of the first path that cannot be planned; then nothing else."""
+    deferred: tuple[tuple[str, int], ...] = ()
+    """(path, size) of the big files left to be hashed on their own: the entry of the
+    n-th (from 1) holds ``_PENDING % n`` in place of its SHA-256 and size."""
 
 
 class Describer:
@@ -98,64 +118,49 @@ class Describer:
 
     With ``expect_many`` the workers start at once, and each loads the cache
     while the caller is still waiting for git's listing; else they start when
-    ``describe_all`` finds enough paths to need them.
+    ``describe_all`` finds enough paths to need them. Where workers cannot start
+    (inside a daemonic process, no processes left), the calling process does
+    the work. Leaving the ``with`` block ends every worker at once.
     """
 
     def __init__(self, context: Context, *, expect_many: bool) -> None:
         self.context = context
         self.workers = _worker_count()
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: _Pool | None = None
         if expect_many and self.workers > 1:
-            self._start_pool()
+            self._pool = _Pool.start(context, self.workers)
 
     def __enter__(self) -> Describer:
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._pool is not None:
-            # Chunks not started yet are dropped; running ones finish first.
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.close()
 
-    def describe_all(
-        self, names: Sequence[bytes], on_chunk: Callable[[Chunk], None]
-    ) -> list[Chunk]:
-        """Describe ``names`` (sorted by bytes), in order, calling ``on_chunk`` as
-        each chunk is done. Stops at the first chunk with an error."""
+    def describe_all(self, names: Sequence[bytes], report: Report) -> list[Chunk]:
+        """Describe ``names`` (sorted by bytes), in order. ``report(files, bytes)`` is
+        called as files are done and bytes read, and at least every ``TICK`` seconds
+        (``report(0, 0)``) while waiting for workers. Stops at the first error: the
+        last chunk returned holds it."""
         size = max(CHUNK_MIN, min(CHUNK_MAX, len(names) // (self.workers * CHUNKS_PER_WORKER)))
         chunks = [names[at : at + size] for at in range(0, len(names), size)]
         if self._pool is None and self.workers > 1 and len(chunks) > 1:
-            self._start_pool()
+            self._pool = _Pool.start(self.context, self.workers)
         if self._pool is not None:
-            described: Iterator[Chunk] = self._pool.map(_describe_in_worker, chunks)
-        else:
-            state = _State.load(self.context)
-            described = (describe_chunk(chunk, state) for chunk in chunks)
+            return self._pool.describe(chunks, report)
+        state = _State.load(self.context, on_block=lambda count: report(0, count))
         results: list[Chunk] = []
-        for chunk in described:
+        for names_run in chunks:
+            chunk = describe_chunk(names_run, state)
             results.append(chunk)
-            on_chunk(chunk)
+            report(chunk.files + len(chunk.skipped), 0)
             if chunk.error is not None:
                 break
         return results
 
-    def _start_pool(self) -> None:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
 
-        # fork: a worker starts in a millisecond with everything imported; spawn
-        # (where fork does not exist) starts a new interpreter per worker. The
-        # executor, unlike multiprocessing.Pool, reports a worker that died
-        # (BrokenProcessPool) instead of waiting for it forever.
-        methods = multiprocessing.get_all_start_methods()
-        mp_context = multiprocessing.get_context("fork" if "fork" in methods else None)
-        self._pool = ProcessPoolExecutor(
-            self.workers,
-            mp_context=mp_context,
-            initializer=_start_worker,
-            initargs=(self.context,),
-        )
-        # With fork, the first task starts every worker: each loads the cache now.
-        self._pool.submit(int)
+Report = Callable[[int, int], None]
+"""``report(files, hashed_bytes)``: progress, as ``build.PlanProgress.advance``."""
 
 
 @dataclass(frozen=True)
@@ -165,26 +170,231 @@ class _State:
     root: bytes
     cached: Mapping[str, Any]
     trusted_before_ns: int
+    on_block: Callable[[int], None]
+    """Called with the size of each block read to hash a file."""
+    defer_from: int
+    """Files of this size or more that need hashing are left to tasks of their own."""
 
     @classmethod
-    def load(cls, context: Context) -> _State:
+    def load(
+        cls, context: Context, *, on_block: Callable[[int], None], defer_from: int = sys.maxsize
+    ) -> _State:
         cached, trusted_before_ns = (
             context.cache.load_files() if context.cache is not None else ({}, 0)
         )
-        return cls(context.root, cached, trusted_before_ns)
+        return cls(context.root, cached, trusted_before_ns, on_block, defer_from)
 
 
-_worker_state: _State | None = None
+class _Pool:
+    """Worker processes, one pipe each: the parent sends a task to a worker that is
+    free and reads back progress messages, then the result.
+
+    Chunks of paths go first, in order; the big files they leave (``BIG`` bytes or
+    more, to hash) follow, largest first, so that they spread over the workers.
+    Only pipes: no semaphores or shared memory, which need a writable /dev/shm.
+    """
+
+    def __init__(self, workers: list[tuple[BaseProcess, Connection]]) -> None:
+        self.workers = workers
+
+    @classmethod
+    def start(cls, context: Context, count: int) -> _Pool | None:
+        """Start ``count`` workers; None where processes cannot be started."""
+        import multiprocessing
+
+        if multiprocessing.current_process().daemon:
+            return None  # a daemonic process may not have children
+        # fork: a worker starts in a millisecond with everything imported; spawn
+        # (where fork does not exist) starts a new interpreter per worker.
+        methods = multiprocessing.get_all_start_methods()
+        method = START_METHOD or ("fork" if "fork" in methods else None)
+        mp_context: Any = multiprocessing.get_context(method)  # typeshed: no Process
+        pool = cls([])
+        try:
+            for _ in range(count):
+                ours, theirs = mp_context.Pipe()
+                process = mp_context.Process(
+                    target=_work, args=(theirs, context, os.getpid()), daemon=True
+                )
+                try:
+                    process.start()
+                except OSError:
+                    ours.close()
+                    raise
+                finally:
+                    theirs.close()
+                pool.workers.append((process, ours))
+        except OSError:  # no processes or descriptors left: describe in this one
+            pool.close()
+            return None
+        return pool
+
+    def describe(self, chunks: list[Sequence[bytes]], report: Report) -> list[Chunk]:
+        """Describe ``chunks`` in the workers; the results in order (see ``describe_all``)."""
+        from multiprocessing.connection import wait
+
+        results: dict[int, Chunk] = {}
+        todo = deque(enumerate(chunks))
+        big: list[tuple[int, int, int, str]] = []  # (-size, chunk, index in chunk, path)
+        hashes: dict[tuple[int, int], tuple[str, int, str]] = {}
+        idle = [connection for _, connection in self.workers]
+        busy: dict[Connection, tuple[int, int, str]] = {}
+        while todo or big or busy:
+            while idle and (todo or big):
+                connection = idle.pop()
+                if todo:
+                    at, names = todo.popleft()
+                    connection.send(names)
+                    busy[connection] = (at, -1, "")
+                else:
+                    _, at, index, path = heapq.heappop(big)
+                    connection.send(path)
+                    busy[connection] = (at, index, path)
+            ready = wait(list(busy), timeout=TICK)
+            if not ready:
+                report(0, 0)
+            for connection in cast("list[Connection]", ready):
+                read, result = self._receive(connection)
+                report(0, read)
+                if result is None:
+                    continue  # a progress message
+                at, index, path = busy.pop(connection)
+                idle.append(connection)
+                if isinstance(result, _Failure):
+                    raise RuntimeError(f"a hashing worker failed: {result.text}")
+                if isinstance(result, Chunk):
+                    results[at] = result
+                    report(result.files + len(result.skipped) - len(result.deferred), 0)
+                    if result.error is not None:
+                        return [result]
+                    for number, (name, size) in enumerate(result.deferred):
+                        heapq.heappush(big, (-size, at, number, name))
+                elif isinstance(result, str):
+                    error = (f"Cannot plan {path}: {result}.", _CHANGING_HINT)
+                    return [replace(results[at], error=error)]
+                else:
+                    hashes[at, index] = result
+                    report(1, 0)
+        return [_with_deferred(results[at], at, hashes) for at in range(len(chunks))]
+
+    def _receive(self, connection: Connection) -> tuple[int, Any]:
+        try:
+            received: tuple[int, Any] = connection.recv()
+        except (EOFError, OSError):
+            process = next(process for process, ours in self.workers if ours is connection)
+            process.join(1)
+            raise _worker_died(process.exitcode) from None
+        return received
+
+    def close(self) -> None:
+        """End every worker now: a worker only reads files, so killing it loses nothing."""
+        for process, connection in self.workers:
+            connection.close()
+            if process.is_alive():
+                process.kill()
+        for process, _ in self.workers:
+            process.join()
+        self.workers = []
 
 
-def _start_worker(context: Context) -> None:
-    global _worker_state  # a worker process's one piece of state
-    _worker_state = _State.load(context)
+def _with_deferred(
+    chunk: Chunk, at: int, hashes: Mapping[tuple[int, int], tuple[str, int, str]]
+) -> Chunk:
+    """``chunk`` with the hashes of the big files it left to tasks of their own."""
+    if not chunk.deferred:
+        return chunk
+    entries, cache_entries = chunk.entries, {}
+    total_bytes = chunk.total_bytes
+    for number, (path, _) in enumerate(chunk.deferred):
+        sha, size, key = hashes[at, number]
+        entries = entries.replace(
+            _PENDING % (number + 1), b'"sha256":"%s","size":%d}' % (sha.encode(), size), 1
+        )
+        cache_entries[path] = key + sha
+        total_bytes += size
+    return replace(
+        chunk,
+        entries=entries,
+        cache_entries=b",".join(
+            part for part in (chunk.cache_entries, orjson.dumps(cache_entries)[1:-1]) if part
+        ),
+        total_bytes=total_bytes,
+        hashed_files=chunk.hashed_files + len(chunk.deferred),
+        hashed_bytes=chunk.hashed_bytes + total_bytes - chunk.total_bytes,
+        deferred=(),
+    )
 
 
-def _describe_in_worker(names: Sequence[bytes]) -> Chunk:
-    assert _worker_state is not None
-    return describe_chunk(names, _worker_state)
+@dataclass(frozen=True)
+class _Failure:
+    """An exception in a worker: a bug, reported with its traceback."""
+
+    text: str
+
+
+def _work(connection: Connection, context: Context, parent: int) -> None:
+    """A worker: describe each chunk (a list of names) or hash each big file (a path)
+    the parent sends, until the parent closes the pipe."""
+    import signal
+
+    # Ctrl-C reaches every process of the terminal's group: the parent stops
+    # the work and ends the workers, which must print nothing.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    unsent = 0
+
+    def on_block(count: int) -> None:
+        nonlocal unsent
+        unsent += count
+        if unsent >= REPORT_BYTES:
+            if os.getppid() != parent:  # the parent is gone: nobody waits for this
+                os._exit(1)
+            connection.send((unsent, None))
+            unsent = 0
+
+    try:
+        state = _State.load(context, on_block=on_block, defer_from=BIG)
+        buffer = bytearray(BLOCK)
+        while True:
+            try:
+                task: list[bytes] | str = connection.recv()
+            except EOFError:
+                return
+            result: Chunk | tuple[str, int, str] | str
+            if isinstance(task, str):
+                result = hash_file(context.root + b"/" + task.encode(), buffer, on_block)
+            else:
+                result = describe_chunk(task, state)
+            connection.send((unsent, result))
+            unsent = 0
+    except (BrokenPipeError, EOFError):
+        return  # the parent stopped listening
+    except Exception:
+        import traceback
+
+        connection.send((0, _Failure(traceback.format_exc())))
+
+
+def _worker_died(exitcode: int | None) -> UsageError:
+    """The error for a worker process that ended without its result."""
+    import signal
+
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        how = f"was killed by {name}"
+        if -exitcode == getattr(signal, "SIGKILL", None):
+            how += ", most likely by the system's out-of-memory killer"
+    else:
+        how = f"ended with status {exitcode}"
+    return UsageError(
+        f"A worker process that hashed files {how}; no plan was written.",
+        hint="Free some memory or stop what killed it, then run the command again.",
+    )
 
 
 def describe_chunk(names: Sequence[bytes], context: _State) -> Chunk:
@@ -199,6 +409,7 @@ def describe_chunk(names: Sequence[bytes], context: _State) -> Chunk:
     cached_digests: list[str] = []
     buffer = bytearray(BLOCK)
     skipped: list[tuple[str, str]] = []
+    deferred: list[tuple[str, int]] = []
     total_bytes = hashed_bytes = regular_files = 0
     error: tuple[str, str] | None = None
     # Locals: this loop runs once per listed path, and a global lookup costs.
@@ -245,8 +456,11 @@ def describe_chunk(names: Sequence[bytes], context: _State) -> Chunk:
             ):
                 sha = entry[-digest_length:]
                 add_digest(sha)
-        if sha is None:
-            hashed = hash_file(absolute, buffer)
+        if sha is None and size >= context.defer_from:
+            deferred.append((path, size))  # hashed as a task of its own, largest first
+            sha, size = "", -len(deferred)
+        elif sha is None:
+            hashed = hash_file(absolute, buffer, context.on_block)
             if isinstance(hashed, str):
                 error = (f"Cannot plan {path}: {hashed}.", _CHANGING_HINT)
                 break
@@ -260,17 +474,17 @@ def describe_chunk(names: Sequence[bytes], context: _State) -> Chunk:
                 "size": size,
             }
         )
-        total_bytes += size
+        total_bytes += max(size, 0)
     if error is None and not _all_hex("".join(cached_digests)):
         # A corrupt cache may make a run slower, never change its output.
-        error = _hash_malformed(entries, hashed_keys, root, buffer)
+        error = _hash_malformed(entries, hashed_keys, root, buffer, context.on_block)
     # Serialized here, in parallel, though most runs do not rewrite the cache: it
     # costs less than the main process loading the old entries when one must.
     cache_entries = orjson.dumps(
         {
             path: hashed_keys[path] + entry["sha256"] if path in hashed_keys else cached[path]
             for entry in entries
-            if entry["mode"] != MODE_SYMLINK
+            if entry["mode"] != MODE_SYMLINK and entry["size"] >= 0  # not deferred
             for path in (entry["path"],)
         }
     )[1:-1]
@@ -284,18 +498,23 @@ def describe_chunk(names: Sequence[bytes], context: _State) -> Chunk:
         hashed_bytes=hashed_bytes,
         skipped=skipped,
         error=error,
+        deferred=tuple(deferred),
     )
 
 
 def _hash_malformed(
-    entries: list[dict[str, Any]], hashed_keys: dict[str, str], root: bytes, buffer: bytearray
+    entries: list[dict[str, Any]],
+    hashed_keys: dict[str, str],
+    root: bytes,
+    buffer: bytearray,
+    on_block: Callable[[int], None],
 ) -> tuple[str, str] | None:
     """Hash again the files whose cached SHA-256 is not 64 lowercase hex digits."""
     for entry in entries:
         path = entry["path"]
         if entry["mode"] == MODE_SYMLINK or path in hashed_keys or _all_hex(entry["sha256"]):
             continue
-        hashed = hash_file(root + path.encode(), buffer)
+        hashed = hash_file(root + path.encode(), buffer, on_block)
         if isinstance(hashed, str):
             return (f"Cannot plan {path}: {hashed}.", _CHANGING_HINT)
         entry["sha256"], entry["size"], hashed_keys[path] = hashed
@@ -329,9 +548,11 @@ def _describe_other(
     return ("skip", next((label for test, label in _SPECIAL_KINDS if test(mode)), "a special file"))
 
 
-def hash_file(path: bytes, buffer: bytearray) -> tuple[str, int, str] | str:
+def hash_file(
+    path: bytes, buffer: bytearray, on_block: Callable[[int], None]
+) -> tuple[str, int, str] | str:
     """The SHA-256, size and cache key of the regular file at ``path``, read until it
-    holds still; or why it could not be."""
+    holds still; or why it could not be. ``on_block`` is told the size of each block read."""
     view = memoryview(buffer)
     for _ in range(1 + REREADS):
         try:
@@ -350,6 +571,7 @@ def hash_file(path: bytes, buffer: bytearray) -> tuple[str, int, str] | str:
                     break  # shorter than it was: the fstat after the read says so
                 digest.update(view[:count])
                 remaining -= count
+                on_block(count)
             after = os.fstat(fd)
         except OSError as exc:
             return _os_reason(exc)
