@@ -45,6 +45,11 @@ class PlanProgress(Protocol):
         """Called as files are done and as bytes are read to hash them: how many more
         of each (0 bytes for files whose hash the cache had)."""
 
+    def pending(self, hashed_bytes: int) -> None:
+        """Called when it changes: how many bytes are still to be read to hash the big
+        files found so far (counted as files by ``advance`` only once hashed), so that
+        a bar can weigh them: a few huge files are most of the work."""
+
 
 @dataclass(frozen=True)
 class SkippedPath:
@@ -134,7 +139,7 @@ def build_plan(
 
         if progress is not None:
             progress.start(len(names))
-        chunks = describer.describe_all(names, _ignore if progress is None else progress.advance)
+        chunks = describer.describe_all(names, progress or _Unseen())
     for chunk in chunks:
         if chunk.error is not None:
             message, hint = chunk.error
@@ -176,8 +181,14 @@ def _save_cache(
         cached.save([chunk.cache_entries for chunk in chunks], files, memory.scanned)
 
 
-def _ignore(files: int, hashed_bytes: int) -> None:
+class _Unseen:
     """Progress that nobody shows."""
+
+    def advance(self, files: int, hashed_bytes: int) -> None:
+        pass
+
+    def pending(self, hashed_bytes: int) -> None:
+        pass
 
 
 def _workspace_folder(root: Path) -> Path:

@@ -28,7 +28,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import orjson
 
@@ -137,30 +137,33 @@ class Describer:
         if self._pool is not None:
             self._pool.close()
 
-    def describe_all(self, names: Sequence[bytes], report: Report) -> list[Chunk]:
-        """Describe ``names`` (sorted by bytes), in order. ``report(files, bytes)`` is
-        called as files are done and bytes read, and at least every ``TICK`` seconds
-        (``report(0, 0)``) while waiting for workers. Stops at the first error: the
-        last chunk returned holds it."""
+    def describe_all(self, names: Sequence[bytes], progress: Progress) -> list[Chunk]:
+        """Describe ``names`` (sorted by bytes), in order, telling ``progress`` as files
+        are done and bytes read, and at least every ``TICK`` seconds. Stops at the
+        first error: the last chunk returned holds it."""
         size = max(CHUNK_MIN, min(CHUNK_MAX, len(names) // (self.workers * CHUNKS_PER_WORKER)))
         chunks = [names[at : at + size] for at in range(0, len(names), size)]
         if self._pool is None and self.workers > 1 and len(chunks) > 1:
             self._pool = _Pool.start(self.context, self.workers)
         if self._pool is not None:
-            return self._pool.describe(chunks, report)
-        state = _State.load(self.context, on_block=lambda count: report(0, count))
+            return self._pool.describe(chunks, progress)
+        state = _State.load(self.context, on_block=lambda count: progress.advance(0, count))
         results: list[Chunk] = []
         for names_run in chunks:
             chunk = describe_chunk(names_run, state)
             results.append(chunk)
-            report(chunk.files + len(chunk.skipped), 0)
+            progress.advance(chunk.files + len(chunk.skipped), 0)
             if chunk.error is not None:
                 break
         return results
 
 
-Report = Callable[[int, int], None]
-"""``report(files, hashed_bytes)``: progress, as ``build.PlanProgress.advance``."""
+class Progress(Protocol):
+    """What describing reports: ``build.PlanProgress`` less its ``start``."""
+
+    def advance(self, files: int, hashed_bytes: int) -> None: ...
+
+    def pending(self, hashed_bytes: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -229,16 +232,18 @@ class _Pool:
             return None
         return pool
 
-    def describe(self, chunks: list[Sequence[bytes]], report: Report) -> list[Chunk]:
+    def describe(self, chunks: list[Sequence[bytes]], progress: Progress) -> list[Chunk]:
         """Describe ``chunks`` in the workers; the results in order (see ``describe_all``)."""
         from multiprocessing.connection import wait
 
         results: dict[int, Chunk] = {}
         todo = deque(enumerate(chunks))
         big: list[tuple[int, int, int, str]] = []  # (-size, chunk, index in chunk, path)
+        left: dict[tuple[int, int], int] = {}  # bytes still to read, per big file
+        pending = 0  # their sum
         hashes: dict[tuple[int, int], tuple[str, int, str]] = {}
         idle = [connection for _, connection in self.workers]
-        busy: dict[Connection, tuple[int, int, str]] = {}
+        busy: dict[Connection, tuple[int, int, str]] = {}  # (chunk, index or -1, path)
         while todo or big or busy:
             while idle and (todo or big):
                 connection = idle.pop()
@@ -252,29 +257,41 @@ class _Pool:
                     busy[connection] = (at, index, path)
             ready = wait(list(busy), timeout=TICK)
             if not ready:
-                report(0, 0)
+                progress.advance(0, 0)  # the clock moved: a bar redraws
             for connection in cast("list[Connection]", ready):
                 read, result = self._receive(connection)
-                report(0, read)
+                at, index, path = busy[connection]
+                if index >= 0:  # a big file: its bytes were pending
+                    counted = min(read, left[at, index])
+                    left[at, index] -= counted
+                    pending -= counted
+                    if result is not None:
+                        pending -= left.pop((at, index))
+                    progress.pending(pending)
+                progress.advance(0, read)
                 if result is None:
                     continue  # a progress message
-                at, index, path = busy.pop(connection)
+                del busy[connection]
                 idle.append(connection)
                 if isinstance(result, _Failure):
                     raise RuntimeError(f"a hashing worker failed: {result.text}")
                 if isinstance(result, Chunk):
                     results[at] = result
-                    report(result.files + len(result.skipped) - len(result.deferred), 0)
                     if result.error is not None:
                         return [result]
                     for number, (name, size) in enumerate(result.deferred):
                         heapq.heappush(big, (-size, at, number, name))
+                        left[at, number] = size
+                        pending += size
+                    if result.deferred:
+                        progress.pending(pending)
+                    progress.advance(result.files + len(result.skipped) - len(result.deferred), 0)
                 elif isinstance(result, str):
                     error = (f"Cannot plan {path}: {result}.", _CHANGING_HINT)
                     return [replace(results[at], error=error)]
                 else:
                     hashes[at, index] = result
-                    report(1, 0)
+                    progress.advance(1, 0)
         return [_with_deferred(results[at], at, hashes) for at in range(len(chunks))]
 
     def _receive(self, connection: Connection) -> tuple[int, Any]:
@@ -337,12 +354,12 @@ def _work(connection: Connection, context: Context, parent: int) -> None:
     the parent sends, until the parent closes the pipe."""
     import signal
 
-    # Ctrl-C reaches every process of the terminal's group: the parent stops
-    # the work and ends the workers, which must print nothing.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    # Ctrl-C, a closed terminal or `kill` of the whole group reach the workers
+    # too: the parent alone decides, stops the work and ends the workers, which
+    # print nothing. A parent that is gone (killed) is seen between blocks.
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     unsent = 0
 
     def on_block(count: int) -> None:
