@@ -205,7 +205,9 @@ def test_the_bar_fits_the_terminal_and_moves_while_one_big_file_is_hashed(
         and int(match[3].replace(",", "")) - int(match[2].replace(",", "")) == 1
     }
     assert len(hashed_while_one_file_is_left) >= 3, frames
-    assert shown[-1] is not None and shown[-1][1] == "100"
+    last = shown[-1]
+    assert last is not None
+    assert last[1] == "100"
     if columns >= 80:
         assert "MiB/s" in drawn
         assert "left" in drawn
