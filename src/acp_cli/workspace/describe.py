@@ -307,8 +307,7 @@ class _Pool:
         """End every worker now: a worker only reads files, so killing it loses nothing."""
         for process, connection in self.workers:
             connection.close()
-            if process.is_alive():
-                process.kill()
+            process.kill()
         for process, _ in self.workers:
             process.join()
         self.workers = []
@@ -375,6 +374,11 @@ def _work(connection: Connection, context: Context, parent: int) -> None:
         state = _State.load(context, on_block=on_block, defer_from=BIG)
         buffer = bytearray(BLOCK)
         while True:
+            # A worker forked later holds this pipe's other end too: the parent's
+            # end closing is no EOF here, so an idle worker looks for its parent.
+            while not connection.poll(1):
+                if os.getppid() != parent:
+                    return
             try:
                 task: list[bytes] | str = connection.recv()
             except EOFError:
