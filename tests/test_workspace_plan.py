@@ -531,13 +531,18 @@ def _plan_data(folder: str) -> bytes:
     return build_plan(folder, cache=False).data
 
 
-def test_inside_a_daemonic_process_the_files_are_hashed_in_that_process(work: Path) -> None:
-    """A multiprocessing.Pool worker may not start processes of its own."""
+@pytest.mark.parametrize("small_files", [700, 3])
+def test_inside_a_daemonic_process_the_files_are_hashed_in_that_process(
+    work: Path, small_files: int
+) -> None:
+    """A multiprocessing.Pool worker may not start processes of its own: neither for
+    many files nor for a few big ones."""
     import multiprocessing
 
-    contents = _many_files(work)
-    contents["big.bin"] = "B" * (20 << 20)  # big enough for a task of its own
-    write_tree(work, {"big.bin": contents["big.bin"]})
+    contents = _many_files(work, small_files)
+    big = {"big-a.bin": "A" * (20 << 20), "big-b.bin": "b" * (17 << 20)}  # tasks of their own
+    write_tree(work, big)
+    contents.update(big)
 
     with multiprocessing.get_context("fork").Pool(1) as pool:
         data = pool.apply(_plan_data, (str(work),))
@@ -694,3 +699,41 @@ def test_an_error_is_raised_at_once_while_a_big_file_is_hashed(work: Path) -> No
 
     assert time.monotonic() - started < 20  # not the minute the huge file takes
     assert _children_like_me() == []
+
+
+@pytest.mark.parametrize("big_files", [1, 2, 3])
+def test_a_few_files_with_big_ones_are_hashed_and_reported_once(work: Path, big_files: int) -> None:
+    """Too few files for chunks in workers: two big ones or more are hashed side by side
+    in workers all the same; the progress counts each file and byte once."""
+    contents = {f"small-{i}.txt": f"{i}\n" * i for i in range(5)}
+    contents.update({f"big-{i}.bin": chr(65 + i) * ((16 + i) << 20) for i in range(big_files)})
+    write_tree(work, contents)
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.files = self.hashed = 0
+            self.still_pending: list[int] = []
+
+        def start(self, files: int) -> None:
+            assert files == len(contents)
+
+        def advance(self, files: int, hashed_bytes: int) -> None:
+            self.files += files
+            self.hashed += hashed_bytes
+
+        def pending(self, hashed_bytes: int) -> None:
+            self.still_pending.append(hashed_bytes)
+
+    recorder = Recorder()
+    built = build_plan(work, cache=False, progress=recorder)
+
+    assert {name: entry["sha256"] for name, entry in by_path(built).items()} == {
+        name: sha(text.encode()) for name, text in contents.items()
+    }
+    assert (recorder.files, recorder.hashed) == (len(contents), built.total_bytes)
+    assert built.hashed_files == len(contents)
+    big_bytes = sum(len(text) for name, text in contents.items() if name.startswith("big-"))
+    if big_files > 1:  # hashed in workers: the bar weighs what is left of them
+        assert recorder.still_pending[0] == big_bytes
+        assert recorder.still_pending == sorted(recorder.still_pending, reverse=True)
+        assert recorder.still_pending[-1] == 0

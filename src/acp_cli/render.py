@@ -292,10 +292,10 @@ class PlanProgressBar:
     within ``delay`` seconds, nor before something moved. It redraws when called,
     at most every ``interval`` seconds, never from a thread of its own: the workers
     that hash are forked, and a fork must not happen while another thread holds a
-    lock. ``build_plan`` calls it at least every 0.2 s.
+    lock. ``build_plan`` calls it at least every 0.05 s.
     """
 
-    def __init__(self, stream: IO[str], *, delay: float = 0.5, interval: float = 0.1) -> None:
+    def __init__(self, stream: IO[str], *, delay: float = 0.5, interval: float = 0.2) -> None:
         import time
 
         self.stream = stream

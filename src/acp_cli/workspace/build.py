@@ -30,8 +30,8 @@ _GITLINK = 0o160000
 class PlanProgress(Protocol):
     """What ``build_plan`` reports while it describes files, for a progress bar.
 
-    Both methods are called in the thread that called ``build_plan``, ``advance``
-    at least every 0.2 s while files are described (with zeros when nothing moved),
+    Every method is called in the thread that called ``build_plan``, ``advance``
+    at least every 0.05 s while files are described (with zeros when nothing moved),
     so a bar can redraw on time when called (rich: ``Progress(auto_refresh=False)``
     and ``refresh()``) without a thread of its own. Such a thread could hold a lock
     of rich's, or of the standard streams, at the moment describing forks a worker

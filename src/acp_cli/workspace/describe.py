@@ -57,7 +57,7 @@ BIG = 16 << 20
 # Workers report the bytes they read every REPORT_BYTES; the caller hears of
 # progress at least every TICK seconds, for a bar that redraws on time.
 REPORT_BYTES = 4 << 20
-TICK = 0.2
+TICK = 0.05
 # The start method of the workers: None for fork where it exists, else the
 # platform's default; "spawn" to test what macOS and Windows do.
 START_METHOD: str | None = None
@@ -147,15 +147,23 @@ class Describer:
             self._pool = _Pool.start(self.context, self.workers)
         if self._pool is not None:
             return self._pool.describe(chunks, progress)
-        state = _State.load(self.context, on_block=lambda count: progress.advance(0, count))
-        results: list[Chunk] = []
-        for names_run in chunks:
-            chunk = describe_chunk(names_run, state)
-            results.append(chunk)
-            progress.advance(chunk.files + len(chunk.skipped), 0)
+        state = _State.load(
+            self.context,
+            on_block=lambda count: progress.advance(0, count),
+            defer_from=BIG if self.workers > 1 else sys.maxsize,
+        )
+        described: dict[int, Chunk] = {}
+        for at, names_run in enumerate(chunks):
+            chunk = described[at] = describe_chunk(names_run, state)
+            progress.advance(chunk.files + len(chunk.skipped) - len(chunk.deferred), 0)
             if chunk.error is not None:
-                break
-        return results
+                return [chunk]
+        if sum(len(chunk.deferred) for chunk in described.values()) > 1:
+            # A few files, some of them big: the workers hash those side by side.
+            self._pool = _Pool.start(self.context, self.workers)
+            if self._pool is not None:
+                return self._pool.describe([], progress, described)
+        return _hash_deferred_here(described, state, progress)
 
 
 class Progress(Protocol):
@@ -232,16 +240,34 @@ class _Pool:
             return None
         return pool
 
-    def describe(self, chunks: list[Sequence[bytes]], progress: Progress) -> list[Chunk]:
-        """Describe ``chunks`` in the workers; the results in order (see ``describe_all``)."""
+    def describe(
+        self,
+        chunks: list[Sequence[bytes]],
+        progress: Progress,
+        described: Mapping[int, Chunk] | None = None,
+    ) -> list[Chunk]:
+        """Describe ``chunks`` in the workers, or only hash the big files that the
+        ``described`` chunks left; the results in order (see ``describe_all``)."""
         from multiprocessing.connection import wait
 
-        results: dict[int, Chunk] = {}
+        results = dict(described or {})
         todo = deque(enumerate(chunks))
         big: list[tuple[int, int, int, str]] = []  # (-size, chunk, index in chunk, path)
         left: dict[tuple[int, int], int] = {}  # bytes still to read, per big file
         pending = 0  # their sum
         hashes: dict[tuple[int, int], tuple[str, int, str]] = {}
+
+        def defer(at: int, chunk: Chunk) -> None:
+            nonlocal pending
+            for number, (name, size) in enumerate(chunk.deferred):
+                heapq.heappush(big, (-size, at, number, name))
+                left[at, number] = size
+                pending += size
+            if chunk.deferred:
+                progress.pending(pending)
+
+        for at, chunk in results.items():
+            defer(at, chunk)
         idle = [connection for _, connection in self.workers]
         busy: dict[Connection, tuple[int, int, str]] = {}  # (chunk, index or -1, path)
         while todo or big or busy:
@@ -279,20 +305,14 @@ class _Pool:
                     results[at] = result
                     if result.error is not None:
                         return [result]
-                    for number, (name, size) in enumerate(result.deferred):
-                        heapq.heappush(big, (-size, at, number, name))
-                        left[at, number] = size
-                        pending += size
-                    if result.deferred:
-                        progress.pending(pending)
+                    defer(at, result)
                     progress.advance(result.files + len(result.skipped) - len(result.deferred), 0)
                 elif isinstance(result, str):
-                    error = (f"Cannot plan {path}: {result}.", _CHANGING_HINT)
-                    return [replace(results[at], error=error)]
+                    return [_unhashable(results[at], path, result)]
                 else:
                     hashes[at, index] = result
                     progress.advance(1, 0)
-        return [_with_deferred(results[at], at, hashes) for at in range(len(chunks))]
+        return [_with_deferred(results[at], at, hashes) for at in sorted(results)]
 
     def _receive(self, connection: Connection) -> tuple[int, Any]:
         try:
@@ -311,6 +331,27 @@ class _Pool:
         for process, _ in self.workers:
             process.join()
         self.workers = []
+
+
+def _hash_deferred_here(
+    described: Mapping[int, Chunk], state: _State, progress: Progress
+) -> list[Chunk]:
+    """The ``described`` chunks, in order, with the big files they left hashed here."""
+    buffer = bytearray(BLOCK)
+    hashes: dict[tuple[int, int], tuple[str, int, str]] = {}
+    for at, chunk in described.items():
+        for number, (path, _) in enumerate(chunk.deferred):
+            hashed = hash_file(state.root + b"/" + path.encode(), buffer, state.on_block)
+            if isinstance(hashed, str):
+                return [_unhashable(chunk, path, hashed)]
+            hashes[at, number] = hashed
+            progress.advance(1, 0)
+    return [_with_deferred(described[at], at, hashes) for at in sorted(described)]
+
+
+def _unhashable(chunk: Chunk, path: str, reason: str) -> Chunk:
+    """``chunk`` with the error of a big file it left that could not be hashed."""
+    return replace(chunk, error=(f"Cannot plan {path}: {reason}.", _CHANGING_HINT))
 
 
 def _with_deferred(
