@@ -1,4 +1,4 @@
-"""Describing the listed files: lstat, the cache, SHA-256; in forked workers.
+"""Describing the listed files: lstat, the cache, SHA-256; in worker processes.
 
 The sorted list of paths git gave is cut into chunks of consecutive paths, and
 each chunk is described by a worker process on its own: lstat each path (never
@@ -8,10 +8,15 @@ hashing and uses every core: threads would gain nothing, since the per-file
 Python work holds the GIL. A chunk comes back as bytes, its plan entries and
 its cache entries already serialized by orjson, so nothing is pickled per file,
 and the chunks, taken in order, make up the sorted plan. Chunks are handed out
-as workers free up, so a big file in one chunk does not hold the others back.
+as workers free up. A file of ``BIG`` bytes or more to hash is left out of its
+chunk's work and hashed as a task of its own once the chunks are done, largest
+first: a few huge files spread over the workers instead of one chunk holding
+them all. Workers report the bytes they read as they read them.
 
 A small tree is described in the calling process: starting workers would cost
-more than it saves.
+more than it saves (unless it holds two big files or more). So is every tree
+where workers cannot start. The workers end with the ``Describer``: at once,
+killed, whether the work is done, failed, or was interrupted by a signal.
 
 Each file is read in blocks into one reused buffer (bounded memory, no mmap),
 with an ``fstat`` before and after: a file whose size, mtime or ctime moved
