@@ -323,14 +323,19 @@ def test_workers_do_not_outlive_a_killed_acp(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("isolated_git")
 def test_a_signal_the_caller_ignores_stays_ignored(tmp_path: Path) -> None:
-    """nohup, or a background job of a script (SIGINT ignored): acp keeps on."""
+    """nohup, or a background job of a script (SIGINT ignored): acp keeps on. The
+    signals come at start-up and while the workers hash (2 GiB: a few seconds)."""
     work = tmp_path / "work"
     work.mkdir()
     (work / "a.txt").write_text("a\n", encoding="utf-8")
+    with open(work / "big.bin", "wb") as big:
+        big.truncate(2 << 30)
     done = shell(
         f"trap '' HUP INT; acp push plan {shlex.quote(str(work))} & pid=$!; "
-        "sleep 0.3; kill -HUP $pid; kill -INT $pid; wait $pid",
+        "for delay in 0.05 0.5 0.5; do sleep $delay; kill -HUP $pid; kill -INT $pid; done; "
+        "wait $pid",
         {},
     )
     assert (done.returncode, done.stderr) == (0, "")
     assert '"path":"a.txt"' in done.stdout
+    assert '"path":"big.bin"' in done.stdout
