@@ -346,12 +346,20 @@ def _hash_deferred_here(
     hashes: dict[tuple[int, int], tuple[str, int, str]] = {}
     for at, chunk in described.items():
         for number, (path, _) in enumerate(chunk.deferred):
-            hashed = hash_file(state.root + b"/" + path.encode(), buffer, state.on_block)
+            hashed = _hash_big(state.root, path, buffer, state.on_block)
             if isinstance(hashed, str):
                 return [_unhashable(chunk, path, hashed)]
             hashes[at, number] = hashed
             progress.advance(1, 0)
     return [_with_deferred(described[at], at, hashes) for at in sorted(described)]
+
+
+def _hash_big(
+    root: bytes, path: str, buffer: bytearray, on_block: Callable[[int], None]
+) -> tuple[str, int, str] | str:
+    """``hash_file`` of a big file a chunk left, by its path in DIR: the one place
+    where a big file is opened."""
+    return hash_file(root + b"/" + path.encode(), buffer, on_block)
 
 
 def _unhashable(chunk: Chunk, path: str, reason: str) -> Chunk:
@@ -431,7 +439,7 @@ def _work(connection: Connection, context: Context, parent: int) -> None:
                 return
             result: Chunk | tuple[str, int, str] | str
             if isinstance(task, str):
-                result = hash_file(context.root + b"/" + task.encode(), buffer, on_block)
+                result = _hash_big(context.root, task, buffer, on_block)
             else:
                 result = describe_chunk(task, state)
             connection.send((unsent, result))
