@@ -168,33 +168,49 @@ def test_a_summary_line_on_a_terminal_only(work: Path, tmp_path: Path) -> None:
     assert "files," not in in_ci + quiet
 
 
-def test_the_progress_bar_draws_files_bytes_and_rate(tmp_path: Path) -> None:
-    import pty
+@pytest.mark.parametrize("columns", [40, 80, 120])
+def test_the_bar_fits_the_terminal_and_moves_while_one_big_file_is_hashed(
+    work: Path, tmp_path: Path, columns: int
+) -> None:
+    """1,100 small files and one of 1 GiB (sparse: read at memory speed): the bar
+    redraws on the clock as bytes are read, within the terminal's width, and says
+    how far it is from its first frame."""
+    write_tree(work, {f"d{i % 7}/f{i}": f"{i}\n" for i in range(1100)})
+    with open(work / "model.bin", "wb") as big:
+        big.truncate(1 << 30)
+    args = ["push", "plan", str(work), "--no-cache", "-o", str(tmp_path / "plan.json")]
 
-    from acp_cli.render import PlanProgressBar
+    code, _, drawn = run_on_terminal(args, {}, columns=columns)
 
-    leader, follower = pty.openpty()
-    with open(follower, "w", encoding="utf-8", closefd=False) as stream:
-        bar = PlanProgressBar(stream, delay=0)
-        bar.start(10)
-        bar.advance(4, 4 * 1024 * 1024)
-        bar.advance(6, 6 * 1024 * 1024)
-        bar.close()
-    os.close(follower)
-    chunks = []
-    while True:  # everything drawn, until the terminal reports it is closed
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
-    drawn = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode())
-    assert "Describing" in drawn
-    assert "10/10 files" in drawn
-    assert "10.0 MiB hashed" in drawn
+    assert code == 0, drawn
+    frames = [
+        frame
+        for frame in re.split(r"[\r\n]", re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn))
+        if "%" in frame
+    ]
+    assert frames, drawn
+    assert all(len(frame) < columns for frame in frames), frames
+    # The counts give way to the percent and the bytes where the terminal is narrow.
+    pattern = r"(\d+)% (?:([\d,]+)/(\d,\d{3})(?: files)?, )?([\d.,]+ (?:bytes|KiB|MiB|GiB))"
+    shown = [re.search(pattern, frame) for frame in frames]
+    assert all(shown), [f for f, m in zip(frames, shown, strict=True) if not m]
+    first = shown[0]
+    assert first is not None
+    assert first[2] != "0" or first[4] != "0 bytes"  # the first frame already moved
+    hashed_while_one_file_is_left = {
+        match[4]
+        for match in shown
+        if match is not None
+        and match[2] is not None
+        and int(match[3].replace(",", "")) - int(match[2].replace(",", "")) == 1
+    }
+    assert len(hashed_while_one_file_is_left) >= 3, frames
+    last = shown[-1]
+    assert last is not None
+    assert last[1] == "100"
+    if columns >= 80:
+        assert "MiB/s" in drawn
+        assert "left" in drawn
 
 
 def test_nothing_is_drawn_for_work_shorter_than_the_delay() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 import acp_cli
+from acp_cli.settings import LARGE_PLAN_BYTES
 from tests.cli_runner import ACP, BINDING
 
 
@@ -208,3 +209,134 @@ def test_temporary_files_that_cannot_be_written_are_a_clear_error(tmp_path: Path
     assert done.returncode == 2, done.stderr
     assert "acp could not write its temporary files" in done.stderr
     assert "bug" not in done.stderr
+
+
+# --- signals while a plan is described --------------------------------------------------
+
+
+def _workspace_with_a_huge_file(tmp_path: Path) -> Path:
+    """700 small files and a sparse 32 GiB one: about a minute of hashing."""
+    work = tmp_path / "work"
+    work.mkdir()
+    for index in range(700):
+        (work / f"f{index}.txt").write_text(f"{index}\n", encoding="utf-8")
+    with open(work / "huge.bin", "wb") as huge:
+        huge.truncate(32 << 30)
+    return work
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat_line = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat_line.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a process that has not ended (a zombie has)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _all_ended(pids: list[int]) -> bool:
+    """Whether every process of ``pids`` ended, allowing for one that closed its
+    descriptors and is still on its way out."""
+    deadline = time.monotonic() + 2
+    while any(_running(pid) for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def _start_planning(tmp_path: Path) -> tuple[subprocess.Popen[bytes], list[int], Path]:
+    """``acp push plan`` on the huge workspace in its own process group, TMPDIR of its
+    own; returns once both hashing workers run and the scratch repository exists."""
+    work = _workspace_with_a_huge_file(tmp_path)
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    proc = subprocess.Popen(
+        [str(ACP), "push", "plan", str(work), "--no-cache"],
+        env={**os.environ, "TMPDIR": str(temporary)},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        workers = [pid for pid in _children(proc.pid) if _running(pid)]
+        if len(workers) >= 2 and list(temporary.iterdir()):
+            time.sleep(0.5)  # hashing
+            return proc, workers, temporary
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("the workers did not start")
+
+
+@pytest.mark.usefixtures("isolated_git")
+@pytest.mark.parametrize(
+    ("signum", "to_group", "code", "said"),
+    [
+        (signal.SIGINT, True, 130, b"Interrupted.\n"),  # Ctrl-C: the terminal's whole group
+        (signal.SIGINT, False, 130, b"Interrupted.\n"),
+        (signal.SIGTERM, False, 143, b"Stopped by SIGTERM.\n"),  # kill, a CI timeout
+        (signal.SIGTERM, True, 143, b"Stopped by SIGTERM.\n"),  # a container stopping
+        (signal.SIGHUP, True, 129, b"Stopped by SIGHUP.\n"),  # the terminal closed
+    ],
+    ids=["ctrl-c", "int", "term", "term-group", "hup-group"],
+)
+def test_a_signal_while_hashing_ends_every_worker_at_once_and_leaves_nothing(
+    tmp_path: Path, signum: signal.Signals, to_group: bool, code: int, said: bytes
+) -> None:
+    proc, workers, temporary = _start_planning(tmp_path)
+    if to_group:
+        os.killpg(proc.pid, signum)
+    else:
+        proc.send_signal(signum)
+    # The huge file takes a minute: the streams close in seconds only if every
+    # process that holds them (acp and its workers) ended.
+    stdout, stderr = proc.communicate(timeout=10)
+    assert (proc.returncode, stderr, stdout) == (code, said, b"")
+    assert _all_ended(workers)
+    assert list(temporary.iterdir()) == []
+
+
+@pytest.mark.usefixtures("isolated_git")
+def test_workers_do_not_outlive_a_killed_acp(tmp_path: Path) -> None:
+    """SIGKILL cannot be handled: the workers see that their parent is gone and end,
+    letting go of the caller's stdout and stderr."""
+    proc, workers, _ = _start_planning(tmp_path)
+    proc.kill()
+    stdout, stderr = proc.communicate(timeout=10)  # EOF once every holder ended
+    assert (proc.returncode, stdout, stderr) == (-signal.SIGKILL, b"", b"")
+    assert _all_ended(workers)
+
+
+@pytest.mark.usefixtures("isolated_git")
+def test_a_signal_the_caller_ignores_stays_ignored(tmp_path: Path) -> None:
+    """nohup, or a background job of a script (SIGINT ignored): acp keeps on. The
+    signals come at start-up and while the workers hash (2 GiB: a few seconds)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "a.txt").write_text("a\n", encoding="utf-8")
+    with open(work / "big.bin", "wb") as big:
+        big.truncate(2 << 30)
+    done = shell(
+        f"trap '' HUP INT; acp push plan {shlex.quote(str(work))} & pid=$!; "
+        "for delay in 0.05 0.5 0.5; do sleep $delay; kill -HUP $pid; kill -INT $pid; done; "
+        "wait $pid",
+        {LARGE_PLAN_BYTES.variable: str(4 << 30)},  # no large-plan warning on stderr
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert '"path":"a.txt"' in done.stdout
+    assert '"path":"big.bin"' in done.stdout

@@ -6,10 +6,12 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ import rfc8785
 from acp_cli.errors import ExitCode, UsageError
 from acp_cli.signature import sign_plan_bytes
 from acp_cli.workspace import BuiltPlan, SkippedPath, build_plan
+from tests.cli_runner import run_acp
 from tests.git_oracle import git, plan_entries, plan_paths, write_tree
 
 pytestmark = pytest.mark.usefixtures("isolated_git")
@@ -510,3 +513,225 @@ def test_a_change_in_one_chunk_keeps_the_cache_of_the_others(work: Path, tmp_pat
     assert again.data == changed.data == build_plan(work, cache=False).data
     [cache_file] = (tmp_path / "home" / "cache" / "plans").iterdir()
     assert len(read_cache(cache_file)[1]["files"]) == 1500
+
+
+# --- the worker processes ---------------------------------------------------------------
+
+
+def _many_files(work: Path, count: int = 700) -> dict[str, str]:
+    """More files than one chunk: describing them starts worker processes."""
+    contents = {f"d{i % 7}/f{i}.txt": f"file {i}\n" * (i % 40) for i in range(count)}
+    write_tree(work, contents)
+    return contents
+
+
+def _plan_data(folder: str) -> bytes:
+    return build_plan(folder, cache=False).data
+
+
+@pytest.mark.parametrize("small_files", [700, 3])
+def test_inside_a_daemonic_process_the_files_are_hashed_in_that_process(
+    work: Path, small_files: int
+) -> None:
+    """A multiprocessing.Pool worker may not start processes of its own: neither for
+    many files nor for a few big ones."""
+    import multiprocessing
+
+    contents = _many_files(work, small_files)
+    big = {"big-a.bin": "A" * (20 << 20), "big-b.bin": "b" * (17 << 20)}  # tasks of their own
+    write_tree(work, big)
+    contents.update(big)
+
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        data = pool.apply(_plan_data, (str(work),))
+
+    assert data == build_plan(work, cache=False).data
+    assert {entry["path"]: entry["sha256"] for entry in orjson.loads(data)["files"]} == {
+        name: sha(text.encode()) for name, text in contents.items()
+    }
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare"
+)
+def test_without_a_writable_dev_shm_the_plan_is_the_same(work: Path) -> None:
+    """In a mount namespace with a read-only /dev/shm, where semaphores (and so
+    ProcessPoolExecutor) fail with EROFS."""
+    _many_files(work)
+    write_tree(work, {"big.bin": "B" * (20 << 20)})
+    script = (
+        "import multiprocessing, sys\n"
+        "try:\n"
+        "    multiprocessing.get_context('fork').Lock()\n"
+        "except OSError as exc:\n"
+        "    print('no semaphores:', exc, file=sys.stderr)\n"
+        "else:\n"
+        "    sys.exit('/dev/shm is writable')\n"
+        "from acp_cli.workspace import build_plan\n"
+        "sys.stdout.buffer.write(build_plan(sys.argv[1], cache=False).data)\n"
+    )
+    done = subprocess.run(
+        [
+            "unshare",
+            "-m",
+            "sh",
+            "-c",
+            'mount -t tmpfs -o ro tmpfs /dev/shm && exec "$@"',
+            "sh",
+            sys.executable,
+            "-c",
+            script,
+            str(work),
+        ],
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    if done.returncode != 0 and b"mount" in done.stderr:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace')}")
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    assert b"Read-only file system" in done.stderr
+    assert done.stdout == build_plan(work, cache=False).data
+
+
+def test_the_workers_run_with_the_spawn_start_method(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """spawn, the default on macOS and Windows: each worker is a new interpreter,
+    which gets the context pickled."""
+    from acp_cli.workspace import describe
+
+    contents = _many_files(work)
+    contents["big-a.bin"] = "A" * (20 << 20)
+    contents["big-b.bin"] = "b" * (17 << 20)
+    write_tree(work, {name: contents[name] for name in ("big-a.bin", "big-b.bin")})
+    old = 1_600_000_000_000_000_000
+    for name in contents:
+        os.utime(work / name, ns=(old, old))  # not racy: the cache may hold them
+    forked = build_plan(work)  # and fills the cache, which the spawned workers load
+    started: list[str] = []
+    real_start = describe._Pool.start.__func__  # type: ignore[attr-defined]
+
+    def start(cls: Any, context: Any, count: int) -> Any:
+        pool = real_start(cls, context, count)
+        started.extend(type(process).__name__ for process, _ in pool.workers)
+        return pool
+
+    monkeypatch.setattr(describe, "START_METHOD", "spawn")
+    monkeypatch.setattr(describe._Pool, "start", classmethod(start))
+    os.utime(work / "big-b.bin", ns=(old + 1, old + 1))  # hashed again: a task of its own
+
+    spawned = build_plan(work)
+
+    assert started == ["SpawnProcess"] * len(started)
+    assert started
+    assert spawned.data == forked.data
+    assert (spawned.hashed_files, spawned.cached_files) == (1, len(contents) - 1)
+    assert by_path(spawned)["big-b.bin"]["sha256"] == sha(contents["big-b.bin"].encode())
+
+
+def _children_like_me() -> list[int]:
+    """The processes this one forked: the same command line, this process as parent."""
+    me = Path("/proc/self/cmdline").read_bytes()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if parent == os.getpid() and (entry / "cmdline").read_bytes() == me:
+                found.append(int(entry.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def test_a_worker_killed_is_a_clear_error_naming_the_signal(work: Path) -> None:
+    """As the out-of-memory killer does: exit 2 naming the signal and the likely
+    cause, not "a bug in acp"."""
+    _many_files(work)
+    with open(work / "huge.bin", "wb") as huge:
+        huge.truncate(16 << 30)  # sparse, read at memory speed: half a minute to hash
+    killed: list[int] = []
+
+    def kill_the_workers() -> None:  # the idle one too: its death matters only at work
+        for _ in range(600):
+            workers = _children_like_me()
+            if len(workers) >= 2:
+                time.sleep(0.3)
+                for pid in workers:
+                    os.kill(pid, signal.SIGKILL)
+                killed.extend(workers)
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_the_workers)
+    killer.start()
+    try:
+        run = run_acp("push", "plan", str(work), "--no-cache")
+    finally:
+        killer.join()
+
+    assert killed
+    assert run.code == ExitCode.USAGE, run.stderr
+    assert "was killed by SIGKILL, most likely by the system's out-of-memory killer" in (
+        " ".join(run.stderr.split())
+    )
+    assert "bug in acp" not in run.stderr
+    assert run.stdout == ""
+    assert _children_like_me() == []
+
+
+def test_an_error_is_raised_at_once_while_a_big_file_is_hashed(work: Path) -> None:
+    """The bad name sorts last, so its chunk is described while a worker already
+    hashes a huge file found in the first chunk: the error does not wait for it."""
+    _many_files(work, 2000)
+    with open(work / "a-huge.bin", "wb") as huge:
+        huge.truncate(32 << 30)  # sparse, read at memory speed: a minute to hash
+    with open(os.fsencode(work) + b"/zz-\xff", "wb") as handle:
+        handle.write(b"x")
+
+    started = time.monotonic()
+    with pytest.raises(UsageError, match=r"zz-\\xff"):
+        build_plan(work, cache=False)
+
+    assert time.monotonic() - started < 20  # not the minute the huge file takes
+    assert _children_like_me() == []
+
+
+@pytest.mark.parametrize("big_files", [1, 2, 3])
+def test_a_few_files_with_big_ones_are_hashed_and_reported_once(work: Path, big_files: int) -> None:
+    """Too few files for chunks in workers: two big ones or more are hashed side by side
+    in workers all the same; the progress counts each file and byte once."""
+    contents = {f"small-{i}.txt": f"{i}\n" * i for i in range(5)}
+    contents.update({f"big-{i}.bin": chr(65 + i) * ((16 + i) << 20) for i in range(big_files)})
+    write_tree(work, contents)
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.files = self.hashed = 0
+            self.still_pending: list[int] = []
+
+        def start(self, files: int) -> None:
+            assert files == len(contents)
+
+        def advance(self, files: int, hashed_bytes: int) -> None:
+            self.files += files
+            self.hashed += hashed_bytes
+
+        def pending(self, hashed_bytes: int) -> None:
+            self.still_pending.append(hashed_bytes)
+
+    recorder = Recorder()
+    built = build_plan(work, cache=False, progress=recorder)
+
+    assert {name: entry["sha256"] for name, entry in by_path(built).items()} == {
+        name: sha(text.encode()) for name, text in contents.items()
+    }
+    assert (recorder.files, recorder.hashed) == (len(contents), built.total_bytes)
+    assert built.hashed_files == len(contents)
+    big_bytes = sum(len(text) for name, text in contents.items() if name.startswith("big-"))
+    if big_files > 1:  # hashed in workers: the bar weighs what is left of them
+        assert recorder.still_pending[0] == big_bytes
+        assert recorder.still_pending == sorted(recorder.still_pending, reverse=True)
+        assert recorder.still_pending[-1] == 0

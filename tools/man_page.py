@@ -83,9 +83,12 @@ EXIT_MEANINGS: dict[str, str] = {
     "5xx after the retries, a redirect, a success answer that is not the documented JSON.",
     "OUTPUT": "The output could not be written (a full disk, a closed standard output): "
     "one line naming the stream; whatever was done on the server stays done.",
-    "INTERRUPTED": "Interrupted (Ctrl-C).",
+    "HUNG_UP": "Stopped by SIGHUP (the terminal closed): workers ended, temporary files removed.",
+    "INTERRUPTED": "Interrupted (Ctrl-C, SIGINT).",
     "BROKEN_PIPE": "The reader of the output went away (acp ... | head): acp ends quietly, "
     "as if killed by SIGPIPE.",
+    "TERMINATED": "Stopped by SIGTERM (kill, a CI job's timeout): workers ended, temporary "
+    "files removed.",
 }
 
 EXAMPLES: tuple[tuple[str, tuple[str, ...]], ...] = (

@@ -9,7 +9,8 @@ built in and free to import, where signal would first load enum.
 
 import _signal  # type: ignore[import-not-found]  # no stub; the same API as signal
 
-_signal.signal(_signal.SIGINT, _signal.SIG_DFL)
+if _signal.getsignal(_signal.SIGINT) != _signal.SIG_IGN:  # a background job ignores it
+    _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
 
 
 def main() -> None:

@@ -38,9 +38,14 @@ class ExitCode(IntEnum):
     UNAVAILABLE = 6
     OUTPUT = 74
     """The output could not be written (a full disk, a closed stream): EX_IOERR of sysexits.h."""
+    HUNG_UP = 129
+    """SIGHUP (the terminal closed): 128 + the signal's number, as a shell reports it."""
     INTERRUPTED = 130
+    """SIGINT (Ctrl-C)."""
     BROKEN_PIPE = 141
     """The reader of the output went away: the status of a process killed by SIGPIPE."""
+    TERMINATED = 143
+    """SIGTERM (``kill``, a CI job's timeout, a container stopping)."""
 
 
 class AcpError(Exception):

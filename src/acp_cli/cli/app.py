@@ -74,8 +74,9 @@ def _run(argv: Sequence[str], here: Invocation) -> int:
         if code == ExitCode.INTERRUPTED:
             return _quietly(here, ["Interrupted."], code)
         return code
-    except KeyboardInterrupt:
-        return _quietly(here, ["Interrupted."], ExitCode.INTERRUPTED)
+    except (KeyboardInterrupt, Stopped) as exc:
+        message, code = _interrupted(exc)
+        return _quietly(here, [message], code)
     except OutputError as exc:
         if exc.broken_pipe:
             return ExitCode.BROKEN_PIPE
@@ -97,6 +98,32 @@ def _run(argv: Sequence[str], here: Invocation) -> int:
             ],
             ExitCode.UNEXPECTED,
         )
+
+
+class Stopped(BaseException):
+    """SIGTERM or SIGHUP, raised in the main thread as Ctrl-C raises KeyboardInterrupt,
+    so that everything unwinds: worker processes end, temporary files are removed.
+    Not a KeyboardInterrupt, which Typer turns into exit 130."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
+def _interrupted(exc: KeyboardInterrupt | Stopped) -> tuple[str, int]:
+    """What acp says when a signal stopped it, and its exit code: 128 + the signal's
+    number, as a shell reports a process the signal killed (130 for Ctrl-C)."""
+    if isinstance(exc, Stopped):
+        import signal
+
+        return f"Stopped by {signal.Signals(exc.signum).name}.", 128 + exc.signum
+    from acp_cli.errors import ExitCode
+
+    return "Interrupted.", ExitCode.INTERRUPTED
 
 
 def _invoke(argv: Sequence[str], here: Invocation) -> int:
@@ -138,8 +165,17 @@ def main() -> None:
 
     try:
         # From here on Ctrl-C is KeyboardInterrupt again, which run() reports
-        # (acp_cli.__main__ left SIGINT at its default while acp loaded).
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        # (acp_cli.__main__ left SIGINT at its default while acp loaded), and
+        # SIGTERM and SIGHUP are Stopped: each ends the work and its workers at
+        # once, leaves no temporary file, and exits 128 + the signal's number. A
+        # signal the caller ignores (nohup, a background job) stays ignored.
+        for signum, handler in (
+            (signal.SIGINT, signal.default_int_handler),
+            (signal.SIGTERM, _stop),
+            (getattr(signal, "SIGHUP", None), _stop),
+        ):
+            if signum is not None and signal.getsignal(signum) is not signal.SIG_IGN:
+                signal.signal(signum, handler)
         _reserve_closed_descriptors()
         code = run(
             sys.argv[1:],
@@ -148,10 +184,10 @@ def main() -> None:
             stdout=sys.stdout,
             stderr=sys.stderr,
         )
-    except KeyboardInterrupt:  # before run() had its own boundary in place
-        code = 130
+    except (KeyboardInterrupt, Stopped) as exc:  # before run() had its boundary in place
+        message, code = _interrupted(exc)
         if sys.stderr is not None:
-            sys.stderr.write("Interrupted.\n")
+            sys.stderr.write(message + "\n")
     if code != 0 and sys.stdout is not None:
         # Output that could not be written stays in the buffer; the interpreter
         # would try to flush it again at exit and print a second error.

@@ -38,8 +38,8 @@ ROOT_EPILOG = epilog(
     ],
     "Exit codes: 0 ok, 1 bug (or config get: key not set), 2 bad input or config, "
     "3 authentication, 4 not found, 5 rejected by the server, 6 server unavailable, "
-    "74 output not written, "
-    "130 interrupted, 141 the output's reader went away.",
+    "74 output not written, 129 SIGHUP, 130 interrupted, 141 the output's reader went "
+    "away, 143 SIGTERM.",
 )
 
 GROUPS = {"push": push.app, "auth": auth.app, "config": config.app}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -34,18 +34,25 @@ _GITLINK = 0o160000
 class PlanProgress(Protocol):
     """What ``build_plan`` reports while it describes files, for a progress bar.
 
-    Both methods are called in the thread that called ``build_plan``. Describing
-    forks worker processes, and forking while another thread holds a lock is
-    unsafe: a progress bar should redraw when called (rich:
-    ``Progress(auto_refresh=False)`` and ``refresh()``), not from a thread of its own.
+    Every method is called in the thread that called ``build_plan``, ``advance``
+    at least every 0.05 s while files are described (with zeros when nothing moved),
+    so a bar can redraw on time when called (rich: ``Progress(auto_refresh=False)``
+    and ``refresh()``) without a thread of its own. Such a thread could hold a lock
+    of rich's, or of the standard streams, at the moment describing forks a worker
+    process, and the worker would inherit the lock held forever.
     """
 
     def start(self, files: int) -> None:
         """Called once, when git has listed the paths: how many will be described."""
 
     def advance(self, files: int, hashed_bytes: int) -> None:
-        """Called as runs of paths are done: how many more, and how many bytes were
-        read to hash them (0 for files whose hash the cache had)."""
+        """Called as files are done and as bytes are read to hash them: how many more
+        of each (0 bytes for files whose hash the cache had)."""
+
+    def pending(self, hashed_bytes: int) -> None:
+        """Called when it changes: how many bytes are still to be read to hash the big
+        files found so far (counted as files by ``advance`` only once hashed), so that
+        a bar can weigh them: a few huge files are most of the work."""
 
 
 @dataclass(frozen=True)
@@ -154,7 +161,7 @@ def build_plan(
 
         if progress is not None:
             progress.start(len(names))
-        chunks = describer.describe_all(names, _reporter(progress))
+        chunks = describer.describe_all(names, progress or _Unseen())
     for chunk in chunks:
         if chunk.error is not None:
             message, hint = chunk.error
@@ -238,12 +245,14 @@ def _save_cache(
         cached.mark_used()
 
 
-def _reporter(progress: PlanProgress | None) -> Callable[[describe.Chunk], None]:
-    def report(chunk: describe.Chunk) -> None:
-        if progress is not None:
-            progress.advance(chunk.files + len(chunk.skipped), chunk.hashed_bytes)
+class _Unseen:
+    """Progress that nobody shows."""
 
-    return report
+    def advance(self, files: int, hashed_bytes: int) -> None:
+        pass
+
+    def pending(self, hashed_bytes: int) -> None:
+        pass
 
 
 def _workspace_folder(root: Path) -> Path:

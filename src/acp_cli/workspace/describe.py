@@ -1,4 +1,4 @@
-"""Describing the listed files: lstat, the cache, SHA-256; in forked workers.
+"""Describing the listed files: lstat, the cache, SHA-256; in worker processes.
 
 The sorted list of paths git gave is cut into chunks of consecutive paths, and
 each chunk is described by a worker process on its own: lstat each path (never
@@ -8,10 +8,15 @@ hashing and uses every core: threads would gain nothing, since the per-file
 Python work holds the GIL. A chunk comes back as bytes, its plan entries and
 its cache entries already serialized by orjson, so nothing is pickled per file,
 and the chunks, taken in order, make up the sorted plan. Chunks are handed out
-as workers free up, so a big file in one chunk does not hold the others back.
+as workers free up. A file of ``BIG`` bytes or more to hash is left out of its
+chunk's work and hashed as a task of its own once the chunks are done, largest
+first: a few huge files spread over the workers instead of one chunk holding
+them all. Workers report the bytes they read as they read them.
 
 A small tree is described in the calling process: starting workers would cost
-more than it saves.
+more than it saves (unless it holds two big files or more). So is every tree
+where workers cannot start. The workers end with the ``Describer``: at once,
+killed, whether the work is done, failed, or was interrupted by a signal.
 
 Each file is read in blocks into one reused buffer (bounded memory, no mmap),
 with an ``fstat`` before and after: a file whose size, mtime or ctime moved
@@ -21,20 +26,25 @@ while it was read is read again, up to ``REREADS`` times.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import os
 import stat
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+import sys
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 
 import orjson
 
+from acp_cli.errors import UsageError
 from acp_cli.workspace.cache import HashCache, stat_key
 from acp_cli.workspace.folders import FolderChain
 from acp_cli.workspace.listing import escape
 
 if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
 
 BLOCK = 1 << 20
 REREADS = 3
@@ -47,6 +57,18 @@ MODE_SYMLINK = "120000"
 CHUNKS_PER_WORKER = 24
 CHUNK_MIN = 256
 CHUNK_MAX = 4096
+# A file of BIG bytes or more that needs hashing is hashed as a task of its own,
+# largest first, after the chunks: a few huge files spread over the workers.
+BIG = 16 << 20
+# Workers report the bytes they read every REPORT_BYTES; the caller hears of
+# progress at least every TICK seconds, for a bar that redraws on time.
+REPORT_BYTES = 4 << 20
+TICK = 0.05
+# The start method of the workers: None for fork where it exists, else the
+# platform's default; "spawn" to test what macOS and Windows do.
+START_METHOD: str | None = None
+# In an entry left for a big file: where its SHA-256 and size go.
+_PENDING = b'"sha256":"","size":-%d}'
 
 # O_NONBLOCK: a file swapped for a FIFO since its lstat opens without hanging (and
 # fails the S_ISREG check); O_NOFOLLOW: one swapped for a symlink is not followed.
@@ -95,6 +117,9 @@ class Chunk:
     """(path, reason) of the paths a plan cannot hold: special files, submodules."""
     error: tuple[str, str] | None
     """(message, hint) of the first path that cannot be planned; then nothing else."""
+    deferred: tuple[tuple[str, int], ...] = ()
+    """(path, size) of the big files left to be hashed on their own: the entry of the
+    n-th (from 1) holds ``_PENDING % n`` in place of its SHA-256 and size."""
 
 
 class Describer:
@@ -102,64 +127,60 @@ class Describer:
 
     With ``expect_many`` the workers start at once, and each loads the cache
     while the caller is still waiting for git's listing; else they start when
-    ``describe_all`` finds enough paths to need them.
+    ``describe_all`` finds enough paths to need them. Where workers cannot start
+    (inside a daemonic process, no processes left), the calling process does
+    the work. Leaving the ``with`` block ends every worker at once.
     """
 
     def __init__(self, context: Context, *, expect_many: bool) -> None:
         self.context = context
         self.workers = _worker_count()
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: _Pool | None = None
         if expect_many and self.workers > 1:
-            self._start_pool()
+            self._pool = _Pool.start(context, self.workers)
 
     def __enter__(self) -> Describer:
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._pool is not None:
-            # Chunks not started yet are dropped; running ones finish first.
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.close()
 
-    def describe_all(
-        self, names: Sequence[bytes], on_chunk: Callable[[Chunk], None]
-    ) -> list[Chunk]:
-        """Describe ``names`` (sorted by bytes), in order, calling ``on_chunk`` as
-        each chunk is done. Stops at the first chunk with an error."""
+    def describe_all(self, names: Sequence[bytes], progress: Progress) -> list[Chunk]:
+        """Describe ``names`` (sorted by bytes), in order, telling ``progress`` as files
+        are done and bytes read, and at least every ``TICK`` seconds. Stops at the
+        first error: the last chunk returned holds it."""
         size = max(CHUNK_MIN, min(CHUNK_MAX, len(names) // (self.workers * CHUNKS_PER_WORKER)))
         chunks = [names[at : at + size] for at in range(0, len(names), size)]
         if self._pool is None and self.workers > 1 and len(chunks) > 1:
-            self._start_pool()
+            self._pool = _Pool.start(self.context, self.workers)
         if self._pool is not None:
-            described: Iterator[Chunk] = self._pool.map(_describe_in_worker, chunks)
-        else:
-            state = _State.load(self.context)
-            described = (describe_chunk(chunk, state) for chunk in chunks)
-        results: list[Chunk] = []
-        for chunk in described:
-            results.append(chunk)
-            on_chunk(chunk)
-            if chunk.error is not None:
-                break
-        return results
-
-    def _start_pool(self) -> None:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # fork: a worker starts in a millisecond with everything imported; spawn
-        # (where fork does not exist) starts a new interpreter per worker. The
-        # executor, unlike multiprocessing.Pool, reports a worker that died
-        # (BrokenProcessPool) instead of waiting for it forever.
-        methods = multiprocessing.get_all_start_methods()
-        mp_context = multiprocessing.get_context("fork" if "fork" in methods else None)
-        self._pool = ProcessPoolExecutor(
-            self.workers,
-            mp_context=mp_context,
-            initializer=_start_worker,
-            initargs=(self.context,),
+            return self._pool.describe(chunks, progress)
+        state = _State.load(
+            self.context,
+            on_block=lambda count: progress.advance(0, count),
+            defer_from=BIG if self.workers > 1 else sys.maxsize,
         )
-        # With fork, the first task starts every worker: each loads the cache now.
-        self._pool.submit(int)
+        described: dict[int, Chunk] = {}
+        for at, names_run in enumerate(chunks):
+            chunk = described[at] = describe_chunk(names_run, state)
+            progress.advance(chunk.files + len(chunk.skipped) - len(chunk.deferred), 0)
+            if chunk.error is not None:
+                return [chunk]
+        if sum(len(chunk.deferred) for chunk in described.values()) > 1:
+            # A few files, some of them big: the workers hash those side by side.
+            self._pool = _Pool.start(self.context, self.workers)
+            if self._pool is not None:
+                return self._pool.describe([], progress, described)
+        return _hash_deferred_here(described, state, progress)
+
+
+class Progress(Protocol):
+    """What describing reports: ``build.PlanProgress`` less its ``start``."""
+
+    def advance(self, files: int, hashed_bytes: int) -> None: ...
+
+    def pending(self, hashed_bytes: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -169,26 +190,291 @@ class _State:
     root: bytes
     cached: Mapping[str, Any]
     trusted_before_ns: int
+    on_block: Callable[[int], None]
+    """Called with the size of each block read to hash a file."""
+    defer_from: int
+    """Files of this size or more that need hashing are left to tasks of their own."""
 
     @classmethod
-    def load(cls, context: Context) -> _State:
+    def load(
+        cls, context: Context, *, on_block: Callable[[int], None], defer_from: int = sys.maxsize
+    ) -> _State:
         cached, trusted_before_ns = (
             context.cache.load_files() if context.cache is not None else ({}, 0)
         )
-        return cls(context.root, cached, trusted_before_ns)
+        return cls(context.root, cached, trusted_before_ns, on_block, defer_from)
 
 
-_worker_state: _State | None = None
+class _Pool:
+    """Worker processes, one pipe each: the parent sends a task to a worker that is
+    free and reads back progress messages, then the result.
+
+    Chunks of paths go first, in order; the big files they leave (``BIG`` bytes or
+    more, to hash) follow, largest first, so that they spread over the workers.
+    Only pipes: no semaphores or shared memory, which need a writable /dev/shm.
+    """
+
+    def __init__(self, workers: list[tuple[BaseProcess, Connection]]) -> None:
+        self.workers = workers
+
+    @classmethod
+    def start(cls, context: Context, count: int) -> _Pool | None:
+        """Start ``count`` workers; None where processes cannot be started."""
+        import multiprocessing
+
+        if multiprocessing.current_process().daemon:
+            return None  # a daemonic process may not have children
+        # fork: a worker starts in a millisecond with everything imported; spawn
+        # (where fork does not exist) starts a new interpreter per worker.
+        methods = multiprocessing.get_all_start_methods()
+        method = START_METHOD or ("fork" if "fork" in methods else None)
+        mp_context: Any = multiprocessing.get_context(method)  # typeshed: no Process
+        pool = cls([])
+        try:
+            for _ in range(count):
+                ours, theirs = mp_context.Pipe()
+                process = mp_context.Process(
+                    target=_work, args=(theirs, context, os.getpid()), daemon=True
+                )
+                try:
+                    process.start()
+                except OSError:
+                    ours.close()
+                    raise
+                finally:
+                    theirs.close()
+                pool.workers.append((process, ours))
+        except OSError:  # no processes or descriptors left: describe in this one
+            pool.close()
+            return None
+        return pool
+
+    def describe(
+        self,
+        chunks: list[Sequence[bytes]],
+        progress: Progress,
+        described: Mapping[int, Chunk] | None = None,
+    ) -> list[Chunk]:
+        """Describe ``chunks`` in the workers, or only hash the big files that the
+        ``described`` chunks left; the results in order (see ``describe_all``)."""
+        from multiprocessing.connection import wait
+
+        results = dict(described or {})
+        todo = deque(enumerate(chunks))
+        big: list[tuple[int, int, int, str]] = []  # (-size, chunk, index in chunk, path)
+        left: dict[tuple[int, int], int] = {}  # bytes still to read, per big file
+        pending = 0  # their sum
+        hashes: dict[tuple[int, int], tuple[str, int, str]] = {}
+
+        def defer(at: int, chunk: Chunk) -> None:
+            nonlocal pending
+            for number, (name, size) in enumerate(chunk.deferred):
+                heapq.heappush(big, (-size, at, number, name))
+                left[at, number] = size
+                pending += size
+            if chunk.deferred:
+                progress.pending(pending)
+
+        for at, chunk in results.items():
+            defer(at, chunk)
+        idle = [connection for _, connection in self.workers]
+        busy: dict[Connection, tuple[int, int, str]] = {}  # (chunk, index or -1, path)
+        while todo or big or busy:
+            while idle and (todo or big):
+                connection = idle.pop()
+                if todo:
+                    at, names = todo.popleft()
+                    connection.send(names)
+                    busy[connection] = (at, -1, "")
+                else:
+                    _, at, index, path = heapq.heappop(big)
+                    connection.send(path)
+                    busy[connection] = (at, index, path)
+            ready = wait(list(busy), timeout=TICK)
+            if not ready:
+                progress.advance(0, 0)  # the clock moved: a bar redraws
+            for connection in cast("list[Connection]", ready):
+                read, result = self._receive(connection)
+                at, index, path = busy[connection]
+                if index >= 0:  # a big file: its bytes were pending
+                    counted = min(read, left[at, index])
+                    left[at, index] -= counted
+                    pending -= counted
+                    if result is not None:
+                        pending -= left.pop((at, index))
+                    progress.pending(pending)
+                progress.advance(0, read)
+                if result is None:
+                    continue  # a progress message
+                del busy[connection]
+                idle.append(connection)
+                if isinstance(result, _Failure):
+                    raise RuntimeError(f"a hashing worker failed: {result.text}")
+                if isinstance(result, Chunk):
+                    results[at] = result
+                    if result.error is not None:
+                        return [result]
+                    defer(at, result)
+                    progress.advance(result.files + len(result.skipped) - len(result.deferred), 0)
+                elif isinstance(result, Unhashable):
+                    return [_unhashable(results[at], path, result)]
+                else:
+                    hashes[at, index] = result
+                    progress.advance(1, 0)
+        return [_with_deferred(results[at], at, hashes) for at in sorted(results)]
+
+    def _receive(self, connection: Connection) -> tuple[int, Any]:
+        try:
+            received: tuple[int, Any] = connection.recv()
+        except (EOFError, OSError):
+            process = next(process for process, ours in self.workers if ours is connection)
+            process.join(1)
+            raise _worker_died(process.exitcode) from None
+        return received
+
+    def close(self) -> None:
+        """End every worker now: a worker only reads files, so killing it loses nothing."""
+        for process, connection in self.workers:
+            connection.close()
+            process.kill()
+        for process, _ in self.workers:
+            process.join()
+        self.workers = []
 
 
-def _start_worker(context: Context) -> None:
-    global _worker_state  # a worker process's one piece of state
-    _worker_state = _State.load(context)
+def _hash_deferred_here(
+    described: Mapping[int, Chunk], state: _State, progress: Progress
+) -> list[Chunk]:
+    """The ``described`` chunks, in order, with the big files they left hashed here."""
+    buffer = bytearray(BLOCK)
+    hashes: dict[tuple[int, int], tuple[str, int, str]] = {}
+    for at, chunk in described.items():
+        for number, (path, _) in enumerate(chunk.deferred):
+            hashed = _hash_big(state.root, path, buffer, state.on_block)
+            if isinstance(hashed, Unhashable):
+                return [_unhashable(chunk, path, hashed)]
+            hashes[at, number] = hashed
+            progress.advance(1, 0)
+    return [_with_deferred(described[at], at, hashes) for at in sorted(described)]
 
 
-def _describe_in_worker(names: Sequence[bytes]) -> Chunk:
-    assert _worker_state is not None
-    return describe_chunk(names, _worker_state)
+def _hash_big(
+    root: bytes, path: str, buffer: bytearray, on_block: Callable[[int], None]
+) -> tuple[str, int, str] | Unhashable:
+    """``hash_file`` of a big file a chunk left, by its path in DIR, opened without
+    following a symlinked folder: the one place where a big file is opened."""
+    with FolderChain(root) as folders:
+        return hash_in(folders, path, buffer, on_block)
+
+
+def _unhashable(chunk: Chunk, path: str, why: Unhashable) -> Chunk:
+    """``chunk`` with the error of a big file it left that could not be hashed."""
+    return replace(chunk, error=why.error(path))
+
+
+def _with_deferred(
+    chunk: Chunk, at: int, hashes: Mapping[tuple[int, int], tuple[str, int, str]]
+) -> Chunk:
+    """``chunk`` with the hashes of the big files it left to tasks of their own."""
+    if not chunk.deferred:
+        return chunk
+    entries, cache_entries = chunk.entries, {}
+    total_bytes = chunk.total_bytes
+    for number, (path, _) in enumerate(chunk.deferred):
+        sha, size, key = hashes[at, number]
+        entries = entries.replace(
+            _PENDING % (number + 1), b'"sha256":"%s","size":%d}' % (sha.encode(), size), 1
+        )
+        cache_entries[path] = key + sha
+        total_bytes += size
+    return replace(
+        chunk,
+        entries=entries,
+        cache_entries=b",".join(
+            part for part in (chunk.cache_entries, orjson.dumps(cache_entries)[1:-1]) if part
+        ),
+        total_bytes=total_bytes,
+        hashed_files=chunk.hashed_files + len(chunk.deferred),
+        hashed_bytes=chunk.hashed_bytes + total_bytes - chunk.total_bytes,
+        deferred=(),
+    )
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """An exception in a worker: a bug, reported with its traceback."""
+
+    text: str
+
+
+def _work(connection: Connection, context: Context, parent: int) -> None:
+    """A worker: describe each chunk (a list of names) or hash each big file (a path)
+    the parent sends, until the parent closes the pipe."""
+    import signal
+
+    # Ctrl-C, a closed terminal or `kill` of the whole group reach the workers
+    # too: the parent alone decides, stops the work and ends the workers, which
+    # print nothing. A parent that is gone (killed) is seen between blocks.
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+    unsent = 0
+
+    def on_block(count: int) -> None:
+        nonlocal unsent
+        unsent += count
+        if unsent >= REPORT_BYTES:
+            if os.getppid() != parent:  # the parent is gone: nobody waits for this
+                os._exit(1)
+            connection.send((unsent, None))
+            unsent = 0
+
+    try:
+        state = _State.load(context, on_block=on_block, defer_from=BIG)
+        buffer = bytearray(BLOCK)
+        while True:
+            # A worker forked later holds this pipe's other end too: the parent's
+            # end closing is no EOF here, so an idle worker looks for its parent.
+            while not connection.poll(1):
+                if os.getppid() != parent:
+                    return
+            try:
+                task: list[bytes] | str = connection.recv()
+            except EOFError:
+                return
+            result: Chunk | tuple[str, int, str] | Unhashable
+            if isinstance(task, str):
+                result = _hash_big(context.root, task, buffer, on_block)
+            else:
+                result = describe_chunk(task, state)
+            connection.send((unsent, result))
+            unsent = 0
+    except (BrokenPipeError, EOFError):
+        return  # the parent stopped listening
+    except Exception:
+        import traceback
+
+        connection.send((0, _Failure(traceback.format_exc())))
+
+
+def _worker_died(exitcode: int | None) -> UsageError:
+    """The error for a worker process that ended without its result."""
+    import signal
+
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        how = f"was killed by {name}"
+        if -exitcode == getattr(signal, "SIGKILL", None):
+            how += ", most likely by the system's out-of-memory killer"
+    else:
+        how = f"ended with status {exitcode}"
+    return UsageError(
+        f"A worker process that hashed files {how}; no plan was written.",
+        hint="Free some memory or stop what killed it, then run the command again.",
+    )
 
 
 def describe_chunk(names: Sequence[bytes], context: _State) -> Chunk:
@@ -203,6 +489,7 @@ def describe_chunk(names: Sequence[bytes], context: _State) -> Chunk:
     cached_digests: list[str] = []
     buffer = bytearray(BLOCK)
     skipped: list[tuple[str, str]] = []
+    deferred: list[tuple[str, int]] = []
     total_bytes = hashed_bytes = regular_files = 0
     error: tuple[str, str] | None = None
     # Locals: this loop runs once per listed path, and a global lookup costs.
@@ -255,8 +542,11 @@ def describe_chunk(names: Sequence[bytes], context: _State) -> Chunk:
             ):
                 sha = entry[-digest_length:]
                 add_digest(sha)
-        if sha is None:
-            hashed = hash_file(base, buffer, folder_fd)
+        if sha is None and size >= context.defer_from:
+            deferred.append((path, size))  # hashed as a task of its own, largest first
+            sha, size = "", -len(deferred)
+        elif sha is None:
+            hashed = hash_file(base, buffer, context.on_block, folder_fd)
             if isinstance(hashed, Unhashable):
                 error = hashed.error(path)
                 break
@@ -270,10 +560,10 @@ def describe_chunk(names: Sequence[bytes], context: _State) -> Chunk:
                 "size": size,
             }
         )
-        total_bytes += size
+        total_bytes += max(size, 0)
     if error is None and not _all_hex("".join(cached_digests)):
         # A corrupt cache may make a run slower, never change its output.
-        error = _hash_malformed(entries, hashed_keys, folders, buffer)
+        error = _hash_malformed(entries, hashed_keys, folders, buffer, context.on_block)
     folders.close()
     # Serialized here, in parallel, though most runs do not rewrite the cache: it
     # costs less than the main process loading the old entries when one must.
@@ -281,7 +571,7 @@ def describe_chunk(names: Sequence[bytes], context: _State) -> Chunk:
         {
             path: hashed_keys[path] + entry["sha256"] if path in hashed_keys else cached[path]
             for entry in entries
-            if entry["mode"] != MODE_SYMLINK
+            if entry["mode"] != MODE_SYMLINK and entry["size"] >= 0  # not deferred
             for path in (entry["path"],)
         }
     )[1:-1]
@@ -295,6 +585,7 @@ def describe_chunk(names: Sequence[bytes], context: _State) -> Chunk:
         hashed_bytes=hashed_bytes,
         skipped=skipped,
         error=error,
+        deferred=tuple(deferred),
     )
 
 
@@ -303,22 +594,14 @@ def _hash_malformed(
     hashed_keys: dict[str, str],
     folders: FolderChain,
     buffer: bytearray,
+    on_block: Callable[[int], None],
 ) -> tuple[str, str] | None:
     """Hash again the files whose cached SHA-256 is not 64 lowercase hex digits."""
     for entry in entries:
         path = entry["path"]
         if entry["mode"] == MODE_SYMLINK or path in hashed_keys or _all_hex(entry["sha256"]):
             continue
-        parent, _, base = path.encode().rpartition(b"/")
-        try:
-            folder_fd = folders.open(parent)
-        except OSError as exc:
-            return _unreadable(path.encode(), exc)
-        hashed = (
-            hash_file(base, buffer, folder_fd)
-            if folder_fd is not None
-            else Unhashable("it was moved while acp read it", _CHANGING_HINT)
-        )
+        hashed = hash_in(folders, path, buffer, on_block)
         if isinstance(hashed, Unhashable):
             return hashed.error(path)
         entry["sha256"], entry["size"], hashed_keys[path] = hashed
@@ -365,12 +648,27 @@ class Unhashable(NamedTuple):
         return f"Cannot plan {path}: {self.reason}.", self.hint
 
 
+def hash_in(
+    folders: FolderChain, path: str, buffer: bytearray, on_block: Callable[[int], None]
+) -> tuple[str, int, str] | Unhashable:
+    """``hash_file`` of ``path`` (relative to DIR), opened through ``folders``: never
+    through a symlinked folder on its way."""
+    parent, _, base = path.encode().rpartition(b"/")
+    try:
+        folder_fd = folders.open(parent)
+    except OSError as exc:
+        return _os_reason(exc)
+    if folder_fd is None:
+        return Unhashable("it was moved while acp read it", _CHANGING_HINT)
+    return hash_file(base, buffer, on_block, folder_fd)
+
+
 def hash_file(
-    path: bytes, buffer: bytearray, dir_fd: int | None = None
+    path: bytes, buffer: bytearray, on_block: Callable[[int], None], dir_fd: int | None = None
 ) -> tuple[str, int, str] | Unhashable:
     """The SHA-256, size and cache key of the regular file at ``path`` (relative to
     the folder open as ``dir_fd``, if given), read until it holds still; or why it
-    could not be."""
+    could not be. ``on_block`` is told the size of each block read."""
     view = memoryview(buffer)
     for _ in range(1 + REREADS):
         try:
@@ -391,6 +689,7 @@ def hash_file(
                     break  # shorter than it was: the fstat after the read says so
                 digest.update(view[:count])
                 remaining -= count
+                on_block(count)
             after = os.fstat(fd)
         except OSError as exc:
             return _os_reason(exc)
