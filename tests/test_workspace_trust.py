@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from acp_cli.errors import UsageError
-from acp_cli.workspace import build_plan
+from acp_cli.workspace import build_plan, describe
 from tests.cli_runner import Run, run_acp
 from tests.git_oracle import (
     fresh_repository_listing,
@@ -138,6 +138,29 @@ def test_a_folder_swapped_for_a_symlink_after_listing_is_not_read_through(
     assert_no_canary(built.data)
     assert "x" in plan_paths(built)
     assert not [path for path in plan_paths(built) if path.startswith("conf/")]
+
+
+@pytest.mark.parametrize("depth", ["conf", "a/conf", "a/b/c/conf"])
+def test_a_big_file_hashed_on_its_own_is_never_read_through_a_symlinked_folder(
+    work: Path, outside: Path, depth: str
+) -> None:
+    """Big files are stat'ed in a chunk and hashed later as tasks of their own: the
+    one place that opens them walks DIR's folders without following a symlink, so a
+    folder swapped in between is refused, never read through."""
+    (outside / "big.bin").write_bytes(CANARY)
+    (work / depth).mkdir(parents=True)
+    (work / depth / "big.bin").write_bytes(b"mine")
+    path = f"{depth}/big.bin"
+    buffer = bytearray(describe.BLOCK)
+    hashed = describe._hash_big(os.fsencode(work), path, buffer, lambda count: None)
+    assert hashed[0] == hashlib.sha256(b"mine").hexdigest()
+
+    shutil.rmtree(work / depth)
+    (work / depth).symlink_to(outside)
+    refused = describe._hash_big(os.fsencode(work), path, buffer, lambda count: None)
+
+    assert isinstance(refused, describe.Unhashable)
+    assert hashlib.sha256(CANARY).hexdigest() not in refused.reason
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
