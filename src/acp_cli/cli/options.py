@@ -1,26 +1,28 @@
-"""Typed option aliases shared by every command, so their help text never drifts.
+"""The global options, declared once, and the typed option aliases shared by commands.
 
-The global options (``--profile``, ``--api-url``, ``-v``, ``--no-color``) are
-declared on the root command and again on each command, so they work before
+The global options (``--profile``, ``--api-url``, ``-v``, ``--no-color``) work before
 or after the subcommand: ``acp -v push prepare ...`` and ``acp push prepare ... -v``.
-They are not passed to the command functions (``expose_value=False``): each
-one's callback records it in this run's `Invocation` (`acp_cli.cli.context`),
-which a command reads with `invocation`. The parameters in a command's signature
-only declare the options; their value there is always the default.
+They are declared once, in `GLOBAL_OPTIONS`: `root_callback` puts them on the root
+command and `command` appends them to each command's signature as Typer reads it.
+Their values never reach the command functions (``expose_value=False``): each one's
+callback records it in this run's `Invocation` (`acp_cli.cli.context`), which
+`command` hands to the command as its first argument.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Concatenate, ParamSpec
 
 import typer
 
 from acp_cli import settings
-from acp_cli.cli.context import invocation
+from acp_cli.cli.context import Invocation, invocation
 
 PLAIN_HELP = None
 """``rich_markup_mode`` of every Typer app of acp: help and usage errors as plain text.
@@ -153,6 +155,96 @@ NoColorOption = Annotated[
         callback=_record("no_color"),
     ),
 ]
+
+
+def _global(name: str, option: Any, default: object) -> inspect.Parameter:
+    return inspect.Parameter(
+        name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=option
+    )
+
+
+GLOBAL_OPTIONS = (
+    _global("profile", ProfileOption, None),
+    _global("api_url", ApiUrlOption, None),
+    _global("verbose", VerboseOption, False),
+    _global("no_color", NoColorOption, False),
+)
+"""The global options as parameters of a signature, in the order help lists them."""
+
+P = ParamSpec("P")
+Command = Callable[Concatenate[Invocation, P], None]
+
+
+def command(
+    group: typer.Typer,
+    name: str | None = None,
+    *,
+    global_options: bool = True,
+    **command_settings: Any,
+) -> Callable[[Command[P]], Command[P]]:
+    """Register the decorated function as the command ``name`` of ``group`` (with
+    Typer's ``command_settings``: ``help``, ``epilog``...), and return it unchanged.
+
+    The function takes this run's `Invocation` first, then its own arguments and
+    options. Typer is shown its signature with the `Invocation` replaced by the
+    context and, unless not ``global_options``, the global options appended.
+    """
+
+    def register(function: Command[P]) -> Command[P]:
+        _, *own = _parameters(function)
+        context = inspect.Parameter(
+            "ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context
+        )
+        extra = GLOBAL_OPTIONS if global_options else ()
+        group.command(name, **command_settings)(
+            _typer_view(function, [context, *own, *extra], own, hand_invocation=True)
+        )
+        return function
+
+    return register
+
+
+def root_callback(group: typer.Typer) -> Callable[[Callable[P, None]], Callable[P, None]]:
+    """Register the decorated function as the callback of ``group``, the root command,
+    with the global options before its own; return it unchanged."""
+
+    def register(function: Callable[P, None]) -> Callable[P, None]:
+        own = _parameters(function)
+        group.callback()(_typer_view(function, [*GLOBAL_OPTIONS, *own], own))
+        return function
+
+    return register
+
+
+def _parameters(function: Callable[..., None]) -> list[inspect.Parameter]:
+    """The parameters of ``function``, their annotations evaluated as Typer evaluates them."""
+    return list(inspect.signature(function, eval_str=True).parameters.values())
+
+
+def _typer_view(
+    function: Callable[..., None],
+    shown: list[inspect.Parameter],
+    own: list[inspect.Parameter],
+    *,
+    hand_invocation: bool = False,
+) -> Callable[..., None]:
+    """A callback that Typer reads (through `inspect.signature`) as taking ``shown``.
+
+    Typer calls it with a value for each of those, the global options' defaults
+    included; it calls ``function`` with its ``own`` ones only, after this run's
+    `Invocation` (from the context) when ``hand_invocation``.
+    """
+    names = [parameter.name for parameter in own]
+
+    @functools.wraps(function)
+    def call(**values: Any) -> None:
+        first = [invocation(values["ctx"])] if hand_invocation else []
+        function(*first, **{name: values[name] for name in names})
+
+    call.__signature__ = inspect.Signature(shown, return_annotation=None)  # type: ignore[attr-defined]
+    call.__annotations__ = {parameter.name: parameter.annotation for parameter in shown}
+    return call
+
 
 QuietOption = Annotated[
     bool,
