@@ -191,14 +191,8 @@ def command(
     """
 
     def register(function: Command[P]) -> Command[P]:
-        _, *own = _parameters(function)
-        context = inspect.Parameter(
-            "ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context
-        )
-        extra = GLOBAL_OPTIONS if global_options else ()
-        group.command(name, **command_settings)(
-            _typer_view(function, [context, *own, *extra], own, hand_invocation=True)
-        )
+        after = GLOBAL_OPTIONS if global_options else ()
+        group.command(name, **command_settings)(_TyperView(function, after=after))
         return function
 
     return register
@@ -209,41 +203,60 @@ def root_callback(group: typer.Typer) -> Callable[[Callable[P, None]], Callable[
     with the global options before its own; return it unchanged."""
 
     def register(function: Callable[P, None]) -> Callable[P, None]:
-        own = _parameters(function)
-        group.callback()(_typer_view(function, [*GLOBAL_OPTIONS, *own], own))
+        group.callback()(_TyperView(function, before=GLOBAL_OPTIONS, hand_invocation=False))
         return function
 
     return register
 
 
-def _parameters(function: Callable[..., None]) -> list[inspect.Parameter]:
-    """The parameters of ``function``, their annotations evaluated as Typer evaluates them."""
-    return list(inspect.signature(function, eval_str=True).parameters.values())
+_CONTEXT = inspect.Parameter(
+    "ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context
+)
 
 
-def _typer_view(
-    function: Callable[..., None],
-    shown: list[inspect.Parameter],
-    own: list[inspect.Parameter],
-    *,
-    hand_invocation: bool = False,
-) -> Callable[..., None]:
-    """A callback that Typer reads (through `inspect.signature`) as taking ``shown``.
+class _TyperView:
+    """A command function as Typer is given it: a callable whose `__signature__` shows
+    the global options ``before`` or ``after`` the function's own parameters and, when
+    ``hand_invocation``, the context in place of the first one, the `Invocation`.
 
-    Typer calls it with a value for each of those, the global options' defaults
-    included; it calls ``function`` with its ``own`` ones only, after this run's
-    `Invocation` (from the context) when ``hand_invocation``.
+    Typer calls it with a value for each parameter shown, the global options'
+    defaults included, and it calls the function with its own ones only. The
+    signature is worked out when Typer first reads it, as Typer would otherwise:
+    when it builds the command's group, so a run pays only for the group it names
+    (`acp_cli.cli.root.app_for`).
     """
-    names = [parameter.name for parameter in own]
 
-    @functools.wraps(function)
-    def call(**values: Any) -> None:
-        first = [invocation(values["ctx"])] if hand_invocation else []
-        function(*first, **{name: values[name] for name in names})
+    def __init__(
+        self,
+        function: Callable[..., None],
+        *,
+        before: Sequence[inspect.Parameter] = (),
+        after: Sequence[inspect.Parameter] = (),
+        hand_invocation: bool = True,
+    ) -> None:
+        functools.update_wrapper(self, function)
+        # The signature holds every annotation, evaluated: Typer need not read these.
+        self.__annotations__: dict[str, Any] = {}
+        self._function = function
+        self._before = [_CONTEXT, *before] if hand_invocation else list(before)
+        self._after = list(after)
+        self._hand_invocation = hand_invocation
 
-    call.__signature__ = inspect.Signature(shown, return_annotation=None)  # type: ignore[attr-defined]
-    call.__annotations__ = {parameter.name: parameter.annotation for parameter in shown}
-    return call
+    @functools.cached_property
+    def _own(self) -> list[inspect.Parameter]:
+        """The function's parameters (but the `Invocation`), annotations evaluated."""
+        parameters = inspect.signature(self._function, eval_str=True).parameters.values()
+        return list(parameters)[1:] if self._hand_invocation else list(parameters)
+
+    @functools.cached_property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.Signature([*self._before, *self._own, *self._after], return_annotation=None)
+
+    def __call__(self, **values: Any) -> None:
+        first = [invocation(values[_CONTEXT.name])] if self._hand_invocation else []
+        self._function(
+            *first, **{parameter.name: values[parameter.name] for parameter in self._own}
+        )
 
 
 QuietOption = Annotated[
