@@ -1,4 +1,5 @@
-"""The command tree a run builds: only the group it names, the whole tree otherwise."""
+"""The command tree a run builds (only the group it names, the whole tree otherwise) and
+the global options that every command of it takes."""
 
 from __future__ import annotations
 

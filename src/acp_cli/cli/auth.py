@@ -177,9 +177,7 @@ def _prompt_for_token(here: Invocation, origin: str) -> str:
 
 
 @command(app, epilog=LOGOUT_EPILOG)
-def logout(
-    here: Invocation,
-) -> None:
+def logout(here: Invocation) -> None:
     """Remove the stored token of the active profile's API origin.
 
     Removes it from the system keyring and from the plain-text file, and says
@@ -338,9 +336,7 @@ class StatusReport:
 
 
 @command(app, epilog=PRINT_EPILOG)
-def token(
-    here: Invocation,
-) -> None:
+def token(here: Invocation) -> None:
     """Print the token of the active profile's API origin, for scripts.
 
     The one command that prints the token itself: on standard output, alone,

@@ -223,9 +223,7 @@ def list_(
 
 
 @command(app, epilog=PROFILES_EPILOG)
-def profiles(
-    here: Invocation,
-) -> None:
+def profiles(here: Invocation) -> None:
     """Print the names of the profiles in config.toml, one per line.
 
     The names of its profiles.NAME tables, in the file's order, as acp reads
@@ -249,9 +247,7 @@ for acp. The plain-text credentials file, when there is one, sits next to it.
 
 
 @command(app, help=PATH_HELP, epilog=PATH_EPILOG)
-def path(
-    here: Invocation,
-) -> None:
+def path(here: Invocation) -> None:
     """Print the path of config.toml (the help is PATH_HELP)."""
     here.stdout.write(f"{here.config_path}\n")
 

@@ -1,8 +1,9 @@
 """One run of ``acp``: its environment, its streams and its global options.
 
 `acp_cli.cli.app.run` builds an `Invocation` and hands it to Typer as the root
-context's ``obj``; every command reads it with `invocation` instead of
-reaching for ``os.environ`` or ``sys.stdout``. Tests call ``run()`` with their own
+context's ``obj``; `acp_cli.cli.options.command` passes it to every command as its
+first argument (option callbacks find it with `invocation`), so that no command
+reaches for ``os.environ`` or ``sys.stdout``. Tests call ``run()`` with their own
 environment and streams, as httpie's tests pass an ``Environment`` to ``main``.
 
 The standard streams are wrapped in `OutputStream`: whatever the stream's

@@ -187,7 +187,7 @@ def command(
 
     The function takes this run's `Invocation` first, then its own arguments and
     options. Typer is shown its signature with the `Invocation` replaced by the
-    context and, unless not ``global_options``, the global options appended.
+    context and the global options appended (none with ``global_options=False``).
     """
 
     def register(function: Command[P]) -> Command[P]:
