@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format docs dist bench clean
+.PHONY: demo test lint check format docs dist bench clean
 
 # __init__.py holds the version: the installed metadata follows a version bump.
 $(STAMP): pyproject.toml src/acp_cli/__init__.py
@@ -31,6 +31,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples tools
 	$(BIN)/ruff format --check src tests benchmarks examples tools
 	$(BIN)/mypy --strict src
+
+# What CI runs (.ci/run): the linters, then the tests. Run it before a push.
+check: lint test
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks examples tools

@@ -5,6 +5,7 @@ by round on the same machine in the same run (shared machines are noisy), and
 prints the medians and their ratio:
 
 - `acp --version`                      vs `python -c pass`
+- `acp config profiles`                vs `python -c pass` (what completion runs on Tab)
 - `acp push signature plan.json`       vs a bare script: read, orjson, sort, sha256
 - `acp push prepare B --plan P -o id`  vs a bare httpx client: read, sign, post, print the ID
 
@@ -92,6 +93,12 @@ def main() -> None:
         }
         rows = [
             ("acp --version", [acp, "--version"], "python -c pass", [python, "-c", "pass"]),
+            (
+                "acp config profiles",
+                [acp, "config", "profiles"],
+                "python -c pass",
+                [python, "-c", "pass"],
+            ),
             (
                 "acp push signature",
                 [acp, "push", "signature", str(plan)],

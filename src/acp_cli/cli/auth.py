@@ -7,15 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from acp_cli.cli.context import Invocation, invocation
-from acp_cli.cli.options import (
-    PLAIN_HELP,
-    ApiUrlOption,
-    NoColorOption,
-    ProfileOption,
-    VerboseOption,
-    epilog,
-)
+from acp_cli.cli.context import Invocation
+from acp_cli.cli.options import PLAIN_HELP, command, epilog
 from acp_cli.errors import UsageError
 from acp_cli.settings import TOKEN
 
@@ -73,9 +66,9 @@ PRINT_EPILOG = epilog(
 )
 
 
-@app.command(epilog=LOGIN_EPILOG)
+@command(app, epilog=LOGIN_EPILOG)
 def login(
-    ctx: typer.Context,
+    here: Invocation,
     with_token: Annotated[
         bool,
         typer.Option(
@@ -91,10 +84,6 @@ def login(
             "instead of the system keyring.",
         ),
     ] = False,
-    profile: ProfileOption = None,
-    api_url: ApiUrlOption = None,
-    verbose: VerboseOption = False,
-    no_color: NoColorOption = False,
 ) -> None:
     """Store a token for the API of the active profile.
 
@@ -108,12 +97,11 @@ def login(
     works (a container, a server without a desktop session), use ACP_TOKEN or
     --insecure-storage.
     """
-    from acp_cli import credentials, settings
+    from acp_cli import credentials
 
-    here = invocation(ctx)
     env = here.env
     # A token may be stored for a profile that config.toml does not hold yet.
-    conf = settings.resolve(profile=here.profile, api_url=here.api_url, env=env, new_profile=True)
+    conf = here.settings(new_profile=True)
     store = credentials.TokenStore.for_env(conf.origin, conf.config_dir, env)
     if here.stdin_is_terminal():
         # Someone is about to type the token: say now if it could not be stored.
@@ -179,25 +167,18 @@ def _prompt_for_token(here: Invocation, origin: str) -> str:
         raise UsageError("No token entered.") from None
 
 
-@app.command(epilog=LOGOUT_EPILOG)
-def logout(
-    ctx: typer.Context,
-    profile: ProfileOption = None,
-    api_url: ApiUrlOption = None,
-    verbose: VerboseOption = False,
-    no_color: NoColorOption = False,
-) -> None:
+@command(app, epilog=LOGOUT_EPILOG)
+def logout(here: Invocation) -> None:
     """Remove the stored token of the active profile's API origin.
 
     Removes it from the system keyring and from the plain-text file, and says
     what was removed. A token in ACP_TOKEN is not stored by acp, so it stays in
     use until the variable is unset.
     """
-    from acp_cli import credentials, settings
+    from acp_cli import credentials
 
-    here = invocation(ctx)
     env = here.env
-    conf = settings.resolve(profile=here.profile, api_url=here.api_url, env=env)
+    conf = here.settings()
     store = credentials.TokenStore.for_env(conf.origin, conf.config_dir, env)
     removed = store.remove()
     messages = here.messages
@@ -217,16 +198,12 @@ def logout(
         raise removed.keyring_error
 
 
-@app.command(epilog=STATUS_EPILOG)
+@command(app, epilog=STATUS_EPILOG)
 def status(
-    ctx: typer.Context,
+    here: Invocation,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the status as a JSON object for scripts.")
     ] = False,
-    profile: ProfileOption = None,
-    api_url: ApiUrlOption = None,
-    verbose: VerboseOption = False,
-    no_color: NoColorOption = False,
 ) -> None:
     """Show the profile, the API origin and where its token comes from.
 
@@ -238,14 +215,13 @@ def status(
     from acp_cli import config_file, credentials, settings
     from acp_cli.errors import ConfigError
 
-    here = invocation(ctx)
     env = here.env
-    path = config_file.config_path_for(env)
+    path = here.config_path
     report = StatusReport(
         profile=settings.known_profile(here.profile, env, config_file.load(path), path)
     )
     try:
-        conf = settings.resolve(profile=here.profile, api_url=here.api_url, env=env)
+        conf = here.settings()
     except ConfigError as exc:
         # Say what is known (an ACP_TOKEN, say), then fail with the reason and the fix.
         report.found = credentials.look_up(None, env, config_file.config_dir(env))
@@ -346,23 +322,15 @@ class StatusReport:
         write_table(self.headline(), self.rows(), out=here.stdout, terminal=here.terminal())
 
 
-@app.command(epilog=PRINT_EPILOG)
-def token(
-    ctx: typer.Context,
-    profile: ProfileOption = None,
-    api_url: ApiUrlOption = None,
-    verbose: VerboseOption = False,
-    no_color: NoColorOption = False,
-) -> None:
+@command(app, epilog=PRINT_EPILOG)
+def token(here: Invocation) -> None:
     """Print the token of the active profile's API origin, for scripts.
 
     The one command that prints the token itself: on standard output, alone,
     followed by a newline. Mind where you send it.
     """
-    from acp_cli import credentials, settings
+    from acp_cli import credentials
 
-    here = invocation(ctx)
-    env = here.env
-    conf = settings.resolve(profile=here.profile, api_url=here.api_url, env=env)
-    found = credentials.resolve_token(conf.origin, env, conf.config_dir)
+    conf = here.settings()
+    found = credentials.resolve_token(conf.origin, here.env, conf.config_dir)
     here.stdout.write(found.value + "\n")

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from acp_cli.cli.context import invocation
+from acp_cli.cli.context import Invocation
 from acp_cli.cli.options import epilog
 
 SCRIPTS = {"bash": "acp", "zsh": "_acp", "fish": "acp.fish", "powershell": "acp.ps1"}
@@ -31,7 +31,7 @@ EPILOG = epilog(
 
 
 def completion(
-    ctx: typer.Context,
+    here: Invocation,
     shell: Annotated[
         Shell,
         typer.Argument(
@@ -48,4 +48,4 @@ def completion(
     from importlib.resources import files
 
     script = (files("acp_cli") / "completions" / SCRIPTS[shell]).read_bytes()
-    invocation(ctx).stdout.write(script.decode("utf-8"))
+    here.stdout.write(script.decode("utf-8"))

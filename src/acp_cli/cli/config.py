@@ -6,15 +6,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from acp_cli.cli.context import Invocation, invocation
-from acp_cli.cli.options import (
-    PLAIN_HELP,
-    ApiUrlOption,
-    NoColorOption,
-    ProfileOption,
-    VerboseOption,
-    epilog,
-)
+from acp_cli.cli.context import Invocation
+from acp_cli.cli.options import PLAIN_HELP, command, epilog
 from acp_cli.settings import API_URL, CONFIG_DIR, PROFILE, PROFILE_KEYS
 
 if TYPE_CHECKING:
@@ -86,14 +79,10 @@ KeyArgument = Annotated[
 ]
 
 
-@app.command(epilog=GET_EPILOG)
+@command(app, epilog=GET_EPILOG)
 def get(
-    ctx: typer.Context,
+    here: Invocation,
     key: KeyArgument,
-    profile: ProfileOption = None,
-    api_url: ApiUrlOption = None,
-    verbose: VerboseOption = False,
-    no_color: NoColorOption = False,
 ) -> None:
     """Print the value of a setting that acp uses.
 
@@ -105,7 +94,6 @@ def get(
     from acp_cli import settings
     from acp_cli.render import shown
 
-    here = invocation(ctx)
     setting = settings.check_key(key)
     name, values, _ = _profile_values(here)
     [found] = [item for item in values if item.setting is setting]
@@ -121,15 +109,11 @@ def get(
         here.messages.info(f"({key} comes from {found.origin}, not the config file.)")
 
 
-@app.command("set", epilog=SET_EPILOG)
+@command(app, "set", epilog=SET_EPILOG)
 def set_(
-    ctx: typer.Context,
+    here: Invocation,
     key: KeyArgument,
     value: Annotated[str, typer.Argument(metavar="VALUE", help="The new value.")],
-    profile: ProfileOption = None,
-    api_url: ApiUrlOption = None,
-    verbose: VerboseOption = False,
-    no_color: NoColorOption = False,
 ) -> None:
     """Set a setting of the profile in config.toml.
 
@@ -142,11 +126,10 @@ def set_(
     from acp_cli import config_file, settings
     from acp_cli.render import shown
 
-    here = invocation(ctx)
     env = here.env
     name = settings.profile_name(here.profile, env)
     stored = settings.parse_profile_value(key, value)
-    path = config_file.config_path_for(env)
+    path = here.config_path
     config_file.set_profile_value(path, name, key, stored)
     messages = here.messages
     messages.info(f"Set {key} = {shown(stored)} for profile {name} in {path}.")
@@ -155,14 +138,10 @@ def set_(
         messages.warning(f"{variable} is set in the environment and takes precedence.")
 
 
-@app.command(epilog=UNSET_EPILOG)
+@command(app, epilog=UNSET_EPILOG)
 def unset(
-    ctx: typer.Context,
+    here: Invocation,
     key: KeyArgument,
-    profile: ProfileOption = None,
-    api_url: ApiUrlOption = None,
-    verbose: VerboseOption = False,
-    no_color: NoColorOption = False,
 ) -> None:
     """Remove a setting from the profile in config.toml.
 
@@ -172,8 +151,7 @@ def unset(
     """
     from acp_cli import config_file, settings
 
-    here = invocation(ctx)
-    path = config_file.config_path_for(here.env)
+    path = here.config_path
     name = settings.known_profile(here.profile, here.env, config_file.load(path), path)
     if config_file.unset_profile_value(path, name, settings.check_key(key).name):
         here.messages.info(f"Removed {key} from profile {name} in {path}.")
@@ -193,16 +171,12 @@ profile's table that acp does not know are listed as unknown: acp ignores them.
 """
 
 
-@app.command("list", help=LIST_HELP, epilog=LIST_EPILOG)
+@command(app, "list", help=LIST_HELP, epilog=LIST_EPILOG)
 def list_(
-    ctx: typer.Context,
+    here: Invocation,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the settings as a JSON object for scripts.")
     ] = False,
-    profile: ProfileOption = None,
-    api_url: ApiUrlOption = None,
-    verbose: VerboseOption = False,
-    no_color: NoColorOption = False,
 ) -> None:
     """List the settings of the profile (the help is LIST_HELP)."""
 
@@ -210,7 +184,6 @@ def list_(
     from acp_cli.errors import ConfigError
     from acp_cli.render import shown, write_json, write_table
 
-    here = invocation(ctx)
     name, values, unknown = _profile_values(here)
     invalid = [item for item in values if item.problem is not None]
     if json_output:
@@ -249,14 +222,8 @@ def list_(
         )
 
 
-@app.command(epilog=PROFILES_EPILOG)
-def profiles(
-    ctx: typer.Context,
-    profile: ProfileOption = None,
-    api_url: ApiUrlOption = None,
-    verbose: VerboseOption = False,
-    no_color: NoColorOption = False,
-) -> None:
+@command(app, epilog=PROFILES_EPILOG)
+def profiles(here: Invocation) -> None:
     """Print the names of the profiles in config.toml, one per line.
 
     The names of its profiles.NAME tables, in the file's order, as acp reads
@@ -266,8 +233,7 @@ def profiles(
     """
     from acp_cli import config_file, settings
 
-    here = invocation(ctx)
-    path = config_file.config_path_for(here.env)
+    path = here.config_path
     names = settings.profile_names(config_file.load(path))
     here.stdout.write("".join(f"{name}\n" for name in names if name.isprintable()))
 
@@ -280,19 +246,10 @@ for acp. The plain-text credentials file, when there is one, sits next to it.
 """
 
 
-@app.command(help=PATH_HELP, epilog=PATH_EPILOG)
-def path(
-    ctx: typer.Context,
-    profile: ProfileOption = None,
-    api_url: ApiUrlOption = None,
-    verbose: VerboseOption = False,
-    no_color: NoColorOption = False,
-) -> None:
+@command(app, help=PATH_HELP, epilog=PATH_EPILOG)
+def path(here: Invocation) -> None:
     """Print the path of config.toml (the help is PATH_HELP)."""
-    from acp_cli import config_file
-
-    here = invocation(ctx)
-    here.stdout.write(str(config_file.config_path_for(here.env)) + "\n")
+    here.stdout.write(f"{here.config_path}\n")
 
 
 def _profile_values(here: Invocation) -> tuple[str, list[Resolved], dict[str, object]]:
@@ -300,7 +257,7 @@ def _profile_values(here: Invocation) -> tuple[str, list[Resolved], dict[str, ob
     from acp_cli import config_file, settings
 
     env = here.env
-    path = config_file.config_path_for(env)
+    path = here.config_path
     config = config_file.load(path)
     name = settings.known_profile(here.profile, env, config, path)
     flags = {settings.API_URL.name: here.api_url}

@@ -1,8 +1,9 @@
 """One run of ``acp``: its environment, its streams and its global options.
 
 `acp_cli.cli.app.run` builds an `Invocation` and hands it to Typer as the root
-context's ``obj``; every command reads it with `invocation` instead of
-reaching for ``os.environ`` or ``sys.stdout``. Tests call ``run()`` with their own
+context's ``obj``; `acp_cli.cli.options.command` passes it to every command as its
+first argument (option callbacks find it with `invocation`), so that no command
+reaches for ``os.environ`` or ``sys.stdout``. Tests call ``run()`` with their own
 environment and streams, as httpie's tests pass an ``Environment`` to ``main``.
 
 The standard streams are wrapped in `OutputStream`: whatever the stream's
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
     from acp_cli.client import Client
     from acp_cli.render import Messages, Terminal
+    from acp_cli.settings import Settings
 
 
 class OutputError(Exception):
@@ -157,6 +159,23 @@ class Invocation:
         if self.api_url is not None:
             options += ["--api-url", self.api_url]
         return options
+
+    @property
+    def config_path(self) -> Path:
+        """The config file of this run (config.toml; it may not exist yet)."""
+        from acp_cli.config_file import config_path_for
+
+        return config_path_for(self.env)
+
+    def settings(self, *, new_profile: bool = False) -> Settings:
+        """The settings of this run from the global options, the environment and the
+        config file (`acp_cli.settings.resolve`; ``new_profile`` for a command that
+        stores something for a profile that the config file may not hold yet)."""
+        from acp_cli.settings import resolve
+
+        return resolve(
+            profile=self.profile, api_url=self.api_url, env=self.env, new_profile=new_profile
+        )
 
     def terminal(self) -> Terminal:
         """How to draw on stdout: colour on a terminal, unless --no-color or NO_COLOR."""

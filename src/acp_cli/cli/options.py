@@ -1,26 +1,28 @@
-"""Typed option aliases shared by every command, so their help text never drifts.
+"""The global options, declared once, and the typed option aliases shared by commands.
 
-The global options (``--profile``, ``--api-url``, ``-v``, ``--no-color``) are
-declared on the root command and again on each command, so they work before
+The global options (``--profile``, ``--api-url``, ``-v``, ``--no-color``) work before
 or after the subcommand: ``acp -v push prepare ...`` and ``acp push prepare ... -v``.
-They are not passed to the command functions (``expose_value=False``): each
-one's callback records it in this run's `Invocation` (`acp_cli.cli.context`),
-which a command reads with `invocation`. The parameters in a command's signature
-only declare the options; their value there is always the default.
+They are declared once, in `GLOBAL_OPTIONS`: `root_callback` puts them on the root
+command and `command` appends them to each command's signature as Typer reads it.
+Their values never reach the command functions (``expose_value=False``): each one's
+callback records it in this run's `Invocation` (`acp_cli.cli.context`), which
+`command` hands to the command as its first argument.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Concatenate, ParamSpec
 
 import typer
 
 from acp_cli import settings
-from acp_cli.cli.context import invocation
+from acp_cli.cli.context import Invocation, invocation
 
 PLAIN_HELP = None
 """``rich_markup_mode`` of every Typer app of acp: help and usage errors as plain text.
@@ -153,6 +155,109 @@ NoColorOption = Annotated[
         callback=_record("no_color"),
     ),
 ]
+
+
+def _global(name: str, option: Any, default: object) -> inspect.Parameter:
+    return inspect.Parameter(
+        name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=option
+    )
+
+
+GLOBAL_OPTIONS = (
+    _global("profile", ProfileOption, None),
+    _global("api_url", ApiUrlOption, None),
+    _global("verbose", VerboseOption, False),
+    _global("no_color", NoColorOption, False),
+)
+"""The global options as parameters of a signature, in the order help lists them."""
+
+P = ParamSpec("P")
+Command = Callable[Concatenate[Invocation, P], None]
+
+
+def command(
+    group: typer.Typer,
+    name: str | None = None,
+    *,
+    global_options: bool = True,
+    **command_settings: Any,
+) -> Callable[[Command[P]], Command[P]]:
+    """Register the decorated function as the command ``name`` of ``group`` (with
+    Typer's ``command_settings``: ``help``, ``epilog``...), and return it unchanged.
+
+    The function takes this run's `Invocation` first, then its own arguments and
+    options. Typer is shown its signature with the `Invocation` replaced by the
+    context and the global options appended (none with ``global_options=False``).
+    """
+
+    def register(function: Command[P]) -> Command[P]:
+        after = GLOBAL_OPTIONS if global_options else ()
+        group.command(name, **command_settings)(_TyperView(function, after=after))
+        return function
+
+    return register
+
+
+def root_callback(group: typer.Typer) -> Callable[[Callable[P, None]], Callable[P, None]]:
+    """Register the decorated function as the callback of ``group``, the root command,
+    with the global options before its own; return it unchanged."""
+
+    def register(function: Callable[P, None]) -> Callable[P, None]:
+        group.callback()(_TyperView(function, before=GLOBAL_OPTIONS, hand_invocation=False))
+        return function
+
+    return register
+
+
+_CONTEXT = inspect.Parameter(
+    "ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context
+)
+
+
+class _TyperView:
+    """A command function as Typer is given it: a callable whose `__signature__` shows
+    the global options ``before`` or ``after`` the function's own parameters and, when
+    ``hand_invocation``, the context in place of the first one, the `Invocation`.
+
+    Typer calls it with a value for each parameter shown, the global options'
+    defaults included, and it calls the function with its own ones only. The
+    signature is worked out when Typer first reads it, as Typer would otherwise:
+    when it builds the command's group, so a run pays only for the group it names
+    (`acp_cli.cli.root.app_for`).
+    """
+
+    def __init__(
+        self,
+        function: Callable[..., None],
+        *,
+        before: Sequence[inspect.Parameter] = (),
+        after: Sequence[inspect.Parameter] = (),
+        hand_invocation: bool = True,
+    ) -> None:
+        functools.update_wrapper(self, function)
+        # The signature holds every annotation, evaluated: Typer need not read these.
+        self.__annotations__: dict[str, Any] = {}
+        self._function = function
+        self._before = [_CONTEXT, *before] if hand_invocation else list(before)
+        self._after = list(after)
+        self._hand_invocation = hand_invocation
+
+    @functools.cached_property
+    def _own(self) -> list[inspect.Parameter]:
+        """The function's parameters (but the `Invocation`), annotations evaluated."""
+        parameters = inspect.signature(self._function, eval_str=True).parameters.values()
+        return list(parameters)[1:] if self._hand_invocation else list(parameters)
+
+    @functools.cached_property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.Signature([*self._before, *self._own, *self._after], return_annotation=None)
+
+    def __call__(self, **values: Any) -> None:
+        first = [invocation(values[_CONTEXT.name])] if self._hand_invocation else []
+        self._function(
+            *first, **{parameter.name: values[parameter.name] for parameter in self._own}
+        )
+
 
 QuietOption = Annotated[
     bool,

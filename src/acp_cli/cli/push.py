@@ -9,20 +9,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from acp_cli.cli.context import Invocation, invocation
+from acp_cli.cli.context import Invocation
 from acp_cli.cli.options import (
     PLAIN_HELP,
-    ApiUrlOption,
     CaBundleOption,
     ConnectTimeoutOption,
     DeadlineOption,
     ExcludeOption,
     NoCacheOption,
-    NoColorOption,
-    ProfileOption,
     QuietOption,
     TimeoutOption,
-    VerboseOption,
+    command,
     epilog,
 )
 from acp_cli.cli.push_diff import DIFF_EPILOG, diff, since_last_prepared
@@ -56,7 +53,7 @@ app = typer.Typer(
     rich_markup_mode=PLAIN_HELP,
 )
 
-app.command(epilog=DIFF_EPILOG)(diff)
+command(app, epilog=DIFF_EPILOG)(diff)
 
 PREPARE_EPILOG = epilog(
     "Examples:",
@@ -126,9 +123,9 @@ AllowEmptyOption = Annotated[
 ]
 
 
-@app.command(epilog=PREPARE_EPILOG)
+@command(app, epilog=PREPARE_EPILOG)
 def prepare(
-    ctx: typer.Context,
+    here: Invocation,
     binding: Annotated[
         str,
         typer.Argument(metavar="BINDING", help="The workspace binding ID.", show_default=False),
@@ -183,10 +180,6 @@ def prepare(
     deadline: DeadlineOption = None,
     ca_bundle: CaBundleOption = None,
     quiet: QuietOption = False,
-    profile: ProfileOption = None,
-    api_url: ApiUrlOption = None,
-    verbose: VerboseOption = False,
-    no_color: NoColorOption = False,
 ) -> None:
     """Prepare a push session for a workspace binding from a push plan.
 
@@ -201,7 +194,6 @@ def prepare(
     from acp_cli.request import binding_segment, push_sessions_url
     from acp_cli.settings import origin_of
 
-    here = invocation(ctx)
     fmt = OutputFormat.choose(json_output, output)
     _check_plan_source(plan, directory, save_plan, exclude, no_cache)
     binding_segment(binding)  # a bad binding ID is refused before any work
@@ -285,9 +277,9 @@ def _empty_plan(why: str, check: str) -> UsageError:
     )
 
 
-@app.command(epilog=SIGNATURE_EPILOG)
+@command(app, epilog=SIGNATURE_EPILOG)
 def signature(
-    ctx: typer.Context,
+    here: Invocation,
     plan: Annotated[
         Path,
         typer.Argument(
@@ -297,10 +289,6 @@ def signature(
             show_default=False,
         ),
     ],
-    profile: ProfileOption = None,
-    api_url: ApiUrlOption = None,
-    verbose: VerboseOption = False,
-    no_color: NoColorOption = False,
 ) -> None:
     """Print the signature of a push plan; send nothing.
 
@@ -310,7 +298,6 @@ def signature(
     """
     from acp_cli.push_input import read_plan
 
-    here = invocation(ctx)
     _, plan_signature = read_plan(str(plan), here.stdin_reader("the plan"))
     here.stdout.write(plan_signature + "\n")
 
@@ -331,9 +318,9 @@ PLAN_EPILOG = epilog(
 )
 
 
-@app.command("plan", epilog=PLAN_EPILOG)
+@command(app, "plan", epilog=PLAN_EPILOG)
 def plan_(
-    ctx: typer.Context,
+    here: Invocation,
     directory: WorkspaceArgument = Path("."),
     output: Annotated[
         Path | None,
@@ -366,10 +353,6 @@ def plan_(
             help="No progress bar, no summary line, no note, no large-plan warning.",
         ),
     ] = False,
-    profile: ProfileOption = None,
-    api_url: ApiUrlOption = None,
-    verbose: VerboseOption = False,
-    no_color: NoColorOption = False,
 ) -> None:
     """Describe the files of a workspace folder as a push plan (format version 1).
 
@@ -380,7 +363,6 @@ def plan_(
     """
     from acp_cli.render import write_data
 
-    here = invocation(ctx)
     if explain:
         from acp_cli.cli.push_explain import explain_paths
 

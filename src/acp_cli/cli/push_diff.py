@@ -7,16 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from acp_cli.cli.context import Invocation, invocation
-from acp_cli.cli.options import (
-    ApiUrlOption,
-    ExcludeOption,
-    NoCacheOption,
-    NoColorOption,
-    ProfileOption,
-    VerboseOption,
-    epilog,
-)
+from acp_cli.cli.context import Invocation
+from acp_cli.cli.options import ExcludeOption, NoCacheOption, epilog
 from acp_cli.errors import UsageError
 
 if TYPE_CHECKING:
@@ -50,7 +42,7 @@ NewArgument = Annotated[
 
 
 def diff(
-    ctx: typer.Context,
+    here: Invocation,
     old: OldArgument = None,
     new: NewArgument = None,
     last: Annotated[
@@ -82,10 +74,6 @@ def diff(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="For a folder: no progress bar, no summary.")
     ] = False,
-    profile: ProfileOption = None,
-    api_url: ApiUrlOption = None,
-    verbose: VerboseOption = False,
-    no_color: NoColorOption = False,
 ) -> None:
     """Show what changed between two plans: paths added, modified, deleted.
 
@@ -97,7 +85,6 @@ def diff(
     from acp_cli.plan_diff import diff_entries
     from acp_cli.render_diff import DiffFormat, write_diff
 
-    here = invocation(ctx)
     if json_output and name_status:
         raise UsageError("--json and --name-status are two forms: give one of them.")
     if last is not None:
@@ -145,9 +132,8 @@ def _last_prepared(here: Invocation, binding: str) -> PlanEntries:
     from acp_cli import plan
     from acp_cli.plan_diff import plan_entries
     from acp_cli.sent_plans import SentPlans
-    from acp_cli.settings import resolve
 
-    origin = resolve(profile=here.profile, api_url=here.api_url, env=here.env).origin
+    origin = here.settings().origin
     data = SentPlans.from_env(here.env).recall(origin, binding)
     if data is None:
         raise UsageError(

@@ -11,14 +11,7 @@ import typer
 from acp_cli import __version__
 from acp_cli.cli import auth, completion, config, push
 from acp_cli.cli.context import invocation
-from acp_cli.cli.options import (
-    PLAIN_HELP,
-    ApiUrlOption,
-    NoColorOption,
-    ProfileOption,
-    VerboseOption,
-    epilog,
-)
+from acp_cli.cli.options import PLAIN_HELP, command, epilog, root_callback
 
 ROOT_EPILOG = epilog(
     "Before you start: from your ACP service you need its API URL, a token (issued by "
@@ -66,10 +59,6 @@ def _print_version(ctx: typer.Context, value: bool) -> None:
 
 
 def root(
-    profile: ProfileOption = None,
-    api_url: ApiUrlOption = None,
-    verbose: VerboseOption = False,
-    no_color: NoColorOption = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -99,10 +88,13 @@ def _root_app(groups: list[typer.Typer]) -> typer.Typer:
         # Every command and group inherits the root's help option names.
         context_settings={"help_option_names": ["-h", "--help"]},
     )
-    tree.callback()(root)
+    root_callback(tree)(root)
     for group in groups:
         tree.add_typer(group)
-    tree.command("completion", epilog=completion.EPILOG)(completion.completion)
+    # No global option changes what it prints: it takes none.
+    command(tree, "completion", global_options=False, epilog=completion.EPILOG)(
+        completion.completion
+    )
     return tree
 
 
