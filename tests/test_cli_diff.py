@@ -132,6 +132,29 @@ def test_a_folder_is_compared_with_the_plan_saved_from_it(work: Path, tmp_path: 
     assert json.loads(excluded.stdout)["added"] == []
 
 
+@pytest.mark.parametrize("order", ["plan first", "folder first"])
+@pytest.mark.parametrize("where", ["sent.json", "deep/er/sent.json"])
+def test_a_plan_saved_inside_the_folder_is_not_part_of_the_folders_plan(
+    work: Path, order: str, where: str
+) -> None:
+    """`acp push diff sent.json .`, the help's own example: the plan file compared
+    with the folder is acp's own output, not a file the folder adds."""
+    write_tree(work, {"a.txt": "one\n", "deep/er/b.txt": "two\n"})
+    saved = work / where
+    assert run_acp("push", "plan", str(work), "-o", str(saved)).code == 0
+    sides = [str(saved), str(work)] if order == "plan first" else [str(work), str(saved)]
+
+    same = run_acp("push", "diff", *sides, "--name-status")
+
+    assert (same.code, same.stdout) == (0, ""), same.stderr
+    assert same.stderr == (
+        f"Note: acp's own files are left out of the plan: {where} (the plan compared with it).\n"
+    )
+    write_tree(work, {"a.txt": "one, changed\n"})
+    changed = run_acp("push", "diff", *sides, "--name-status", "-q")
+    assert (changed.code, changed.stdout, changed.stderr) == (1, "M\ta.txt\n", "")
+
+
 def test_a_control_character_in_a_path_is_shown_escaped(tmp_path: Path) -> None:
     odd = tmp_path / "odd.json"
     odd.write_text(json.dumps({"files": [entry("evil\x1b[2J\tname", 1)]}))

@@ -27,6 +27,8 @@ from acp_cli.errors import UsageError
 from acp_cli.render import OutputFormat
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from acp_cli.large_plan import Limits
     from acp_cli.workspace import BuiltPlan
 
@@ -225,7 +227,7 @@ def prepare(
             exclude or [],
             cache=not no_cache,
             quiet=quiet,
-            output=save_plan,
+            own_files=_written_to(save_plan),
             allow_empty=allow_empty,
         )
         if save_plan is not None:
@@ -376,7 +378,7 @@ def plan_(
         exclude or [],
         cache=not no_cache,
         quiet=quiet,
-        output=output,
+        own_files=_written_to(output),
         allow_empty=True,
     )
     if output is None:
@@ -406,6 +408,11 @@ def _refuse_plan_on_terminal(directory: Path, excludes: list[str], no_cache: boo
     )
 
 
+def _written_to(path: Path | None) -> dict[Path | str, str]:
+    """The file a plan is written to, as one of acp's own files to leave out of it."""
+    return {} if path is None else {path: "the plan is written to it"}
+
+
 def _build_plan(
     here: Invocation,
     directory: Path,
@@ -413,25 +420,24 @@ def _build_plan(
     *,
     cache: bool,
     quiet: bool,
-    output: Path | None,
+    own_files: Mapping[Path | str, str],
     allow_empty: bool,
 ) -> BuiltPlan:
     """Build the plan of ``directory``, with a progress bar and a summary on a terminal
     (not in CI, not with -q), a warning for each path skipped, and a note (not with
-    -q) of acp's own files left out: the file the plan is written to (``output``),
-    the one standard output is redirected to, the cache, temporary files. A plan
-    that lists no files is refused unless ``allow_empty``, else a warning says why."""
+    -q) of acp's own files left out: ``own_files`` (the file the plan is written to,
+    a plan it is compared with: path -> why), the one standard output is redirected
+    to, the cache, temporary files. A plan that lists no files is refused unless
+    ``allow_empty``, else a warning says why."""
     from acp_cli.large_plan import Limits
     from acp_cli.render import PlanProgressBar, plan_summary
     from acp_cli.workspace import build_plan
 
     large = None if quiet else Limits.from_env(here.env)  # checked before any hashing
-    leave_out: dict[Path | str, str] = {}
+    leave_out: dict[Path | str, str] = dict(own_files)
     redirected = _stdout_file(here)
     if redirected is not None:
         leave_out[redirected] = "standard output is written to it"
-    if output is not None:
-        leave_out[output] = "the plan is written to it"
     on_terminal = here.stderr.isatty() and not quiet and not here.env.get("CI")
     bar = PlanProgressBar(here.stderr) if on_terminal else None
     try:

@@ -112,7 +112,10 @@ def diff(
             "--exclude and --no-cache go with a folder.",
             hint="A plan file is compared as it is.",
         )
-    options = _PlanReader(exclude or [], cache=not no_cache, quiet=quiet)
+    # A plan file compared with a folder is not part of that folder's plan: the
+    # documented `acp push diff sent.json .` would always list sent.json as added.
+    compared = [source for source in (old, new) if source is not None and source not in folders]
+    options = _PlanReader(exclude or [], cache=not no_cache, quiet=quiet, compared=compared)
     before = _last_prepared(here, last) if last is not None else options.entries(here, old)
     result = diff_entries(before, options.entries(here, new))
     fmt = (
@@ -172,10 +175,15 @@ def since_last_prepared(
 class _PlanReader:
     """How OLD or NEW is read: a plan file or stdin strictly, a folder planned."""
 
-    def __init__(self, excludes: list[str], *, cache: bool, quiet: bool) -> None:
+    def __init__(
+        self, excludes: list[str], *, cache: bool, quiet: bool, compared: list[str]
+    ) -> None:
         self.excludes = excludes
         self.cache = cache
         self.quiet = quiet
+        self.own_files: dict[Path | str, str] = {
+            source: "the plan compared with it" for source in compared if source != "-"
+        }
 
     def entries(self, here: Invocation, source: str | None) -> PlanEntries:
         """The entries by path of the plan ``source`` names."""
@@ -192,7 +200,7 @@ class _PlanReader:
                 self.excludes,
                 cache=self.cache,
                 quiet=self.quiet,
-                output=None,
+                own_files=self.own_files,
                 allow_empty=True,
             )
             data, name = built.data, f"the plan of {source}"
