@@ -40,12 +40,9 @@ canonical = orjson.dumps(orjson.loads(data), option=orjson.OPT_SORT_KEYS)
 print("sha256:" + hashlib.sha256(canonical).hexdigest())
 """
 
-BARE_PREPARE = """
-import hashlib, os, sys, orjson, httpx
-data = open(sys.argv[2], "rb").read()
-canonical = orjson.dumps(orjson.loads(data), option=orjson.OPT_SORT_KEYS)
-signature = "sha256:" + hashlib.sha256(canonical).hexdigest()
-body = b'{"planSignature":"' + signature.encode() + b'","plan":' + data.strip() + b"}"
+# Posts ``body`` (the request, the plan signed) and prints the session's ID; the
+# end of the bare clients here and in bench_plan.
+POST_PLAN = """
 response = httpx.post(
     os.environ["ACP_API_URL"] + "/v1/workspace-bindings/" + sys.argv[1] + "/push-sessions",
     content=body,
@@ -54,10 +51,22 @@ response = httpx.post(
         "Content-Type": "application/json",
         "ACP-Device-Id": "bench-device",
     },
+    timeout=120,
 )
 response.raise_for_status()
 print(response.json()["pushSession"]["id"])
 """
+
+BARE_PREPARE = (
+    """
+import hashlib, os, sys, orjson, httpx
+data = open(sys.argv[2], "rb").read()
+canonical = orjson.dumps(orjson.loads(data), option=orjson.OPT_SORT_KEYS)
+signature = "sha256:" + hashlib.sha256(canonical).hexdigest()
+body = b'{"planSignature":"' + signature.encode() + b'","plan":' + data.strip() + b"}"
+"""
+    + POST_PLAN
+)
 
 
 def timed(argv: list[str], env: dict[str, str]) -> float:

@@ -14,10 +14,26 @@ if _signal.getsignal(_signal.SIGINT) != _signal.SIG_IGN:  # a background job ign
 
 
 def main() -> None:
-    """Run acp on this process's arguments and exit (`acp_cli.cli.app.main`)."""
+    """Run acp on this process's arguments and exit (`acp_cli.cli.app.main`).
+
+    A command that plans a workspace folder has git list it while the rest of acp
+    loads (`acp_cli.workspace.early`)."""
+    import sys
+
+    planning = sys.argv[1:2] == ["push"]
+    if planning:
+        import os
+
+        from acp_cli.workspace import early
+
+        early.start(sys.argv[1:], os.environ)
     from acp_cli.cli.app import main as run_console
 
-    run_console()
+    try:
+        run_console()
+    finally:
+        if planning:
+            early.discard()
 
 
 if __name__ == "__main__":

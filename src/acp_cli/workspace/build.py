@@ -129,15 +129,11 @@ def build_plan(
     git = Git(folder, env)
     cached = hash_cache.HashCache(hash_cache.cache_file(folder, env), folder) if cache else None
     context = describe.Context(os.fsencode(folder), cached)
-    with (
-        Scratch(git) as scratch,
-        describe.Describer(
-            context, expect_many=cached is not None and cached.holds_many()
-        ) as describer,
-    ):
-        # The workers load the cache while git walks the tree.
+    with Scratch(git) as scratch, describe.Describer(context) as describer:
+        # The cache loads while git walks the tree.
         pending = PendingListing(git, scratch)
         header = cached.load_header() if cached is not None else hash_cache.CacheHeader({}, 0, 0)
+        describer.load()
         memory = FolderMemory(header.folders, header.trusted_before_ns)
         listing = pending.finish(memory)
         names = listing.paths + listing.special_files

@@ -19,11 +19,11 @@ user or writable by group or others, or in a folder that is (StrictModes). The
 lookup itself is inlined in the loop every listed file goes through
 (``describe.describe_chunk``).
 
-Each line is checked where it is parsed: the header in the calling process, the
-file entries (most of the file) in each worker process, against the checksum the
-header holds. The cache folder is bounded: writing a cache removes the least
-recently used ones beyond ``MAX_FILES`` files or ``MAX_BYTES`` bytes (a run that
-uses a cache without rewriting it marks it used).
+Each line is checked where it is parsed: the header, then the file entries (most
+of the file, loaded once while git lists the files; forked workers inherit them),
+against the checksum the header holds. The cache folder is bounded: writing a
+cache removes the least recently used ones beyond ``MAX_FILES`` files or
+``MAX_BYTES`` bytes (a run that uses a cache without rewriting it marks it used).
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ from acp_cli.files import write_atomic
 
 FORMAT = 2
 RACY_NS = 2_000_000_000
-MANY_BYTES = 64 << 10  # about 400 entries
 MAX_FILES = 64
 """At most this many workspaces' caches are kept: the least recently used go first."""
 MAX_BYTES = 256 << 20
@@ -81,22 +80,15 @@ class CacheHeader:
 class HashCache:
     """The hashes recorded by an earlier run over the same folder.
 
-    The file has two lines, so that the calling process reads only the first
-    (the header, with the folders) while the worker processes parse the second
-    (the files), which is most of it. Each line is checked against its checksum
-    where it is parsed (see the module's documentation).
+    The file has two lines: the header, with the folders, which the listing
+    needs, and the files, which is most of it and only describing needs. Each line
+    is checked against its checksum where it is parsed (see the module's
+    documentation).
     """
 
     def __init__(self, path: Path, root: Path) -> None:
         self.path = path
         self.root_key = os.fsencode(root).hex()
-
-    def holds_many(self) -> bool:
-        """Whether the cache file is big enough to be worth loading in workers."""
-        try:
-            return self.path.stat().st_size > MANY_BYTES
-        except OSError:
-            return False
 
     def load_header(self) -> CacheHeader:
         """The first line; an empty header when the file is missing or unusable."""

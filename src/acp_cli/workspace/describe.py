@@ -94,10 +94,14 @@ _NOT_UTF8_HINT = "Rename it, or leave it out with .acpignore or --exclude."
 
 @dataclass(frozen=True)
 class Context:
-    """What describing needs: DIR, and the cache each worker loads for itself."""
+    """What describing needs: DIR, and the cache."""
 
     root: bytes
     cache: HashCache | None
+    loaded: tuple[Mapping[str, Any], int] | None = None
+    """The cache's file entries and the time before which they are trusted, once
+    loaded (``Describer.load``): forked workers inherit them, and a worker started
+    otherwise (spawn) loads its own."""
 
 
 @dataclass(frozen=True)
@@ -125,19 +129,22 @@ class Chunk:
 class Describer:
     """Describes sorted paths in chunks, in worker processes when there are many.
 
-    With ``expect_many`` the workers start at once, and each loads the cache
-    while the caller is still waiting for git's listing; else they start when
-    ``describe_all`` finds enough paths to need them. Where workers cannot start
-    (inside a daemonic process, no processes left), the calling process does
-    the work. Leaving the ``with`` block ends every worker at once.
+    The workers start when ``describe_all`` finds enough paths to need them, forked
+    with the cache this process loaded (``load``) while git listed the paths: one
+    load, not one per worker. Where workers cannot start (inside a daemonic process,
+    no processes left), the calling process does the work. Leaving the ``with``
+    block ends every worker at once.
     """
 
-    def __init__(self, context: Context, *, expect_many: bool) -> None:
+    def __init__(self, context: Context) -> None:
         self.context = context
         self.workers = _worker_count()
         self._pool: _Pool | None = None
-        if expect_many and self.workers > 1:
-            self._pool = _Pool.start(context, self.workers)
+
+    def load(self) -> None:
+        """Load the cache's file entries now (the caller waits for git meanwhile)."""
+        if self.context.cache is not None and self.context.loaded is None:
+            self.context = replace(self.context, loaded=self.context.cache.load_files())
 
     def __enter__(self) -> Describer:
         return self
@@ -199,10 +206,10 @@ class _State:
     def load(
         cls, context: Context, *, on_block: Callable[[int], None], defer_from: int = sys.maxsize
     ) -> _State:
-        cached, trusted_before_ns = (
-            context.cache.load_files() if context.cache is not None else ({}, 0)
-        )
-        return cls(context.root, cached, trusted_before_ns, on_block, defer_from)
+        loaded = context.loaded
+        if loaded is None:
+            loaded = context.cache.load_files() if context.cache is not None else ({}, 0)
+        return cls(context.root, loaded[0], loaded[1], on_block, defer_from)
 
 
 class _Pool:
@@ -229,6 +236,8 @@ class _Pool:
         methods = multiprocessing.get_all_start_methods()
         method = START_METHOD or ("fork" if "fork" in methods else None)
         mp_context: Any = multiprocessing.get_context(method)  # typeshed: no Process
+        if mp_context.get_start_method() != "fork":  # pickled per worker: each loads its own
+            context = replace(context, loaded=None)
         pool = cls([])
         try:
             for _ in range(count):

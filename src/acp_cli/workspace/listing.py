@@ -38,22 +38,13 @@ from pathlib import Path
 from typing import Any
 
 from acp_cli.errors import UsageError
+from acp_cli.workspace import early
 from acp_cli.workspace.folders import FolderChain
 
 ACPIGNORE = ".acpignore"
 SCRATCH_PREFIX = "acp-plan-"
 """How the names of the scratch repositories' folders (in the temporary folder) start."""
 
-# Variables that would point git at another repository than the one around DIR.
-_REPOSITORY_VARIABLES = (
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_COMMON_DIR",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_NAMESPACE",
-    "GIT_PREFIX",
-)
 _EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
 _UNREADABLE_FOLDER = b"could not open directory"
 
@@ -77,10 +68,7 @@ class Git:
 
     def __init__(self, root: Path, env: Mapping[str, str]) -> None:
         self.root = root
-        self.env = {k: v for k, v in env.items() if k not in _REPOSITORY_VARIABLES}
-        # Messages in English, so that the one we look for in stderr is found.
-        self.env["LC_ALL"] = "C"
-        self.env.pop("LANGUAGE", None)
+        self.env = early.git_env(env)
         self.top = root
         """The top of the work tree: git names files in its messages from there."""
 
@@ -90,7 +78,11 @@ class Git:
         return self.finish(self.start(*args, stdin=stdin is not None), stdin, allowed=allowed)
 
     def start(self, *args: str, stdin: bool = False) -> subprocess.Popen[bytes]:
-        """Start ``git ARGS`` in DIR; ``finish`` collects it."""
+        """Start ``git ARGS`` in DIR, or take the one the console script started while
+        Python imported (``early``); ``finish`` collects it."""
+        started = None if stdin else early.take(args, str(self.root), self.env)
+        if started is not None:
+            return started
         try:
             return subprocess.Popen(
                 ["git", *args],
@@ -272,11 +264,19 @@ class PendingListing:
 
     def __init__(self, git: Git, scratch: Scratch) -> None:
         self.git = git
-        self.inside, self.prefix = _locate(git)
+        locate = git.start(*early.LOCATE)
+        # Started with the question of where DIR is, not after its answer: in a work
+        # tree, the usual case, it is the listing, and git answers both at once.
+        self.process = git.start(*early.LIST)
+        try:
+            self.inside, self.prefix = _locate(git, locate)
+        except BaseException:
+            early.end(self.process)
+            raise
         self.base: tuple[str, ...] = () if self.inside else scratch.args()
-        self.process = git.start(
-            *self.base, "ls-files", "--cached", "--others", "--exclude-standard", "-z"
-        )
+        if not self.inside:  # git said "not a git repository": a fresh one's listing
+            early.end(self.process)
+            self.process = git.start(*self.base, *early.LIST)
 
     def finish(self, memory: FolderMemory) -> Listing:
         """The paths git listed, with the special files and ``.acpignore`` files
@@ -306,18 +306,11 @@ class PendingListing:
         return Listing(paths, nested, specials, self.inside, acpignore_seen, unreadable)
 
 
-def _locate(git: Git) -> tuple[bool, bytes]:
+def _locate(git: Git, process: subprocess.Popen[bytes]) -> tuple[bool, bytes]:
     """Whether DIR is in a git work tree, and its path from the work tree's top
     (``b""`` or ``b"sub/"``); sets ``git.top``. Not in one only when git says DIR is
     in no repository at all: then it is planned as a fresh one. Any other refusal,
-    and a DIR inside a git folder, is an error."""
-    process = git.start(
-        "rev-parse",
-        "--is-inside-work-tree",
-        "--is-inside-git-dir",
-        "--show-toplevel",
-        "--show-prefix",
-    )
+    and a DIR inside a git folder, is an error. ``process`` is ``early.LOCATE``, started."""
     out, err = process.communicate()
     answers = out.split(b"\n")
     if answers[:2] == [b"false", b"true"] or (
