@@ -423,10 +423,13 @@ def test_dir_must_be_a_folder(work: Path, kind: str) -> None:
 
 def test_a_file_that_keeps_changing_is_an_error_naming_it(work: Path) -> None:
     """A writer rewrites the file's first byte over and over while acp reads it:
-    every read sees its mtime move, so acp gives up after the re-reads."""
+    every read sees its mtime move, so acp gives up after the re-reads. The file is
+    large (sparse: quick to make) so that each read lasts long enough for the
+    writer to be scheduled at least once even on a loaded machine."""
     write_tree(work, {"calm.txt": "still"})
     busy = work / "busy.db"
-    busy.write_bytes(b"x" * (32 << 20))
+    with open(busy, "wb") as handle:
+        handle.truncate(256 << 20)
     code = (
         "import os, sys\n"
         "fd = os.open(sys.argv[1], os.O_WRONLY)\n"
