@@ -173,6 +173,19 @@ def test_from_config_resolves_as_the_cli_does(emulator: Any, isolated_env: Path)
     assert session.device_id == "dev_ci"
     # A keyword (a flag) wins over the profile.
     assert Client.from_config("ci", env, timeout=3).timeout == 3
+    ca_file = isolated_env / "ca.pem"
+    ca_file.write_text("", encoding="utf-8")
+    flagged = Client.from_config("ci", env, connect_timeout=2, deadline=9, ca_bundle=ca_file)
+    assert (flagged.connect_timeout, flagged.retry.deadline, flagged.ca_bundle) == (2, 9, ca_file)
+
+
+def test_the_keywords_of_from_config_are_the_network_settings() -> None:
+    """`Client.from_config` takes a keyword for each setting that the commands that send
+    have a network option for: the registry names them, the keywords must follow."""
+    from acp_cli.client import NetworkFlags
+    from acp_cli.settings import NETWORK
+
+    assert list(NetworkFlags.__annotations__) == [setting.name for setting in NETWORK]
 
 
 def test_from_config_without_an_api_url_says_how_to_set_one() -> None:

@@ -1,4 +1,4 @@
-"""acp_cli.config_file: where config.toml lives, reading, the secret-folder rule, edits."""
+"""acp_cli.settings.file: where config.toml lives, reading, the secret-folder rule, edits."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from acp_cli import config_file
 from acp_cli.errors import ConfigError
+from acp_cli.settings import file as config_file
 
 IS_ROOT = os.geteuid() == 0
 

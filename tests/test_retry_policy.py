@@ -217,7 +217,7 @@ def resolve(env: dict[str, str] | None = None, **flags: Any) -> settings.Setting
 
     return settings.resolve(
         profile=None, api_url="https://api.example.com", env={**os.environ, **(env or {})},
-        **flags,
+        flags=flags,
     )  # fmt: skip
 
 

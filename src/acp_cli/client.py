@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, TypedDict, Union, Unpack
 
 from acp_cli.errors import UsageError
 
@@ -41,6 +41,16 @@ Metadata = Mapping[str, Any] | bytes
 """Session metadata: a mapping, or one JSON object's text, sent exactly as written."""
 
 Log = Callable[[str], None]
+
+
+class NetworkFlags(TypedDict, total=False):
+    """The network options of `Client.from_config`, as keywords: each wins over the
+    environment and the profile (`acp_cli.settings.NETWORK`, which names them)."""
+
+    timeout: float | None
+    connect_timeout: float | None
+    deadline: float | None
+    ca_bundle: str | os.PathLike[str] | None
 
 
 @dataclass(frozen=True)
@@ -239,30 +249,20 @@ class Client:
         env: Mapping[str, str] | None = None,
         *,
         api_url: str | None = None,
-        timeout: float | None = None,
-        connect_timeout: float | None = None,
-        deadline: float | None = None,
-        ca_bundle: str | None = None,
         log: Log | None = None,
         announce: Log | None = None,
+        **flags: Unpack[NetworkFlags],
     ) -> Client:
         """A client as ``acp`` would make it: each keyword (a flag) wins over the
         environment (``env``, default ``os.environ``), which wins over the profile in
         config.toml, which wins over the defaults. The token comes from ``ACP_TOKEN``,
         the keyring or the plain-text file; the device ID from the config file."""
-        from acp_cli import config_file, credentials, settings
+        from acp_cli import credentials, settings
         from acp_cli.retry import RetryPolicy, scale_from_env
+        from acp_cli.settings import file as config_file
 
         env = os.environ if env is None else env
-        conf = settings.resolve(
-            profile=profile,
-            api_url=api_url,
-            env=env,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            deadline=deadline,
-            ca_bundle=ca_bundle,
-        )
+        conf = settings.resolve(profile=profile, api_url=api_url, env=env, flags=flags)
         token = credentials.resolve_token(conf.origin, env, conf.config_dir)
         return cls(
             conf.api_url,

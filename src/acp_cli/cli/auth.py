@@ -212,8 +212,9 @@ def status(
     `acp auth login --insecure-storage`. The keyring is not consulted while
     ACP_TOKEN is set.
     """
-    from acp_cli import config_file, credentials, settings
+    from acp_cli import credentials, settings
     from acp_cli.errors import ConfigError
+    from acp_cli.settings import file as config_file
 
     env = here.env
     path = here.config_path

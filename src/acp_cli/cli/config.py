@@ -123,8 +123,9 @@ def set_(
     rewritten atomically, kept private (0600), and its comments and other
     settings stay as they were.
     """
-    from acp_cli import config_file, settings
+    from acp_cli import settings
     from acp_cli.render import shown
+    from acp_cli.settings import file as config_file
 
     env = here.env
     name = settings.profile_name(here.profile, env)
@@ -149,7 +150,8 @@ def unset(
     The rest of the file stays as it was. A profile that the file does not
     know is an error (exit 2), as for get and list.
     """
-    from acp_cli import config_file, settings
+    from acp_cli import settings
+    from acp_cli.settings import file as config_file
 
     path = here.config_path
     name = settings.known_profile(here.profile, here.env, config_file.load(path), path)
@@ -231,7 +233,8 @@ def profiles(here: Invocation) -> None:
     completion uses it for --profile. A name with a line break or another
     control character is left out, as it cannot be one line.
     """
-    from acp_cli import config_file, settings
+    from acp_cli import settings
+    from acp_cli.settings import file as config_file
 
     path = here.config_path
     names = settings.profile_names(config_file.load(path))
@@ -254,7 +257,8 @@ def path(here: Invocation) -> None:
 
 def _profile_values(here: Invocation) -> tuple[str, list[Resolved], dict[str, object]]:
     """The profile in force, its settings as resolution sees them, and its unknown keys."""
-    from acp_cli import config_file, settings
+    from acp_cli import settings
+    from acp_cli.settings import file as config_file
 
     env = here.env
     path = here.config_path

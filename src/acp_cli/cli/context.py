@@ -17,7 +17,7 @@ import contextlib
 import errno
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from acp_cli.errors import UsageError
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     import typer
 
-    from acp_cli.client import Client
+    from acp_cli.client import Client, NetworkFlags
     from acp_cli.render import Messages, Terminal
     from acp_cli.settings import Settings
 
@@ -163,7 +163,7 @@ class Invocation:
     @property
     def config_path(self) -> Path:
         """The config file of this run (config.toml; it may not exist yet)."""
-        from acp_cli.config_file import config_path_for
+        from acp_cli.settings.file import config_path_for
 
         return config_path_for(self.env)
 
@@ -208,29 +208,20 @@ class Invocation:
         return _StdinReader(self, what)  # type: ignore[return-value]
 
     def client(
-        self,
-        *,
-        timeout: float | None = None,
-        connect_timeout: float | None = None,
-        deadline: float | None = None,
-        ca_bundle: Path | None = None,
-        announce_retries: bool = True,
+        self, flags: Mapping[str, Any] | None = None, *, announce_retries: bool = True
     ) -> Client:
-        """The API client of this run: the command's network flags, the global options,
-        the environment and the config file; ``-v`` shows the exchange, retries are
-        announced on stderr."""
+        """The API client of this run: the command's network options (``flags``, by
+        setting name), the global options, the environment and the config file; ``-v``
+        shows the exchange, retries are announced on stderr."""
         from acp_cli.client import Client
 
         return Client.from_config(
             self.profile,
             self.env,
             api_url=self.api_url,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            deadline=deadline,
-            ca_bundle=None if ca_bundle is None else str(ca_bundle),
             log=self.messages.info if self.verbose else None,
             announce=self.messages.info if announce_retries else None,
+            **cast("NetworkFlags", flags or {}),
         )
 
     def stdin_is_terminal(self) -> bool:

@@ -11,14 +11,12 @@ import typer
 
 from acp_cli.cli.context import Invocation
 from acp_cli.cli.options import (
+    NETWORK_OPTIONS,
     PLAIN_HELP,
-    CaBundleOption,
-    ConnectTimeoutOption,
-    DeadlineOption,
     ExcludeOption,
+    Flags,
     NoCacheOption,
     QuietOption,
-    TimeoutOption,
     command,
     epilog,
 )
@@ -175,10 +173,7 @@ def prepare(
             "as JSON with --json or -o json/id.",
         ),
     ] = False,
-    timeout: TimeoutOption = None,
-    connect_timeout: ConnectTimeoutOption = None,
-    deadline: DeadlineOption = None,
-    ca_bundle: CaBundleOption = None,
+    network: Flags = NETWORK_OPTIONS,
     quiet: QuietOption = False,
 ) -> None:
     """Prepare a push session for a workspace binding from a push plan.
@@ -208,13 +203,7 @@ def prepare(
         if not allow_empty and _lists_no_files(signed.data):
             why = f"the plan read from {source_name(str(plan))} lists no files"
             raise _empty_plan(why, "what made the plan")
-    client = here.client(
-        timeout=timeout,
-        connect_timeout=connect_timeout,
-        deadline=deadline,
-        ca_bundle=ca_bundle,
-        announce_retries=not quiet,
-    )
+    client = here.client(network, announce_retries=not quiet)
     # Settings, token and URL are checked before a folder is hashed, not after.
     push_sessions_url(client.api_url, binding)
     if signed is None:
