@@ -61,7 +61,7 @@ def test_a_signature_mismatch_asks_for_a_report(
 def test_commands_in_messages_repeat_the_global_options(
     options: list[str], text: str, expected: str
 ) -> None:
-    from acp_cli.render import with_global_options
+    from acp_cli.cli.render import with_global_options
 
     assert with_global_options(text, options) == expected
 

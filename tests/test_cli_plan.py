@@ -216,7 +216,7 @@ def test_the_bar_fits_the_terminal_and_moves_while_one_big_file_is_hashed(
 def test_nothing_is_drawn_for_work_shorter_than_the_delay() -> None:
     import io
 
-    from acp_cli.render import PlanProgressBar
+    from acp_cli.cli.render import PlanProgressBar
 
     stream = io.StringIO()
     bar = PlanProgressBar(stream, delay=60)

@@ -4,8 +4,10 @@ emulator over loopback, as a build script would use it."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -27,6 +29,7 @@ from acp_cli import (
     UsageError,
     plan_signature,
 )
+from acp_cli.client import sign_plan
 from acp_cli.emulator.endpoint import reference_signature
 from acp_cli.retry import RetryPolicy
 from tests.cli_runner import BINDING, TOKEN
@@ -63,7 +66,7 @@ def test_prepare_makes_a_new_session_then_reuses_it(client: Client, emulator: An
     assert first.raw["pushSession"]["id"] == first.id
 
 
-def test_a_plan_is_a_path_a_pathlike_bytes_or_a_mapping(tmp_path: Path) -> None:
+def test_a_plan_is_a_path_a_pathlike_bytes_a_binary_file_or_a_mapping(tmp_path: Path) -> None:
     text = b'{ "root": "/w",\n  "files": [{"size": 3, "path": "a.txt"}] }\n'
     path = tmp_path / "plan.json"
     path.write_bytes(text)
@@ -72,7 +75,19 @@ def test_a_plan_is_a_path_a_pathlike_bytes_or_a_mapping(tmp_path: Path) -> None:
     assert plan_signature(path) == expected
     assert plan_signature(str(path)) == expected
     assert plan_signature(text) == expected
+    assert plan_signature(io.BytesIO(text)) == expected
+    with path.open("rb") as file:
+        assert sign_plan(file) == SignedPlan(text, expected)
     assert plan_signature(json.loads(text)) == expected
+
+
+def test_a_bad_plan_read_from_a_file_object_is_named_after_it(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    path.write_bytes(b'{"files": [], "files": []}')
+    with path.open("rb") as file, pytest.raises(UsageError, match=re.escape(str(path))):
+        sign_plan(file)
+    with pytest.raises(UsageError, match="the plan"):
+        sign_plan(io.BytesIO(b"[]"))
 
 
 @pytest.mark.parametrize("form", ["path", "bytes", "mapping", "signed"])

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from acp_cli.cli.push_input import merge_metadata, parse_meta, read_metadata
 from acp_cli.errors import UsageError
-from acp_cli.push_input import merge_metadata, parse_meta, read_metadata
 from tests.cli_runner import BINDING, run_acp
 
 BIG = "99999999999999999999"

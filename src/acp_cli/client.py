@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, Union, Unpack
+from typing import IO, TYPE_CHECKING, Any, TypedDict, Union, Unpack
 
 from acp_cli.errors import UsageError
 
@@ -33,9 +33,10 @@ if TYPE_CHECKING:
     from acp_cli.retry import RetryPolicy
     from acp_cli.workspace import BuiltPlan
 
-PlanSource = Union[str, "os.PathLike[str]", bytes, Mapping[str, Any], "BuiltPlan"]
+PlanSource = Union[str, "os.PathLike[str]", bytes, IO[bytes], Mapping[str, Any], "BuiltPlan"]
 """A plan: a path (``str`` or path-like, as ``open()`` takes it), its JSON text as bytes,
-the plan object itself, or the plan `acp_cli.build_plan` made of a folder."""
+a binary file object to read it from (to its end), the plan object itself, or the plan
+`acp_cli.build_plan` made of a folder."""
 
 Metadata = Mapping[str, Any] | bytes
 """Session metadata: a mapping, or one JSON object's text, sent exactly as written."""
@@ -93,7 +94,16 @@ def sign_plan(plan: PlanSource | SignedPlan) -> SignedPlan:
         path = os.fspath(plan)
         data = read_file(path)
         return SignedPlan(data, sign_plan_bytes(data, path))
-    raise TypeError(f"a plan is a path, bytes or a mapping, not {type(plan).__name__}")
+    read = getattr(plan, "read", None)
+    if callable(read):  # a binary file object
+        name = getattr(plan, "name", None)
+        data = read()
+        return SignedPlan(
+            data, sign_plan_bytes(data, name if isinstance(name, str) else "the plan")
+        )
+    raise TypeError(
+        f"a plan is a path, bytes, a binary file or a mapping, not {type(plan).__name__}"
+    )
 
 
 def plan_signature(plan: PlanSource) -> str:

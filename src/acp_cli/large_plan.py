@@ -70,7 +70,6 @@ def _largest(items: Any) -> list[tuple[str, int]]:
 def warning_lines(found: LargePlan, limits: Limits) -> list[str]:
     """The warning, as lines for stderr: what is large, the largest, how to leave them
     out (a pattern that matches the largest folder, or file, and nothing else)."""
-    from acp_cli.render import binary_size
 
     def listed(items: list[tuple[str, int]], suffix: str = "") -> str:
         return ", ".join(f"{name}{suffix} ({binary_size(size)})" for name, size in items)
@@ -97,3 +96,15 @@ def _escaped(name: str) -> str:
     """``name`` as a gitignore pattern that matches it literally."""
     escaped = "".join("\\" + char if char in "\\*?[" else char for char in name)
     return escaped[:-1] + "\\ " if escaped.endswith(" ") else escaped
+
+
+def binary_size(size: int) -> str:
+    """``size`` bytes for people: ``512 bytes``, ``3.1 KiB``, ``1.2 GiB``."""
+    if size < 1024:
+        return f"{size:,} byte{'' if size == 1 else 's'}"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:,.1f} {unit}"

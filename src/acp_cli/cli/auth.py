@@ -314,11 +314,11 @@ class StatusReport:
     def write(self, json_output: bool, here: Invocation) -> None:
         """Print the report on stdout: JSON, or a two-column table."""
         if json_output:
-            from acp_cli.render import write_json
+            from acp_cli.cli.render import write_json
 
             write_json(self.as_json(), here.stdout)
             return
-        from acp_cli.render import write_table
+        from acp_cli.cli.render import write_table
 
         write_table(self.headline(), self.rows(), out=here.stdout, terminal=here.terminal())
 

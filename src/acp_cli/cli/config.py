@@ -92,7 +92,7 @@ def get(
     exits 1, as git config does; an invalid value is an error (exit 2).
     """
     from acp_cli import settings
-    from acp_cli.render import shown
+    from acp_cli.cli.render import shown
 
     setting = settings.check_key(key)
     name, values, _ = _profile_values(here)
@@ -124,7 +124,7 @@ def set_(
     settings stay as they were.
     """
     from acp_cli import settings
-    from acp_cli.render import shown
+    from acp_cli.cli.render import shown
     from acp_cli.settings import file as config_file
 
     env = here.env
@@ -183,8 +183,8 @@ def list_(
     """List the settings of the profile (the help is LIST_HELP)."""
 
     from acp_cli import settings
+    from acp_cli.cli.render import shown, write_json, write_table
     from acp_cli.errors import ConfigError
-    from acp_cli.render import shown, write_json, write_table
 
     name, values, unknown = _profile_values(here)
     invalid = [item for item in values if item.problem is not None]
@@ -279,7 +279,7 @@ def _plain(value: object) -> object:
 def _shown(item: Resolved) -> str:
     """A listed value: an invalid one as written in TOML, so that "30" shows its quotes."""
     from acp_cli import settings
-    from acp_cli.render import shown
+    from acp_cli.cli.render import shown
     from acp_cli.server_text import one_line
 
     return one_line(settings.as_toml(item.value)) if item.problem else shown(_plain(item.value))

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
     import typer
 
+    from acp_cli.cli.render import Messages, Terminal
     from acp_cli.client import Client, NetworkFlags
-    from acp_cli.render import Messages, Terminal
     from acp_cli.settings import Settings
 
 
@@ -144,7 +144,7 @@ class Invocation:
     def messages(self) -> Messages:
         """Messages, warnings and errors, on stderr."""
         if self._messages is None:
-            from acp_cli.render import Messages
+            from acp_cli.cli.render import Messages
 
             self._messages = Messages(self.stderr, self.global_options)
         return self._messages
@@ -179,7 +179,7 @@ class Invocation:
 
     def terminal(self) -> Terminal:
         """How to draw on stdout: colour on a terminal, unless --no-color or NO_COLOR."""
-        from acp_cli.render import Terminal
+        from acp_cli.cli.render import Terminal
 
         return Terminal.detect(self.stdout, no_color=self.no_color, env=self.env)
 
@@ -234,6 +234,9 @@ class Invocation:
 
 class _StdinReader:
     """Standard input as the file-like object plan reading expects, read on demand."""
+
+    name = "standard input"
+    """How messages about what was read from it name it."""
 
     def __init__(self, here: Invocation, what: str) -> None:
         self.here = here

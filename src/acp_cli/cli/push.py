@@ -21,10 +21,11 @@ from acp_cli.cli.options import (
     epilog,
 )
 from acp_cli.cli.push_diff import DIFF_EPILOG, diff, since_last_prepared
+from acp_cli.cli.render import OutputFormat
 from acp_cli.errors import UsageError
-from acp_cli.render import OutputFormat
 
 if TYPE_CHECKING:
+    from acp_cli.client import SignedPlan
     from acp_cli.large_plan import Limits
     from acp_cli.workspace import BuiltPlan
 
@@ -183,42 +184,18 @@ def prepare(
     prepared session with the same plan signature exists, reuses it (200).
     The output says which.
     """
-    from acp_cli.client import SignedPlan
-    from acp_cli.push_input import read_metadata, read_plan, source_name
-    from acp_cli.render import REUSED_METADATA_NOTE, write_dry_run, write_result
-    from acp_cli.request import binding_segment, push_sessions_url
+    from acp_cli.cli.render import REUSED_METADATA_NOTE, write_dry_run, write_result
+    from acp_cli.request import push_sessions_url
     from acp_cli.settings import origin_of
 
     fmt = OutputFormat.choose(json_output, output)
     _check_plan_source(plan, directory, save_plan, exclude, no_cache)
-    binding_segment(binding)  # a bad binding ID is refused before any work
-    stdin = here.stdin_reader("the plan or metadata")
-    metadata_path = None if metadata is None else str(metadata)
-    if plan is not None and str(plan) == "-" and metadata_path == "-":
-        raise UsageError("--plan and --metadata cannot both read standard input.")
-    metadata_text = read_metadata(metadata_path, meta or [], stdin)
-    signed: SignedPlan | BuiltPlan | None = None
-    if plan is not None:
-        signed = SignedPlan(*read_plan(str(plan), stdin))
-        if not allow_empty and _lists_no_files(signed.data):
-            why = f"the plan read from {source_name(str(plan))} lists no files"
-            raise _empty_plan(why, "what made the plan")
+    metadata_text, given = _read_inputs(here, binding, plan, metadata, meta or [], allow_empty)
     client = here.client(network, announce_retries=not quiet)
-    # Settings, token and URL are checked before a folder is hashed, not after.
-    push_sessions_url(client.api_url, binding)
-    if signed is None:
-        assert directory is not None  # _check_plan_source
-        signed = _build_plan(
-            here,
-            directory,
-            exclude or [],
-            cache=not no_cache,
-            quiet=quiet,
-            output=save_plan,
-            allow_empty=allow_empty,
-        )
-        if save_plan is not None:
-            _save_plan(signed, save_plan)
+    push_sessions_url(client.api_url, binding)  # settings, token, URL: before hashing a folder
+    signed = given or _plan_of_folder(
+        here, directory, exclude, no_cache, quiet, save_plan, allow_empty
+    )
     out, terminal = here.stdout, here.terminal()
     if dry_run:
         request = client.push_request(binding, signed, metadata=metadata_text)
@@ -230,6 +207,60 @@ def prepare(
     write_result(session, binding_id=binding, fmt=fmt, out=out, terminal=terminal)
     if metadata_text is not None and not session.created:
         here.messages.info(REUSED_METADATA_NOTE)
+
+
+def _read_inputs(
+    here: Invocation,
+    binding: str,
+    plan: Path | None,
+    metadata: Path | None,
+    meta: list[str],
+    allow_empty: bool,
+) -> tuple[bytes | None, SignedPlan | None]:
+    """What is checked before anything else, without the network: the binding ID, the
+    metadata's JSON text, and the plan given with --plan, signed (None with --dir)."""
+    from acp_cli.cli.push_input import plan_source, read_metadata, source_name
+    from acp_cli.client import sign_plan
+    from acp_cli.request import binding_segment
+
+    binding_segment(binding)  # a bad binding ID is refused before any work
+    stdin = here.stdin_reader("the plan or metadata")
+    metadata_path = None if metadata is None else str(metadata)
+    if plan is not None and str(plan) == "-" and metadata_path == "-":
+        raise UsageError("--plan and --metadata cannot both read standard input.")
+    metadata_text = read_metadata(metadata_path, meta, stdin)
+    if plan is None:
+        return metadata_text, None
+    signed = sign_plan(plan_source(plan, stdin))
+    if not allow_empty and _lists_no_files(signed.data):
+        why = f"the plan read from {source_name(str(plan))} lists no files"
+        raise _empty_plan(why, "what made the plan")
+    return metadata_text, signed
+
+
+def _plan_of_folder(
+    here: Invocation,
+    directory: Path | None,
+    exclude: list[str] | None,
+    no_cache: bool,
+    quiet: bool,
+    save_plan: Path | None,
+    allow_empty: bool,
+) -> BuiltPlan:
+    """The plan of --dir, written to --save-plan too when given."""
+    assert directory is not None  # _check_plan_source: --dir when not --plan
+    built = _build_plan(
+        here,
+        directory,
+        exclude or [],
+        cache=not no_cache,
+        quiet=quiet,
+        output=save_plan,
+        allow_empty=allow_empty,
+    )
+    if save_plan is not None:
+        _save_plan(built, save_plan)
+    return built
 
 
 def _check_plan_source(
@@ -285,10 +316,11 @@ def signature(
     RFC 8785 (JSON Canonicalization Scheme) form: the same plan gives the same
     signature whatever its key order, whitespace or escaping.
     """
-    from acp_cli.push_input import read_plan
+    from acp_cli.cli.push_input import plan_source
+    from acp_cli.client import sign_plan
 
-    _, plan_signature = read_plan(str(plan), here.stdin_reader("the plan"))
-    here.stdout.write(plan_signature + "\n")
+    signed = sign_plan(plan_source(plan, here.stdin_reader("the plan")))
+    here.stdout.write(signed.signature + "\n")
 
 
 PLAN_EPILOG = epilog(
@@ -350,7 +382,7 @@ def plan_(
     cache, so planning an unchanged tree again takes a fraction of the first time.
     The plan goes to -o FILE or a pipe; onto a terminal it is refused (exit 2).
     """
-    from acp_cli.render import write_data
+    from acp_cli.cli.render import write_data
 
     if explain:
         from acp_cli.cli.push_explain import explain_paths
@@ -410,8 +442,8 @@ def _build_plan(
     -q) of acp's own files left out: the file the plan is written to (``output``),
     the one standard output is redirected to, the cache, temporary files. A plan
     that lists no files is refused unless ``allow_empty``, else a warning says why."""
+    from acp_cli.cli.render import PlanProgressBar, plan_summary
     from acp_cli.large_plan import Limits
-    from acp_cli.render import PlanProgressBar, plan_summary
     from acp_cli.workspace import build_plan
 
     large = None if quiet else Limits.from_env(here.env)  # checked before any hashing

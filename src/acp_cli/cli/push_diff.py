@@ -82,8 +82,8 @@ def diff(
     is modified when any field of its entry differs. Changed paths are listed
     in the plans' order (UTF-8 bytes) with their size change, then a summary.
     """
+    from acp_cli.cli.render_diff import DiffFormat, write_diff
     from acp_cli.plan_diff import diff_entries
-    from acp_cli.render_diff import DiffFormat, write_diff
 
     if json_output and name_status:
         raise UsageError("--json and --name-status are two forms: give one of them.")
@@ -152,8 +152,8 @@ def since_last_prepared(
     since the last plan prepared here for ``binding`` at ``origin``, then remember
     this one. A plan that cannot be compared path by path is remembered, not compared."""
     from acp_cli import plan
+    from acp_cli.cli.render_diff import since_last_line
     from acp_cli.plan_diff import diff_entries, plan_entries
-    from acp_cli.render_diff import since_last_line
     from acp_cli.sent_plans import SentPlans
 
     sent = SentPlans.from_env(here.env)
@@ -181,8 +181,8 @@ class _PlanReader:
         """The entries by path of the plan ``source`` names."""
         from acp_cli import plan
         from acp_cli.cli.push import _build_plan
+        from acp_cli.cli.push_input import source_name
         from acp_cli.plan_diff import plan_entries
-        from acp_cli.push_input import source_name
 
         assert source is not None  # diff() checked it
         if source != "-" and Path(source).is_dir():

@@ -310,6 +310,6 @@ def _is_folder(path: bytes) -> bool:
 
 
 def _size(size: object) -> str:
-    from acp_cli.render import binary_size
+    from acp_cli.large_plan import binary_size
 
     return binary_size(size) if isinstance(size, int) else "size unknown"

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import IO, TYPE_CHECKING, Any
 
 from acp_cli.errors import UnavailableError, UsageError
+from acp_cli.large_plan import binary_size
 from acp_cli.server_text import has_control, json_text, one_line
 
 if TYPE_CHECKING:
@@ -311,18 +312,6 @@ def wrapped(text: str, stream: IO[str], *, indent: str = "") -> str:
         break_long_words=False,
         break_on_hyphens=False,
     )
-
-
-def binary_size(size: int) -> str:
-    """``size`` bytes for people: ``512 bytes``, ``3.1 KiB``, ``1.2 GiB``."""
-    if size < 1024:
-        return f"{size:,} byte{'' if size == 1 else 's'}"
-    value = float(size)
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        value /= 1024
-        if value < 1024 or unit == "TiB":
-            break
-    return f"{value:,.1f} {unit}"
 
 
 def plan_summary(files: int, total_bytes: int, skipped: int) -> str:

@@ -1,4 +1,5 @@
-"""What a push sends: the plan's bytes, its signature, and the metadata.
+"""What ``acp push prepare`` is given to send: where the plan is read from, and the
+metadata (``--metadata``, ``--meta``).
 
 Everything here is local and checked before any network access, so bad input
 is refused with exit code 2 and nothing is sent.
@@ -7,13 +8,13 @@ is refused with exit code 2 and nothing is sent.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import IO
 
 import orjson
 
 from acp_cli import plan
 from acp_cli.errors import UsageError
-from acp_cli.signature import sign_plan_bytes
 
 
 def source_name(path: str) -> str:
@@ -21,10 +22,10 @@ def source_name(path: str) -> str:
     return "standard input" if path == "-" else path
 
 
-def read_plan(path: str, stdin: IO[bytes]) -> tuple[bytes, str]:
-    """Read and strictly check the plan at ``path`` (``-``: stdin); return bytes and signature."""
-    data = plan.read_source(path, stdin)
-    return data, sign_plan_bytes(data, source_name(path))
+def plan_source(path: Path, stdin: IO[bytes]) -> Path | IO[bytes]:
+    """The plan ``--plan PATH`` gives, as `acp_cli.client.sign_plan` reads it: standard
+    input for ``-``, else the file."""
+    return stdin if str(path) == "-" else path
 
 
 def read_metadata(metadata_path: str | None, meta: Sequence[str], stdin: IO[bytes]) -> bytes | None:
