@@ -1,4 +1,4 @@
-"""The one error boundary, `acp_cli.cli.app.run`, with streams that misbehave.
+"""The one error boundary, `acp_cli.cli.boundary.run`, with streams that misbehave.
 
 Every command writes through the same wrapped streams, so each case runs over
 several commands: a class of failure, not one reproduction.
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from acp_cli.cli.app import run
+from acp_cli.cli.boundary import run
 from acp_cli.errors import ExitCode
 from tests.cli_runner import BINDING, TOKEN
 

@@ -350,7 +350,7 @@ def test_an_unusable_keyring_is_exit_3_without_traceback(plan_file: Path) -> Non
 def test_keyring_is_not_imported_when_acp_token_is_set(plan_file: Path) -> None:
     code = (
         "import sys\n"
-        "from acp_cli.cli.app import main\n"
+        "from acp_cli.cli.boundary import main\n"
         f"sys.argv = ['acp', 'push', 'prepare', 'b', '--plan', {str(plan_file)!r}, '--dry-run']\n"
         "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
         "print('keyring' in sys.modules)\n"

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import rfc8785
 
-from acp_cli import plan, signature
+from acp_cli import signature, strict_json
 from acp_cli.emulator.endpoint import reference_signature
 from acp_cli.errors import UsageError
 from acp_cli.signature import canonical_json, plan_signature, sign_plan_bytes
@@ -51,7 +51,7 @@ def test_reference_vectors_byte_for_byte(name: str) -> None:
     source = jcs_file("input", f"{name}.json").read_bytes()
     expected = jcs_file("output", f"{name}.json").read_bytes()
 
-    assert canonical_json(plan.parse_value(source, name)) == expected
+    assert canonical_json(strict_json.parse_value(source, name)) == expected
 
 
 @pytest.mark.parametrize("name", [name for name in VECTOR_NAMES if name != "arrays"])
@@ -83,7 +83,7 @@ def test_ten_thousand_numbers_read_back_from_their_canonical_text() -> None:
     text = "[" + ",".join(line.split(",")[1] for line in lines) + "]"
     expected = [double(line.split(",")[0]) for line in lines]
 
-    parsed = plan.parse_value(text, "numbers")
+    parsed = strict_json.parse_value(text, "numbers")
 
     assert [struct.pack(">d", x) for x in parsed] == [
         struct.pack(">d", x if x != 0 else 0.0) for x in expected
@@ -136,7 +136,7 @@ def test_ten_thousand_numbers_read_back_from_their_canonical_text() -> None:
     ],
 )
 def test_numbers(json_text: str, expected: str) -> None:
-    value = plan.parse_value(json_text, "number")
+    value = strict_json.parse_value(json_text, "number")
 
     assert canonical_json(value).decode() == expected
     assert canonical_json([value, {"n": value}]).decode() == f'[{expected},{{"n":{expected}}}]'
@@ -242,7 +242,7 @@ def test_cycles_and_excessive_depth_are_refused() -> None:
     cycle: list[Any] = []
     cycle.append(cycle)
     deep: list[Any] = []
-    for _ in range(plan.MAX_DEPTH):
+    for _ in range(strict_json.MAX_DEPTH):
         deep = [deep]
 
     with pytest.raises(ValueError, match="deeper"):
@@ -259,7 +259,7 @@ def test_deep_nesting_beyond_what_orjson_writes() -> None:
         expected = f"[{expected}]" if index % 2 else f'{{"k":{expected}}}'
 
     assert canonical_json(deep) == expected.encode("utf-8")
-    assert plan.parse_value(json.dumps(deep), "deep") == deep
+    assert strict_json.parse_value(json.dumps(deep), "deep") == deep
 
 
 def test_plan_signature_is_sha256_of_the_canonical_form() -> None:
@@ -402,7 +402,7 @@ def test_chunked_path_reports_errors_like_the_whole_document_parse(
     assert message in raised.value.message
     assert "plan.json" in raised.value.message
     with pytest.raises(UsageError) as whole:
-        plan.parse_object(broken, "plan.json")
+        strict_json.parse_object(broken, "plan.json")
     assert whole.value.message == raised.value.message
 
 
@@ -412,7 +412,7 @@ def test_chunked_path_keeps_the_nesting_limit_of_the_whole_document() -> None:
     def element(depth: int) -> str:
         return '{"a": ' + "[" * depth + "]" * depth + "}"
 
-    limit = plan.MAX_DEPTH - 3
+    limit = strict_json.MAX_DEPTH - 3
     ok = '{"files": [' + ", ".join([element(limit)] * 40) + "]}"
     too_deep = '{"files": [' + ", ".join([element(limit)] * 20 + [element(limit + 1)]) + "]}"
 
@@ -489,7 +489,7 @@ def test_a_duplicate_in_a_chunk_is_located_in_the_document(
     with pytest.raises(UsageError) as raised:
         sign_plan_bytes(broken, "plan.json")
     with pytest.raises(UsageError) as whole:
-        plan.parse_object(broken, "plan.json")
+        strict_json.parse_object(broken, "plan.json")
 
     assert raised.value.message == whole.value.message
     assert raised.value.message.startswith(

@@ -18,7 +18,7 @@ from unittest import mock
 
 import pytest
 
-from acp_cli.cli.app import run
+from acp_cli.cli.boundary import run
 from tests.cli_runner import BINDING, TOKEN
 
 

@@ -14,8 +14,8 @@ if _signal.getsignal(_signal.SIGINT) != _signal.SIG_IGN:  # a background job ign
 
 
 def main() -> None:
-    """Run acp on this process's arguments and exit (`acp_cli.cli.app.main`)."""
-    from acp_cli.cli.app import main as run_console
+    """Run acp on this process's arguments and exit (`acp_cli.cli.boundary.main`)."""
+    from acp_cli.cli.boundary import main as run_console
 
     run_console()
 

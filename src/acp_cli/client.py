@@ -89,7 +89,7 @@ def sign_plan(plan: PlanSource | SignedPlan) -> SignedPlan:
             ) from None
         return SignedPlan(data, canonical_signature(data))  # canonical already: no re-parse
     if isinstance(plan, str | os.PathLike):
-        from acp_cli.plan import read_file
+        from acp_cli.strict_json import read_file
 
         path = os.fspath(plan)
         data = read_file(path)
@@ -299,7 +299,7 @@ class Client:
 
         signed = sign_plan(plan)
         if isinstance(metadata, bytes):
-            from acp_cli.plan import parse_object
+            from acp_cli.strict_json import parse_object
 
             parse_object(metadata, "the metadata")  # one JSON object, spliced in as written
         return prepare_request(

@@ -1,6 +1,6 @@
 """One run of ``acp``: its environment, its streams and its global options.
 
-`acp_cli.cli.app.run` builds an `Invocation` and hands it to Typer as the root
+`acp_cli.cli.boundary.run` builds an `Invocation` and hands it to Typer as the root
 context's ``obj``; `acp_cli.cli.options.command` passes it to every command as its
 first argument (option callbacks find it with `invocation`), so that no command
 reaches for ``os.environ`` or ``sys.stdout``. Tests call ``run()`` with their own
@@ -35,7 +35,7 @@ class OutputError(Exception):
     """A standard stream could not be written: closed, full, or its reader went away.
 
     Deliberately not an OSError: Typer turns a broken pipe into a plain exit 1,
-    and acp reports it itself (`acp_cli.cli.app.run`).
+    and acp reports it itself (`acp_cli.cli.boundary.run`).
     """
 
     def __init__(self, name: str, reason: str, *, broken_pipe: bool = False) -> None:
@@ -250,5 +250,5 @@ def invocation(ctx: typer.Context) -> Invocation:
     """The `Invocation` of this run, which ``run()`` put on the root context."""
     root = ctx.find_root()
     if not isinstance(root.obj, Invocation):  # pragma: no cover - run() always sets it
-        raise AssertionError("acp commands run through acp_cli.cli.app.run()")
+        raise AssertionError("acp commands run through acp_cli.cli.boundary.run()")
     return root.obj

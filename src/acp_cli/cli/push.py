@@ -285,7 +285,7 @@ def _check_plan_source(
 
 def _lists_no_files(data: bytes) -> bool:
     """Whether a plan read with --plan has a ``files`` list, and it is empty."""
-    from acp_cli.plan import object_members
+    from acp_cli.strict_json import object_members
 
     return b"".join(dict(object_members(data)).get("files", b"").split()) == b"[]"
 

@@ -13,7 +13,7 @@ from typing import IO
 
 import orjson
 
-from acp_cli import plan
+from acp_cli import strict_json
 from acp_cli.errors import UsageError
 
 
@@ -33,8 +33,8 @@ def read_metadata(metadata_path: str | None, meta: Sequence[str], stdin: IO[byte
     ``--meta`` items merged in; None when neither is given."""
     document: bytes | None = None
     if metadata_path is not None:
-        document = plan.read_source(metadata_path, stdin)
-        plan.parse_object(document, source_name(metadata_path))  # as strict as the plan
+        document = strict_json.read_source(metadata_path, stdin)
+        strict_json.parse_object(document, source_name(metadata_path))  # as strict as the plan
     return merge_metadata(document, parse_meta(meta)) if meta else document
 
 
@@ -45,7 +45,7 @@ def merge_metadata(document: bytes | None, items: Mapping[str, bytes]) -> bytes:
     ``items`` maps keys to the JSON text of their values (`parse_meta`). Every
     value keeps its own source text, so numbers reach the server as written.
     """
-    members = dict(plan.object_members(document)) if document is not None else {}
+    members = dict(strict_json.object_members(document)) if document is not None else {}
     members.update(items)
     return (
         b"{" + b",".join(_json_string(key) + b":" + value for key, value in members.items()) + b"}"
@@ -71,7 +71,7 @@ def parse_meta(items: Sequence[str]) -> dict[str, bytes]:
             )
         if 0 <= typed < eq:
             key, text = item[:typed], item[typed + 2 :]
-            plan.parse_value(text, f"--meta {key}")
+            strict_json.parse_value(text, f"--meta {key}")
             value = text.strip().encode("utf-8")
         else:
             key = item[:eq]
