@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from acp_cli.large_plan import binary_size
+from acp_cli.sizes import binary_size
 from tests.cli_runner import BINDING, run_acp
 from tests.git_oracle import write_tree
 

@@ -24,13 +24,15 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypedDict, Union, Unpack
 
 from acp_cli.errors import UsageError
+from acp_cli.retry import RetryPolicy, scale_from_env
+from acp_cli.settings import file as config_file
+from acp_cli.settings import normalize_api_url
 
 if TYPE_CHECKING:
     import httpx
 
     from acp_cli.answers import PrepareResult
     from acp_cli.request import Request
-    from acp_cli.retry import RetryPolicy
     from acp_cli.workspace import BuiltPlan
 
 PlanSource = Union[str, "os.PathLike[str]", bytes, IO[bytes], Mapping[str, Any], "BuiltPlan"]
@@ -214,7 +216,6 @@ class Client:
         """``device_id`` None leaves the ``ACP-Device-Id`` header out; ``log`` receives
         the HTTP exchange (token masked) and ``announce`` one line per retry."""
         from acp_cli.credentials import check_token
-        from acp_cli.settings import normalize_api_url
         from acp_cli.transport import Sender, Timeouts
 
         self.api_url = normalize_api_url(api_url)
@@ -268,8 +269,6 @@ class Client:
         config.toml, which wins over the defaults. The token comes from ``ACP_TOKEN``,
         the keyring or the plain-text file; the device ID from the config file."""
         from acp_cli import credentials, settings
-        from acp_cli.retry import RetryPolicy, scale_from_env
-        from acp_cli.settings import file as config_file
 
         env = os.environ if env is None else env
         conf = settings.resolve(profile=profile, api_url=api_url, env=env, flags=flags)

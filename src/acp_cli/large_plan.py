@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
+from acp_cli.settings import LARGE_PLAN_BYTES, LARGE_PLAN_FILES, env_value
+from acp_cli.sizes import binary_size
 
 SHOWN = 5
 
@@ -26,8 +27,6 @@ class Limits:
     def from_env(cls, env: Mapping[str, str]) -> Limits:
         """The limits in force: ``ACP_LARGE_PLAN_FILES`` and ``ACP_LARGE_PLAN_BYTES``, else
         the defaults; a ``ConfigError`` naming the variable for a value that is not a count."""
-        from acp_cli.settings import LARGE_PLAN_BYTES, LARGE_PLAN_FILES, env_value
-
         return cls(env_value(LARGE_PLAN_FILES, env), env_value(LARGE_PLAN_BYTES, env))
 
 
@@ -47,6 +46,8 @@ def large_plan(data: bytes, files: int, total_bytes: int, limits: Limits) -> Lar
     files or bytes than ``limits``; None otherwise (without parsing it)."""
     if files <= limits.max_files and total_bytes <= limits.max_bytes:
         return None
+    import orjson  # not at start-up: only a plan built with --dir is measured
+
     entries: list[Mapping[str, Any]] = orjson.loads(data)["files"]
     sizes = [(entry["path"], entry["size"]) for entry in entries]
     folders: dict[str, int] = {}
@@ -96,15 +97,3 @@ def _escaped(name: str) -> str:
     """``name`` as a gitignore pattern that matches it literally."""
     escaped = "".join("\\" + char if char in "\\*?[" else char for char in name)
     return escaped[:-1] + "\\ " if escaped.endswith(" ") else escaped
-
-
-def binary_size(size: int) -> str:
-    """``size`` bytes for people: ``512 bytes``, ``3.1 KiB``, ``1.2 GiB``."""
-    if size < 1024:
-        return f"{size:,} byte{'' if size == 1 else 's'}"
-    value = float(size)
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        value /= 1024
-        if value < 1024 or unit == "TiB":
-            break
-    return f"{value:,.1f} {unit}"

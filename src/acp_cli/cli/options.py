@@ -24,6 +24,7 @@ import typer
 
 from acp_cli import settings
 from acp_cli.cli.context import Invocation, invocation
+from acp_cli.settings import file as config_file
 
 PLAIN_HELP = None
 """``rich_markup_mode`` of every Typer app of acp: help and usage errors as plain text.
@@ -82,9 +83,6 @@ def complete_profile_names(incomplete: str) -> list[str]:
     ``os.environ``; the scripts in acp_cli/completions/ ask ``acp config profiles``.
     """
     try:
-        from acp_cli import settings
-        from acp_cli.settings import file as config_file
-
         path = config_file.config_path_for(os.environ)
         names = settings.profile_names(config_file.load(path))
     except Exception:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from acp_cli.cli.context import Invocation
+from acp_cli.cli.context import Invocation, OutputError
 from acp_cli.cli.options import (
     NETWORK_OPTIONS,
     PLAIN_HELP,
@@ -21,8 +21,18 @@ from acp_cli.cli.options import (
     epilog,
 )
 from acp_cli.cli.push_diff import DIFF_EPILOG, diff, since_last_prepared
-from acp_cli.cli.render import OutputFormat
-from acp_cli.errors import UsageError
+from acp_cli.cli.render import (
+    REUSED_METADATA_NOTE,
+    OutputFormat,
+    PlanProgressBar,
+    plan_summary,
+    write_data,
+    write_dry_run,
+    write_result,
+)
+from acp_cli.errors import UsageError, WriteError
+from acp_cli.files import write_atomic
+from acp_cli.settings import origin_of
 
 if TYPE_CHECKING:
     from acp_cli.client import SignedPlan
@@ -184,9 +194,7 @@ def prepare(
     prepared session with the same plan signature exists, reuses it (200).
     The output says which.
     """
-    from acp_cli.cli.render import REUSED_METADATA_NOTE, write_dry_run, write_result
     from acp_cli.request import push_sessions_url
-    from acp_cli.settings import origin_of
 
     fmt = OutputFormat.choose(json_output, output)
     _check_plan_source(plan, directory, save_plan, exclude, no_cache)
@@ -382,8 +390,6 @@ def plan_(
     cache, so planning an unchanged tree again takes a fraction of the first time.
     The plan goes to -o FILE or a pipe; onto a terminal it is refused (exit 2).
     """
-    from acp_cli.cli.render import write_data
-
     if explain:
         from acp_cli.cli.push_explain import explain_paths
 
@@ -442,8 +448,7 @@ def _build_plan(
     -q) of acp's own files left out: the file the plan is written to (``output``),
     the one standard output is redirected to, the cache, temporary files. A plan
     that lists no files is refused unless ``allow_empty``, else a warning says why."""
-    from acp_cli.cli.render import PlanProgressBar, plan_summary
-    from acp_cli.large_plan import Limits
+    from acp_cli.large_plan import Limits  # not at start-up: only --dir plans are measured
     from acp_cli.workspace import build_plan
 
     large = None if quiet else Limits.from_env(here.env)  # checked before any hashing
@@ -487,8 +492,6 @@ def _build_plan(
 def _stdout_file(here: Invocation) -> str | None:
     """The path of the regular file standard output is redirected to, when the system
     names it (``/proc/self/fd``, Linux) and that path is still the file itself."""
-    from acp_cli.cli.context import OutputError
-
     try:
         descriptor = here.stdout.fileno()
         opened = os.fstat(descriptor)
@@ -516,9 +519,6 @@ def _save_plan(built: BuiltPlan, path: Path) -> None:
     """Write the plan to ``path`` with the one writer of acp's files (a symlink is written
     through, a device or FIFO in place, a regular file replaced atomically)."""
     import errno
-
-    from acp_cli.errors import WriteError
-    from acp_cli.files import write_atomic
 
     try:
         write_atomic(path, built.data + b"\n", mode=0o644)

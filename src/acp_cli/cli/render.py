@@ -14,8 +14,8 @@ from enum import StrEnum
 from typing import IO, TYPE_CHECKING, Any
 
 from acp_cli.errors import UnavailableError, UsageError
-from acp_cli.large_plan import binary_size
 from acp_cli.server_text import has_control, json_text, one_line
+from acp_cli.sizes import binary_size
 
 if TYPE_CHECKING:
     from acp_cli.client import PreparedPushSession
