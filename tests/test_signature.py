@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import struct
 from pathlib import Path
 from typing import Any
@@ -185,13 +186,13 @@ def test_keys_sort_by_utf16_code_units_not_code_points() -> None:
 
 def test_utf16_order_is_applied_at_depth_and_inside_arrays() -> None:
     inner = {"\U0001f600": 1, "\uf000": 2}
-    value = {"x": [{"y": inner}], "\U00010000": inner}
+    value: Any = {"x": [{"y": inner}], "\U00010000": inner}
 
     assert canonical_json(value) == rfc8785.dumps(value)
 
 
 def test_non_bmp_characters_in_values_only_keep_the_fast_order() -> None:
-    value = {"b": "\U0001f600", "a": ["\U0001f600"], "\ue000": 1}
+    value: Any = {"b": "\U0001f600", "a": ["\U0001f600"], "\ue000": 1}
 
     assert canonical_json(value) == rfc8785.dumps(value)
 
@@ -212,7 +213,7 @@ def test_non_bmp_characters_in_values_only_keep_the_fast_order() -> None:
     ],
 )
 def test_number_like_text_inside_strings_is_left_alone(text: str) -> None:
-    value = {"s": text, "n": [1.0, 1e16, 1e-6, text], "t": {text: 2.0}}
+    value: Any = {"s": text, "n": [1.0, 1e16, 1e-6, text], "t": {text: 2.0}}
 
     assert canonical_json(value) == rfc8785.dumps(value)
 
@@ -509,7 +510,7 @@ def test_a_large_top_level_array_is_still_refused() -> None:
 def test_a_plan_holding_the_placeholder_text_is_read_in_one_piece(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(signature.os, "urandom", lambda size: bytes(size))
+    monkeypatch.setattr(os, "urandom", lambda size: bytes(size))
     document = make_plan(100)
     document["root"]["list"] = ["acp-chunked-array-" + "00" * 16]
     text = json.dumps(document, indent=1).encode()
