@@ -252,10 +252,11 @@ def _plan_of_folder(
     exclude: list[str] | None,
     no_cache: bool,
     quiet: bool,
-    save_plan: Path | None,
+    output: Path | None,
     allow_empty: bool,
 ) -> BuiltPlan:
-    """The plan of --dir, written to --save-plan too when given."""
+    """The plan of DIR (`_build_plan`), written to ``output`` too when given (--save-plan
+    of prepare, -o of plan)."""
     assert directory is not None  # _check_plan_source: --dir when not --plan
     built = _build_plan(
         here,
@@ -263,11 +264,11 @@ def _plan_of_folder(
         exclude or [],
         cache=not no_cache,
         quiet=quiet,
-        output=save_plan,
+        output=output,
         allow_empty=allow_empty,
     )
-    if save_plan is not None:
-        _save_plan(built, save_plan)
+    if output is not None:
+        _save_plan(built, output)
     return built
 
 
@@ -397,19 +398,9 @@ def plan_(
         return
     if output is None and here.stdout.isatty():
         _refuse_plan_on_terminal(directory, exclude or [], no_cache)
-    built = _build_plan(
-        here,
-        directory,
-        exclude or [],
-        cache=not no_cache,
-        quiet=quiet,
-        output=output,
-        allow_empty=True,
-    )
+    built = _plan_of_folder(here, directory, exclude, no_cache, quiet, output, allow_empty=True)
     if output is None:
         write_data(built.data + b"\n", here.stdout)
-    else:
-        _save_plan(built, output)
 
 
 def _refuse_plan_on_terminal(directory: Path, excludes: list[str], no_cache: bool) -> None:
