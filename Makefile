@@ -30,7 +30,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples tools
 	$(BIN)/ruff format --check src tests benchmarks examples tools
-	$(BIN)/mypy --strict src
+	$(BIN)/mypy --strict src tests tools
 
 # What CI runs (.ci/run): the linters, then the tests. Run it before a push.
 check: lint test

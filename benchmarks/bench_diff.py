@@ -39,10 +39,11 @@ FILES = 100_000
 ACP = Path(sys.executable).parent / "acp"
 API_CODE = (
     "import sys, time\n"
-    "from acp_cli import plan\n"
+    "from acp_cli import strict_json\n"
     "from acp_cli.plan_diff import diff_entries, plan_entries\n"
     "start, cpu = time.perf_counter(), time.process_time()\n"
-    "old, new = (plan_entries(plan.parse_object(plan.read_file(p), p), p) for p in sys.argv[1:])\n"
+    "read = lambda p: plan_entries(strict_json.parse_object(strict_json.read_file(p), p), p)\n"
+    "old, new = (read(p) for p in sys.argv[1:])\n"
     "diff = diff_entries(old, new)\n"
     "print(time.perf_counter() - start, time.process_time() - cpu, len(diff.changes))\n"
 )

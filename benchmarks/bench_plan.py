@@ -274,7 +274,7 @@ if "--no-timer" in sys.argv:
     describe.REPORT_BYTES = 1 << 62
 bar = None
 if "--bar" in sys.argv:
-    from acp_cli.render import PlanProgressBar
+    from acp_cli.cli.render import PlanProgressBar
     bar = PlanProgressBar(os.fdopen(int(os.environ["BENCH_BAR_FD"]), "w"))
 start = time.perf_counter()
 built = build_plan(sys.argv[1], cache="--no-cache" not in sys.argv, progress=bar)

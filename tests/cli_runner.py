@@ -1,4 +1,4 @@
-"""Running `acp`: in this process through `acp_cli.cli.app.run` (`run_acp`), or as
+"""Running `acp`: in this process through `acp_cli.cli.boundary.run` (`run_acp`), or as
 the real console script in a subprocess (`run_acp_process`) where only a process
 shows the behaviour; and the test constants."""
 
@@ -53,7 +53,7 @@ def run_acp(
     under acp that read it themselves (httpx's proxies, keyring's backend choice).
     ``timeout`` is accepted for symmetry with `run_acp_process`; nothing here waits.
     """
-    from acp_cli.cli.app import run
+    from acp_cli.cli.boundary import run
 
     full_env = {**os.environ, **(env or {})}
     data = stdin.encode() if isinstance(stdin, str) else stdin

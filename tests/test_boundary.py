@@ -1,4 +1,4 @@
-"""The one error boundary, `acp_cli.cli.app.run`, with streams that misbehave.
+"""The one error boundary, `acp_cli.cli.boundary.run`, with streams that misbehave.
 
 Every command writes through the same wrapped streams, so each case runs over
 several commands: a class of failure, not one reproduction.
@@ -9,12 +9,14 @@ from __future__ import annotations
 import errno
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from acp_cli.cli.app import run
+from acp_cli.cli.boundary import run
+from acp_cli.emulator import Emulator
 from acp_cli.errors import ExitCode
 from tests.cli_runner import BINDING, TOKEN
 
@@ -74,7 +76,8 @@ def test_a_reader_that_went_away_ends_acp_quietly_with_141(
     args: tuple[str, ...], api_env: dict[str, str], plan_file: Path
 ) -> None:
     code, _, stderr = acp(args, plan_file, api_env, stdout=FailingStream(BrokenPipeError()))
-    assert code == ExitCode.BROKEN_PIPE == 141
+    assert code == ExitCode.BROKEN_PIPE
+    assert int(ExitCode.BROKEN_PIPE) == 141
     assert stderr.getvalue() == ""
 
 
@@ -99,7 +102,8 @@ def test_output_that_cannot_be_written_is_one_line_and_exit_74(
 ) -> None:
     stdout = FailingStream(error, on_flush=on_flush)
     code, _, stderr = acp(args, plan_file, api_env, stdout=stdout)
-    assert code == ExitCode.OUTPUT == 74
+    assert code == ExitCode.OUTPUT
+    assert int(ExitCode.OUTPUT) == 74
     first = stderr.getvalue().splitlines()[0]
     assert first == f"Error: Cannot write to standard output: {said}."
     assert "bug" not in stderr.getvalue()
@@ -186,7 +190,7 @@ class BrokenStdin(io.BytesIO):
 )
 @pytest.mark.parametrize("stdin", [None, BrokenStdin()], ids=["closed", "unreadable"])
 def test_stdin_asked_for_but_closed_or_unreadable_is_exit_2(
-    args: tuple[str, ...], stdin: Any, emulator: Any, api_env: dict[str, str], plan_file: Path
+    args: tuple[str, ...], stdin: Any, emulator: Emulator, api_env: dict[str, str], plan_file: Path
 ) -> None:
     code, stdout, stderr = acp(args, plan_file, api_env, stdin=stdin)
     assert code == ExitCode.USAGE
@@ -202,7 +206,7 @@ def test_stdin_asked_for_but_closed_or_unreadable_is_exit_2(
 @pytest.mark.parametrize("encoding", ["ascii", "latin-1", "cp1252"])
 @pytest.mark.parametrize("fmt", ["table", "id", "json"])
 def test_output_degrades_to_escapes_in_any_encoding(
-    encoding: str, fmt: str, make_emulator: Any, plan_file: Path
+    encoding: str, fmt: str, make_emulator: Callable[..., Emulator], plan_file: Path
 ) -> None:
     binding = "wb-😀-ü"
     emulator = make_emulator(tokens=[TOKEN])
@@ -249,7 +253,7 @@ def test_an_empty_global_option_is_a_usage_error(
     option: str,
     where: str,
     command: tuple[str, ...],
-    emulator: Any,
+    emulator: Emulator,
     api_env: dict[str, str],
     plan_file: Path,
 ) -> None:

@@ -52,11 +52,8 @@ def in_keyring(origin: str, env: dict[str, str] | None = None) -> str | None:
 
 def rows_of(report: str) -> dict[str, str]:
     """The ``Label: value`` lines of a plain-text report."""
-    return dict(
-        (part.strip() for part in line.split(":", 1))
-        for line in report.splitlines()
-        if ": " in line
-    )
+    pairs = (line.split(":", 1) for line in report.splitlines() if ": " in line)
+    return {label.strip(): value.strip() for label, value in pairs}
 
 
 def write_config(folder: Path, text: str) -> Path:

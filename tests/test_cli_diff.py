@@ -23,7 +23,7 @@ def entry(path: str, size: int, sha256: str = SHA_A, mode: str = "100644") -> di
     return {"path": path, "size": size, "sha256": sha256, "mode": mode}
 
 
-OLD = {
+OLD: dict[str, Any] = {
     "version": 1,
     "files": [
         entry("README.md", 100),
@@ -32,7 +32,7 @@ OLD = {
         entry("same.txt", 5),
     ],
 }
-NEW = {
+NEW: dict[str, Any] = {
     "version": 1,
     "files": [
         entry("README.md", 1124, SHA_B),
@@ -75,8 +75,8 @@ def test_name_status_is_gits_letter_a_tab_and_the_path(plans: tuple[str, str]) -
 def test_json_lists_paths_and_byte_totals(plans: tuple[str, str]) -> None:
     run = run_acp("push", "diff", *plans, "--json")
     assert run.code == 1
-    old_bytes = sum(item["size"] for item in OLD["files"])  # type: ignore[attr-defined]
-    new_bytes = sum(item["size"] for item in NEW["files"])  # type: ignore[attr-defined]
+    old_bytes = sum(item["size"] for item in OLD["files"])
+    new_bytes = sum(item["size"] for item in NEW["files"])
     assert json.loads(run.stdout) == {
         "added": ["data/big.bin"],
         "modified": ["README.md", "bin/run"],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,7 +23,7 @@ def test_a_plan_over_the_servers_limit_says_to_push_in_parts(plan_file: Path) ->
 
 
 def test_a_signature_mismatch_asks_for_a_report(
-    emulator: Any, api_env: dict[str, str], plan_file: Path
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path
 ) -> None:
     body = {"error": {"code": "plan_signature_mismatch", "message": "expected sha256:00"}}
     emulator.queue_fault(status=422, body=json.dumps(body), content_type="application/json")
@@ -61,7 +60,7 @@ def test_a_signature_mismatch_asks_for_a_report(
 def test_commands_in_messages_repeat_the_global_options(
     options: list[str], text: str, expected: str
 ) -> None:
-    from acp_cli.render import with_global_options
+    from acp_cli.cli.render import with_global_options
 
     assert with_global_options(text, options) == expected
 

@@ -10,10 +10,10 @@ import re
 import stat
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from acp_cli.emulator import Emulator
 from acp_cli.emulator.endpoint import reference_signature
 from acp_cli.workspace import build_plan
 from tests.cli_runner import BINDING, run_acp
@@ -216,7 +216,7 @@ def test_the_bar_fits_the_terminal_and_moves_while_one_big_file_is_hashed(
 def test_nothing_is_drawn_for_work_shorter_than_the_delay() -> None:
     import io
 
-    from acp_cli.render import PlanProgressBar
+    from acp_cli.cli.render import PlanProgressBar
 
     stream = io.StringIO()
     bar = PlanProgressBar(stream, delay=60)
@@ -230,7 +230,7 @@ def test_nothing_is_drawn_for_work_shorter_than_the_delay() -> None:
 
 
 def test_prepare_dir_makes_a_new_session_then_reuses_it(
-    work: Path, emulator: Any, api_env: dict[str, str], tmp_path: Path
+    work: Path, emulator: Emulator, api_env: dict[str, str], tmp_path: Path
 ) -> None:
     saved = tmp_path / "sent.json"
     first = run_acp(
@@ -246,10 +246,12 @@ def test_prepare_dir_makes_a_new_session_then_reuses_it(
     assert session["planSignature"] == plan.signature == reference_signature(json.loads(plan.data))
     assert saved.read_bytes() == plan.data + b"\n"
     [request, _] = emulator.requests()
-    assert json.loads(request.body)["plan"] == json.loads(plan.data)
+    assert request.json()["plan"] == json.loads(plan.data)
 
 
-def test_prepare_dir_dry_run_and_id(work: Path, emulator: Any, api_env: dict[str, str]) -> None:
+def test_prepare_dir_dry_run_and_id(
+    work: Path, emulator: Emulator, api_env: dict[str, str]
+) -> None:
     dry = run_acp(
         "push", "prepare", BINDING, "--dir", str(work), "--dry-run", "--json", env=api_env
     )
@@ -276,7 +278,7 @@ def test_plan_source_mistakes_are_exit_2_and_send_nothing(
     said: str,
     work: Path,
     plan_file: Path,
-    emulator: Any,
+    emulator: Emulator,
     api_env: dict[str, str],
 ) -> None:
     formatted = [arg.format(plan=plan_file, work=work) for arg in args]
@@ -330,7 +332,7 @@ EMPTY_PLAN = '{"files":[],"version":1}\n'
 )
 def test_a_plan_with_no_files_warns_why_and_prepare_refuses_it_unless_allowed(
     work: Path,
-    emulator: Any,
+    emulator: Emulator,
     api_env: dict[str, str],
     make: str,
     args: list[str],
@@ -360,7 +362,7 @@ def test_a_plan_with_no_files_warns_why_and_prepare_refuses_it_unless_allowed(
     assert allowed.code == 0, allowed.stderr
     assert f"Warning: the plan of {folder} lists no files: {why}" in allowed.stderr
     [request] = emulator.requests()
-    assert json.loads(request.body)["plan"] == {"files": [], "version": 1}
+    assert request.json()["plan"] == {"files": [], "version": 1}
 
 
 def test_the_rule_named_for_an_ignored_folder_is_gits_own(work: Path) -> None:
@@ -376,7 +378,7 @@ def test_the_rule_named_for_an_ignored_folder_is_gits_own(work: Path) -> None:
 
 @pytest.mark.parametrize("plan", ['{"files": []}', '{"files": [ \n ], "version": 1}'])
 def test_prepare_refuses_a_plan_file_with_no_files_unless_allowed(
-    tmp_path: Path, emulator: Any, api_env: dict[str, str], plan: str
+    tmp_path: Path, emulator: Emulator, api_env: dict[str, str], plan: str
 ) -> None:
     path = tmp_path / "empty.json"
     path.write_text(plan)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from acp_cli import __version__
+from acp_cli.emulator import Emulator
 from acp_cli.emulator.endpoint import reference_signature
 from tests.cli_runner import ACP, BINDING, TOKEN, Run, run_acp
 
@@ -28,7 +29,7 @@ def prepare(*args: str, env: dict[str, str], stdin: bytes | str | None = None) -
 
 
 def test_first_run_prepares_a_new_session_and_second_reuses_it(
-    emulator: Any, api_env: dict[str, str], plan_file: Path
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path
 ) -> None:
     first = prepare(BINDING, "--plan", str(plan_file), env=api_env)
     second = prepare(BINDING, "--plan", str(plan_file), env=api_env)
@@ -46,7 +47,9 @@ def test_first_run_prepares_a_new_session_and_second_reuses_it(
     assert first.stderr == second.stderr == ""
 
 
-def test_request_shape_is_exact(emulator: Any, api_env: dict[str, str], plan_file: Path) -> None:
+def test_request_shape_is_exact(
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path
+) -> None:
     run = prepare(BINDING, "--plan", str(plan_file), "-o", "id", env=api_env)
     assert run.code == 0, run.stderr
 
@@ -71,7 +74,7 @@ def test_request_shape_is_exact(emulator: Any, api_env: dict[str, str], plan_fil
     assert f'device_id = "{request.header("ACP-Device-Id")}"' in config
 
 
-def test_plan_from_standard_input(emulator: Any, api_env: dict[str, str]) -> None:
+def test_plan_from_standard_input(emulator: Emulator, api_env: dict[str, str]) -> None:
     plan = b'{"b": [1, 2.50, 1e21], "a": "\\u00e9"}'
     run = prepare(BINDING, "--plan", "-", "--json", env=api_env, stdin=plan)
     assert run.code == 0, run.stderr
@@ -81,7 +84,7 @@ def test_plan_from_standard_input(emulator: Any, api_env: dict[str, str]) -> Non
 
 
 def test_json_output_is_the_server_answer_and_nothing_else(
-    emulator: Any, api_env: dict[str, str], plan_file: Path
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path
 ) -> None:
     run = prepare(BINDING, "--plan", str(plan_file), "--json", env=api_env)
     again = prepare(BINDING, "--plan", str(plan_file), "-o", "json", env=api_env)
@@ -93,7 +96,7 @@ def test_json_output_is_the_server_answer_and_nothing_else(
 
 
 def test_id_output_is_the_session_id_alone(
-    emulator: Any, api_env: dict[str, str], plan_file: Path
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path
 ) -> None:
     run = prepare(BINDING, "--plan", str(plan_file), "-o", "id", env=api_env)
     [session] = emulator.sessions()
@@ -101,7 +104,7 @@ def test_id_output_is_the_session_id_alone(
 
 
 def test_metadata_file_and_meta_options_merge(
-    emulator: Any, api_env: dict[str, str], plan_file: Path, tmp_path: Path
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path, tmp_path: Path
 ) -> None:
     meta_file = tmp_path / "meta.json"
     meta_file.write_text('{"branch": "dev", "ci": true, "keep": [1]}')
@@ -136,7 +139,7 @@ def test_metadata_file_and_meta_options_merge(
 
 
 def test_without_metadata_the_field_is_left_out(
-    emulator: Any, api_env: dict[str, str], plan_file: Path
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path
 ) -> None:
     prepare(BINDING, "--plan", str(plan_file), "-o", "id", env=api_env)
     assert "metadata" not in emulator.requests()[0].json()
@@ -147,7 +150,7 @@ def test_without_metadata_the_field_is_left_out(
     [("a/b", "a%2Fb"), ("..", "%2E%2E"), ("with space?#", "with%20space%3F%23")],
 )
 def test_binding_id_is_always_one_path_segment(
-    emulator: Any, api_env: dict[str, str], plan_file: Path, binding: str, segment: str
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path, binding: str, segment: str
 ) -> None:
     run = prepare(binding, "--plan", str(plan_file), "--json", env=api_env)
     assert run.code == 0, run.stderr
@@ -156,7 +159,7 @@ def test_binding_id_is_always_one_path_segment(
 
 
 def test_a_changed_plan_makes_a_new_session(
-    emulator: Any, api_env: dict[str, str], plan_file: Path, tmp_path: Path
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path, tmp_path: Path
 ) -> None:
     other = tmp_path / "other.json"
     other.write_text('{"files": [{"path": "b.txt"}]}')
@@ -168,7 +171,7 @@ def test_a_changed_plan_makes_a_new_session(
 
 
 def test_same_plan_in_another_key_order_and_spacing_is_reused(
-    emulator: Any, api_env: dict[str, str], tmp_path: Path
+    emulator: Emulator, api_env: dict[str, str], tmp_path: Path
 ) -> None:
     one, two = tmp_path / "one.json", tmp_path / "two.json"
     one.write_text('{"a": 1.0, "b": ["\\u00e9", 1e-7], "c": {"y": 2, "x": 1}}')
@@ -180,7 +183,7 @@ def test_same_plan_in_another_key_order_and_spacing_is_reused(
 
 
 def test_dry_run_sends_nothing_and_masks_the_token(
-    emulator: Any, api_env: dict[str, str], plan_file: Path
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path
 ) -> None:
     run = prepare(BINDING, "--plan", str(plan_file), "--dry-run", env=api_env)
     assert run.code == 0, run.stderr
@@ -202,7 +205,7 @@ def test_dry_run_sends_nothing_and_masks_the_token(
 
 
 def test_verbose_shows_the_exchange_on_stderr_with_the_token_masked(
-    emulator: Any, api_env: dict[str, str], plan_file: Path
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path
 ) -> None:
     run = prepare(BINDING, "--plan", str(plan_file), "-o", "id", "-v", env=api_env)
     assert run.code == 0
@@ -224,7 +227,7 @@ def write_config(text: str) -> None:
 
 
 @pytest.mark.parametrize("where", ["before", "after"])
-def test_profile_selects_the_api_url(emulator: Any, plan_file: Path, where: str) -> None:
+def test_profile_selects_the_api_url(emulator: Emulator, plan_file: Path, where: str) -> None:
     write_config(
         f'[profiles.default]\napi_url = "https://unused.invalid"\n'
         f'[profiles.local]\napi_url = "{emulator.url}"\n'
@@ -238,7 +241,7 @@ def test_profile_selects_the_api_url(emulator: Any, plan_file: Path, where: str)
 
 @pytest.mark.parametrize("where", ["before", "after"])
 def test_api_url_option_wins_over_the_environment(
-    emulator: Any, plan_file: Path, where: str
+    emulator: Emulator, plan_file: Path, where: str
 ) -> None:
     args = ["push", "prepare", BINDING, "--plan", str(plan_file), "-o", "id"]
     flag = ["--api-url", emulator.url]
@@ -247,7 +250,7 @@ def test_api_url_option_wins_over_the_environment(
     assert run.code == 0, run.stderr
 
 
-def test_profile_from_the_environment(emulator: Any, plan_file: Path) -> None:
+def test_profile_from_the_environment(emulator: Emulator, plan_file: Path) -> None:
     write_config(f'[profiles.ci]\napi_url = "{emulator.url}"\n')
     run = run_acp(
         "push", "prepare", BINDING, "--plan", str(plan_file),
@@ -277,7 +280,7 @@ def test_eight_processes_on_a_fresh_machine_agree_on_one_device_id(
 
 
 def test_device_id_from_the_environment_wins(
-    emulator: Any, api_env: dict[str, str], plan_file: Path
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path
 ) -> None:
     run = prepare(
         BINDING, "--plan", str(plan_file), "-o", "id",
@@ -291,7 +294,7 @@ def test_device_id_from_the_environment_wins(
 # --- tokens -----------------------------------------------------------------------------
 
 
-def test_without_any_token_exit_3_names_acp_token(emulator: Any, plan_file: Path) -> None:
+def test_without_any_token_exit_3_names_acp_token(emulator: Emulator, plan_file: Path) -> None:
     run = run_acp(
         "push", "prepare", BINDING, "--plan", str(plan_file), env={"ACP_API_URL": emulator.url}
     )
@@ -302,7 +305,7 @@ def test_without_any_token_exit_3_names_acp_token(emulator: Any, plan_file: Path
     assert emulator.requests() == []
 
 
-def test_token_from_a_real_keyring_backend(emulator: Any, plan_file: Path) -> None:
+def test_token_from_a_real_keyring_backend(emulator: Emulator, plan_file: Path) -> None:
     backend = {"PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring"}
     origin = emulator.url  # http://127.0.0.1:PORT is already an origin
     store = subprocess.run(
@@ -321,7 +324,7 @@ def test_token_from_a_real_keyring_backend(emulator: Any, plan_file: Path) -> No
     assert emulator.requests()[0].header("Authorization") == f"Bearer {TOKEN}"
 
 
-def test_keyring_for_another_origin_is_not_used(emulator: Any, plan_file: Path) -> None:
+def test_keyring_for_another_origin_is_not_used(emulator: Emulator, plan_file: Path) -> None:
     backend = {"PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring"}
     subprocess.run(
         [str(ACP.parent / "python"), "-c",
@@ -350,7 +353,7 @@ def test_an_unusable_keyring_is_exit_3_without_traceback(plan_file: Path) -> Non
 def test_keyring_is_not_imported_when_acp_token_is_set(plan_file: Path) -> None:
     code = (
         "import sys\n"
-        "from acp_cli.cli.app import main\n"
+        "from acp_cli.cli.boundary import main\n"
         f"sys.argv = ['acp', 'push', 'prepare', 'b', '--plan', {str(plan_file)!r}, '--dry-run']\n"
         "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
         "print('keyring' in sys.modules)\n"
@@ -382,7 +385,7 @@ BAD_PLANS = {
 
 @pytest.mark.parametrize("case", sorted(BAD_PLANS))
 def test_bad_plan_is_refused_before_sending(
-    emulator: Any, api_env: dict[str, str], tmp_path: Path, case: str
+    emulator: Emulator, api_env: dict[str, str], tmp_path: Path, case: str
 ) -> None:
     data, words = BAD_PLANS[case]
     path = tmp_path / f"{case}.json"
@@ -397,7 +400,9 @@ def test_bad_plan_is_refused_before_sending(
     assert emulator.requests() == []
 
 
-def test_missing_plan_file_is_named(emulator: Any, api_env: dict[str, str], tmp_path: Path) -> None:
+def test_missing_plan_file_is_named(
+    emulator: Emulator, api_env: dict[str, str], tmp_path: Path
+) -> None:
     missing = tmp_path / "nope.json"
     run = prepare(BINDING, "--plan", str(missing), env=api_env)
     assert run.code == 2
@@ -417,7 +422,7 @@ def test_missing_plan_file_is_named(emulator: Any, api_env: dict[str, str], tmp_
     ],
 )
 def test_bad_options_are_refused_before_sending(
-    emulator: Any, api_env: dict[str, str], plan_file: Path, args: list[str], words: list[str]
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path, args: list[str], words: list[str]
 ) -> None:
     run = prepare(BINDING, "--plan", str(plan_file), *args, env=api_env)
     assert run.code == 2, run.stderr
@@ -427,7 +432,7 @@ def test_bad_options_are_refused_before_sending(
 
 
 def test_metadata_file_that_is_not_an_object(
-    emulator: Any, api_env: dict[str, str], plan_file: Path, tmp_path: Path
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path, tmp_path: Path
 ) -> None:
     meta = tmp_path / "meta.json"
     meta.write_text('"just a string"')
@@ -437,7 +442,7 @@ def test_metadata_file_that_is_not_an_object(
     assert emulator.requests() == []
 
 
-def test_broken_config_file_is_named(emulator: Any, plan_file: Path) -> None:
+def test_broken_config_file_is_named(emulator: Emulator, plan_file: Path) -> None:
     write_config("[profiles.default\napi_url = ")
     run = run_acp("push", "prepare", BINDING, "--plan", str(plan_file), env={"ACP_TOKEN": TOKEN})
     assert run.code == 2
@@ -465,7 +470,7 @@ def test_plain_http_to_another_host_is_refused(plan_file: Path, url: str) -> Non
 
 @pytest.mark.parametrize("binding", ["", " ", "a\nb"])
 def test_bad_binding_id(
-    emulator: Any, api_env: dict[str, str], plan_file: Path, binding: str
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path, binding: str
 ) -> None:
     run = prepare(binding, "--plan", str(plan_file), env=api_env)
     assert run.code == 2
@@ -476,7 +481,7 @@ def test_bad_binding_id(
 # --- server answers ---------------------------------------------------------------------
 
 
-def test_wrong_token_is_exit_3_with_the_server_message(emulator: Any, plan_file: Path) -> None:
+def test_wrong_token_is_exit_3_with_the_server_message(emulator: Emulator, plan_file: Path) -> None:
     run = run_acp(
         "push", "prepare", BINDING, "--plan", str(plan_file),
         env={"ACP_API_URL": emulator.url, "ACP_TOKEN": "wrong-token-0123456789"},
@@ -488,7 +493,9 @@ def test_wrong_token_is_exit_3_with_the_server_message(emulator: Any, plan_file:
     assert run.stdout == ""
 
 
-def test_unknown_binding_is_exit_4(emulator: Any, api_env: dict[str, str], plan_file: Path) -> None:
+def test_unknown_binding_is_exit_4(
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path
+) -> None:
     run = prepare("wb_unknown", "--plan", str(plan_file), env=api_env)
     assert run.code == 4
     assert "wb_unknown" in run.stderr
@@ -501,7 +508,7 @@ def test_unknown_binding_is_exit_4(emulator: Any, api_env: dict[str, str], plan_
     [(400, 5), (403, 3), (409, 5), (413, 5), (422, 5), (418, 5), (501, 6), (503, 6)],
 )
 def test_status_codes_map_to_exit_codes(
-    emulator: Any, api_env: dict[str, str], plan_file: Path, status: int, code: int
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path, status: int, code: int
 ) -> None:
     for _ in range(4):  # enough for every retry the client may make
         emulator.queue_fault(
@@ -517,7 +524,7 @@ def test_status_codes_map_to_exit_codes(
 
 
 def test_html_error_page_is_shown_as_one_short_line(
-    emulator: Any, api_env: dict[str, str], plan_file: Path
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path
 ) -> None:
     page = "<html><head><title>502 Bad Gateway</title></head><body>" + "x" * 5000 + "</body></html>"
     emulator.queue_fault(status=502, body=page, content_type="text/html", times=4)  # every retry
@@ -533,7 +540,7 @@ def test_html_error_page_is_shown_as_one_short_line(
     "body", ["not json", "[1, 2]", '{"pushSession": "x"}', '{"created": "yes"}', ""]
 )
 def test_success_status_with_an_undocumented_body_is_exit_6(
-    emulator: Any, api_env: dict[str, str], plan_file: Path, body: str
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path, body: str
 ) -> None:
     emulator.queue_fault(status=201, body=body, content_type="application/json")
     run = prepare(BINDING, "--plan", str(plan_file), env=api_env)
@@ -544,7 +551,7 @@ def test_success_status_with_an_undocumented_body_is_exit_6(
 
 
 def test_missing_and_null_fields_are_shown_as_absent(
-    emulator: Any, api_env: dict[str, str], plan_file: Path
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path
 ) -> None:
     body = json.dumps({"pushSession": {"id": "ps_1", "status": None}})
     emulator.queue_fault(status=200, body=body, content_type="application/json")
@@ -561,7 +568,7 @@ def test_missing_and_null_fields_are_shown_as_absent(
 
 
 def test_redirect_is_not_followed(
-    emulator: Any,
+    emulator: Emulator,
     make_emulator: Callable[..., Any],
     api_env: dict[str, str],
     plan_file: Path,
@@ -656,7 +663,7 @@ def test_unknown_option_is_exit_2(plan_file: Path) -> None:
 
 
 def test_plain_http_to_loopback_loads_no_ca_certificates(
-    emulator: Any, api_env: dict[str, str], plan_file: Path, tmp_path: Path
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path, tmp_path: Path
 ) -> None:
     # Loading CA certificates costs start-up time that plain http never needs:
     # a broken SSL_CERT_FILE shows whether they were loaded.

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from acp_cli.emulator import Emulator
 from tests.cli_runner import ACP, BINDING, TOKEN, run_acp
 
 
@@ -28,7 +29,7 @@ def prepare(*args: str, env: dict[str, str]) -> Any:
     ],
 )
 def test_an_unusable_acp_token_is_exit_3_and_never_echoed(
-    emulator: Any, api_env: dict[str, str], plan_file: Path, token: str
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path, token: str
 ) -> None:
     run = prepare("--plan", str(plan_file), "-v", env={**api_env, "ACP_TOKEN": token})
     assert run.code == 3, run.stderr
@@ -38,7 +39,9 @@ def test_an_unusable_acp_token_is_exit_3_and_never_echoed(
     assert emulator.requests() == []
 
 
-def test_an_unusable_token_in_the_keyring_is_never_echoed(emulator: Any, plan_file: Path) -> None:
+def test_an_unusable_token_in_the_keyring_is_never_echoed(
+    emulator: Emulator, plan_file: Path
+) -> None:
     backend = {"PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring"}
     subprocess.run(
         [str(ACP.parent / "python"), "-c",
@@ -56,7 +59,7 @@ def test_an_unusable_token_in_the_keyring_is_never_echoed(emulator: Any, plan_fi
 
 @pytest.mark.parametrize("device", ["dé", "x\ny", "has space"])
 def test_an_unusable_device_id_is_exit_2(
-    emulator: Any, api_env: dict[str, str], plan_file: Path, device: str
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path, device: str
 ) -> None:
     run = prepare("--plan", str(plan_file), env={**api_env, "ACP_DEVICE_ID": device})
     assert run.code == 2, run.stderr
@@ -65,7 +68,7 @@ def test_an_unusable_device_id_is_exit_2(
 
 
 def test_an_existing_shared_config_folder_keeps_its_mode(
-    emulator: Any, api_env: dict[str, str], plan_file: Path, tmp_path: Path
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path, tmp_path: Path
 ) -> None:
     shared = tmp_path / "workspace"
     shared.mkdir()
@@ -79,7 +82,7 @@ def test_an_existing_shared_config_folder_keeps_its_mode(
 
 
 def test_a_new_config_folder_is_private(
-    emulator: Any, api_env: dict[str, str], plan_file: Path, isolated_env: Path
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path, isolated_env: Path
 ) -> None:
     assert not isolated_env.exists()
     run = prepare("--plan", str(plan_file), "-o", "id", env=api_env)
@@ -88,7 +91,7 @@ def test_a_new_config_folder_is_private(
 
 
 def test_a_config_folder_that_cannot_be_written_is_exit_2(
-    emulator: Any, api_env: dict[str, str], plan_file: Path
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path
 ) -> None:
     folder = "/proc/acp-cannot-exist"  # not even root can create it
     run = prepare("--plan", str(plan_file), env={**api_env, "ACP_CONFIG_DIR": folder})
@@ -99,7 +102,7 @@ def test_a_config_folder_that_cannot_be_written_is_exit_2(
 
 
 def test_a_broken_credentials_file_does_not_stop_acp_token(
-    emulator: Any, api_env: dict[str, str], plan_file: Path, isolated_env: Path
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path, isolated_env: Path
 ) -> None:
     isolated_env.mkdir(mode=0o700)
     (isolated_env / "credentials.toml").write_text("[origins\n")
@@ -108,7 +111,7 @@ def test_a_broken_credentials_file_does_not_stop_acp_token(
 
 
 def test_control_characters_from_the_server_never_reach_the_terminal(
-    emulator: Any, api_env: dict[str, str], plan_file: Path
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path
 ) -> None:
     hostile = "\x1b[2J\x1b]0;pwned\x07"
     answer = {"pushSession": {"id": "ps_1" + hostile, "status": "prepared" + hostile}}

@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from acp_cli.emulator import Emulator
 from acp_cli.sent_plans import SentPlans
 from acp_cli.settings import origin_of
 from tests.cli_runner import BINDING, run_acp
@@ -26,7 +27,7 @@ def sent_folder() -> Path:
 
 
 def test_the_second_prepare_on_a_terminal_says_what_changed_since_the_first(
-    work: Path, emulator: Any, api_env: dict[str, str]
+    work: Path, emulator: Emulator, api_env: dict[str, str]
 ) -> None:
     write_tree(work, {"a.txt": "one\n", "b.txt": "two\n", "gone.txt": "x" * 3000})
     args = ["push", "prepare", BINDING, "--dir", str(work)]
@@ -50,7 +51,7 @@ def test_the_second_prepare_on_a_terminal_says_what_changed_since_the_first(
 
 
 def test_nothing_is_said_on_a_pipe_with_o_id_or_json_but_the_plan_is_remembered(
-    work: Path, emulator: Any, api_env: dict[str, str]
+    work: Path, emulator: Emulator, api_env: dict[str, str]
 ) -> None:
     write_tree(work, {"a.txt": "one\n"})
     args = ["push", "prepare", BINDING, "--dir", str(work)]
@@ -69,7 +70,7 @@ def test_nothing_is_said_on_a_pipe_with_o_id_or_json_but_the_plan_is_remembered(
 
 
 def test_the_remembered_plan_is_private_and_per_origin_and_binding(
-    work: Path, make_emulator: Any, api_env: dict[str, str]
+    work: Path, make_emulator: Callable[..., Emulator], api_env: dict[str, str]
 ) -> None:
     write_tree(work, {"a.txt": "one\n"})
     assert run_acp("push", "prepare", BINDING, "--dir", str(work), env=api_env).code == 0
@@ -90,7 +91,7 @@ def test_the_remembered_plan_is_private_and_per_origin_and_binding(
 
 
 def test_diff_last_shows_the_full_diff_against_the_remembered_plan(
-    work: Path, emulator: Any, api_env: dict[str, str], tmp_path: Path
+    work: Path, emulator: Emulator, api_env: dict[str, str], tmp_path: Path
 ) -> None:
     write_tree(work, {"a.txt": "one\n", "b.txt": "two\n"})
     sent = tmp_path / "sent.json"
@@ -118,7 +119,7 @@ def test_diff_last_takes_exactly_one_plan_and_diff_two(
 
 
 def test_a_remembered_plan_writable_by_others_is_not_trusted(
-    work: Path, emulator: Any, api_env: dict[str, str]
+    work: Path, emulator: Emulator, api_env: dict[str, str]
 ) -> None:
     write_tree(work, {"a.txt": "one\n"})
     assert run_acp("push", "prepare", BINDING, "--dir", str(work), env=api_env).code == 0

@@ -4,8 +4,10 @@ emulator over loopback, as a build script would use it."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -27,6 +29,8 @@ from acp_cli import (
     UsageError,
     plan_signature,
 )
+from acp_cli.client import sign_plan
+from acp_cli.emulator import Emulator
 from acp_cli.emulator.endpoint import reference_signature
 from acp_cli.retry import RetryPolicy
 from tests.cli_runner import BINDING, TOKEN
@@ -35,11 +39,11 @@ PLAN: dict[str, Any] = {"files": [{"path": "a.txt", "size": 3}], "root": "/w"}
 
 
 @pytest.fixture
-def client(emulator: Any) -> Client:
+def client(emulator: Emulator) -> Client:
     return Client(emulator.url, TOKEN, device_id="dev_1", retry=RetryPolicy(scale=0))
 
 
-def test_prepare_makes_a_new_session_then_reuses_it(client: Client, emulator: Any) -> None:
+def test_prepare_makes_a_new_session_then_reuses_it(client: Client, emulator: Emulator) -> None:
     first = client.prepare_push_session(BINDING, PLAN)
     second = client.prepare_push_session(BINDING, PLAN)
 
@@ -63,7 +67,7 @@ def test_prepare_makes_a_new_session_then_reuses_it(client: Client, emulator: An
     assert first.raw["pushSession"]["id"] == first.id
 
 
-def test_a_plan_is_a_path_a_pathlike_bytes_or_a_mapping(tmp_path: Path) -> None:
+def test_a_plan_is_a_path_a_pathlike_bytes_a_binary_file_or_a_mapping(tmp_path: Path) -> None:
     text = b'{ "root": "/w",\n  "files": [{"size": 3, "path": "a.txt"}] }\n'
     path = tmp_path / "plan.json"
     path.write_bytes(text)
@@ -72,12 +76,24 @@ def test_a_plan_is_a_path_a_pathlike_bytes_or_a_mapping(tmp_path: Path) -> None:
     assert plan_signature(path) == expected
     assert plan_signature(str(path)) == expected
     assert plan_signature(text) == expected
+    assert plan_signature(io.BytesIO(text)) == expected
+    with path.open("rb") as file:
+        assert sign_plan(file) == SignedPlan(text, expected)
     assert plan_signature(json.loads(text)) == expected
+
+
+def test_a_bad_plan_read_from_a_file_object_is_named_after_it(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    path.write_bytes(b'{"files": [], "files": []}')
+    with path.open("rb") as file, pytest.raises(UsageError, match=re.escape(str(path))):
+        sign_plan(file)
+    with pytest.raises(UsageError, match="the plan"):
+        sign_plan(io.BytesIO(b"[]"))
 
 
 @pytest.mark.parametrize("form", ["path", "bytes", "mapping", "signed"])
 def test_every_plan_form_reaches_the_server_with_the_same_signature(
-    client: Client, emulator: Any, tmp_path: Path, form: str
+    client: Client, emulator: Emulator, tmp_path: Path, form: str
 ) -> None:
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(PLAN))
@@ -87,29 +103,29 @@ def test_every_plan_form_reaches_the_server_with_the_same_signature(
     session = client.prepare_push_session(BINDING, plan)
 
     [request] = emulator.requests()
-    body = json.loads(request.body)
+    body = request.json()
     assert body["planSignature"] == reference_signature(PLAN) == session.plan_signature
     assert body["plan"] == PLAN
 
 
 def test_metadata_none_leaves_the_field_out_and_a_mapping_is_sent(
-    client: Client, emulator: Any
+    client: Client, emulator: Emulator
 ) -> None:
     client.prepare_push_session(BINDING, PLAN)
     client.prepare_push_session(BINDING, {**PLAN, "n": 2}, metadata={"build": 10**20})
 
-    first, second = (json.loads(r.body) for r in emulator.requests())
+    first, second = (r.json() for r in emulator.requests())
     assert "metadata" not in first
     assert second["metadata"] == {"build": 10**20}
 
 
-def test_the_device_id_header_is_left_out_when_none_is_given(emulator: Any) -> None:
+def test_the_device_id_header_is_left_out_when_none_is_given(emulator: Emulator) -> None:
     Client(emulator.url, TOKEN, retry=RetryPolicy(scale=0)).prepare_push_session(BINDING, PLAN)
     [request] = emulator.requests()
     assert "acp-device-id" not in {name.lower() for name, _ in request.headers}
 
 
-def test_errors_are_typed_with_exit_code_hint_and_request_id(emulator: Any) -> None:
+def test_errors_are_typed_with_exit_code_hint_and_request_id(emulator: Emulator) -> None:
     refused = Client(emulator.url, "wrong-token", retry=RetryPolicy(scale=0))
     with pytest.raises(AuthError) as auth:
         refused.prepare_push_session(BINDING, PLAN)
@@ -130,7 +146,7 @@ def test_errors_are_typed_with_exit_code_hint_and_request_id(emulator: Any) -> N
     ids=["duplicate-key", "not-an-object", "nan", "truncated", "nan-mapping"],
 )
 def test_a_plan_without_one_canonical_form_is_refused_before_sending(
-    client: Client, emulator: Any, plan: Any
+    client: Client, emulator: Emulator, plan: Any
 ) -> None:
     with pytest.raises(UsageError) as refused:
         client.prepare_push_session(BINDING, plan)
@@ -158,7 +174,7 @@ def test_an_unreachable_server_is_unavailable_after_the_retries(tmp_path: Path) 
     assert failed.value.exit_code == 6
 
 
-def test_from_config_resolves_as_the_cli_does(emulator: Any, isolated_env: Path) -> None:
+def test_from_config_resolves_as_the_cli_does(emulator: Emulator, isolated_env: Path) -> None:
     isolated_env.mkdir(mode=0o700)
     (isolated_env / "config.toml").write_text(
         f'[profiles.ci]\napi_url = "{emulator.url}"\ntimeout = 7\n', encoding="utf-8"
@@ -173,6 +189,19 @@ def test_from_config_resolves_as_the_cli_does(emulator: Any, isolated_env: Path)
     assert session.device_id == "dev_ci"
     # A keyword (a flag) wins over the profile.
     assert Client.from_config("ci", env, timeout=3).timeout == 3
+    ca_file = isolated_env / "ca.pem"
+    ca_file.write_text("", encoding="utf-8")
+    flagged = Client.from_config("ci", env, connect_timeout=2, deadline=9, ca_bundle=ca_file)
+    assert (flagged.connect_timeout, flagged.retry.deadline, flagged.ca_bundle) == (2, 9, ca_file)
+
+
+def test_the_keywords_of_from_config_are_the_network_settings() -> None:
+    """`Client.from_config` takes a keyword for each setting that the commands that send
+    have a network option for: the registry names them, the keywords must follow."""
+    from acp_cli.client import NetworkFlags
+    from acp_cli.settings import NETWORK
+
+    assert list(NetworkFlags.__annotations__) == [setting.name for setting in NETWORK]
 
 
 def test_from_config_without_an_api_url_says_how_to_set_one() -> None:
@@ -182,7 +211,7 @@ def test_from_config_without_an_api_url_says_how_to_set_one() -> None:
 
 
 def test_the_library_prints_nothing(
-    client: Client, capfd: pytest.CaptureFixture[str], emulator: Any
+    client: Client, capfd: pytest.CaptureFixture[str], emulator: Emulator
 ) -> None:
     client.prepare_push_session(BINDING, PLAN)
     with pytest.raises(NotFoundError):
@@ -199,7 +228,7 @@ def test_every_exported_name_is_importable() -> None:
     for name in acp_cli.__all__:
         assert getattr(acp_cli, name) is not None
     with pytest.raises(AttributeError):
-        acp_cli.NoSuchName  # type: ignore[attr-defined]  # noqa: B018
+        acp_cli.NoSuchName  # noqa: B018
 
 
 def _modules_after(code: str) -> set[str]:
@@ -220,7 +249,7 @@ def test_importing_acp_cli_is_cheap() -> None:
         assert heavy not in loaded
 
 
-def test_a_client_given_a_token_never_touches_the_keyring(emulator: Any) -> None:
+def test_a_client_given_a_token_never_touches_the_keyring(emulator: Emulator) -> None:
     code = (
         "import sys; from acp_cli import Client; from acp_cli.retry import RetryPolicy\n"
         f"Client({emulator.url!r}, {TOKEN!r}, retry=RetryPolicy(scale=0))"
@@ -235,7 +264,7 @@ def test_a_client_given_a_token_never_touches_the_keyring(emulator: Any) -> None
 
 
 def test_a_plan_built_from_a_folder_is_sent_as_built(
-    client: Client, emulator: Any, tmp_path: Path
+    client: Client, emulator: Emulator, tmp_path: Path
 ) -> None:
     from acp_cli import build_plan
 
@@ -247,14 +276,14 @@ def test_a_plan_built_from_a_folder_is_sent_as_built(
     again = client.prepare_push_session(BINDING, built.data)  # the same plan as bytes
 
     [request, _] = emulator.requests()
-    assert json.loads(request.body)["plan"] == json.loads(built.data)
+    assert request.json()["plan"] == json.loads(built.data)
     assert first.plan_signature == built.signature == again.plan_signature
     assert (first.created, again.created) == (True, False)
 
 
 @pytest.mark.parametrize("depth", [1000, 1023, 1024])
 def test_a_plan_as_deep_as_acp_accepts_comes_back_readable(
-    client: Client, emulator: Any, depth: int
+    client: Client, emulator: Emulator, depth: int
 ) -> None:
     # The answer holds the plan two levels down, beyond orjson's own limit.
     plan_text = b'{"a":' * (depth - 1) + b"{}" + b"}" * (depth - 1)
@@ -280,7 +309,7 @@ def test_a_plan_path_of_dash_is_a_file_named_dash(
     ids=["nan", "infinity", "object", "set", "lone-surrogate"],
 )
 def test_metadata_without_a_json_form_is_refused_before_sending(
-    client: Client, emulator: Any, metadata: dict[str, Any]
+    client: Client, emulator: Emulator, metadata: dict[str, Any]
 ) -> None:
     with pytest.raises(UsageError, match="metadata"):
         client.prepare_push_session(BINDING, PLAN, metadata=metadata)
@@ -288,7 +317,7 @@ def test_metadata_without_a_json_form_is_refused_before_sending(
 
 
 def test_a_session_is_a_value_equal_to_the_same_answer_and_hashable(
-    client: Client, emulator: Any
+    client: Client, emulator: Emulator
 ) -> None:
     first = client.prepare_push_session(BINDING, PLAN, metadata={"branch": "main"})
     again = client.prepare_push_session(BINDING, PLAN)
@@ -304,7 +333,8 @@ def test_a_session_is_a_value_equal_to_the_same_answer_and_hashable(
     assert {first: "kept"}[copy] == "kept"
     # Every field is compared: one that differs makes another value.
     for field in dataclasses.fields(PreparedPushSession):
-        assert dataclasses.replace(first, **{field.name: object()}) != first, field.name
+        changed: dict[str, Any] = {field.name: object()}
+        assert dataclasses.replace(first, **changed) != first, field.name
 
 
 def test_the_hash_leaves_out_exactly_the_mappings_and_every_other_field_is_hashable(

@@ -1,4 +1,4 @@
-"""acp_cli.config_file: where config.toml lives, reading, the secret-folder rule, edits."""
+"""acp_cli.settings.file: where config.toml lives, reading, the secret-folder rule, edits."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from acp_cli import config_file
 from acp_cli.errors import ConfigError
+from acp_cli.settings import file as config_file
 
 IS_ROOT = os.geteuid() == 0
 
@@ -49,9 +49,13 @@ def test_load_check_sees_the_file_opened_through_a_symlink(tmp_path: Path) -> No
     link = tmp_path / "config.toml"
     link.symlink_to(target)
     seen: list[int] = []
-    assert config_file.load(link, check=lambda status: seen.append(status.st_mode)) == {"x": 1}
+
+    def check(status: os.stat_result) -> None:
+        seen.append(status.st_mode)
+
+    assert config_file.load(link, check=check) == {"x": 1}
     assert [stat.S_IMODE(mode) for mode in seen] == [0o640]
-    assert config_file.load(tmp_path / "missing.toml", check=seen.append) == {}
+    assert config_file.load(tmp_path / "missing.toml", check=check) == {}
     assert len(seen) == 1  # nothing to check when there is no file
 
 

@@ -21,12 +21,21 @@ from tests.emulator_http import connect, endpoint, read_response, signed_body
 TOKEN = "t"
 PLAN = {"files": [{"path": "a.txt", "size": 3}]}
 
+
+def values(*items: Any) -> tuple[Any, ...]:
+    """The values of any JSON type that a field is given, as one tuple."""
+    return items
+
+
 # For each field, values that must be refused, with a status that makes them otherwise valid.
 BAD_FIELD_VALUES: list[tuple[str, Any]] = [
-    *[("status", value) for value in (99, 100, 199, 600, 1000, -1, "503", 503.0, True, [503])],
+    *[
+        ("status", value)
+        for value in values(99, 100, 199, 600, 1000, -1, "503", 503.0, True, [503])
+    ],
     *[
         ("retryAfter", value)
-        for value in (
+        for value in values(
             "1\r\nX-Injected: yes",
             "1\nX-Injected: yes",
             "1\r",
@@ -41,10 +50,13 @@ BAD_FIELD_VALUES: list[tuple[str, Any]] = [
             {},
         )
     ],
-    *[("body", value) for value in ("\ud800", "a\udfffb", "\udc80\ud800", 5, True, [], {"a": 1})],
+    *[
+        ("body", value)
+        for value in values("\ud800", "a\udfffb", "\udc80\ud800", 5, True, [], {"a": 1})
+    ],
     *[
         ("contentType", value)
-        for value in (
+        for value in values(
             "text/plain\r\nX-Injected: yes",
             "text/plain\n",
             "text/\x00plain",
@@ -57,7 +69,7 @@ BAD_FIELD_VALUES: list[tuple[str, Any]] = [
     ],
     *[
         ("headers", value)
-        for value in (
+        for value in values(
             {"X-Ok": "a\r\nX-Injected: yes"},
             {"X-Ok": "a\nb"},
             {"X-Ok": "a\x00"},
@@ -77,12 +89,12 @@ BAD_FIELD_VALUES: list[tuple[str, Any]] = [
             7,
         )
     ],
-    *[("delay", value) for value in (-1, -0.001, 300.5, 1e999, "1", True, [1], {"s": 1})],
-    *[("times", value) for value in (0, -3, 1001, 10**9, 1.5, "2", True, [2])],
+    *[("delay", value) for value in values(-1, -0.001, 300.5, 1e999, "1", True, [1], {"s": 1})],
+    *[("times", value) for value in values(0, -3, 1001, 10**9, 1.5, "2", True, [2])],
     *[
         (flag, value)
         for flag in ("drop", "truncate", "reset")
-        for value in ("yes", "true", 1, 0, [], {})
+        for value in values("yes", "true", 1, 0, [], {})
     ],
     *[("colour", "red"), ("retry_after", "1"), ("Status", 503), ("content_type", "x/y")],
 ]

@@ -1,6 +1,6 @@
 """Deeply nested plans and metadata: the emulator takes everything the client may send.
 
-The client signs plans nested up to 1,024 levels (``acp_cli.plan.MAX_DEPTH``)
+The client signs plans nested up to 1,024 levels (``acp_cli.strict_json.MAX_DEPTH``)
 and refuses deeper ones; the emulator must agree on both sides of that line,
 however its own JSON code recurses.
 """
@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from acp_cli import plan as plan_reader
+from acp_cli import strict_json
 from acp_cli.emulator import Emulator, EmulatorClient
 from acp_cli.emulator.nesting import (
     MAX_METADATA_DEPTH,
@@ -69,13 +69,13 @@ def parse_deep(text: str) -> Any:
 
 
 def test_the_limits_are_the_clients() -> None:
-    assert MAX_PLAN_DEPTH == plan_reader.MAX_DEPTH == 1024
+    assert MAX_PLAN_DEPTH == strict_json.MAX_DEPTH == 1024
     sign_plan_bytes(nested_object(MAX_PLAN_DEPTH).encode(), "plan.json")
     with pytest.raises(UsageError, match="nested deeper than 1024 levels"):
         sign_plan_bytes(nested_object(MAX_PLAN_DEPTH + 1).encode(), "plan.json")
     # A --meta value may nest as deep as a plan, one level below its key.
     deepest_value = "[" * MAX_PLAN_DEPTH + "]" * MAX_PLAN_DEPTH
-    assert nesting_depth({"key": plan_reader.parse_value(deepest_value, "--meta key")}) == (
+    assert nesting_depth({"key": strict_json.parse_value(deepest_value, "--meta key")}) == (
         MAX_METADATA_DEPTH
     )
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from acp_cli import config_file
 from acp_cli.files import write_atomic
+from acp_cli.settings import file as config_file
 
 DATA = b'{"version":1,"files":[]}\n'
 

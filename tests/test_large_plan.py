@@ -9,11 +9,11 @@ import os
 import re
 import shlex
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from acp_cli.render import binary_size
+from acp_cli.emulator import Emulator
+from acp_cli.sizes import binary_size
 from tests.cli_runner import BINDING, run_acp
 from tests.git_oracle import write_tree
 
@@ -119,7 +119,7 @@ def test_the_advice_for_a_name_with_pattern_characters_matches_that_name_alone(
 
 
 def test_quiet_silences_it_for_plan_and_prepare(
-    work: Path, emulator: Any, api_env: dict[str, str]
+    work: Path, emulator: Emulator, api_env: dict[str, str]
 ) -> None:
     env = {**api_env, **limits(files=1)}
     assert run_acp("push", "plan", str(work), "-q", env=env).stderr == ""

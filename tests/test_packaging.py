@@ -204,7 +204,7 @@ def installed(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Installed
     prefix = tmp_path_factory.mktemp("user") / "venv"
     # Without a pip of its own (ensurepip costs seconds): this pip installs into it.
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", prefix], check=True, timeout=60)
-    pip = [sys.executable, "-m", "pip", "--python", prefix / "bin" / "python"]
+    pip: list[str | Path] = [sys.executable, "-m", "pip", "--python", prefix / "bin" / "python"]
     done = subprocess.run(
         [*pip, "install", "--quiet", dist / WHEEL, "pytest"],
         capture_output=True,

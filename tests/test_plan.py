@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from acp_cli import plan
+from acp_cli import strict_json
 from acp_cli.errors import ExitCode, UsageError
 
 
 def refusal(data: bytes | str, source: str = "plan.json") -> UsageError:
     """The error ``parse_object`` raises for ``data``."""
     with pytest.raises(UsageError) as raised:
-        plan.parse_object(data.encode() if isinstance(data, str) else data, source)
+        strict_json.parse_object(data.encode() if isinstance(data, str) else data, source)
     assert raised.value.exit_code == ExitCode.USAGE
     assert raised.value.message.startswith(source)
     assert raised.value.hint
@@ -31,18 +31,18 @@ def test_read_source_reads_a_file(tmp_path: Path) -> None:
     path = tmp_path / "plan.json"
     path.write_bytes(b'{"a": 1}')
 
-    assert plan.read_source(str(path), io.BytesIO(b"unused")) == b'{"a": 1}'
+    assert strict_json.read_source(str(path), io.BytesIO(b"unused")) == b'{"a": 1}'
 
 
 def test_read_source_reads_standard_input_for_a_dash() -> None:
-    assert plan.read_source("-", io.BytesIO(b'{"b": 2}')) == b'{"b": 2}'
+    assert strict_json.read_source("-", io.BytesIO(b'{"b": 2}')) == b'{"b": 2}'
 
 
 def test_a_missing_file_is_named_with_the_reason(tmp_path: Path) -> None:
     path = tmp_path / "nope.json"
 
     with pytest.raises(UsageError) as raised:
-        plan.read_source(str(path), io.BytesIO())
+        strict_json.read_source(str(path), io.BytesIO())
 
     assert raised.value.message == f"cannot read {path}: No such file or directory"
     assert raised.value.hint is not None
@@ -51,7 +51,7 @@ def test_a_missing_file_is_named_with_the_reason(tmp_path: Path) -> None:
 
 def test_a_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"cannot read .*: Is a directory"):
-        plan.read_source(str(tmp_path), io.BytesIO())
+        strict_json.read_source(str(tmp_path), io.BytesIO())
 
 
 def test_any_other_os_error_is_named(tmp_path: Path) -> None:
@@ -59,7 +59,7 @@ def test_any_other_os_error_is_named(tmp_path: Path) -> None:
     a_file.write_text("x")
 
     with pytest.raises(UsageError, match=r"cannot read .*file/plan.json: Not a directory"):
-        plan.read_source(str(a_file / "plan.json"), io.BytesIO())
+        strict_json.read_source(str(a_file / "plan.json"), io.BytesIO())
 
 
 def test_an_unreadable_standard_input_is_named() -> None:
@@ -68,7 +68,7 @@ def test_an_unreadable_standard_input_is_named() -> None:
             raise OSError(5, "Input/output error")
 
     with pytest.raises(UsageError, match="cannot read standard input: Input/output error"):
-        plan.read_source("-", BrokenInput())
+        strict_json.read_source("-", BrokenInput())
 
 
 # --- good input ---------------------------------------------------------------------------
@@ -77,14 +77,14 @@ def test_an_unreadable_standard_input_is_named() -> None:
 def test_a_plan_is_read_as_a_dict() -> None:
     data = b'{"files": [{"path": "a.txt", "size": 3, "mtime": 1.5}], "root": "/w"}\n'
 
-    assert plan.parse_object(data, "plan.json") == {
+    assert strict_json.parse_object(data, "plan.json") == {
         "files": [{"path": "a.txt", "size": 3, "mtime": 1.5}],
         "root": "/w",
     }
 
 
 def test_numbers_are_read_as_rfc_8785_sees_them() -> None:
-    value = plan.parse_object(
+    value = strict_json.parse_object(
         b'{"big": 18446744073709551615, "bigger": 18446744073709551616, "huge": 1'
         + b"0" * 300
         + b', "tiny": 1e-400, "negative_zero": -0, "float_zero": -0.0}',
@@ -100,7 +100,7 @@ def test_numbers_are_read_as_rfc_8785_sees_them() -> None:
 
 
 def test_escapes_and_unicode_are_decoded() -> None:
-    value = plan.parse_object(
+    value = strict_json.parse_object(
         '{"\\ud83d\\ude00": "\\u00e9\\n", "é": "\U0001f600", "\\u0061": 1}'.encode(), "plan.json"
     )
 
@@ -110,13 +110,13 @@ def test_escapes_and_unicode_are_decoded() -> None:
 def test_nesting_up_to_1024_levels_is_accepted() -> None:
     data = '{"a":' + "[" * 1023 + "]" * 1023 + "}"
 
-    assert plan.parse_object(data.encode(), "plan.json")["a"] is not None
+    assert strict_json.parse_object(data.encode(), "plan.json")["a"] is not None
 
 
 def test_the_same_key_in_different_objects_is_not_a_duplicate() -> None:
     data = b'{"a": {"a": 1}, "b": [{"a": 1}, {"a": 2}], "c": "\\"a\\": 1"}'
 
-    assert plan.parse_object(data, "plan.json")["b"] == [{"a": 1}, {"a": 2}]
+    assert strict_json.parse_object(data, "plan.json")["b"] == [{"a": 1}, {"a": 2}]
 
 
 # --- bad input ---------------------------------------------------------------------------
@@ -230,7 +230,7 @@ def test_deep_documents_without_duplicates_are_accepted() -> None:
     depth = 400
     data = '{"a":' + "[" * depth + '{"k": "v", "s": ["x", "y"]}' + "]" * depth + "}"
 
-    assert plan.parse_object(data.encode(), "plan.json")["a"] is not None
+    assert strict_json.parse_object(data.encode(), "plan.json")["a"] is not None
 
 
 @pytest.mark.parametrize(
@@ -305,8 +305,8 @@ def test_the_source_name_is_the_one_given() -> None:
     ],
 )
 def test_parse_value_reads_any_json_value(text: str, value: Any) -> None:
-    assert plan.parse_value(text, "--meta k") == value
-    assert plan.parse_value(text.encode(), "--meta k") == value
+    assert strict_json.parse_value(text, "--meta k") == value
+    assert strict_json.parse_value(text.encode(), "--meta k") == value
 
 
 @pytest.mark.parametrize(
@@ -324,7 +324,7 @@ def test_parse_value_reads_any_json_value(text: str, value: Any) -> None:
 )
 def test_parse_value_is_as_strict(text: str, message: str) -> None:
     with pytest.raises(UsageError) as raised:
-        plan.parse_value(text, "--meta k")
+        strict_json.parse_value(text, "--meta k")
 
     assert raised.value.message.startswith(message)
 
@@ -345,5 +345,5 @@ def test_parse_value_is_as_strict(text: str, message: str) -> None:
 )
 def test_structural_quote_count_ignores_escaped_quotes(text: str, quotes: int) -> None:
     assert json.loads(text) is not None
-    assert plan.structural_quote_count(text) == quotes
-    assert plan.structural_quote_count(text.encode()) == quotes
+    assert strict_json.structural_quote_count(text) == quotes
+    assert strict_json.structural_quote_count(text.encode()) == quotes

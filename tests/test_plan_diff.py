@@ -55,7 +55,12 @@ def test_any_field_that_differs_makes_the_path_modified(
 
 def test_fields_are_compared_as_json_values_not_as_written() -> None:
     before = entry("f", extra={"a": 1, "b": [1.0, "x"]})
-    after = {"extra": {"b": [1, "x"], "a": 1.0}, "mode": "100644", "sha256": SHA_A, "path": "f"}
+    after: dict[str, Any] = {
+        "extra": {"b": [1, "x"], "a": 1.0},
+        "mode": "100644",
+        "sha256": SHA_A,
+        "path": "f",
+    }
     after["size"] = 1
     assert diff_plans(plan(before), plan(after)).same
 

@@ -12,12 +12,12 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from acp_cli.emulator import Emulator
 from acp_cli.files import write_atomic
 from acp_cli.workspace import SkippedPath, build_plan
 from tests.cli_runner import BINDING, run_acp
@@ -213,7 +213,7 @@ def test_build_plan_leaves_out_what_it_is_asked_to(work: Path) -> None:
 
 
 def test_prepare_saving_its_plan_in_the_folder_is_new_then_reused(
-    work: Path, emulator: Any, api_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    work: Path, emulator: Emulator, api_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The help's own example, three times: new, reused, reused."""
     monkeypatch.chdir(work)
@@ -288,7 +288,7 @@ def test_random_trees_with_the_plan_written_inside_plan_the_same_twice(
         env = {**os.environ}
         if cache_inside:
             env["ACP_CACHE_DIR"] = str(work / folder / ".c")
-        leave_out = {output: "the plan is written to it"}
+        leave_out: dict[Path | str, str] = {output: "the plan is written to it"}
 
         built = build_plan(work, env=env, leave_out=leave_out)
         write_atomic(output, built.data + b"\n")

@@ -11,12 +11,13 @@ import shlex
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import acp_cli
+from acp_cli.emulator import Emulator
 from acp_cli.settings import LARGE_PLAN_BYTES
 from tests.cli_runner import ACP, BINDING
 
@@ -45,7 +46,7 @@ def shell(
     ],
 )
 def test_a_closed_stdin_is_fine_when_nothing_reads_it(
-    command: str, emulator: Any, api_env: dict[str, str], plan_file: Path
+    command: str, emulator: Emulator, api_env: dict[str, str], plan_file: Path
 ) -> None:
     done = shell(command.format(b=BINDING, p=plan_file), api_env)
     assert done.returncode == 0, done.stderr
@@ -57,7 +58,7 @@ def test_a_closed_stdin_is_fine_when_nothing_reads_it(
     ["acp push prepare {b} --plan - <&-", "acp auth login --with-token <&-"],
 )
 def test_a_closed_stdin_that_is_asked_for_is_exit_2(
-    command: str, emulator: Any, api_env: dict[str, str], plan_file: Path
+    command: str, emulator: Emulator, api_env: dict[str, str], plan_file: Path
 ) -> None:
     done = shell(command.format(b=BINDING, p=plan_file), api_env)
     assert done.returncode == 2
@@ -71,7 +72,7 @@ def test_a_closed_stdin_that_is_asked_for_is_exit_2(
     [(">&-", "it is closed"), (">/dev/full", "No space left on device")],
 )
 def test_output_that_cannot_be_written_is_exit_74_after_the_session_exists(
-    redirect: str, said: str, emulator: Any, api_env: dict[str, str], plan_file: Path
+    redirect: str, said: str, emulator: Emulator, api_env: dict[str, str], plan_file: Path
 ) -> None:
     done = shell(f"acp push prepare {BINDING} --plan {plan_file} -o id {redirect}", api_env)
     assert done.returncode == 74
@@ -90,7 +91,7 @@ def test_output_that_cannot_be_written_is_exit_74_after_the_session_exists(
     ],
 )
 def test_a_reader_that_went_away_is_a_quiet_141(
-    command: str, emulator: Any, api_env: dict[str, str], plan_file: Path
+    command: str, emulator: Emulator, api_env: dict[str, str], plan_file: Path
 ) -> None:
     # The reader (true) is gone before acp writes, as with `acp ... | head -0`.
     acp_command = command.format(b=BINDING, p=plan_file)
@@ -99,7 +100,9 @@ def test_a_reader_that_went_away_is_a_quiet_141(
     assert done.stderr == ""
 
 
-def test_an_ascii_terminal_gets_escapes_not_a_crash(make_emulator: Any, plan_file: Path) -> None:
+def test_an_ascii_terminal_gets_escapes_not_a_crash(
+    make_emulator: Callable[..., Emulator], plan_file: Path
+) -> None:
     emulator = make_emulator(tokens=["t"])  # any binding exists
     env = {"ACP_API_URL": emulator.url, "ACP_TOKEN": "t", "PYTHONIOENCODING": "ascii"}
     done = shell(f"acp push prepare 'wb-😀' --plan {plan_file}", env)
@@ -181,7 +184,7 @@ def test_plan_to_a_descriptor_path_writes_where_the_shell_redirected_it(
 
 @pytest.mark.parametrize("option", ["-o", "--save-plan"])
 def test_a_plan_file_too_big_for_the_disk_is_exit_74_and_the_old_file_stays(
-    option: str, tmp_path: Path, emulator: Any, api_env: dict[str, str]
+    option: str, tmp_path: Path, emulator: Emulator, api_env: dict[str, str]
 ) -> None:
     work = tmp_path / "work"
     work.mkdir()
@@ -335,7 +338,7 @@ def test_a_signal_the_caller_ignores_stays_ignored(tmp_path: Path) -> None:
         f"trap '' HUP INT; acp push plan {shlex.quote(str(work))} & pid=$!; "
         "for delay in 0.05 0.5 0.5; do sleep $delay; kill -HUP $pid; kill -INT $pid; done; "
         "wait $pid",
-        {LARGE_PLAN_BYTES.variable: str(4 << 30)},  # no large-plan warning on stderr
+        {str(LARGE_PLAN_BYTES.variable): str(4 << 30)},  # no large-plan warning on stderr
     )
     assert (done.returncode, done.stderr) == (0, "")
     assert '"path":"a.txt"' in done.stdout

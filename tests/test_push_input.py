@@ -6,12 +6,12 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from acp_cli.cli.push_input import merge_metadata, parse_meta, read_metadata
+from acp_cli.emulator import Emulator
 from acp_cli.errors import UsageError
-from acp_cli.push_input import merge_metadata, parse_meta, read_metadata
 from tests.cli_runner import BINDING, run_acp
 
 BIG = "99999999999999999999"
@@ -99,7 +99,7 @@ def test_the_metadata_file_is_as_strict_as_the_plan(tmp_path: Path, text: bytes,
 
 
 def test_metadata_reaches_the_server_as_written(
-    emulator: Any, api_env: dict[str, str], plan_file: Path, tmp_path: Path
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path, tmp_path: Path
 ) -> None:
     md = tmp_path / "md.json"
     md.write_text(f'{{"build": {BIG}, "ratio": 1.0, "tag": "a"}}')
@@ -109,7 +109,7 @@ def test_metadata_reaches_the_server_as_written(
     )  # fmt: skip
     assert run.code == 0, run.stderr
     [sent] = emulator.requests()
-    assert sent.body.endswith(
+    assert (sent.body or b"").endswith(
         b',"metadata":{"build":' + BIG.encode() + b',"ratio":1.0,"tag":"b",'
         b'"more":' + BIG.encode() + b"1}}"
     )

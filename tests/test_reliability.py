@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from acp_cli.emulator import Emulator
 from tests.cli_runner import ACP, BINDING, PREPARED_SESSION, TOKEN, Run, run_acp
 from tests.raw_server import (
     Certificates,
@@ -158,7 +159,7 @@ def test_a_reset_in_the_middle_of_the_body_is_retried_with_the_same_bytes(
 
 
 def test_an_answer_shorter_than_its_content_length_is_retried(
-    emulator: Any, api_env: dict[str, str], plan: str
+    emulator: Emulator, api_env: dict[str, str], plan: str
 ) -> None:
     emulator.queue_fault(truncate=True)  # processed, then half an answer
     run = prepare("--plan", plan, env=api_env)
@@ -170,7 +171,7 @@ def test_an_answer_shorter_than_its_content_length_is_retried(
 
 
 def test_a_success_status_with_invalid_json_is_not_retried(
-    emulator: Any, api_env: dict[str, str], plan: str
+    emulator: Emulator, api_env: dict[str, str], plan: str
 ) -> None:
     emulator.queue_fault(
         status=201, body='{"pushSession": {"id": "ps_1"', content_type="application/json"
@@ -183,7 +184,7 @@ def test_a_success_status_with_invalid_json_is_not_retried(
 
 
 def test_a_502_html_page_is_retried_and_never_shown(
-    emulator: Any, api_env: dict[str, str], plan: str
+    emulator: Emulator, api_env: dict[str, str], plan: str
 ) -> None:
     page = (
         "<html><head><title>502 Bad Gateway</title></head><body><h1>upstream failed</h1>"
@@ -204,7 +205,7 @@ def test_a_502_html_page_is_retried_and_never_shown(
 
 
 def test_500_every_time_is_exactly_4_attempts(
-    emulator: Any, api_env: dict[str, str], plan: str
+    emulator: Emulator, api_env: dict[str, str], plan: str
 ) -> None:
     emulator.queue_fault(status=500, times=10)
     run = prepare("--plan", plan, env=api_env)
@@ -223,7 +224,7 @@ def test_500_every_time_is_exactly_4_attempts(
     [(400, 5), (401, 3), (403, 3), (404, 4), (409, 5), (413, 5), (422, 5), (501, 6), (505, 6)],
 )
 def test_a_status_that_will_not_pass_is_tried_once(
-    emulator: Any, api_env: dict[str, str], plan: str, status: int, code: int
+    emulator: Emulator, api_env: dict[str, str], plan: str, status: int, code: int
 ) -> None:
     emulator.queue_fault(status=status, retry_after="1", times=2)
     run = prepare("--plan", plan, env=api_env)
@@ -236,7 +237,7 @@ def test_a_status_that_will_not_pass_is_tried_once(
 
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
 def test_a_status_that_may_pass_is_retried(
-    emulator: Any, api_env: dict[str, str], plan: str, status: int
+    emulator: Emulator, api_env: dict[str, str], plan: str, status: int
 ) -> None:
     emulator.queue_fault(status=status)
     run = prepare("--plan", plan, "-o", "id", env=api_env)
@@ -256,7 +257,7 @@ def http_date(seconds_from_now: float) -> str:
 @pytest.mark.parametrize("status", [429, 503])
 @pytest.mark.parametrize("form", ["seconds", "date"])
 def test_retry_after_is_honoured(
-    emulator: Any, api_env: dict[str, str], plan: str, status: int, form: str
+    emulator: Emulator, api_env: dict[str, str], plan: str, status: int, form: str
 ) -> None:
     emulator.queue_fault(status=status, retry_after="7" if form == "seconds" else http_date(30))
     run = prepare("--plan", plan, "-o", "id", env=api_env)
@@ -274,7 +275,7 @@ def test_retry_after_is_honoured(
 
 @pytest.mark.parametrize("value", ["3600", "date"])
 def test_a_retry_after_beyond_the_cap_fails_at_once(
-    emulator: Any, api_env: dict[str, str], plan: str, value: str
+    emulator: Emulator, api_env: dict[str, str], plan: str, value: str
 ) -> None:
     emulator.queue_fault(status=503, retry_after=value if value != "date" else http_date(7200))
     started = time.monotonic()
@@ -292,7 +293,7 @@ def test_a_retry_after_beyond_the_cap_fails_at_once(
 
 
 def test_a_retry_after_beyond_the_deadline_fails_at_once(
-    emulator: Any, api_env: dict[str, str], plan: str
+    emulator: Emulator, api_env: dict[str, str], plan: str
 ) -> None:
     emulator.queue_fault(status=429, retry_after="30")
     run = prepare("--plan", plan, "--deadline", "10", env=api_env)
@@ -303,7 +304,9 @@ def test_a_retry_after_beyond_the_deadline_fails_at_once(
     )
 
 
-def test_a_junk_retry_after_is_ignored(emulator: Any, api_env: dict[str, str], plan: str) -> None:
+def test_a_junk_retry_after_is_ignored(
+    emulator: Emulator, api_env: dict[str, str], plan: str
+) -> None:
     emulator.queue_fault(status=503, retry_after="soon, maybe")
     run = prepare("--plan", plan, "-o", "id", env=api_env)
     assert run.code == 0, run.stderr
@@ -316,7 +319,7 @@ def test_a_junk_retry_after_is_ignored(emulator: Any, api_env: dict[str, str], p
 
 
 def test_every_attempt_sends_the_same_bytes(
-    emulator: Any, api_env: dict[str, str], tmp_path: Path
+    emulator: Emulator, api_env: dict[str, str], tmp_path: Path
 ) -> None:
     plan = tmp_path / "odd.json"
     plan.write_bytes('{ "b" : [1.50, 1e2],\n "a": "\\u00e9 é" }\n'.encode())
@@ -326,11 +329,11 @@ def test_every_attempt_sends_the_same_bytes(
     bodies = [r.body for r in emulator.requests()]
     assert len(bodies) == 4
     assert len(set(bodies)) == 1
-    assert b'"plan":{ "b" : [1.50, 1e2],\n "a": "\\u00e9 \xc3\xa9" }' in bodies[0]
+    assert b'"plan":{ "b" : [1.50, 1e2],\n "a": "\\u00e9 \xc3\xa9" }' in (bodies[0] or b"")
 
 
 def test_a_201_lost_to_a_dropped_connection_then_200_is_shown_as_reused(
-    emulator: Any, api_env: dict[str, str], plan: str
+    emulator: Emulator, api_env: dict[str, str], plan: str
 ) -> None:
     emulator.queue_fault(drop=True, process=True)  # the session is made, the answer lost
     run = prepare("--plan", plan, env=api_env)
@@ -341,7 +344,9 @@ def test_a_201_lost_to_a_dropped_connection_then_200_is_shown_as_reused(
     assert len(retries(run)) == 1
 
 
-def test_quiet_hides_the_retry_lines(emulator: Any, api_env: dict[str, str], plan: str) -> None:
+def test_quiet_hides_the_retry_lines(
+    emulator: Emulator, api_env: dict[str, str], plan: str
+) -> None:
     emulator.queue_fault(status=503, times=2)
     run = prepare("--plan", plan, "-o", "id", "-q", env=api_env)
     assert run.code == 0
@@ -350,7 +355,7 @@ def test_quiet_hides_the_retry_lines(emulator: Any, api_env: dict[str, str], pla
 
 
 def test_verbose_shows_every_attempt_with_the_token_masked(
-    emulator: Any, api_env: dict[str, str], plan: str
+    emulator: Emulator, api_env: dict[str, str], plan: str
 ) -> None:
     emulator.queue_fault(status=503)
     emulator.queue_fault(drop=True)
@@ -366,7 +371,7 @@ def test_verbose_shows_every_attempt_with_the_token_masked(
 
 
 def test_a_redirect_is_not_followed_nor_retried(
-    emulator: Any, make_emulator: Callable[..., Any], api_env: dict[str, str], plan: str
+    emulator: Emulator, make_emulator: Callable[..., Emulator], api_env: dict[str, str], plan: str
 ) -> None:
     target = make_emulator()
     emulator.queue_fault(status=307, body="", headers={"Location": target.url + "/v1/elsewhere"})
@@ -440,7 +445,7 @@ def test_a_ca_bundle_that_is_not_pem_is_a_usage_error(tmp_path: Path, plan: str)
 
 
 def test_plain_http_never_goes_through_a_proxy(
-    emulator: Any, api_env: dict[str, str], plan: str
+    emulator: Emulator, api_env: dict[str, str], plan: str
 ) -> None:
     # Plain http is allowed to loopback only; through a proxy the token would
     # cross a network in clear text.
@@ -494,7 +499,7 @@ def test_no_proxy_bypasses_the_proxy(certificates: Certificates, plan: str) -> N
 # --- real waits -----------------------------------------------------------------------------
 
 
-def received_gap(emulator: Any) -> float:
+def received_gap(emulator: Emulator) -> float:
     first, second = (
         datetime.fromisoformat(r.received_at.replace("Z", "+00:00"))
         for r in emulator.requests()[:2]
@@ -502,7 +507,9 @@ def received_gap(emulator: Any) -> float:
     return (second - first).total_seconds()
 
 
-def test_the_backoff_is_really_waited(emulator: Any, api_env: dict[str, str], plan: str) -> None:
+def test_the_backoff_is_really_waited(
+    emulator: Emulator, api_env: dict[str, str], plan: str
+) -> None:
     emulator.queue_fault(status=503)
     run = prepare("--plan", plan, "-o", "id", env={**api_env, "ACP_RETRY_SCALE": "1"})
     assert run.code == 0, run.stderr
@@ -514,7 +521,7 @@ def test_the_backoff_is_really_waited(emulator: Any, api_env: dict[str, str], pl
 
 
 def test_the_scale_shortens_only_the_sleep(
-    emulator: Any, api_env: dict[str, str], plan: str
+    emulator: Emulator, api_env: dict[str, str], plan: str
 ) -> None:
     emulator.queue_fault(status=429, retry_after="3")
     run = prepare("--plan", plan, "-o", "id", env={**api_env, "ACP_RETRY_SCALE": "0.1"})
@@ -527,7 +534,7 @@ def test_the_scale_shortens_only_the_sleep(
 
 
 def test_ctrl_c_during_a_backoff_exits_130_with_one_line(
-    emulator: Any, api_env: dict[str, str], plan: str
+    emulator: Emulator, api_env: dict[str, str], plan: str
 ) -> None:
     emulator.queue_fault(status=503, retry_after="30")
     proc = subprocess.Popen(
@@ -616,7 +623,7 @@ NOT_A_SESSION = [
 @pytest.mark.parametrize("body", NOT_A_SESSION)
 @pytest.mark.parametrize("fmt", ["table", "json", "id"])
 def test_a_success_status_without_a_session_object_is_exit_6(
-    emulator: Any, api_env: dict[str, str], plan: str, body: str, fmt: str
+    emulator: Emulator, api_env: dict[str, str], plan: str, body: str, fmt: str
 ) -> None:
     emulator.queue_fault(status=200, body=body, content_type="application/json")
     run = prepare("--plan", plan, "-o", fmt, env=api_env)
@@ -629,7 +636,7 @@ def test_a_success_status_without_a_session_object_is_exit_6(
 
 
 def test_missing_fields_inside_the_session_are_tolerated(
-    emulator: Any, api_env: dict[str, str], plan: str
+    emulator: Emulator, api_env: dict[str, str], plan: str
 ) -> None:
     body = '{"pushSession": {"id": "ps_9", "status": null}}'
     emulator.queue_fault(status=201, body=body, content_type="application/json")
@@ -723,7 +730,7 @@ def test_a_redirect_is_one_attempt_whatever_its_location(
 
 
 def test_the_retry_scale_changes_no_decision_against_the_deadline(
-    emulator: Any, api_env: dict[str, str], plan: str
+    emulator: Emulator, api_env: dict[str, str], plan: str
 ) -> None:
     # --deadline 3.5: after attempt 2 at most 1 s + 2 s of waits have passed, so a
     # third attempt always fits, and a fourth never (its wait is 2 s or more).
@@ -764,7 +771,7 @@ def _without_numbers(stderr: str) -> str:
     ],
 )
 def test_a_binding_id_that_cannot_be_sent_is_a_usage_error(
-    emulator: Any, api_env: dict[str, str], plan: str, binding: str, said: str
+    emulator: Emulator, api_env: dict[str, str], plan: str, binding: str, said: str
 ) -> None:
     run = run_acp("push", "prepare", binding, "--plan", plan, env=api_env)
     assert run.code == 2, run.stderr

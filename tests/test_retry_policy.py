@@ -217,7 +217,7 @@ def resolve(env: dict[str, str] | None = None, **flags: Any) -> settings.Setting
 
     return settings.resolve(
         profile=None, api_url="https://api.example.com", env={**os.environ, **(env or {})},
-        **flags,
+        flags=flags,
     )  # fmt: skip
 
 
@@ -265,7 +265,7 @@ def test_bad_durations_are_refused(config: Path, key: str) -> None:
         resolve()
     config.write_text("")
     with pytest.raises(ConfigError, match="must be a positive number of seconds"):
-        resolve(**{key: 0.0})
+        resolve(None, **{key: 0.0})
     assert settings.parse_profile_value(key, "2.5") == 2.5
     with pytest.raises(ConfigError):
         settings.parse_profile_value(key, "-1")

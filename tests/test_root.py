@@ -13,7 +13,9 @@ from tests.cli_runner import run_acp
 
 
 def group_names(tree: typer.Typer) -> list[str]:
-    return [info.typer_instance.info.name for info in tree.registered_groups if info.typer_instance]
+    return [
+        str(info.typer_instance.info.name) for info in tree.registered_groups if info.typer_instance
+    ]
 
 
 @pytest.mark.parametrize(

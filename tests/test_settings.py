@@ -176,7 +176,7 @@ def config(isolated_env: Path) -> Path:
 def resolved(
     config: Path, env: dict[str, str] | None = None, **flags: Any
 ) -> dict[str, settings.Resolved]:
-    from acp_cli import config_file
+    from acp_cli.settings import file as config_file
 
     values = settings.resolve_values("default", config_file.load(config), config, env or {}, flags)
     return {item.setting.name: item for item in values}
@@ -311,7 +311,7 @@ def test_a_profile_that_is_not_a_table(config: Path) -> None:
 
 
 def test_unknown_keys_and_profile_names(config: Path) -> None:
-    from acp_cli import config_file
+    from acp_cli.settings import file as config_file
 
     config.write_text('[profiles.default]\napi-url = "typo"\ntimeout = 3\n[profiles."a b"]\n')
     parsed = config_file.load(config)

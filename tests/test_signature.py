@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import struct
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 import rfc8785
 
-from acp_cli import plan, signature
+from acp_cli import signature, strict_json
 from acp_cli.emulator.endpoint import reference_signature
 from acp_cli.errors import UsageError
 from acp_cli.signature import canonical_json, plan_signature, sign_plan_bytes
@@ -51,7 +52,7 @@ def test_reference_vectors_byte_for_byte(name: str) -> None:
     source = jcs_file("input", f"{name}.json").read_bytes()
     expected = jcs_file("output", f"{name}.json").read_bytes()
 
-    assert canonical_json(plan.parse_value(source, name)) == expected
+    assert canonical_json(strict_json.parse_value(source, name)) == expected
 
 
 @pytest.mark.parametrize("name", [name for name in VECTOR_NAMES if name != "arrays"])
@@ -83,7 +84,7 @@ def test_ten_thousand_numbers_read_back_from_their_canonical_text() -> None:
     text = "[" + ",".join(line.split(",")[1] for line in lines) + "]"
     expected = [double(line.split(",")[0]) for line in lines]
 
-    parsed = plan.parse_value(text, "numbers")
+    parsed = strict_json.parse_value(text, "numbers")
 
     assert [struct.pack(">d", x) for x in parsed] == [
         struct.pack(">d", x if x != 0 else 0.0) for x in expected
@@ -136,7 +137,7 @@ def test_ten_thousand_numbers_read_back_from_their_canonical_text() -> None:
     ],
 )
 def test_numbers(json_text: str, expected: str) -> None:
-    value = plan.parse_value(json_text, "number")
+    value = strict_json.parse_value(json_text, "number")
 
     assert canonical_json(value).decode() == expected
     assert canonical_json([value, {"n": value}]).decode() == f'[{expected},{{"n":{expected}}}]'
@@ -185,13 +186,13 @@ def test_keys_sort_by_utf16_code_units_not_code_points() -> None:
 
 def test_utf16_order_is_applied_at_depth_and_inside_arrays() -> None:
     inner = {"\U0001f600": 1, "\uf000": 2}
-    value = {"x": [{"y": inner}], "\U00010000": inner}
+    value: Any = {"x": [{"y": inner}], "\U00010000": inner}
 
     assert canonical_json(value) == rfc8785.dumps(value)
 
 
 def test_non_bmp_characters_in_values_only_keep_the_fast_order() -> None:
-    value = {"b": "\U0001f600", "a": ["\U0001f600"], "\ue000": 1}
+    value: Any = {"b": "\U0001f600", "a": ["\U0001f600"], "\ue000": 1}
 
     assert canonical_json(value) == rfc8785.dumps(value)
 
@@ -212,7 +213,7 @@ def test_non_bmp_characters_in_values_only_keep_the_fast_order() -> None:
     ],
 )
 def test_number_like_text_inside_strings_is_left_alone(text: str) -> None:
-    value = {"s": text, "n": [1.0, 1e16, 1e-6, text], "t": {text: 2.0}}
+    value: Any = {"s": text, "n": [1.0, 1e16, 1e-6, text], "t": {text: 2.0}}
 
     assert canonical_json(value) == rfc8785.dumps(value)
 
@@ -242,7 +243,7 @@ def test_cycles_and_excessive_depth_are_refused() -> None:
     cycle: list[Any] = []
     cycle.append(cycle)
     deep: list[Any] = []
-    for _ in range(plan.MAX_DEPTH):
+    for _ in range(strict_json.MAX_DEPTH):
         deep = [deep]
 
     with pytest.raises(ValueError, match="deeper"):
@@ -259,7 +260,7 @@ def test_deep_nesting_beyond_what_orjson_writes() -> None:
         expected = f"[{expected}]" if index % 2 else f'{{"k":{expected}}}'
 
     assert canonical_json(deep) == expected.encode("utf-8")
-    assert plan.parse_value(json.dumps(deep), "deep") == deep
+    assert strict_json.parse_value(json.dumps(deep), "deep") == deep
 
 
 def test_plan_signature_is_sha256_of_the_canonical_form() -> None:
@@ -402,7 +403,7 @@ def test_chunked_path_reports_errors_like_the_whole_document_parse(
     assert message in raised.value.message
     assert "plan.json" in raised.value.message
     with pytest.raises(UsageError) as whole:
-        plan.parse_object(broken, "plan.json")
+        strict_json.parse_object(broken, "plan.json")
     assert whole.value.message == raised.value.message
 
 
@@ -412,7 +413,7 @@ def test_chunked_path_keeps_the_nesting_limit_of_the_whole_document() -> None:
     def element(depth: int) -> str:
         return '{"a": ' + "[" * depth + "]" * depth + "}"
 
-    limit = plan.MAX_DEPTH - 3
+    limit = strict_json.MAX_DEPTH - 3
     ok = '{"files": [' + ", ".join([element(limit)] * 40) + "]}"
     too_deep = '{"files": [' + ", ".join([element(limit)] * 20 + [element(limit + 1)]) + "]}"
 
@@ -489,7 +490,7 @@ def test_a_duplicate_in_a_chunk_is_located_in_the_document(
     with pytest.raises(UsageError) as raised:
         sign_plan_bytes(broken, "plan.json")
     with pytest.raises(UsageError) as whole:
-        plan.parse_object(broken, "plan.json")
+        strict_json.parse_object(broken, "plan.json")
 
     assert raised.value.message == whole.value.message
     assert raised.value.message.startswith(
@@ -509,7 +510,7 @@ def test_a_large_top_level_array_is_still_refused() -> None:
 def test_a_plan_holding_the_placeholder_text_is_read_in_one_piece(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(signature.os, "urandom", lambda size: bytes(size))
+    monkeypatch.setattr(os, "urandom", lambda size: bytes(size))
     document = make_plan(100)
     document["root"]["list"] = ["acp-chunked-array-" + "00" * 16]
     text = json.dumps(document, indent=1).encode()

@@ -27,7 +27,7 @@ import rfc8785
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from acp_cli import plan, signature
+from acp_cli import signature, strict_json
 from acp_cli.errors import UsageError
 from acp_cli.signature import canonical_json, plan_signature, sign_plan_bytes
 
@@ -182,7 +182,9 @@ def test_canonical_json_matches_the_reference(value: Any) -> None:
 def test_every_double_is_written_as_ecmascript_does(value: float) -> None:
     assert canonical_json([value]) == reference([value])
     # The notation read back is the same double.
-    assert canonical_json(plan.parse_value(canonical_json(value), "n")) == canonical_json(value)
+    assert canonical_json(strict_json.parse_value(canonical_json(value), "n")) == canonical_json(
+        value
+    )
 
 
 @FAST
@@ -191,7 +193,7 @@ def test_integers_beyond_the_safe_range_become_the_nearest_double(value: int) ->
     expected = reference(value)
 
     assert canonical_json(value) == expected
-    assert canonical_json(plan.parse_value(str(value), "n")) == expected
+    assert canonical_json(strict_json.parse_value(str(value), "n")) == expected
 
 
 @FAST
@@ -203,7 +205,7 @@ def test_signature_does_not_depend_on_how_the_plan_is_written(
     expected = sha(reference(document))
 
     assert sign_plan_bytes(text, "plan.json") == expected
-    assert plan_signature(plan.parse_object(text, "plan.json")) == expected
+    assert plan_signature(strict_json.parse_object(text, "plan.json")) == expected
 
 
 @FAST
@@ -214,12 +216,12 @@ def test_a_duplicate_key_anywhere_is_found_and_located(
     writer = Writer(rnd, duplicate_in=which)
     text = writer.write(document).encode("utf-8")
     if writer.duplicate is None:
-        assert plan.parse_object(text, "plan.json") is not None
+        assert strict_json.parse_object(text, "plan.json") is not None
         return
     key, path = writer.duplicate
 
     with pytest.raises(UsageError) as raised:
-        plan.parse_object(text, "plan.json")
+        strict_json.parse_object(text, "plan.json")
 
     assert f"duplicate key {orjson.dumps(key).decode()} at {path} (" in raised.value.message
     with pytest.raises(UsageError):
@@ -273,7 +275,7 @@ def test_chunked_and_whole_document_reading_agree_on_damaged_plans(
     damaged = text[:at] + insert + text[at + size :]
 
     try:
-        expected: str | None = plan_signature(plan.parse_object(damaged, "plan.json"))
+        expected: str | None = plan_signature(strict_json.parse_object(damaged, "plan.json"))
         message = None
     except UsageError as exc:
         expected, message = None, exc.message
@@ -300,7 +302,7 @@ def test_duplicates_are_reported_alike_by_chunked_and_whole_reading(
     damaged = text[:at] + b'"path": 0, ' + text[at:]
 
     with pytest.raises(UsageError) as whole:
-        plan.parse_object(damaged, "plan.json")
+        strict_json.parse_object(damaged, "plan.json")
     with small_chunks(), pytest.raises(UsageError) as chunked:
         sign_plan_bytes(damaged, "plan.json")
 

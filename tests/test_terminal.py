@@ -12,13 +12,15 @@ import pty
 import struct
 import termios
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import pytest
 
-from acp_cli.cli.app import run
+from acp_cli.cli.boundary import run
+from acp_cli.emulator import Emulator
 from tests.cli_runner import BINDING, TOKEN
 
 
@@ -69,7 +71,7 @@ def run_on_terminal(
 
 
 def test_terminal_shows_a_coloured_table_with_whole_values(
-    emulator: Any, api_env: dict[str, str], plan_file: Path
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path
 ) -> None:
     code, drawn, _ = run_on_terminal(
         ["push", "prepare", BINDING, "--plan", str(plan_file)], api_env
@@ -86,7 +88,7 @@ def test_terminal_shows_a_coloured_table_with_whole_values(
 
 @pytest.mark.parametrize("switch", [["--no-color"], []])
 def test_no_color_on_a_terminal_is_plain_text(
-    emulator: Any, api_env: dict[str, str], plan_file: Path, switch: list[str]
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path, switch: list[str]
 ) -> None:
     env = api_env if switch else {**api_env, "NO_COLOR": "1"}
     args = ["push", "prepare", BINDING, "--plan", str(plan_file), *switch]
@@ -110,7 +112,7 @@ def test_headlines_wrap_at_word_boundaries(
     columns: int,
     reuse: bool,
     color: bool,
-    make_emulator: Any,
+    make_emulator: Callable[..., Emulator],
     plan_file: Path,
 ) -> None:
     binding = "wb_0123456789_long_binding_name"
@@ -130,7 +132,7 @@ def test_headlines_wrap_at_word_boundaries(
 
 
 def test_messages_on_a_terminal_wrap_at_word_boundaries(
-    make_emulator: Any, plan_file: Path
+    make_emulator: Callable[..., Emulator], plan_file: Path
 ) -> None:
     emulator = make_emulator(tokens=[TOKEN])
     emulator.queue_fault(status=503, retry_after=1)
@@ -167,7 +169,7 @@ def _strip_escapes(text: str) -> str:
     ids=" ".join,
 )
 def test_json_on_a_terminal_is_indented_and_the_same_document_as_on_a_pipe(
-    emulator: Any, api_env: dict[str, str], plan_file: Path, args: list[str], columns: int
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path, args: list[str], columns: int
 ) -> None:
     import json
 
@@ -251,7 +253,7 @@ def _command_of(path: tuple[str, ...]) -> Any:
 
     from acp_cli.cli.root import app
 
-    command = typer.main.get_command(app)
+    command: Any = typer.main.get_command(app)  # a group, whose commands are groups or leaves
     for name in path:
         command = command.get_command(typer.Context(command), name)
     return command

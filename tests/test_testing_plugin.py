@@ -286,7 +286,7 @@ def test_a_subprocess_given_the_env_reads_no_users_setting(acp_emulator):
 def readme_pytest_example() -> str:
     """The README's ``test_release.py``, as tests/test_readme.py extracts it."""
     [code] = [block for block in PYTHON_BLOCKS if "def test_" in block]
-    return code
+    return str(code)
 
 
 def users_home(root: Path) -> Path:

@@ -132,6 +132,9 @@ def test_a_folder_swapped_for_a_symlink_after_listing_is_not_read_through(
         def advance(self, files: int, hashed_bytes: int) -> None:
             pass
 
+        def pending(self, hashed_bytes: int) -> None:
+            pass
+
     built = build_plan(work, cache=False, progress=SwapWhenListed())
 
     assert (work / "conf").is_symlink()  # the swap happened before any file was read

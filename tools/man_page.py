@@ -289,8 +289,8 @@ def _environment() -> list[str]:
 
 
 def _files() -> list[str]:
-    from acp_cli.config_file import CONFIG_NAME
     from acp_cli.credentials import CREDENTIALS_NAME
+    from acp_cli.settings.file import CONFIG_NAME
 
     lines = [".SH FILES"]
     lines += _text(

@@ -14,7 +14,7 @@ if _signal.getsignal(_signal.SIGINT) != _signal.SIG_IGN:  # a background job ign
 
 
 def main() -> None:
-    """Run acp on this process's arguments and exit (`acp_cli.cli.app.main`).
+    """Run acp on this process's arguments and exit (`acp_cli.cli.boundary.main`).
 
     A command that plans a workspace folder has git list it while the rest of acp
     loads (`acp_cli.workspace.early`)."""
@@ -27,7 +27,7 @@ def main() -> None:
         from acp_cli.workspace import early
 
         early.start(sys.argv[1:], os.environ)
-    from acp_cli.cli.app import main as run_console
+    from acp_cli.cli.boundary import main as run_console
 
     try:
         run_console()

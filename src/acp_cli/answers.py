@@ -24,10 +24,10 @@ from acp_cli.errors import (
     RejectedError,
     UnavailableError,
 )
-from acp_cli.plan import MAX_DEPTH
 from acp_cli.retry import DEADLINE_HINT, RETRYABLE_STATUSES, seconds
 from acp_cli.server_text import json_text, one_line
 from acp_cli.settings import CA_BUNDLE, DEVICE_ID, TOKEN
+from acp_cli.strict_json import MAX_DEPTH
 
 if TYPE_CHECKING:
     import httpx

@@ -21,26 +21,39 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import IO, TYPE_CHECKING, Any, TypedDict, Union, Unpack
 
 from acp_cli.errors import UsageError
+from acp_cli.retry import RetryPolicy, scale_from_env
+from acp_cli.settings import file as config_file
+from acp_cli.settings import normalize_api_url
 
 if TYPE_CHECKING:
     import httpx
 
     from acp_cli.answers import PrepareResult
     from acp_cli.request import Request
-    from acp_cli.retry import RetryPolicy
     from acp_cli.workspace import BuiltPlan
 
-PlanSource = Union[str, "os.PathLike[str]", bytes, Mapping[str, Any], "BuiltPlan"]
+PlanSource = Union[str, "os.PathLike[str]", bytes, IO[bytes], Mapping[str, Any], "BuiltPlan"]
 """A plan: a path (``str`` or path-like, as ``open()`` takes it), its JSON text as bytes,
-the plan object itself, or the plan `acp_cli.build_plan` made of a folder."""
+a binary file object to read it from (to its end), the plan object itself, or the plan
+`acp_cli.build_plan` made of a folder."""
 
 Metadata = Mapping[str, Any] | bytes
 """Session metadata: a mapping, or one JSON object's text, sent exactly as written."""
 
 Log = Callable[[str], None]
+
+
+class NetworkFlags(TypedDict, total=False):
+    """The network options of `Client.from_config`, as keywords: each wins over the
+    environment and the profile (`acp_cli.settings.NETWORK`, which names them)."""
+
+    timeout: float | None
+    connect_timeout: float | None
+    deadline: float | None
+    ca_bundle: str | os.PathLike[str] | None
 
 
 @dataclass(frozen=True)
@@ -78,12 +91,21 @@ def sign_plan(plan: PlanSource | SignedPlan) -> SignedPlan:
             ) from None
         return SignedPlan(data, canonical_signature(data))  # canonical already: no re-parse
     if isinstance(plan, str | os.PathLike):
-        from acp_cli.plan import read_file
+        from acp_cli.strict_json import read_file
 
         path = os.fspath(plan)
         data = read_file(path)
         return SignedPlan(data, sign_plan_bytes(data, path))
-    raise TypeError(f"a plan is a path, bytes or a mapping, not {type(plan).__name__}")
+    read = getattr(plan, "read", None)
+    if callable(read):  # a binary file object
+        name = getattr(plan, "name", None)
+        data = read()
+        return SignedPlan(
+            data, sign_plan_bytes(data, name if isinstance(name, str) else "the plan")
+        )
+    raise TypeError(
+        f"a plan is a path, bytes, a binary file or a mapping, not {type(plan).__name__}"
+    )
 
 
 def plan_signature(plan: PlanSource) -> str:
@@ -194,7 +216,6 @@ class Client:
         """``device_id`` None leaves the ``ACP-Device-Id`` header out; ``log`` receives
         the HTTP exchange (token masked) and ``announce`` one line per retry."""
         from acp_cli.credentials import check_token
-        from acp_cli.settings import normalize_api_url
         from acp_cli.transport import Sender, Timeouts
 
         self.api_url = normalize_api_url(api_url)
@@ -239,30 +260,18 @@ class Client:
         env: Mapping[str, str] | None = None,
         *,
         api_url: str | None = None,
-        timeout: float | None = None,
-        connect_timeout: float | None = None,
-        deadline: float | None = None,
-        ca_bundle: str | None = None,
         log: Log | None = None,
         announce: Log | None = None,
+        **flags: Unpack[NetworkFlags],
     ) -> Client:
         """A client as ``acp`` would make it: each keyword (a flag) wins over the
         environment (``env``, default ``os.environ``), which wins over the profile in
         config.toml, which wins over the defaults. The token comes from ``ACP_TOKEN``,
         the keyring or the plain-text file; the device ID from the config file."""
-        from acp_cli import config_file, credentials, settings
-        from acp_cli.retry import RetryPolicy, scale_from_env
+        from acp_cli import credentials, settings
 
         env = os.environ if env is None else env
-        conf = settings.resolve(
-            profile=profile,
-            api_url=api_url,
-            env=env,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            deadline=deadline,
-            ca_bundle=ca_bundle,
-        )
+        conf = settings.resolve(profile=profile, api_url=api_url, env=env, flags=flags)
         token = credentials.resolve_token(conf.origin, env, conf.config_dir)
         return cls(
             conf.api_url,
@@ -289,7 +298,7 @@ class Client:
 
         signed = sign_plan(plan)
         if isinstance(metadata, bytes):
-            from acp_cli.plan import parse_object
+            from acp_cli.strict_json import parse_object
 
             parse_object(metadata, "the metadata")  # one JSON object, spliced in as written
         return prepare_request(

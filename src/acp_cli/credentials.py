@@ -24,12 +24,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from acp_cli import config_file, settings
+from acp_cli import settings
 from acp_cli.errors import AcpError, AuthError, UsageError
 from acp_cli.keyring_guard import SERVICE as SERVICE
 from acp_cli.keyring_guard import GuardedKeyring
 from acp_cli.keyring_guard import KeyringUnavailable as KeyringUnavailable
 from acp_cli.settings import TOKEN
+from acp_cli.settings import file as config_file
 
 CREDENTIALS_NAME = "credentials.toml"
 ORIGINS_TABLE = "origins"

@@ -1,6 +1,6 @@
 """The error tree: every failure a user can meet, with its exit code and a hint.
 
-Modules raise these; only ``acp_cli.cli.app.run`` prints them and turns them into exit codes.
+Modules raise these; only ``acp_cli.cli.boundary.run`` prints them and turns them into exit codes.
 
     AcpError                  (1)  unexpected: a bug
     +-- UsageError            (2)  bad local input: options, plan, metadata, binding ID

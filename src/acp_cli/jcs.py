@@ -38,7 +38,7 @@ from typing import Any
 
 import orjson
 
-from acp_cli import plan as plan_reader
+from acp_cli import strict_json
 
 ORJSON_SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 """The orjson options whose output `finish_sorted` turns into JCS."""
@@ -86,7 +86,7 @@ def finish_sorted(out: bytes, value: Any) -> tuple[bytes, int]:
     """
     if not out.isascii() and _astral_in_keys(out) and _utf16_order_differs(value):
         canonical = canonical_python(value)
-        return canonical, plan_reader.structural_quote_count(canonical)
+        return canonical, strict_json.structural_quote_count(canonical)
     return _fix_numbers(out)
 
 
@@ -308,8 +308,8 @@ def _check_json_value(value: Any) -> None:
         item, depth = stack.pop()
         kind = type(item)
         if kind is dict or kind is list:
-            if depth >= plan_reader.MAX_DEPTH:
-                raise ValueError(f"nested deeper than {plan_reader.MAX_DEPTH} levels (or a cycle)")
+            if depth >= strict_json.MAX_DEPTH:
+                raise ValueError(f"nested deeper than {strict_json.MAX_DEPTH} levels (or a cycle)")
             if kind is dict:
                 for key in item:
                     if type(key) is not str:

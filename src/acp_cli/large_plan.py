@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
+from acp_cli.settings import LARGE_PLAN_BYTES, LARGE_PLAN_FILES, env_value
+from acp_cli.sizes import binary_size
 
 SHOWN = 5
 
@@ -26,8 +27,6 @@ class Limits:
     def from_env(cls, env: Mapping[str, str]) -> Limits:
         """The limits in force: ``ACP_LARGE_PLAN_FILES`` and ``ACP_LARGE_PLAN_BYTES``, else
         the defaults; a ``ConfigError`` naming the variable for a value that is not a count."""
-        from acp_cli.settings import LARGE_PLAN_BYTES, LARGE_PLAN_FILES, env_value
-
         return cls(env_value(LARGE_PLAN_FILES, env), env_value(LARGE_PLAN_BYTES, env))
 
 
@@ -47,6 +46,8 @@ def large_plan(data: bytes, files: int, total_bytes: int, limits: Limits) -> Lar
     files or bytes than ``limits``; None otherwise (without parsing it)."""
     if files <= limits.max_files and total_bytes <= limits.max_bytes:
         return None
+    import orjson  # not at start-up: only a plan built with --dir is measured
+
     entries: list[Mapping[str, Any]] = orjson.loads(data)["files"]
     sizes = [(entry["path"], entry["size"]) for entry in entries]
     folders: dict[str, int] = {}
@@ -70,7 +71,6 @@ def _largest(items: Any) -> list[tuple[str, int]]:
 def warning_lines(found: LargePlan, limits: Limits) -> list[str]:
     """The warning, as lines for stderr: what is large, the largest, how to leave them
     out (a pattern that matches the largest folder, or file, and nothing else)."""
-    from acp_cli.render import binary_size
 
     def listed(items: list[tuple[str, int]], suffix: str = "") -> str:
         return ", ".join(f"{name}{suffix} ({binary_size(size)})" for name, size in items)

@@ -7,7 +7,7 @@ writer put there). Fields are compared as JSON values, as the plan signature
 sees them: ``1`` and ``1.0`` are the same number, ``true`` is not ``1``, key
 order does not count.
 
-Plans come in as the strict reader (`acp_cli.plan.parse_object`) returns them;
+Plans come in as the strict reader (`acp_cli.strict_json.parse_object`) returns them;
 `plan_entries` refuses what cannot be compared path by path (no ``files`` array,
 an entry without a string ``path``, one path listed twice) with a ``UsageError``.
 """

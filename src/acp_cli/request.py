@@ -91,7 +91,7 @@ def request_body(
     user wrote (minus surrounding whitespace), and a 45 MB plan costs one copy.
     ``plan_json`` must already have been validated as one JSON object.
     ``metadata`` is either the JSON text of an object, already validated
-    (`acp_cli.push_input.merge_metadata`), spliced in unchanged like the plan,
+    (`acp_cli.cli.push_input.merge_metadata`), spliced in unchanged like the plan,
     or a mapping, serialized here; None leaves the field out.
     """
     plan_json = plan_json.removeprefix(UTF8_BOM).strip()

@@ -20,6 +20,9 @@ from pathlib import Path
 
 import orjson
 
+from acp_cli.files import write_atomic
+from acp_cli.settings import cache_dir
+
 FORMAT = 1
 KEEP = 100
 """At most this many remembered plans: the oldest written are removed beyond it, so the
@@ -35,8 +38,6 @@ class SentPlans:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SentPlans:
         """The remembered plans in the cache folder (``ACP_CACHE_DIR`` or the platform's)."""
-        from acp_cli.settings import cache_dir
-
         return cls(cache_dir(env).expanduser() / "sent")
 
     def path(self, origin: str, binding: str) -> Path:
@@ -47,8 +48,6 @@ class SentPlans:
     def remember(self, origin: str, binding: str, plan: bytes) -> None:
         """Remember ``plan`` (its bytes as sent) as the last one prepared for ``binding``
         at ``origin``; a failure to write is ignored."""
-        from acp_cli.files import write_atomic
-
         try:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             write_atomic(self.path(origin, binding), _header(origin, binding) + plan, mode=0o600)

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from acp_cli import plan as plan_reader
+from acp_cli import strict_json
 from acp_cli.errors import UsageError
 from acp_cli.jcs import (
     ORJSON_SORTED,
@@ -61,17 +61,17 @@ def canonical_signature(canonical: bytes) -> str:
 
 
 def sign_plan_bytes(data: bytes, source: str) -> str:
-    """Check ``data`` strictly as ``plan.parse_object`` does and return its plan signature.
+    """Check ``data`` strictly as ``strict_json.parse_object`` does and return its plan signature.
 
     Same result and same ``UsageError`` as
-    ``plan_signature(plan.parse_object(data, source))``, but a large plan is
+    ``plan_signature(strict_json.parse_object(data, source))``, but a large plan is
     processed in chunks: a few times the cost of hashing the file, and
     memory near its size. The parsed plan is not returned; send ``data``
     itself.
     """
     digest = _chunked_digest(data, source) if len(data) >= _MIN_CHUNKED else None
     if digest is None:
-        return canonical_signature(canonical_valid(plan_reader.parse_object(data, source)))
+        return canonical_signature(canonical_valid(strict_json.parse_object(data, source)))
     return "sha256:" + digest
 
 
@@ -118,7 +118,7 @@ def _chunked_digest(data: bytes, source: str) -> str | None:
     if array is None:
         return None
     array_open, array_depth = array
-    if array_depth + _ORJSON_MAX_DEPTH - 1 > plan_reader.MAX_DEPTH:
+    if array_depth + _ORJSON_MAX_DEPTH - 1 > strict_json.MAX_DEPTH:
         # Elements that orjson writes could then exceed the document's nesting
         # limit unnoticed (deeper ones are measured): read the whole document.
         return None
@@ -209,31 +209,31 @@ def _canonical_chunk(raw: memoryview, array_depth: int) -> tuple[bytes, int, boo
         out = orjson.dumps(elements, option=ORJSON_SORTED)
     except orjson.JSONEncodeError:
         # Deep nesting: keep the whole-document limit, which a chunk alone does not see.
-        if array_depth + _depth(elements) - 1 > plan_reader.MAX_DEPTH:
+        if array_depth + _depth(elements) - 1 > strict_json.MAX_DEPTH:
             return None
         out = canonical_python(elements)
-        quotes = plan_reader.structural_quote_count(out)
+        quotes = strict_json.structural_quote_count(out)
     else:
         out, quotes = finish_sorted(out, elements)
-    return out, len(elements), plan_reader.structural_quote_count(piece) != quotes
+    return out, len(elements), strict_json.structural_quote_count(piece) != quotes
 
 
 def _located_duplicate(
     data: bytes, array_open: int, start: int, end: int, elements_before: int, source: str
 ) -> UsageError:
     """The duplicate-key error for the chunk ``data[start:end]``, placed in the document."""
-    found = plan_reader.find_duplicate_key(b"".join((b"[", data[start:end], b"]")))
+    found = strict_json.find_duplicate_key(b"".join((b"[", data[start:end], b"]")))
     if found is None:  # pragma: no cover - the string counts say there is one
         return UsageError(f"{source} has a duplicate key.")
     index, *inside = found.path  # the first step is the element's index in the chunk
-    path = (*plan_reader.json_path_after(data[:array_open]), elements_before + int(index), *inside)
+    path = (*strict_json.json_path_after(data[:array_open]), elements_before + int(index), *inside)
     line = data.count(b"\n", 0, start) + found.line
     column = found.column
     if found.line == 1:  # on the chunk's first line, after the "[" put before it
         line_start = data.rfind(b"\n", 0, start) + 1
         column += len(data[line_start:start].decode("utf-8")) - 1
-    return plan_reader.duplicate_key_error(
-        plan_reader.DuplicateKey(found.key, path, line, column), source
+    return strict_json.duplicate_key_error(
+        strict_json.DuplicateKey(found.key, path, line, column), source
     )
 
 
@@ -248,7 +248,7 @@ def _canonical_frame(data: bytes, array_open: int, array_close: int) -> tuple[by
     if not isinstance(value, dict):
         return None
     out = canonical_valid(value)
-    if plan_reader.structural_quote_count(frame) != plan_reader.structural_quote_count(out):
+    if strict_json.structural_quote_count(frame) != strict_json.structural_quote_count(out):
         return None
     marker = b"[" + token + b"]"
     if out.count(marker) != 1:

@@ -23,7 +23,7 @@ def _forever() -> NoReturn:
 class Hanging(KeyringBackend):
     """Every call blocks forever: a stuck Secret Service daemon."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def get_password(self, service: str, username: str) -> str | None:
         _forever()
@@ -45,7 +45,7 @@ class HangingAtStart(Hanging):
 class Locked(KeyringBackend):
     """The collection is locked and no prompt can unlock it (no desktop session)."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def get_password(self, service: str, username: str) -> str | None:
         raise keyring.errors.KeyringLocked("Failed to unlock the collection!")
@@ -64,7 +64,7 @@ class DBusError(Exception):
 class Broken(KeyringBackend):
     """Every call fails with an error keyring does not translate."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def get_password(self, service: str, username: str) -> str | None:
         raise DBusError(

@@ -9,8 +9,10 @@ import typer
 
 from acp_cli.cli.context import Invocation
 from acp_cli.cli.options import PLAIN_HELP, command, epilog
-from acp_cli.errors import UsageError
+from acp_cli.cli.render import write_json, write_table
+from acp_cli.errors import ConfigError, UsageError
 from acp_cli.settings import TOKEN
+from acp_cli.settings import file as config_file
 
 if TYPE_CHECKING:
     from acp_cli.credentials import Lookup
@@ -212,8 +214,7 @@ def status(
     `acp auth login --insecure-storage`. The keyring is not consulted while
     ACP_TOKEN is set.
     """
-    from acp_cli import config_file, credentials, settings
-    from acp_cli.errors import ConfigError
+    from acp_cli import credentials, settings
 
     env = here.env
     path = here.config_path
@@ -313,12 +314,8 @@ class StatusReport:
     def write(self, json_output: bool, here: Invocation) -> None:
         """Print the report on stdout: JSON, or a two-column table."""
         if json_output:
-            from acp_cli.render import write_json
-
             write_json(self.as_json(), here.stdout)
             return
-        from acp_cli.render import write_table
-
         write_table(self.headline(), self.rows(), out=here.stdout, terminal=here.terminal())
 
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
+from acp_cli import settings
 from acp_cli.cli.context import Invocation
 from acp_cli.cli.options import PLAIN_HELP, command, epilog
-from acp_cli.settings import API_URL, CONFIG_DIR, PROFILE, PROFILE_KEYS
-
-if TYPE_CHECKING:
-    from acp_cli.settings import Resolved
+from acp_cli.cli.render import shown, write_json, write_table
+from acp_cli.errors import ConfigError, ExitCode
+from acp_cli.server_text import one_line
+from acp_cli.settings import API_URL, CONFIG_DIR, PROFILE, PROFILE_KEYS, Resolved
+from acp_cli.settings import file as config_file
 
 app = typer.Typer(
     name="config",
@@ -91,17 +93,12 @@ def get(
     which). A key that nothing sets prints nothing (and a note on stderr) and
     exits 1, as git config does; an invalid value is an error (exit 2).
     """
-    from acp_cli import settings
-    from acp_cli.render import shown
-
     setting = settings.check_key(key)
     name, values, _ = _profile_values(here)
     [found] = [item for item in values if item.setting is setting]
     if found.problem is not None:
         raise found.error()
     if found.value is None:
-        from acp_cli.errors import ExitCode
-
         here.messages.info(f"{key} is not set for profile {name}.")
         raise typer.Exit(ExitCode.NOT_SET)
     here.stdout.write(shown(_plain(found.value)) + "\n")
@@ -123,9 +120,6 @@ def set_(
     rewritten atomically, kept private (0600), and its comments and other
     settings stay as they were.
     """
-    from acp_cli import config_file, settings
-    from acp_cli.render import shown
-
     env = here.env
     name = settings.profile_name(here.profile, env)
     stored = settings.parse_profile_value(key, value)
@@ -149,8 +143,6 @@ def unset(
     The rest of the file stays as it was. A profile that the file does not
     know is an error (exit 2), as for get and list.
     """
-    from acp_cli import config_file, settings
-
     path = here.config_path
     name = settings.known_profile(here.profile, here.env, config_file.load(path), path)
     if config_file.unset_profile_value(path, name, settings.check_key(key).name):
@@ -179,10 +171,6 @@ def list_(
     ] = False,
 ) -> None:
     """List the settings of the profile (the help is LIST_HELP)."""
-
-    from acp_cli import settings
-    from acp_cli.errors import ConfigError
-    from acp_cli.render import shown, write_json, write_table
 
     name, values, unknown = _profile_values(here)
     invalid = [item for item in values if item.problem is not None]
@@ -231,8 +219,6 @@ def profiles(here: Invocation) -> None:
     completion uses it for --profile. A name with a line break or another
     control character is left out, as it cannot be one line.
     """
-    from acp_cli import config_file, settings
-
     path = here.config_path
     names = settings.profile_names(config_file.load(path))
     here.stdout.write("".join(f"{name}\n" for name in names if name.isprintable()))
@@ -254,8 +240,6 @@ def path(here: Invocation) -> None:
 
 def _profile_values(here: Invocation) -> tuple[str, list[Resolved], dict[str, object]]:
     """The profile in force, its settings as resolution sees them, and its unknown keys."""
-    from acp_cli import config_file, settings
-
     env = here.env
     path = here.config_path
     config = config_file.load(path)
@@ -274,10 +258,6 @@ def _plain(value: object) -> object:
 
 def _shown(item: Resolved) -> str:
     """A listed value: an invalid one as written in TOML, so that "30" shows its quotes."""
-    from acp_cli import settings
-    from acp_cli.render import shown
-    from acp_cli.server_text import one_line
-
     return one_line(settings.as_toml(item.value)) if item.problem else shown(_plain(item.value))
 
 

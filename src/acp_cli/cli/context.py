@@ -1,6 +1,6 @@
 """One run of ``acp``: its environment, its streams and its global options.
 
-`acp_cli.cli.app.run` builds an `Invocation` and hands it to Typer as the root
+`acp_cli.cli.boundary.run` builds an `Invocation` and hands it to Typer as the root
 context's ``obj``; `acp_cli.cli.options.command` passes it to every command as its
 first argument (option callbacks find it with `invocation`), so that no command
 reaches for ``os.environ`` or ``sys.stdout``. Tests call ``run()`` with their own
@@ -17,25 +17,26 @@ import contextlib
 import errno
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
+from acp_cli.cli.render import Messages, Terminal
 from acp_cli.errors import UsageError
+from acp_cli.settings import Settings, resolve
+from acp_cli.settings.file import config_path_for
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     import typer
 
-    from acp_cli.client import Client
-    from acp_cli.render import Messages, Terminal
-    from acp_cli.settings import Settings
+    from acp_cli.client import Client, NetworkFlags
 
 
 class OutputError(Exception):
     """A standard stream could not be written: closed, full, or its reader went away.
 
     Deliberately not an OSError: Typer turns a broken pipe into a plain exit 1,
-    and acp reports it itself (`acp_cli.cli.app.run`).
+    and acp reports it itself (`acp_cli.cli.boundary.run`).
     """
 
     def __init__(self, name: str, reason: str, *, broken_pipe: bool = False) -> None:
@@ -144,8 +145,6 @@ class Invocation:
     def messages(self) -> Messages:
         """Messages, warnings and errors, on stderr."""
         if self._messages is None:
-            from acp_cli.render import Messages
-
             self._messages = Messages(self.stderr, self.global_options)
         return self._messages
 
@@ -163,24 +162,18 @@ class Invocation:
     @property
     def config_path(self) -> Path:
         """The config file of this run (config.toml; it may not exist yet)."""
-        from acp_cli.config_file import config_path_for
-
         return config_path_for(self.env)
 
     def settings(self, *, new_profile: bool = False) -> Settings:
         """The settings of this run from the global options, the environment and the
         config file (`acp_cli.settings.resolve`; ``new_profile`` for a command that
         stores something for a profile that the config file may not hold yet)."""
-        from acp_cli.settings import resolve
-
         return resolve(
             profile=self.profile, api_url=self.api_url, env=self.env, new_profile=new_profile
         )
 
     def terminal(self) -> Terminal:
         """How to draw on stdout: colour on a terminal, unless --no-color or NO_COLOR."""
-        from acp_cli.render import Terminal
-
         return Terminal.detect(self.stdout, no_color=self.no_color, env=self.env)
 
     def read_stdin(self, what: str) -> bytes:
@@ -208,29 +201,20 @@ class Invocation:
         return _StdinReader(self, what)  # type: ignore[return-value]
 
     def client(
-        self,
-        *,
-        timeout: float | None = None,
-        connect_timeout: float | None = None,
-        deadline: float | None = None,
-        ca_bundle: Path | None = None,
-        announce_retries: bool = True,
+        self, flags: Mapping[str, Any] | None = None, *, announce_retries: bool = True
     ) -> Client:
-        """The API client of this run: the command's network flags, the global options,
-        the environment and the config file; ``-v`` shows the exchange, retries are
-        announced on stderr."""
+        """The API client of this run: the command's network options (``flags``, by
+        setting name), the global options, the environment and the config file; ``-v``
+        shows the exchange, retries are announced on stderr."""
         from acp_cli.client import Client
 
         return Client.from_config(
             self.profile,
             self.env,
             api_url=self.api_url,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            deadline=deadline,
-            ca_bundle=None if ca_bundle is None else str(ca_bundle),
             log=self.messages.info if self.verbose else None,
             announce=self.messages.info if announce_retries else None,
+            **cast("NetworkFlags", flags or {}),
         )
 
     def stdin_is_terminal(self) -> bool:
@@ -244,6 +228,9 @@ class Invocation:
 class _StdinReader:
     """Standard input as the file-like object plan reading expects, read on demand."""
 
+    name = "standard input"
+    """How messages about what was read from it name it."""
+
     def __init__(self, here: Invocation, what: str) -> None:
         self.here = here
         self.what = what
@@ -256,5 +243,5 @@ def invocation(ctx: typer.Context) -> Invocation:
     """The `Invocation` of this run, which ``run()`` put on the root context."""
     root = ctx.find_root()
     if not isinstance(root.obj, Invocation):  # pragma: no cover - run() always sets it
-        raise AssertionError("acp commands run through acp_cli.cli.app.run()")
+        raise AssertionError("acp commands run through acp_cli.cli.boundary.run()")
     return root.obj

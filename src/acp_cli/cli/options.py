@@ -15,14 +15,16 @@ import functools
 import inspect
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Concatenate, ParamSpec
+from typing import Annotated, Any, Concatenate, ParamSpec, cast
 
 import typer
 
 from acp_cli import settings
 from acp_cli.cli.context import Invocation, invocation
+from acp_cli.settings import file as config_file
 
 PLAIN_HELP = None
 """``rich_markup_mode`` of every Typer app of acp: help and usage errors as plain text.
@@ -81,8 +83,6 @@ def complete_profile_names(incomplete: str) -> list[str]:
     ``os.environ``; the scripts in acp_cli/completions/ ask ``acp config profiles``.
     """
     try:
-        from acp_cli import config_file, settings
-
         path = config_file.config_path_for(os.environ)
         names = settings.profile_names(config_file.load(path))
     except Exception:
@@ -171,6 +171,48 @@ GLOBAL_OPTIONS = (
 )
 """The global options as parameters of a signature, in the order help lists them."""
 
+NETWORK_PANEL = "Network options"
+
+
+@dataclass(frozen=True)
+class OptionGroup:
+    """Options that a command takes as one mapping of their names to their values (None:
+    not given): the default of the command's parameter that receives the mapping. Typer
+    is shown the options in its place (`command`)."""
+
+    parameters: tuple[inspect.Parameter, ...]
+
+
+Flags = Mapping[str, Any]
+"""The values of an `OptionGroup`'s options, by name; None for an option not given."""
+
+
+def _setting_option(setting: settings.Setting) -> inspect.Parameter:
+    """The option of a setting that has a flag, as a parameter named after the setting:
+    a path for a file (``--ca-bundle FILE``), seconds for the others."""
+    is_file = isinstance(setting.type, settings.ExistingFile)
+    option = typer.Option(
+        str(setting.flag),
+        metavar="FILE" if is_file else "SECONDS",
+        dir_okay=False,  # Typer reads it for a path only
+        help=setting.option_help,
+        rich_help_panel=NETWORK_PANEL,
+        show_default=False,
+    )
+    annotation: Any = Annotated[Path | None, option] if is_file else Annotated[float | None, option]
+    return inspect.Parameter(
+        setting.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=annotation
+    )
+
+
+NETWORK_OPTIONS = cast(
+    Flags, OptionGroup(tuple(_setting_option(setting) for setting in settings.NETWORK))
+)
+"""``--timeout``, ``--connect-timeout``, ``--deadline`` and ``--ca-bundle``, made from the
+registry (`acp_cli.settings.NETWORK`): a command that sends takes them as
+``network: Flags = NETWORK_OPTIONS`` and hands the mapping to `Invocation.client`.
+(Typed as the mapping the command receives; the command's signature holds the group.)"""
+
 P = ParamSpec("P")
 Command = Callable[Concatenate[Invocation, P], None]
 
@@ -250,13 +292,29 @@ class _TyperView:
 
     @functools.cached_property
     def __signature__(self) -> inspect.Signature:
-        return inspect.Signature([*self._before, *self._own, *self._after], return_annotation=None)
+        shown = [
+            option
+            for parameter in self._own
+            for option in (
+                parameter.default.parameters
+                if isinstance(parameter.default, OptionGroup)
+                else (parameter,)
+            )
+        ]
+        return inspect.Signature([*self._before, *shown, *self._after], return_annotation=None)
 
     def __call__(self, **values: Any) -> None:
         first = [invocation(values[_CONTEXT.name])] if self._hand_invocation else []
         self._function(
-            *first, **{parameter.name: values[parameter.name] for parameter in self._own}
+            *first, **{parameter.name: _value(parameter, values) for parameter in self._own}
         )
+
+
+def _value(parameter: inspect.Parameter, values: Mapping[str, Any]) -> Any:
+    """The value Typer gave ``parameter``, or the mapping of its group's options."""
+    if isinstance(parameter.default, OptionGroup):
+        return {option.name: values[option.name] for option in parameter.default.parameters}
+    return values[parameter.name]
 
 
 QuietOption = Annotated[
@@ -269,49 +327,6 @@ QuietOption = Annotated[
     ),
 ]
 
-NETWORK_PANEL = "Network options"
-
-TimeoutOption = Annotated[
-    float | None,
-    typer.Option(
-        "--timeout",
-        metavar="SECONDS",
-        help=settings.TIMEOUT.option_help,
-        rich_help_panel=NETWORK_PANEL,
-        show_default=False,
-    ),
-]
-ConnectTimeoutOption = Annotated[
-    float | None,
-    typer.Option(
-        "--connect-timeout",
-        metavar="SECONDS",
-        help=settings.CONNECT_TIMEOUT.option_help,
-        rich_help_panel=NETWORK_PANEL,
-        show_default=False,
-    ),
-]
-DeadlineOption = Annotated[
-    float | None,
-    typer.Option(
-        "--deadline",
-        metavar="SECONDS",
-        help=settings.DEADLINE.option_help,
-        rich_help_panel=NETWORK_PANEL,
-        show_default=False,
-    ),
-]
-CaBundleOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--ca-bundle",
-        metavar="FILE",
-        dir_okay=False,
-        help=settings.CA_BUNDLE.option_help,
-        rich_help_panel=NETWORK_PANEL,
-        show_default=False,
-    ),
-]
 ExcludeOption = Annotated[
     list[str] | None,
     typer.Option(

@@ -9,26 +9,35 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from acp_cli.cli.context import Invocation
+from acp_cli.cli.context import Invocation, OutputError
 from acp_cli.cli.options import (
+    NETWORK_OPTIONS,
     PLAIN_HELP,
-    CaBundleOption,
-    ConnectTimeoutOption,
-    DeadlineOption,
     ExcludeOption,
+    Flags,
     NoCacheOption,
     QuietOption,
-    TimeoutOption,
     command,
     epilog,
 )
 from acp_cli.cli.push_diff import DIFF_EPILOG, diff, since_last_prepared
-from acp_cli.errors import UsageError
-from acp_cli.render import OutputFormat
+from acp_cli.cli.render import (
+    REUSED_METADATA_NOTE,
+    OutputFormat,
+    PlanProgressBar,
+    plan_summary,
+    write_data,
+    write_dry_run,
+    write_result,
+)
+from acp_cli.errors import UsageError, WriteError
+from acp_cli.files import write_atomic
+from acp_cli.settings import origin_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from acp_cli.client import SignedPlan
     from acp_cli.large_plan import Limits
     from acp_cli.workspace import BuiltPlan
 
@@ -177,10 +186,7 @@ def prepare(
             "as JSON with --json or -o json/id.",
         ),
     ] = False,
-    timeout: TimeoutOption = None,
-    connect_timeout: ConnectTimeoutOption = None,
-    deadline: DeadlineOption = None,
-    ca_bundle: CaBundleOption = None,
+    network: Flags = NETWORK_OPTIONS,
     quiet: QuietOption = False,
 ) -> None:
     """Prepare a push session for a workspace binding from a push plan.
@@ -190,48 +196,16 @@ def prepare(
     prepared session with the same plan signature exists, reuses it (200).
     The output says which.
     """
-    from acp_cli.client import SignedPlan
-    from acp_cli.push_input import read_metadata, read_plan, source_name
-    from acp_cli.render import REUSED_METADATA_NOTE, write_dry_run, write_result
-    from acp_cli.request import binding_segment, push_sessions_url
-    from acp_cli.settings import origin_of
+    from acp_cli.request import push_sessions_url
 
     fmt = OutputFormat.choose(json_output, output)
     _check_plan_source(plan, directory, save_plan, exclude, no_cache)
-    binding_segment(binding)  # a bad binding ID is refused before any work
-    stdin = here.stdin_reader("the plan or metadata")
-    metadata_path = None if metadata is None else str(metadata)
-    if plan is not None and str(plan) == "-" and metadata_path == "-":
-        raise UsageError("--plan and --metadata cannot both read standard input.")
-    metadata_text = read_metadata(metadata_path, meta or [], stdin)
-    signed: SignedPlan | BuiltPlan | None = None
-    if plan is not None:
-        signed = SignedPlan(*read_plan(str(plan), stdin))
-        if not allow_empty and _lists_no_files(signed.data):
-            why = f"the plan read from {source_name(str(plan))} lists no files"
-            raise _empty_plan(why, "what made the plan")
-    client = here.client(
-        timeout=timeout,
-        connect_timeout=connect_timeout,
-        deadline=deadline,
-        ca_bundle=ca_bundle,
-        announce_retries=not quiet,
+    metadata_text, given = _read_inputs(here, binding, plan, metadata, meta or [], allow_empty)
+    client = here.client(network, announce_retries=not quiet)
+    push_sessions_url(client.api_url, binding)  # settings, token, URL: before hashing a folder
+    signed = given or _plan_of_folder(
+        here, directory, exclude, no_cache, quiet, save_plan, allow_empty
     )
-    # Settings, token and URL are checked before a folder is hashed, not after.
-    push_sessions_url(client.api_url, binding)
-    if signed is None:
-        assert directory is not None  # _check_plan_source
-        signed = _build_plan(
-            here,
-            directory,
-            exclude or [],
-            cache=not no_cache,
-            quiet=quiet,
-            own_files=_written_to(save_plan),
-            allow_empty=allow_empty,
-        )
-        if save_plan is not None:
-            _save_plan(signed, save_plan)
     out, terminal = here.stdout, here.terminal()
     if dry_run:
         request = client.push_request(binding, signed, metadata=metadata_text)
@@ -243,6 +217,61 @@ def prepare(
     write_result(session, binding_id=binding, fmt=fmt, out=out, terminal=terminal)
     if metadata_text is not None and not session.created:
         here.messages.info(REUSED_METADATA_NOTE)
+
+
+def _read_inputs(
+    here: Invocation,
+    binding: str,
+    plan: Path | None,
+    metadata: Path | None,
+    meta: list[str],
+    allow_empty: bool,
+) -> tuple[bytes | None, SignedPlan | None]:
+    """What is checked before anything else, without the network: the binding ID, the
+    metadata's JSON text, and the plan given with --plan, signed (None with --dir)."""
+    from acp_cli.cli.push_input import plan_source, read_metadata, source_name
+    from acp_cli.client import sign_plan
+    from acp_cli.request import binding_segment
+
+    binding_segment(binding)  # a bad binding ID is refused before any work
+    stdin = here.stdin_reader("the plan or metadata")
+    metadata_path = None if metadata is None else str(metadata)
+    if plan is not None and str(plan) == "-" and metadata_path == "-":
+        raise UsageError("--plan and --metadata cannot both read standard input.")
+    metadata_text = read_metadata(metadata_path, meta, stdin)
+    if plan is None:
+        return metadata_text, None
+    signed = sign_plan(plan_source(plan, stdin))
+    if not allow_empty and _lists_no_files(signed.data):
+        why = f"the plan read from {source_name(str(plan))} lists no files"
+        raise _empty_plan(why, "what made the plan")
+    return metadata_text, signed
+
+
+def _plan_of_folder(
+    here: Invocation,
+    directory: Path | None,
+    exclude: list[str] | None,
+    no_cache: bool,
+    quiet: bool,
+    output: Path | None,
+    allow_empty: bool,
+) -> BuiltPlan:
+    """The plan of DIR (`_build_plan`), written to ``output`` too when given (--save-plan
+    of prepare, -o of plan)."""
+    assert directory is not None  # _check_plan_source: --dir when not --plan
+    built = _build_plan(
+        here,
+        directory,
+        exclude or [],
+        cache=not no_cache,
+        quiet=quiet,
+        own_files=_written_to(output),
+        allow_empty=allow_empty,
+    )
+    if output is not None:
+        _save_plan(built, output)
+    return built
 
 
 def _check_plan_source(
@@ -267,7 +296,7 @@ def _check_plan_source(
 
 def _lists_no_files(data: bytes) -> bool:
     """Whether a plan read with --plan has a ``files`` list, and it is empty."""
-    from acp_cli.plan import object_members
+    from acp_cli.strict_json import object_members
 
     return b"".join(dict(object_members(data)).get("files", b"").split()) == b"[]"
 
@@ -298,10 +327,11 @@ def signature(
     RFC 8785 (JSON Canonicalization Scheme) form: the same plan gives the same
     signature whatever its key order, whitespace or escaping.
     """
-    from acp_cli.push_input import read_plan
+    from acp_cli.cli.push_input import plan_source
+    from acp_cli.client import sign_plan
 
-    _, plan_signature = read_plan(str(plan), here.stdin_reader("the plan"))
-    here.stdout.write(plan_signature + "\n")
+    signed = sign_plan(plan_source(plan, here.stdin_reader("the plan")))
+    here.stdout.write(signed.signature + "\n")
 
 
 PLAN_EPILOG = epilog(
@@ -363,8 +393,6 @@ def plan_(
     cache, so planning an unchanged tree again takes a fraction of the first time.
     The plan goes to -o FILE or a pipe; onto a terminal it is refused (exit 2).
     """
-    from acp_cli.render import write_data
-
     if explain:
         from acp_cli.cli.push_explain import explain_paths
 
@@ -372,19 +400,9 @@ def plan_(
         return
     if output is None and here.stdout.isatty():
         _refuse_plan_on_terminal(directory, exclude or [], no_cache)
-    built = _build_plan(
-        here,
-        directory,
-        exclude or [],
-        cache=not no_cache,
-        quiet=quiet,
-        own_files=_written_to(output),
-        allow_empty=True,
-    )
+    built = _plan_of_folder(here, directory, exclude, no_cache, quiet, output, allow_empty=True)
     if output is None:
         write_data(built.data + b"\n", here.stdout)
-    else:
-        _save_plan(built, output)
 
 
 def _refuse_plan_on_terminal(directory: Path, excludes: list[str], no_cache: bool) -> None:
@@ -429,8 +447,7 @@ def _build_plan(
     a plan it is compared with: path -> why), the one standard output is redirected
     to, the cache, temporary files. A plan that lists no files is refused unless
     ``allow_empty``, else a warning says why."""
-    from acp_cli.large_plan import Limits
-    from acp_cli.render import PlanProgressBar, plan_summary
+    from acp_cli.large_plan import Limits  # not at start-up: only --dir plans are measured
     from acp_cli.workspace import build_plan
 
     large = None if quiet else Limits.from_env(here.env)  # checked before any hashing
@@ -472,8 +489,6 @@ def _build_plan(
 def _stdout_file(here: Invocation) -> str | None:
     """The path of the regular file standard output is redirected to, when the system
     names it (``/proc/self/fd``, Linux) and that path is still the file itself."""
-    from acp_cli.cli.context import OutputError
-
     try:
         descriptor = here.stdout.fileno()
         opened = os.fstat(descriptor)
@@ -501,9 +516,6 @@ def _save_plan(built: BuiltPlan, path: Path) -> None:
     """Write the plan to ``path`` with the one writer of acp's files (a symlink is written
     through, a device or FIFO in place, a regular file replaced atomically)."""
     import errno
-
-    from acp_cli.errors import WriteError
-    from acp_cli.files import write_atomic
 
     try:
         write_atomic(path, built.data + b"\n", mode=0o644)

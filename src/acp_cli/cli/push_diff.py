@@ -82,8 +82,8 @@ def diff(
     is modified when any field of its entry differs. Changed paths are listed
     in the plans' order (UTF-8 bytes) with their size change, then a summary.
     """
+    from acp_cli.cli.render_diff import DiffFormat, write_diff
     from acp_cli.plan_diff import diff_entries
-    from acp_cli.render_diff import DiffFormat, write_diff
 
     if json_output and name_status:
         raise UsageError("--json and --name-status are two forms: give one of them.")
@@ -132,7 +132,7 @@ def diff(
 
 def _last_prepared(here: Invocation, binding: str) -> PlanEntries:
     """The entries of the last plan prepared here for ``binding`` at this run's API."""
-    from acp_cli import plan
+    from acp_cli import strict_json
     from acp_cli.plan_diff import plan_entries
     from acp_cli.sent_plans import SentPlans
 
@@ -145,7 +145,7 @@ def _last_prepared(here: Invocation, binding: str) -> PlanEntries:
             hint=f"acp remembers the plan of each successful `acp push prepare {binding} ...`.",
         )
     name = f"the last plan prepared for {binding}"
-    return plan_entries(plan.parse_object(data, name), name)
+    return plan_entries(strict_json.parse_object(data, name), name)
 
 
 def since_last_prepared(
@@ -154,17 +154,17 @@ def since_last_prepared(
     """After a successful prepare of the plan ``data``: say (when ``show``) what changed
     since the last plan prepared here for ``binding`` at ``origin``, then remember
     this one. A plan that cannot be compared path by path is remembered, not compared."""
-    from acp_cli import plan
+    from acp_cli import strict_json
+    from acp_cli.cli.render_diff import since_last_line
     from acp_cli.plan_diff import diff_entries, plan_entries
-    from acp_cli.render_diff import since_last_line
     from acp_cli.sent_plans import SentPlans
 
     sent = SentPlans.from_env(here.env)
     before = sent.recall(origin, binding) if show else None
     if before is not None:
         try:
-            old = plan_entries(plan.parse_object(before, "the last plan"), "the last plan")
-            new = plan_entries(plan.parse_object(data, "the plan"), "the plan")
+            old = plan_entries(strict_json.parse_object(before, "the last plan"), "the last plan")
+            new = plan_entries(strict_json.parse_object(data, "the plan"), "the plan")
         except UsageError:
             pass
         else:
@@ -187,10 +187,10 @@ class _PlanReader:
 
     def entries(self, here: Invocation, source: str | None) -> PlanEntries:
         """The entries by path of the plan ``source`` names."""
-        from acp_cli import plan
+        from acp_cli import strict_json
         from acp_cli.cli.push import _build_plan
+        from acp_cli.cli.push_input import source_name
         from acp_cli.plan_diff import plan_entries
-        from acp_cli.push_input import source_name
 
         assert source is not None  # diff() checked it
         if source != "-" and Path(source).is_dir():
@@ -205,5 +205,8 @@ class _PlanReader:
             )
             data, name = built.data, f"the plan of {source}"
         else:
-            data, name = plan.read_source(source, here.stdin_reader("a plan")), source_name(source)
-        return plan_entries(plan.parse_object(data, name), name)
+            data, name = (
+                strict_json.read_source(source, here.stdin_reader("a plan")),
+                source_name(source),
+            )
+        return plan_entries(strict_json.parse_object(data, name), name)

@@ -1,6 +1,6 @@
 """The command tree: the root ``acp`` command, its global options and its groups.
 
-`acp_cli.cli.app.run` invokes it; nothing here handles errors or exit codes."""
+`acp_cli.cli.boundary.run` invokes it; nothing here handles errors or exit codes."""
 
 from __future__ import annotations
 

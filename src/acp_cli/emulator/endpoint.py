@@ -211,7 +211,7 @@ def parse_prepare_body(body: bytes) -> PrepareRequest:
     return PrepareRequest(plan_signature=signature, plan=plan, metadata=metadata)
 
 
-def reference_signature(plan: dict[str, Any]) -> str:
+def reference_signature(plan: Any) -> str:
     """``sha256:<hex>`` over the RFC 8785 form of ``plan``, computed by ``rfc8785``.
 
     Raises 422 ``invalid_plan`` when the plan has no canonical form.

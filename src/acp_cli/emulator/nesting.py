@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from typing import Any
 
 MAX_PLAN_DEPTH = 1024
-"""The documented limit, the client's ``acp_cli.plan.MAX_DEPTH``: a plan nested deeper
+"""The documented limit, the client's ``acp_cli.strict_json.MAX_DEPTH``: a plan nested deeper
 is refused before it is sent. Written out rather than imported: the emulator
 shares no code with the client it checks (a test keeps the two equal)."""
 

@@ -41,6 +41,7 @@ from typing import Any
 import orjson
 
 from acp_cli.files import write_atomic
+from acp_cli.settings import cache_dir
 
 FORMAT = 2
 RACY_NS = 2_000_000_000
@@ -60,8 +61,6 @@ def stat_key(size: int, mtime_ns: int, ctime_ns: int, inode: int, device: int) -
 
 def cache_file(root: Path, env: Mapping[str, str]) -> Path:
     """Where the cache of the workspace at ``root`` (resolved) lives."""
-    from acp_cli.settings import cache_dir
-
     key = hashlib.sha256(os.fsencode(root)).hexdigest()[:32]
     return cache_dir(env).expanduser() / "plans" / f"{key}.json"
 

@@ -32,6 +32,7 @@ from typing import Any
 import orjson
 
 from acp_cli.errors import UsageError
+from acp_cli.sizes import binary_size
 from acp_cli.workspace.build import BuiltPlan
 from acp_cli.workspace.listing import ACPIGNORE, Git, Scratch, _no_scratch, escape
 
@@ -310,6 +311,4 @@ def _is_folder(path: bytes) -> bool:
 
 
 def _size(size: object) -> str:
-    from acp_cli.render import binary_size
-
     return binary_size(size) if isinstance(size, int) else "size unknown"

@@ -1,4 +1,5 @@
-"""What a push sends: the plan's bytes, its signature, and the metadata.
+"""What ``acp push prepare`` is given to send: where the plan is read from, and the
+metadata (``--metadata``, ``--meta``).
 
 Everything here is local and checked before any network access, so bad input
 is refused with exit code 2 and nothing is sent.
@@ -7,13 +8,13 @@ is refused with exit code 2 and nothing is sent.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import IO
 
 import orjson
 
-from acp_cli import plan
+from acp_cli import strict_json
 from acp_cli.errors import UsageError
-from acp_cli.signature import sign_plan_bytes
 
 
 def source_name(path: str) -> str:
@@ -21,10 +22,10 @@ def source_name(path: str) -> str:
     return "standard input" if path == "-" else path
 
 
-def read_plan(path: str, stdin: IO[bytes]) -> tuple[bytes, str]:
-    """Read and strictly check the plan at ``path`` (``-``: stdin); return bytes and signature."""
-    data = plan.read_source(path, stdin)
-    return data, sign_plan_bytes(data, source_name(path))
+def plan_source(path: Path, stdin: IO[bytes]) -> Path | IO[bytes]:
+    """The plan ``--plan PATH`` gives, as `acp_cli.client.sign_plan` reads it: standard
+    input for ``-``, else the file."""
+    return stdin if str(path) == "-" else path
 
 
 def read_metadata(metadata_path: str | None, meta: Sequence[str], stdin: IO[bytes]) -> bytes | None:
@@ -32,8 +33,8 @@ def read_metadata(metadata_path: str | None, meta: Sequence[str], stdin: IO[byte
     ``--meta`` items merged in; None when neither is given."""
     document: bytes | None = None
     if metadata_path is not None:
-        document = plan.read_source(metadata_path, stdin)
-        plan.parse_object(document, source_name(metadata_path))  # as strict as the plan
+        document = strict_json.read_source(metadata_path, stdin)
+        strict_json.parse_object(document, source_name(metadata_path))  # as strict as the plan
     return merge_metadata(document, parse_meta(meta)) if meta else document
 
 
@@ -44,7 +45,7 @@ def merge_metadata(document: bytes | None, items: Mapping[str, bytes]) -> bytes:
     ``items`` maps keys to the JSON text of their values (`parse_meta`). Every
     value keeps its own source text, so numbers reach the server as written.
     """
-    members = dict(plan.object_members(document)) if document is not None else {}
+    members = dict(strict_json.object_members(document)) if document is not None else {}
     members.update(items)
     return (
         b"{" + b",".join(_json_string(key) + b":" + value for key, value in members.items()) + b"}"
@@ -70,7 +71,7 @@ def parse_meta(items: Sequence[str]) -> dict[str, bytes]:
             )
         if 0 <= typed < eq:
             key, text = item[:typed], item[typed + 2 :]
-            plan.parse_value(text, f"--meta {key}")
+            strict_json.parse_value(text, f"--meta {key}")
             value = text.strip().encode("utf-8")
         else:
             key = item[:eq]

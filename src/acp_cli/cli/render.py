@@ -15,6 +15,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from acp_cli.errors import UnavailableError, UsageError
 from acp_cli.server_text import has_control, json_text, one_line
+from acp_cli.sizes import binary_size
 
 if TYPE_CHECKING:
     from acp_cli.client import PreparedPushSession
@@ -311,18 +312,6 @@ def wrapped(text: str, stream: IO[str], *, indent: str = "") -> str:
         break_long_words=False,
         break_on_hyphens=False,
     )
-
-
-def binary_size(size: int) -> str:
-    """``size`` bytes for people: ``512 bytes``, ``3.1 KiB``, ``1.2 GiB``."""
-    if size < 1024:
-        return f"{size:,} byte{'' if size == 1 else 's'}"
-    value = float(size)
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        value /= 1024
-        if value < 1024 or unit == "TiB":
-            break
-    return f"{value:,.1f} {unit}"
 
 
 def plan_summary(files: int, total_bytes: int, skipped: int) -> str:

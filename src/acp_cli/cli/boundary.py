@@ -128,8 +128,8 @@ def _interrupted(exc: KeyboardInterrupt | Stopped) -> tuple[str, int]:
 
 def _invoke(argv: Sequence[str], here: Invocation) -> int:
     """Run the command tree; its exit code (Typer ends every run with SystemExit)."""
+    from acp_cli.cli.render import terminal_width
     from acp_cli.cli.root import app_for
-    from acp_cli.render import terminal_width
 
     # Help is wrapped at the width of the terminal it is shown on (Typer would ask
     # the process's own stdout, and never go below 50 columns); 80 at most.

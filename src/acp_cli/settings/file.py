@@ -24,14 +24,14 @@ from typing import Any, TypeVar
 
 from acp_cli.errors import ConfigError
 from acp_cli.files import write_atomic
-from acp_cli.settings import (
+from acp_cli.settings.registry import (
     CONFIG_DIR,
     DEVICE_ID,
     DEVICE_ID_KEY,
     PROFILES_TABLE,
-    InvalidValue,
     env_value,
 )
+from acp_cli.settings.values import InvalidValue
 
 T = TypeVar("T")
 

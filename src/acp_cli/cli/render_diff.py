@@ -11,9 +11,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import IO
 
+from acp_cli.cli.render import Terminal, write_json
 from acp_cli.plan_diff import PathChange, PlanDiff, Status
-from acp_cli.render import Terminal, binary_size, write_json
 from acp_cli.server_text import escape
+from acp_cli.sizes import binary_size
 
 _SYMBOL = {Status.ADDED: "+", Status.MODIFIED: "~", Status.DELETED: "-"}
 _STYLE = {Status.ADDED: "green", Status.MODIFIED: "yellow", Status.DELETED: "red"}
