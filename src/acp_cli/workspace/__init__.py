@@ -12,6 +12,19 @@ acp's own outputs, ``build`` puts it together.
 
 from __future__ import annotations
 
-from acp_cli.workspace.build import BuiltPlan, PlanProgress, SkippedPath, build_plan
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from acp_cli.workspace.build import BuiltPlan, PlanProgress, SkippedPath, build_plan
 
 __all__ = ["BuiltPlan", "PlanProgress", "SkippedPath", "build_plan"]
+
+
+def __getattr__(name: str) -> Any:
+    """The names of ``build`` load on first use: ``acp_cli.workspace.early`` is imported
+    by every ``acp push`` run, before acp knows whether it plans a folder at all."""
+    if name in __all__:
+        from acp_cli.workspace import build
+
+        return getattr(build, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

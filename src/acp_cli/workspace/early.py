@@ -16,8 +16,11 @@ including ``--help``, is left to the command.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import subprocess
 
 # Variables that would point git at another repository than the one around DIR.
 REPOSITORY_VARIABLES = (
@@ -62,6 +65,8 @@ def start(argv: Sequence[str], env: Mapping[str, str]) -> None:
             os.fstat(fd)
         except OSError:
             return
+    import subprocess  # here, not at import: every `acp push` run imports this module
+
     root = os.path.realpath(folder)
     environment = git_env(env)
     try:
