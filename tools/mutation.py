@@ -30,6 +30,8 @@ import tomlkit
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / ".mutation"
+MUTMUT = str(Path(sys.executable).parent / "mutmut")
+"""mutmut of this virtual environment (the `mutation` extra)."""
 
 
 def module_file(module: str) -> str:
@@ -65,8 +67,8 @@ def prepare(module: str) -> Path:
 
 def summary(folder: Path, module: str) -> str:
     """One line: the counts mutmut recorded for MODULE in FOLDER."""
-    subprocess.run(  # noqa: S603 - mutmut of this virtual environment, fixed arguments
-        [str(Path(sys.executable).parent / "mutmut"), "export-cicd-stats"],
+    subprocess.run(
+        [MUTMUT, "export-cicd-stats"],
         cwd=folder,
         check=True,
         capture_output=True,
@@ -93,9 +95,8 @@ def main(argv: list[str]) -> int:
         print(f"no such module: {module_file(module)}", file=sys.stderr)
         return 2
     folder = prepare(module)
-    mutmut = str(Path(sys.executable).parent / "mutmut")
-    run = subprocess.run(  # noqa: S603 - mutmut of this virtual environment, fixed arguments
-        ["nice", "-n", "19", mutmut, "run", "--max-children", os.environ.get("JOBS", "2")],
+    run = subprocess.run(
+        ["nice", "-n", "19", MUTMUT, "run", "--max-children", os.environ.get("JOBS", "2")],
         cwd=folder,
         check=False,
     )
