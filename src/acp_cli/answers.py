@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
@@ -372,7 +372,10 @@ TLS_RULES: Mapping[str, ExceptionRule | None] = {
 """By ssl exception class name, for the ssl error behind an httpx exception."""
 
 
-def transport_failure(exc: Exception, origin: str, limits: Timeouts) -> Failure:
+_Rule = TypeVar("_Rule", ExceptionRule, ExceptionRule | None)
+
+
+def transport_failure(exc: httpx.HTTPError, origin: str, limits: Timeouts) -> Failure:
     """What a failed exchange (no answer, or a broken one) means, and whether to retry it."""
     detail = one_line(str(exc), limit=300).rstrip(".") or type(exc).__name__
     tls = _tls_cause(exc)
@@ -381,7 +384,7 @@ def transport_failure(exc: Exception, origin: str, limits: Timeouts) -> Failure:
     if rule is not None:
         said = getattr(tls, "verify_message", None) or getattr(tls, "reason", None) or detail
     else:
-        rule = _rule_for(exc, EXCEPTION_RULES) or EXCEPTION_RULES["HTTPError"]
+        rule = _rule_for(exc, EXCEPTION_RULES)
     fields = {
         "origin": origin,
         "detail": detail,
@@ -404,14 +407,13 @@ def deadline_failure(origin: str, deadline: float) -> Failure:
     return Failure(error, reason="the deadline passed", retryable=False)
 
 
-def _rule_for(
-    exc: BaseException, rules: Mapping[str, ExceptionRule | None]
-) -> ExceptionRule | None:
-    """The rule of the most specific class of ``exc`` that ``rules`` names, or None."""
-    for klass in type(exc).__mro__:
-        if klass.__name__ in rules:
-            return rules[klass.__name__]
-    return None
+def _rule_for(exc: BaseException, rules: Mapping[str, _Rule]) -> _Rule:
+    """The rule of the most specific class of ``exc`` that ``rules`` names.
+
+    There always is one: the transport raises only httpx.HTTPError, the last
+    class EXCEPTION_RULES names, and a TLS cause is an ssl.SSLError.
+    """
+    return next(rules[klass.__name__] for klass in type(exc).__mro__ if klass.__name__ in rules)
 
 
 def _tls_cause(exc: BaseException) -> BaseException | None:
