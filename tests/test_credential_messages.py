@@ -1,0 +1,277 @@
+"""acp_cli.credentials: every error's message and hint, whole, one table per error class.
+
+The keyring failures run in this process against real backends (keyring's own
+`fail` backend, and tests/keyring_backends' Locked, Broken and Slow), chosen the
+way a user chooses one: PYTHON_KEYRING_BACKEND. Slow answers only when the test
+releases it, so the bounded wait and the "did not answer earlier" path run here
+without leaving a thread behind.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from acp_cli import credentials
+from acp_cli.errors import AuthError, UsageError
+from tests.cli_runner import reset_keyring_backend, run_acp
+
+TEST_BACKENDS = Path(__file__).resolve().parent / "keyring_backends"
+if str(TEST_BACKENDS) not in sys.path:
+    sys.path.insert(0, str(TEST_BACKENDS))
+
+from acp_test_keyrings import Slow  # noqa: E402 - found through the path above
+
+ORIGIN = "https://api.example.com"
+TOKEN = "tok_unit_0123456789abcdef"
+FALLBACK = (
+    "Set ACP_TOKEN in the environment, or store the token in a plain-text file "
+    "with `acp auth login --insecure-storage`."
+)
+
+ACTIONS: dict[str, tuple[str, Callable[..., Any]]] = {
+    "get": ("read the token from", lambda **kw: credentials.keyring_get(ORIGIN, **kw)),
+    "set": ("store the token in", lambda **kw: credentials.keyring_set(ORIGIN, TOKEN, **kw)),
+    "delete": ("remove the token from", lambda **kw: credentials.keyring_delete(ORIGIN, **kw)),
+}
+
+
+def use_backend(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", name)
+    reset_keyring_backend()
+
+
+@pytest.fixture
+def slow_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The Slow backend, and a keyring not yet marked stalled in this process.
+
+    acp marks the keyring stalled for the rest of its (one-command) process; the
+    test's own flag keeps that mark from reaching the tests that follow.
+    """
+    use_backend(monkeypatch, "acp_test_keyrings.Slow")
+    monkeypatch.setattr(credentials, "_keyring_stalled", threading.Event())
+    Slow.released.clear()
+    yield
+    Slow.released.set()  # the waiting workers answer and end
+
+
+@pytest.mark.usefixtures("slow_keyring")
+@pytest.mark.parametrize("action", sorted(ACTIONS))
+@pytest.mark.parametrize(("limit", "said"), [(0.2, "0.2 seconds"), (1, "1 second")])
+def test_a_slow_keyring_is_given_up_on_once_then_not_asked_again(
+    action: str, limit: float, said: str
+) -> None:
+    words, call = ACTIONS[action]
+    with pytest.raises(credentials.KeyringUnavailable) as first:
+        call(timeout=limit)
+    assert (first.value.message, first.value.hint) == (
+        f"The system keyring did not answer within {said} when acp tried to {words} it.",
+        FALLBACK,
+    )
+    assert first.value.no_backend is False
+    for other_words, other in ACTIONS.values():
+        with pytest.raises(credentials.KeyringUnavailable) as again:
+            other(timeout=30)  # not waited for: the keyring already stalled
+        assert (again.value.message, again.value.hint) == (
+            "The system keyring did not answer earlier in this run; acp did not try "
+            f"again to {other_words} it.",
+            FALLBACK,
+        )
+
+
+@pytest.mark.usefixtures("slow_keyring")
+def test_a_slow_keyring_answering_within_the_bound_is_used(folder: Path) -> None:
+    Slow.released.set()
+    assert credentials.keyring_get(ORIGIN, timeout=30) is None
+    assert credentials.keyring_delete(ORIGIN, timeout=30) is False
+    assert credentials.look_up(ORIGIN, {}, folder) == credentials.Lookup(None, False, None)
+
+
+@pytest.mark.usefixtures("slow_keyring")
+def test_a_slow_keyring_leaves_the_plain_text_token_in_force(folder: Path) -> None:
+    credentials.store_file_token(ORIGIN, TOKEN, folder)
+    found = credentials.look_up(ORIGIN, {"ACP_KEYRING_TIMEOUT": "0.2"}, folder)
+    assert found.token == credentials.Token(TOKEN, credentials.Source.FILE)
+    assert found.in_file is True
+    assert found.keyring_error is not None
+    assert found.keyring_error.message == (
+        "The system keyring did not answer within 0.2 seconds when acp tried to read "
+        "the token from it."
+    )
+
+
+@pytest.mark.usefixtures("slow_keyring")
+def test_a_slow_keyring_through_the_command_is_exit_3_naming_the_ways_around_it() -> None:
+    env = {"ACP_API_URL": ORIGIN, "ACP_KEYRING_TIMEOUT": "0.2"}
+    run = run_acp("auth", "token", env=env)
+    assert (run.code, run.stdout) == (3, "")
+    assert [line.strip() for line in run.stderr.splitlines()] == [
+        "Error: The system keyring did not answer within 0.2 seconds when acp tried to "
+        "read the token from it.",
+        FALLBACK,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("backend", "reason", "no_backend"),
+    [
+        ("keyring.backends.fail.Keyring", "no keyring backend is available on this machine", True),
+        ("acp_test_keyrings.Locked", "KeyringLocked: Failed to unlock the collection", False),
+        (
+            "acp_test_keyrings.Broken",
+            "DBusError: org.freedesktop.DBus.Error.ServiceUnknown: The name "
+            "org.freedesktop.secrets was not provided by any .service files",
+            False,
+        ),
+    ],
+)
+@pytest.mark.parametrize("action", sorted(ACTIONS))
+def test_a_failing_keyring_says_why(
+    monkeypatch: pytest.MonkeyPatch, backend: str, reason: str, no_backend: bool, action: str
+) -> None:
+    use_backend(monkeypatch, backend)
+    words, call = ACTIONS[action]
+    with pytest.raises(credentials.KeyringUnavailable) as caught:
+        call(timeout=30)
+    assert (caught.value.message, caught.value.hint, caught.value.no_backend) == (
+        f"Could not {words} the system keyring: {reason}.",
+        FALLBACK,
+        no_backend,
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "described"),
+    [
+        (ValueError("first line.\nsecond line"), "ValueError: first line"),
+        (ValueError("  padded!  "), "ValueError: padded"),
+        (ValueError("   "), "ValueError"),
+        (RuntimeError(), "RuntimeError"),
+    ],
+)
+def test_a_backend_error_is_described_by_its_class_and_first_line(
+    error: Exception, described: str
+) -> None:
+    import keyring
+    from keyring.backend import KeyringBackend
+
+    class Raising(KeyringBackend):
+        priority = 1  # type: ignore[assignment]
+
+        def get_password(self, service: str, username: str) -> str | None:
+            raise error
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            raise error
+
+        def delete_password(self, service: str, username: str) -> None:
+            raise error
+
+    keyring.set_keyring(Raising())
+    try:
+        with pytest.raises(credentials.KeyringUnavailable) as caught:
+            credentials.keyring_get(ORIGIN, timeout=30)
+    finally:
+        reset_keyring_backend()
+    assert caught.value.message == f"Could not read the token from the system keyring: {described}."
+
+
+# --- the token and the plain-text file ------------------------------------------------
+
+
+@pytest.fixture
+def folder(isolated_env: Path) -> Path:
+    isolated_env.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return isolated_env
+
+
+@pytest.mark.parametrize(
+    ("token", "message", "hint"),
+    [
+        (
+            "",
+            "The token is empty.",
+            "Give the token on standard input: `acp auth login --with-token < token.txt`.",
+        ),
+        (
+            " \n ",
+            "The token is empty.",
+            "Give the token on standard input: `acp auth login --with-token < token.txt`.",
+        ),
+        *(
+            (
+                bad,
+                "The token contains spaces, line breaks, control or non-ASCII characters.",
+                "Give the token alone, on one line.",
+            )
+            for bad in ("a b", "a\tb", "a\nb", "tok\x00", "tok\x7f", "tökén")
+        ),
+    ],
+)
+def test_a_token_that_cannot_be_sent_is_refused(token: str, message: str, hint: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        credentials.check_token(token)
+    assert (caught.value.message, caught.value.hint) == (message, hint)
+
+
+def test_a_token_is_trimmed_and_kept_whole() -> None:
+    assert credentials.check_token(f" \t{TOKEN}\n") == TOKEN
+    assert credentials.check_token("~!#$%") == "~!#$%"
+
+
+@pytest.mark.parametrize(
+    ("source", "name", "hint"),
+    [
+        (credentials.Source.ENVIRONMENT, "ACP_TOKEN", "Set ACP_TOKEN to the token alone."),
+        (
+            credentials.Source.KEYRING,
+            f"The token in the system keyring for {ORIGIN}",
+            "Store it again with `acp auth login`.",
+        ),
+        (
+            credentials.Source.FILE,
+            f"The token in the plain-text file for {ORIGIN}",
+            "Store it again with `acp auth login --insecure-storage`.",
+        ),
+    ],
+)
+def test_an_unusable_stored_token_names_where_it_is_and_never_shows_it(
+    source: credentials.Source, name: str, hint: str
+) -> None:
+    with pytest.raises(AuthError) as caught:
+        credentials.usable(credentials.Token("secret value", source), ORIGIN)
+    assert (caught.value.message, caught.value.hint) == (
+        f"{name} contains spaces, line breaks, control or non-ASCII characters.",
+        hint,
+    )
+    assert credentials.usable(credentials.Token(f" {TOKEN} ", source), ORIGIN) == (
+        credentials.Token(TOKEN, source)
+    )
+
+
+def test_no_token_names_every_way_to_give_one() -> None:
+    lookup = credentials.Lookup(None, in_file=False, keyring_error=None)
+    with pytest.raises(AuthError) as caught:
+        lookup.require(ORIGIN)
+    assert (caught.value.message, caught.value.hint) == (
+        f"No token for {ORIGIN}.",
+        "Run `acp auth login` to store one in the system keyring, "
+        "or set ACP_TOKEN (the usual way in CI).",
+    )
+
+
+@pytest.mark.parametrize(
+    ("token", "masked"),
+    [("", "****"), ("x" * 15, "****"), ("abcd" + "x" * 12, "abcd****"), (TOKEN, "tok_****")],
+)
+def test_a_token_is_masked_to_four_characters_from_sixteen_on(token: str, masked: str) -> None:
+    assert credentials.mask(token) == masked
+    assert credentials.Token(token, credentials.Source.FILE).masked() == masked
+    assert repr(credentials.Token(token, credentials.Source.FILE)) == (
+        f"Token(source='plain-text file', value='{masked}')"
+    )
