@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from acp_cli import credentials
-from acp_cli.errors import AuthError, UsageError
+from acp_cli.errors import AuthError, ConfigError, UsageError
 from tests.cli_runner import reset_keyring_backend, run_acp
+from tests.ordinary_user import ROOT_OWNED, as_ordinary_user
 
 TEST_BACKENDS = Path(__file__).resolve().parent / "keyring_backends"
 if str(TEST_BACKENDS) not in sys.path:
@@ -274,4 +275,52 @@ def test_a_token_is_masked_to_four_characters_from_sixteen_on(token: str, masked
     assert credentials.Token(token, credentials.Source.FILE).masked() == masked
     assert repr(credentials.Token(token, credentials.Source.FILE)) == (
         f"Token(source='plain-text file', value='{masked}')"
+    )
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660, 0o620, 0o602, 0o610, 0o601, 0o666])
+def test_a_token_file_others_can_use_names_the_mode_and_the_fix(folder: Path, mode: int) -> None:
+    path = credentials.store_file_token(ORIGIN, TOKEN, folder)
+    path.chmod(mode)
+    with pytest.raises(AuthError) as caught:
+        credentials.look_up(ORIGIN, {}, folder)
+    assert (caught.value.message, caught.value.hint) == (
+        f"The credentials file {path} can be read or changed by other users (mode {mode:o}); "
+        "acp does not use a token from it.",
+        f"Run `chmod 600 {path}`, and replace the token if others may have read it.",
+    )
+    path.chmod(0o600)  # following the hint
+    assert credentials.resolve_token(ORIGIN, {}, folder).value == TOKEN
+
+
+def test_a_token_file_another_user_owns_is_refused_as_an_ordinary_user(
+    ordinary_folder: Path,
+) -> None:
+    def attempt() -> tuple[str, str | None]:
+        (ordinary_folder / credentials.CREDENTIALS_NAME).symlink_to(ROOT_OWNED)
+        with pytest.raises(AuthError) as caught:
+            credentials.read_file_token(ORIGIN, ordinary_folder)
+        return caught.value.message, caught.value.hint
+
+    path = ordinary_folder / credentials.CREDENTIALS_NAME
+    assert as_ordinary_user(attempt) == (
+        f"The credentials file {path} is owned by another user; acp does not use a token from it.",
+        "Delete it and store the token again with `acp auth login --insecure-storage`, "
+        "or set ACP_TOKEN.",
+    )
+
+
+def test_a_token_file_acp_cannot_read_is_a_config_error_as_an_ordinary_user(
+    ordinary_folder: Path,
+) -> None:
+    def attempt() -> tuple[str, str | None]:
+        credentials.store_file_token(ORIGIN, TOKEN, ordinary_folder).chmod(0o000)
+        with pytest.raises(ConfigError) as caught:
+            credentials.look_up(ORIGIN, {}, ordinary_folder)
+        return caught.value.message, caught.value.hint
+
+    path = ordinary_folder / credentials.CREDENTIALS_NAME
+    assert as_ordinary_user(attempt) == (
+        f"Cannot read the config file {path}: Permission denied.",
+        "Check its permissions, or point ACP_CONFIG_DIR at another folder.",
     )
