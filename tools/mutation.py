@@ -75,14 +75,16 @@ def summary(folder: Path, module: str) -> str:
     )
     stats = json.loads((folder / "mutants" / "mutmut-cicd-stats.json").read_text())
     killed = stats["killed"] + stats["timeout"]
-    # Every mutant that was run counts; one no selected test reaches ("without
+    ended = ("survived", "no_tests", "skipped", "suspicious", "segfault")
+    not_run = stats["total"] - killed - sum(stats[key] for key in ended)
+    # Every mutant that was run counts; one that no listed test reaches ("without
     # tests") survives as surely as one the tests run and miss.
-    tested = stats["total"] - stats["skipped"] - stats["not_checked"]
+    tested = stats["total"] - stats["skipped"] - not_run
     percent = 100.0 * killed / tested if tested else 0.0
     return (
         f"{module}: {stats['total']} mutants, {killed} killed ({percent:.1f}%), "
         f"{stats['survived']} survived, {stats['no_tests']} without tests, "
-        f"{stats['not_checked']} not run"
+        f"{stats['suspicious'] + stats['segfault']} suspicious, {not_run} not run"
     )
 
 
