@@ -140,6 +140,10 @@ def test_each_status_says_what_happened_and_what_to_do(
         (b"<p>gone <b>away</b></p>", ": gone away"),
         (b"line one\r\nline\ttwo", ": line one line two"),
         (b'{"message": "' + b"m" * 600 + b'"}', ": " + "m" * 499 + "…"),
+        (b'{"error": {"message": "' + b"n" * 600 + b'"}}', ": " + "n" * 499 + "…"),
+        (b'{"error": {"message": "' + b"n" * 500 + b'"}}', ": " + "n" * 500),
+        (b"bad \xff byte", ": bad \ufffd byte"),
+        (b"[" * 6000 + b"]" * 6000, ": " + "[" * 119 + "…"),
         (b"x" * 600, ": " + "x" * 119 + "…"),
         (b"y" * 120, ": " + "y" * 120),
     ],
@@ -177,6 +181,7 @@ def test_a_redirect_location_is_cut_at_200_characters(location: str, shown: str)
         ({"X-Request-Id": "r" * 250, "Retry-After": "7"}, "r" * 199 + "…", "7"),
         ({"X-Request-Id": " ", "Retry-After": "7"}, None, "7"),
         ({"X-Request-Id": "req_2"}, "req_2", None),
+        ({"Retry-After": "0"}, None, "0"),
     ],
 )
 def test_the_request_id_and_retry_after_of_a_retryable_answer(
@@ -204,6 +209,7 @@ def test_a_final_answer_keeps_no_retry_after_and_a_long_reason_is_cut() -> None:
         (b"", "it is not JSON (empty body)"),
         (b"<html><title>Welcome</title></html>", "it is not JSON (Welcome)"),
         (b"[]", "it is not a JSON object ([])"),
+        (b"[" * 6000 + b"]" * 6000, "it is not JSON (" + "[" * 119 + "…)"),
         (b'{"pushSession": 1}', 'it has no pushSession object ({"pushSession": 1})'),
     ],
 )
@@ -366,6 +372,15 @@ def test_without_the_tls_library_s_reason_the_httpx_words_are_shown(
     failure = tls_failure(cause, httpx.ConnectError(said))
     assert failure.error.message.endswith(f": {said}.")
     assert failure.retryable is False
+
+
+def test_the_tls_library_s_reason_is_cut_at_300_characters() -> None:
+    verify = ssl.SSLCertVerificationError(1, "failed")
+    verify.verify_message = "v" * 400
+    failure = tls_failure(verify, httpx.ConnectError("failed"))
+    assert failure.error.message == (
+        f"The TLS certificate of {ORIGIN} could not be verified: {'v' * 299}…."
+    )
 
 
 def test_a_tls_error_with_a_reason_shows_the_reason_and_says_to_check_the_port() -> None:
