@@ -209,12 +209,14 @@ class _Redirected(Exception):
 
 
 def _stop_at_redirect(response: httpx.Response) -> None:
-    """httpx's response hook: hand every 3xx back whole, whatever its headers hold.
+    """httpx's response hook: hand a redirect back whole, whatever its headers hold.
 
-    Even with redirects off, httpx parses a redirect's ``Location`` to offer the
-    next request, and a malformed one raises as if the connection had broken.
+    Even with redirects off, httpx parses the ``Location`` of a redirect it would
+    follow (301, 302, 303, 307, 308 with a Location: ``has_redirect_location``)
+    to offer the next request, and a malformed one raises as if the connection
+    had broken. Every other answer, other 3xx included, httpx returns as it is.
     """
-    if 300 <= response.status_code < 400:
+    if response.has_redirect_location:
         response.read()
         raise _Redirected(response)
 
