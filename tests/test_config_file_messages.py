@@ -16,6 +16,7 @@ import pytest
 
 from acp_cli import config_file
 from acp_cli.errors import ConfigError
+from tests.lock_race import change_while_waiting, needs_proc_locks
 from tests.ordinary_user import ROOT_OWNED, as_ordinary_user
 
 READ_HINT = "Check its permissions, or point ACP_CONFIG_DIR at another folder."
@@ -196,3 +197,42 @@ def test_a_bad_stored_device_id_says_how_to_get_a_new_one(
     )
     path.write_text("")  # following the hint: acp creates a new ID
     assert config_file.device_id(tmp_path, {}) == config_file.load(path)["device_id"]
+
+
+# --- races: another process's edit lands while acp waits for the lock -------------------------
+
+
+@needs_proc_locks
+def test_a_device_id_stored_meanwhile_is_the_one_used(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    found = change_while_waiting(
+        tmp_path,
+        lambda: config_file.device_id(tmp_path, {}),
+        lambda: config_file.write_private(path, 'device_id = "stored-meanwhile"\n'),
+    )
+    assert found == "stored-meanwhile"
+    assert config_file.load(path) == {"device_id": "stored-meanwhile"}
+
+
+@needs_proc_locks
+def test_a_key_removed_meanwhile_is_not_removed_again(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[profiles.default]\ntimeout = 5\n")
+    removed = change_while_waiting(
+        tmp_path,
+        lambda: config_file.unset_profile_value(path, "default", "timeout"),
+        lambda: config_file.write_private(path, "[profiles.default]\ndeadline = 9\n"),
+    )
+    assert removed is False
+    assert path.read_text() == "[profiles.default]\ndeadline = 9\n"
+
+
+@needs_proc_locks
+def test_a_profile_made_meanwhile_keeps_its_keys(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    change_while_waiting(
+        tmp_path,
+        lambda: config_file.set_profile_value(path, "work", "timeout", 5),
+        lambda: config_file.write_private(path, "[profiles.work]\ndeadline = 9\n"),
+    )
+    assert config_file.load(path) == {"profiles": {"work": {"deadline": 9, "timeout": 5}}}

@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from acp_cli import credentials
+from acp_cli import config_file, credentials
 from acp_cli.errors import AuthError, ConfigError, UsageError
 from tests.cli_runner import reset_keyring_backend, run_acp
+from tests.lock_race import change_while_waiting, needs_proc_locks
 from tests.ordinary_user import ROOT_OWNED, as_ordinary_user
 
 TEST_BACKENDS = Path(__file__).resolve().parent / "keyring_backends"
@@ -324,3 +325,33 @@ def test_a_token_file_acp_cannot_read_is_a_config_error_as_an_ordinary_user(
         f"Cannot read the config file {path}: Permission denied.",
         "Check its permissions, or point ACP_CONFIG_DIR at another folder.",
     )
+
+
+# --- races: another process's edit lands while acp waits for the lock -------------------------
+
+
+@needs_proc_locks
+def test_a_token_removed_meanwhile_is_not_reported_removed(folder: Path) -> None:
+    path = credentials.store_file_token(ORIGIN, TOKEN, folder)
+    other = '[origins."https://b.example.com"]\ntoken = "other"\n'
+    removed = change_while_waiting(
+        folder,
+        lambda: credentials.delete_file_token(ORIGIN, folder),
+        lambda: config_file.write_private(path, other),
+    )
+    assert removed is False
+    assert path.read_text() == other
+
+
+@needs_proc_locks
+def test_a_token_stored_meanwhile_for_another_origin_is_kept(folder: Path) -> None:
+    path = credentials.credentials_path(folder)
+    change_while_waiting(
+        folder,
+        lambda: credentials.store_file_token(ORIGIN, TOKEN, folder),
+        lambda: config_file.write_private(
+            path, '[origins."https://b.example.com"]\ntoken = "other"\n'
+        ),
+    )
+    assert credentials.read_file_token(ORIGIN, folder) == TOKEN
+    assert credentials.read_file_token("https://b.example.com", folder) == "other"
