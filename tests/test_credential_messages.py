@@ -15,7 +15,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import keyring
 import pytest
+from keyring.backend import KeyringBackend
 
 from acp_cli import config_file, credentials
 from acp_cli.errors import AuthError, ConfigError, UsageError
@@ -41,6 +43,25 @@ ACTIONS: dict[str, tuple[str, Callable[..., Any]]] = {
     "set": ("store the token in", lambda **kw: credentials.keyring_set(ORIGIN, TOKEN, **kw)),
     "delete": ("remove the token from", lambda **kw: credentials.keyring_delete(ORIGIN, **kw)),
 }
+
+
+class Raising(KeyringBackend):
+    """A backend whose every call raises ``error``: set with keyring.set_keyring."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__()
+        self.error = error
+
+    def get_password(self, service: str, username: str) -> str | None:
+        raise self.error
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise self.error
+
+    def delete_password(self, service: str, username: str) -> None:
+        raise self.error
 
 
 def use_backend(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
@@ -154,27 +175,16 @@ def test_a_failing_keyring_says_why(
         (ValueError("  padded!  "), "ValueError: padded"),
         (ValueError("   "), "ValueError"),
         (RuntimeError(), "RuntimeError"),
+        (
+            RuntimeError("No recommended backend was available. Install a backend."),
+            "no keyring backend is available on this machine",
+        ),
     ],
 )
 def test_a_backend_error_is_described_by_its_class_and_first_line(
     error: Exception, described: str
 ) -> None:
-    import keyring
-    from keyring.backend import KeyringBackend
-
-    class Raising(KeyringBackend):
-        priority = 1  # type: ignore[assignment]
-
-        def get_password(self, service: str, username: str) -> str | None:
-            raise error
-
-        def set_password(self, service: str, username: str, password: str) -> None:
-            raise error
-
-        def delete_password(self, service: str, username: str) -> None:
-            raise error
-
-    keyring.set_keyring(Raising())
+    keyring.set_keyring(Raising(error))
     try:
         with pytest.raises(credentials.KeyringUnavailable) as caught:
             credentials.keyring_get(ORIGIN, timeout=30)
@@ -355,3 +365,101 @@ def test_a_token_stored_meanwhile_for_another_origin_is_kept(folder: Path) -> No
     )
     assert credentials.read_file_token(ORIGIN, folder) == TOKEN
     assert credentials.read_file_token("https://b.example.com", folder) == "other"
+
+
+# --- where the token in force comes from, with a real file keyring ------------------------------
+
+FILE_KEYRING = "keyrings.alt.file.PlaintextKeyring"
+OTHER = "tok_other_fedcba9876543210"
+
+
+@pytest.mark.parametrize(
+    ("env", "in_keyring", "in_file", "found", "file_flag"),
+    [
+        ({"ACP_TOKEN": f" {TOKEN} "}, OTHER, OTHER, (TOKEN, "environment"), True),
+        ({"ACP_TOKEN": TOKEN}, None, None, (TOKEN, "environment"), False),
+        ({"ACP_TOKEN": "  "}, OTHER, None, (OTHER, "keyring"), False),
+        ({}, OTHER, TOKEN, (OTHER, "keyring"), True),
+        ({}, OTHER, None, (OTHER, "keyring"), False),
+        ({}, None, TOKEN, (TOKEN, "plain-text file"), True),
+        ({}, "", TOKEN, (TOKEN, "plain-text file"), True),
+        ({}, None, None, None, False),
+    ],
+)
+def test_the_token_in_force_and_what_else_is_stored(
+    monkeypatch: pytest.MonkeyPatch,
+    folder: Path,
+    env: dict[str, str],
+    in_keyring: str | None,
+    in_file: str | None,
+    found: tuple[str, str] | None,
+    file_flag: bool,
+) -> None:
+    use_backend(monkeypatch, FILE_KEYRING)
+    if in_keyring is not None:
+        credentials.keyring_set(ORIGIN, in_keyring)
+    if in_file is not None:
+        credentials.store_file_token(ORIGIN, in_file, folder)
+    lookup = credentials.look_up(ORIGIN, env, folder)
+    token = None if lookup.token is None else (lookup.token.value, lookup.token.source.value)
+    assert (token, lookup.in_file, lookup.keyring_error) == (found, file_flag, None)
+
+
+def test_without_an_api_url_only_acp_token_is_found(folder: Path) -> None:
+    credentials.store_file_token(ORIGIN, TOKEN, folder)
+    assert credentials.look_up(None, {}, folder) == credentials.Lookup(None, False, None)
+    found = credentials.look_up(None, {"ACP_TOKEN": OTHER}, folder)
+    assert found == credentials.Lookup(
+        credentials.Token(OTHER, credentials.Source.ENVIRONMENT), False, None
+    )
+
+
+def test_storing_in_one_store_removes_the_copy_in_the_other(
+    monkeypatch: pytest.MonkeyPatch, folder: Path
+) -> None:
+    use_backend(monkeypatch, FILE_KEYRING)
+    path = credentials.credentials_path(folder)
+    assert credentials.store_token(ORIGIN, TOKEN, folder, plain_text=True, timeout=30) == (
+        credentials.Stored(credentials.Source.FILE, path, removed_other_copy=False)
+    )
+    assert credentials.store_token(ORIGIN, OTHER, folder, plain_text=False, timeout=30) == (
+        credentials.Stored(credentials.Source.KEYRING, None, removed_other_copy=True)
+    )
+    assert credentials.read_file_token(ORIGIN, folder) is None
+    assert credentials.keyring_get(ORIGIN) == OTHER
+    assert credentials.store_token(ORIGIN, TOKEN, folder, plain_text=True, timeout=30) == (
+        credentials.Stored(credentials.Source.FILE, path, removed_other_copy=True)
+    )
+    assert credentials.keyring_get(ORIGIN) is None
+    assert credentials.remove_token(ORIGIN, folder, timeout=30) == credentials.Removed(
+        from_keyring=False, from_file=True, keyring_error=None
+    )
+    credentials.keyring_set(ORIGIN, TOKEN)
+    assert credentials.remove_token(ORIGIN, folder, timeout=30) == credentials.Removed(
+        from_keyring=True, from_file=False, keyring_error=None
+    )
+
+
+@pytest.mark.parametrize(
+    ("backend", "reported"),
+    [("keyring.backends.fail.Keyring", False), ("acp_test_keyrings.Locked", True)],
+)
+def test_removing_reports_a_keyring_that_failed_but_not_one_that_does_not_exist(
+    monkeypatch: pytest.MonkeyPatch, folder: Path, backend: str, reported: bool
+) -> None:
+    use_backend(monkeypatch, backend)
+    credentials.store_file_token(ORIGIN, TOKEN, folder)
+    removed = credentials.remove_token(ORIGIN, folder, timeout=30)
+    assert (removed.from_keyring, removed.from_file) == (False, True)
+    assert (removed.keyring_error is not None) is reported
+    stored = credentials.store_token(ORIGIN, TOKEN, folder, plain_text=True, timeout=30)
+    assert stored.removed_other_copy is False
+
+
+def test_ctrl_c_inside_the_keyring_is_not_turned_into_a_keyring_error() -> None:
+    keyring.set_keyring(Raising(KeyboardInterrupt()))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            credentials.keyring_get(ORIGIN, timeout=30)
+    finally:
+        reset_keyring_backend()
