@@ -17,6 +17,7 @@ import pytest
 from acp_cli import config_file
 from acp_cli.errors import ConfigError
 from tests.lock_race import change_while_waiting, needs_proc_locks
+from tests.messages import refusal
 from tests.ordinary_user import ROOT_OWNED, as_ordinary_user
 
 READ_HINT = "Check its permissions, or point ACP_CONFIG_DIR at another folder."
@@ -24,13 +25,6 @@ WRITE_HINT = "Check its permissions, or set ACP_CONFIG_DIR to a folder you can w
 TOML_HINT = "Fix or delete the file; `acp config list` shows what acp reads."
 TABLE_HINT = "Fix or delete that line, then try again."
 DEVICE_HINT = "Delete the device_id line and acp will create a new ID."
-
-
-def refusal(action: Callable[[], Any]) -> tuple[str, str | None]:
-    """The message and hint of the ConfigError ``action`` raises."""
-    with pytest.raises(ConfigError) as caught:
-        action()
-    return caught.value.message, caught.value.hint
 
 
 @pytest.mark.parametrize(
@@ -50,7 +44,7 @@ def test_a_config_file_acp_cannot_read_says_why(
         path.parent.mkdir()
         make(path)
         try:
-            return refusal(lambda: config_file.load(path)), str(path)
+            return refusal(lambda: config_file.load(path), ConfigError), str(path)
         finally:
             path.parent.chmod(0o700)
 
@@ -77,7 +71,7 @@ def test_a_config_file_that_is_not_toml_names_the_parser_s_reason(
     path.write_bytes(text)
     with pytest.raises(tomllib.TOMLDecodeError) as parser:
         tomllib.loads(text.decode())
-    assert refusal(lambda: config_file.load(path)) == (
+    assert refusal(lambda: config_file.load(path), ConfigError) == (
         f"The config file {path} is not valid TOML: {parser.value}.",
         TOML_HINT,
     )
@@ -86,12 +80,12 @@ def test_a_config_file_that_is_not_toml_names_the_parser_s_reason(
 def test_a_config_file_that_is_not_utf8_is_not_toml(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_bytes(b"a = '\xff'\n")
-    assert refusal(lambda: config_file.load(path)) == (
+    assert refusal(lambda: config_file.load(path), ConfigError) == (
         f"The config file {path} is not valid TOML: 'utf-8' codec can't decode byte 0xff "
         "in position 5: invalid start byte.",
         TOML_HINT,
     )
-    assert refusal(lambda: config_file.set_profile_value(path, "p", "k", 1)) == (
+    assert refusal(lambda: config_file.set_profile_value(path, "p", "k", 1), ConfigError) == (
         f"Cannot update the config file {path}: 'utf-8' codec can't decode byte 0xff "
         "in position 5: invalid start byte.",
         "Fix or delete the file, then try again.",
@@ -101,7 +95,7 @@ def test_a_config_file_that_is_not_utf8_is_not_toml(tmp_path: Path) -> None:
 def test_an_edit_of_a_file_that_is_not_toml_changes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text("[profiles\n")
-    message, hint = refusal(lambda: config_file.set_profile_value(path, "p", "k", 1))
+    message, hint = refusal(lambda: config_file.set_profile_value(path, "p", "k", 1), ConfigError)
     assert message.startswith(f"Cannot update the config file {path}: ")
     assert hint == "Fix or delete the file, then try again."
     assert path.read_text() == "[profiles\n"
@@ -115,7 +109,9 @@ def test_an_edit_in_a_folder_acp_cannot_write_says_so(ordinary_folder: Path, mod
         folder.chmod(mode)
         path = folder / "config.toml"
         try:
-            found = refusal(lambda: config_file.set_profile_value(path, "p", "timeout", 5))
+            found = refusal(
+                lambda: config_file.set_profile_value(path, "p", "timeout", 5), ConfigError
+            )
             return found, str(folder), path.exists()
         finally:
             folder.chmod(0o700)
@@ -133,7 +129,7 @@ def test_a_folder_others_can_write_names_the_mode_and_the_fix(tmp_path: Path, mo
     folder = tmp_path / "acp"
     folder.mkdir()
     os.chmod(folder, mode)
-    assert refusal(lambda: config_file.require_safe_folder(folder)) == (
+    assert refusal(lambda: config_file.require_safe_folder(folder), ConfigError) == (
         f"The config folder {folder} is writable by other users (mode {mode:o}); acp stores "
         "a token only in a folder that no one else can change.",
         f"Run `chmod go-w {folder}`, or set ACP_CONFIG_DIR to a folder of your own.",
@@ -144,7 +140,7 @@ def test_a_folder_another_user_owns_is_refused_as_an_ordinary_user() -> None:
     folder = ROOT_OWNED.parent  # root's, and no one else may write in it
 
     def attempt() -> tuple[tuple[str, str | None], int]:
-        return refusal(lambda: config_file.require_safe_folder(folder)), os.geteuid()
+        return refusal(lambda: config_file.require_safe_folder(folder), ConfigError), os.geteuid()
 
     (message, hint), uid = as_ordinary_user(attempt)
     assert (message, hint) == (
@@ -168,7 +164,9 @@ def test_an_edit_under_an_entry_that_is_not_a_table_names_it(
 ) -> None:
     path = tmp_path / "config.toml"
     path.write_text(text)
-    assert refusal(lambda: config_file.set_profile_value(path, "work", "timeout", 5)) == (
+    assert refusal(
+        lambda: config_file.set_profile_value(path, "work", "timeout", 5), ConfigError
+    ) == (
         f"'{label}' in {path} must be a table.",
         TABLE_HINT,
     )
@@ -191,7 +189,7 @@ def test_a_bad_stored_device_id_says_how_to_get_a_new_one(
 ) -> None:
     path = tmp_path / "config.toml"
     path.write_text(f"device_id = {stored}\n")
-    assert refusal(lambda: config_file.device_id(tmp_path, {})) == (
+    assert refusal(lambda: config_file.device_id(tmp_path, {}), ConfigError) == (
         f"device_id in {path} {reason}.",
         DEVICE_HINT,
     )

@@ -17,15 +17,10 @@ import pytest
 from acp_cli import settings
 from acp_cli.errors import ConfigError
 from acp_cli.settings import InvalidValue
+from tests.messages import refusal
 
 SECONDS = "must be a positive number of seconds"
 PEM_HINT = "Give the path of a PEM file holding the CA certificates to trust."
-
-
-def refusal(action: Any, *args: Any, **kwargs: Any) -> tuple[str, str | None]:
-    with pytest.raises(ConfigError) as caught:
-        action(*args, **kwargs)
-    return caught.value.message, caught.value.hint
 
 
 @pytest.fixture
@@ -91,7 +86,7 @@ def test_an_invalid_file_value_names_where_it_is_and_the_command_that_fixes_it(
 ) -> None:
     url = "" if table.startswith("api_url") else 'api_url = "https://api.example.com"\n'
     config.write_text(f"[profiles.{profile}]\n{url}{table}\n")
-    assert refusal(resolve) == (message.format(path=config), hint)
+    assert refusal(resolve, ConfigError) == (message.format(path=config), hint)
 
 
 @pytest.mark.parametrize(
@@ -128,7 +123,7 @@ def test_an_invalid_environment_value_names_the_variable(
         return
     monkeypatch.setenv("ACP_API_URL", "https://api.example.com")
     monkeypatch.setenv(variable, value)
-    assert refusal(resolve) == (message, hint)
+    assert refusal(resolve, ConfigError) == (message, hint)
 
 
 @pytest.mark.parametrize(
@@ -165,7 +160,9 @@ def test_an_invalid_environment_value_names_the_variable(
 def test_an_invalid_flag_names_the_flag(
     config: Path, flags: dict[str, Any], message: str, hint: str
 ) -> None:
-    assert refusal(resolve, **{"api_url": "https://api.example.com", **flags}) == (message, hint)
+    assert refusal(
+        lambda: resolve(**{"api_url": "https://api.example.com", **flags}), ConfigError
+    ) == (message, hint)
 
 
 @pytest.mark.parametrize(
@@ -182,7 +179,7 @@ def test_no_api_url_says_every_way_to_give_one(
     config: Path, profile: str | None, hint: str
 ) -> None:
     name = profile or "default"
-    assert refusal(resolve, profile=profile) == (
+    assert refusal(lambda: resolve(profile=profile), ConfigError) == (
         f"No API URL is configured for profile '{name}'.",
         hint,
     )
@@ -231,7 +228,7 @@ def test_no_api_url_says_every_way_to_give_one(
 def test_acp_config_set_refuses_with_an_example(
     key: str, text: str, message: str, hint: str
 ) -> None:
-    assert refusal(settings.parse_profile_value, key, text) == (message, hint)
+    assert refusal(lambda: settings.parse_profile_value(key, text), ConfigError) == (message, hint)
 
 
 @pytest.mark.parametrize(
@@ -325,5 +322,8 @@ def test_an_environment_only_setting_names_its_variable(
     variable: str, value: str, message: str, hint: str
 ) -> None:
     setting = next(s for s in settings.SETTINGS.values() if s.variable == variable)
-    assert refusal(settings.env_value, setting, {variable: value}) == (message, hint)
+    assert refusal(lambda: settings.env_value(setting, {variable: value}), ConfigError) == (
+        message,
+        hint,
+    )
     assert settings.env_value(setting, {}) == setting.default
