@@ -216,3 +216,15 @@ def test_the_timeouts_within_what_is_left_of_the_deadline() -> None:
         connect=10, read=33, write=20, pool=5
     )
     assert transport.Timeouts.of(60) == transport.Timeouts(connect=10, read=60, write=60, pool=10)
+
+
+def test_a_ca_bundle_is_loaded_for_plain_http_too(tmp_path: Path) -> None:
+    # A bundle given is checked whatever the URL: a typo shows at once, not on the
+    # day the API URL becomes https.
+    bogus = tmp_path / "bogus.pem"
+    bogus.write_text("hello")
+    handler = Recorder(httpx.Response(201, json=PREPARED_SESSION))
+    error, _ = send(handler, ca_bundle=bogus)
+    assert isinstance(error, ConfigError)
+    assert error.message.startswith(f"The CA bundle {bogus} could not be loaded: ")
+    assert handler.requests == []
