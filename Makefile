@@ -54,7 +54,6 @@ $(MUTATION_STAMP): $(STAMP)
 	touch $(MUTATION_STAMP)
 
 mutation: $(MUTATION_STAMP)
-	@test -n "$(MODULE)" || { echo "usage: make mutation MODULE=settings" >&2; exit 2; }
 	$(BIN)/python -m tools.mutation $(MODULE)
 
 clean:
