@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -175,10 +176,7 @@ def test_a_failing_keyring_says_why(
         (ValueError("  padded!  "), "ValueError: padded"),
         (ValueError("   "), "ValueError"),
         (RuntimeError(), "RuntimeError"),
-        (
-            RuntimeError("No recommended backend was available. Install a backend."),
-            "no keyring backend is available on this machine",
-        ),
+        (ValueError("code X."), "ValueError: code X"),
     ],
 )
 def test_a_backend_error_is_described_by_its_class_and_first_line(
@@ -463,3 +461,65 @@ def test_ctrl_c_inside_the_keyring_is_not_turned_into_a_keyring_error() -> None:
             credentials.keyring_get(ORIGIN, timeout=30)
     finally:
         reset_keyring_backend()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'origins = "x"\n',
+        "origins = [1]\n",
+        '[origins]\n"https://api.example.com" = "tok"\n',
+        '[origins."https://api.example.com"]\ntoken = 5\n',
+        '[origins."https://api.example.com"]\ntoken = ""\n',
+        '[origins."https://api.example.com"]\nother = "tok"\n',
+        '[origins."https://b.example.com"]\ntoken = "tok"\n',
+    ],
+)
+def test_a_token_file_without_a_token_for_the_origin_holds_none(folder: Path, text: str) -> None:
+    path = credentials.credentials_path(folder)
+    path.write_text(text)
+    path.chmod(0o600)
+    assert credentials.read_file_token(ORIGIN, folder) is None
+
+
+def test_the_token_file_has_one_table_per_origin(folder: Path) -> None:
+    path = credentials.store_file_token(ORIGIN, TOKEN, folder)
+    credentials.store_file_token("https://b.example.com", "other", folder)
+    assert path.read_text() == (
+        f'[origins."{ORIGIN}"]\ntoken = "{TOKEN}"\n\n'
+        '[origins."https://b.example.com"]\ntoken = "other"\n'
+    )
+
+
+def test_an_unusable_file_token_names_the_origin_when_the_keyring_fails(folder: Path) -> None:
+    path = credentials.credentials_path(folder)
+    path.write_text(f'[origins."{ORIGIN}"]\ntoken = "a b"\n')
+    path.chmod(0o600)
+    with pytest.raises(AuthError) as caught:
+        credentials.look_up(ORIGIN, {}, folder)
+    assert caught.value.message == (
+        f"The token in the plain-text file for {ORIGIN} contains spaces, line breaks, "
+        "control or non-ASCII characters."
+    )
+
+
+@pytest.mark.usefixtures("slow_keyring")
+def test_storing_and_removing_wait_for_the_keyring_only_as_long_as_told(folder: Path) -> None:
+    started = time.monotonic()
+    stored = credentials.store_token(ORIGIN, TOKEN, folder, plain_text=True, timeout=0.2)
+    assert stored.removed_other_copy is False  # the keyring did not answer: nothing removed
+    assert time.monotonic() - started < 4  # the default bound is 5 s
+    credentials._keyring_stalled.clear()  # a new command, a new process
+    with pytest.raises(credentials.KeyringUnavailable) as caught:
+        credentials.store_token(ORIGIN, TOKEN, folder, plain_text=False, timeout=0.2)
+    assert caught.value.message == (
+        "The system keyring did not answer within 0.2 seconds when acp tried to store "
+        "the token in it."
+    )
+    credentials._keyring_stalled.clear()
+    removed = credentials.remove_token(ORIGIN, folder, timeout=0.2)
+    assert removed.keyring_error is not None
+    assert removed.keyring_error.message == (
+        "The system keyring did not answer within 0.2 seconds when acp tried to remove "
+        "the token from it."
+    )

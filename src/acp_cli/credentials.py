@@ -137,7 +137,7 @@ def look_up(origin: str | None, env: Mapping[str, str], folder: Path) -> Lookup:
     """
     env_token = environment_token(env)
     if env_token:
-        env_found = usable(Token(env_token, Source.ENVIRONMENT), origin)
+        env_found = usable(Token(env_token, Source.ENVIRONMENT), None)  # names the variable
         # The file only matters for `auth status` here; a broken one must not
         # stop a CI job whose token is in the environment.
         try:
@@ -279,7 +279,7 @@ def read_file_token(origin: str, folder: Path) -> str | None:
 
 
 def _token_in(data: Mapping[str, Any], origin: str) -> str | None:
-    origins = data.get(ORIGINS_TABLE, {})
+    origins = data.get(ORIGINS_TABLE)
     entry = origins.get(origin) if isinstance(origins, Mapping) else None
     if isinstance(entry, Mapping):
         token = entry.get(TOKEN_KEY)
@@ -436,7 +436,9 @@ def _with_keyring(call: Callable[[Any], T], action: str, timeout: float | None) 
 
 
 def _is_no_backend(exc: BaseException) -> bool:
-    return type(exc).__name__ == "NoKeyringError" or "No recommended backend" in str(exc)
+    import keyring.errors  # imported already: the failure came from it
+
+    return isinstance(exc, keyring.errors.NoKeyringError)
 
 
 def _describe(exc: BaseException) -> str:
