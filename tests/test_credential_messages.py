@@ -395,7 +395,7 @@ def test_the_token_in_force_and_what_else_is_stored(
 ) -> None:
     use_backend(monkeypatch, FILE_KEYRING)
     if in_keyring is not None:
-        credentials.keyring_set(ORIGIN, in_keyring)
+        credentials.keyring_set(ORIGIN, in_keyring, timeout=30)
     if in_file is not None:
         credentials.store_file_token(ORIGIN, in_file, folder)
     lookup = credentials.look_up(ORIGIN, env, folder)
@@ -424,15 +424,15 @@ def test_storing_in_one_store_removes_the_copy_in_the_other(
         credentials.Stored(credentials.Source.KEYRING, None, removed_other_copy=True)
     )
     assert credentials.read_file_token(ORIGIN, folder) is None
-    assert credentials.keyring_get(ORIGIN) == OTHER
+    assert credentials.keyring_get(ORIGIN, timeout=30) == OTHER
     assert credentials.store_token(ORIGIN, TOKEN, folder, plain_text=True, timeout=30) == (
         credentials.Stored(credentials.Source.FILE, path, removed_other_copy=True)
     )
-    assert credentials.keyring_get(ORIGIN) is None
+    assert credentials.keyring_get(ORIGIN, timeout=30) is None
     assert credentials.remove_token(ORIGIN, folder, timeout=30) == credentials.Removed(
         from_keyring=False, from_file=True, keyring_error=None
     )
-    credentials.keyring_set(ORIGIN, TOKEN)
+    credentials.keyring_set(ORIGIN, TOKEN, timeout=30)
     assert credentials.remove_token(ORIGIN, folder, timeout=30) == credentials.Removed(
         from_keyring=True, from_file=False, keyring_error=None
     )
@@ -522,4 +522,30 @@ def test_storing_and_removing_wait_for_the_keyring_only_as_long_as_told(folder: 
     assert removed.keyring_error.message == (
         "The system keyring did not answer within 0.2 seconds when acp tried to remove "
         "the token from it."
+    )
+
+
+@pytest.mark.parametrize(
+    ("in_keyring", "in_file", "where"),
+    [
+        ("a b", None, "system keyring"),
+        (None, "tok\u00e9n", "plain-text file"),
+        ("", "a\tb", "plain-text file"),
+    ],
+)
+def test_an_unusable_stored_token_names_its_store_and_origin(
+    monkeypatch: pytest.MonkeyPatch, folder: Path, in_keyring: str | None, in_file: str | None,
+    where: str,
+) -> None:  # fmt: skip
+    use_backend(monkeypatch, FILE_KEYRING)
+    if in_keyring is not None:
+        credentials.keyring_set(ORIGIN, in_keyring, timeout=30)
+        assert credentials.keyring_get(ORIGIN, timeout=30) == (in_keyring or None)
+    if in_file is not None:
+        credentials.store_file_token(ORIGIN, in_file, folder)
+    with pytest.raises(AuthError) as caught:
+        credentials.look_up(ORIGIN, {}, folder)
+    assert caught.value.message == (
+        f"The token in the {where} for {ORIGIN} contains spaces, line breaks, control or "
+        "non-ASCII characters."
     )

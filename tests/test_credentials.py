@@ -14,6 +14,7 @@ import pytest
 
 from acp_cli import credentials
 from acp_cli.errors import AuthError, ConfigError, ExitCode, UsageError
+from acp_cli.settings import DEFAULT_KEYRING_TIMEOUT
 
 ORIGIN = "https://api.example.com"
 TOKEN = "tok_unit_0123456789abcdef"
@@ -131,7 +132,7 @@ def test_no_token_anywhere(folder: Path) -> None:
 
 
 def test_keyring_timeout_from_the_environment() -> None:
-    assert credentials.keyring_timeout({}) == credentials.KEYRING_TIMEOUT
+    assert credentials.keyring_timeout({}) == DEFAULT_KEYRING_TIMEOUT == 5.0
     assert credentials.keyring_timeout({"ACP_KEYRING_TIMEOUT": "0.25"}) == 0.25
     for bad in ("0", "-1", "soon", "nan"):
         with pytest.raises(ConfigError, match="ACP_KEYRING_TIMEOUT"):

@@ -35,9 +35,6 @@ CREDENTIALS_NAME = "credentials.toml"
 ORIGINS_TABLE = "origins"
 """The table of the credentials file whose sub-tables hold each origin's token."""
 TOKEN_KEY = "token"  # noqa: S105 - the name of a key, not a secret
-KEYRING_TIMEOUT = settings.DEFAULT_KEYRING_TIMEOUT
-"""Seconds to wait for the keyring; a healthy backend answers in milliseconds.
-ACP_KEYRING_TIMEOUT overrides it, e.g. to leave time for a desktop's unlock prompt."""
 
 T = TypeVar("T")
 
@@ -123,7 +120,8 @@ def environment_token(env: Mapping[str, str]) -> str | None:
 
 
 def keyring_timeout(env: Mapping[str, str]) -> float:
-    """The keyring wait in seconds: ``ACP_KEYRING_TIMEOUT``, else KEYRING_TIMEOUT."""
+    """The keyring wait in seconds: ``ACP_KEYRING_TIMEOUT``, else 5 (a healthy backend
+    answers in milliseconds; more time leaves room for a desktop's unlock prompt)."""
     return float(settings.env_value(settings.KEYRING_TIMEOUT, env))
 
 
@@ -356,7 +354,7 @@ _keyring_stalled = threading.Event()
 calls in this process would only wait again."""
 
 
-def keyring_get(origin: str, *, timeout: float | None = None) -> str | None:
+def keyring_get(origin: str, *, timeout: float) -> str | None:
     """The token in the system keyring for ``origin``, or None."""
 
     def get(keyring: Any) -> str | None:
@@ -366,7 +364,7 @@ def keyring_get(origin: str, *, timeout: float | None = None) -> str | None:
     return _with_keyring(get, "read the token from", timeout)
 
 
-def keyring_set(origin: str, token: str, *, timeout: float | None = None) -> None:
+def keyring_set(origin: str, token: str, *, timeout: float) -> None:
     """Store ``token`` for ``origin`` in the system keyring."""
     _with_keyring(
         lambda keyring: keyring.set_password(SERVICE, origin, token),
@@ -375,7 +373,7 @@ def keyring_set(origin: str, token: str, *, timeout: float | None = None) -> Non
     )
 
 
-def keyring_delete(origin: str, *, timeout: float | None = None) -> bool:
+def keyring_delete(origin: str, *, timeout: float) -> bool:
     """Remove the token for ``origin`` from the keyring; False when there was none."""
 
     def delete(keyring: Any) -> bool:
@@ -390,14 +388,13 @@ def keyring_delete(origin: str, *, timeout: float | None = None) -> bool:
     return _with_keyring(delete, "remove the token from", timeout)
 
 
-def _with_keyring(call: Callable[[Any], T], action: str, timeout: float | None) -> T:
+def _with_keyring(call: Callable[[Any], T], action: str, limit: float) -> T:
     """Run ``call(keyring_module)`` with a bounded wait, turning every failure into AuthError.
 
     The import itself happens on the worker thread too: choosing a backend can
     already talk to D-Bus, and that is where hangs happen. The worker is a daemon
     thread, so a backend that never answers cannot keep the process alive.
     """
-    limit = KEYRING_TIMEOUT if timeout is None else timeout
     if _keyring_stalled.is_set():
         raise KeyringUnavailable(
             f"The system keyring did not answer earlier in this run; acp did not try "
