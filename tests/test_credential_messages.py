@@ -549,3 +549,12 @@ def test_an_unusable_stored_token_names_its_store_and_origin(
         f"The token in the {where} for {ORIGIN} contains spaces, line breaks, control or "
         "non-ASCII characters."
     )
+
+
+@pytest.mark.usefixtures("slow_keyring")
+def test_a_keyring_worker_given_up_on_cannot_keep_the_process_alive() -> None:
+    with pytest.raises(credentials.KeyringUnavailable):
+        credentials.keyring_get(ORIGIN, timeout=0.1)
+    stuck = [thread for thread in threading.enumerate() if thread.name == "acp-keyring"]
+    assert stuck
+    assert all(thread.daemon for thread in stuck)  # the interpreter exits without them
