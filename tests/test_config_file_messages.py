@@ -234,3 +234,53 @@ def test_a_profile_made_meanwhile_keeps_its_keys(tmp_path: Path) -> None:
         lambda: config_file.write_private(path, "[profiles.work]\ndeadline = 9\n"),
     )
     assert config_file.load(path) == {"profiles": {"work": {"deadline": 9, "timeout": 5}}}
+
+
+@needs_proc_locks
+def test_a_bad_device_id_stored_meanwhile_is_refused_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    with pytest.raises(ConfigError) as caught:
+        change_while_waiting(
+            tmp_path,
+            lambda: config_file.device_id(tmp_path, {}),
+            lambda: config_file.write_private(path, 'device_id = "a b"\n'),
+        )
+    assert (caught.value.message, caught.value.hint) == (
+        f"device_id in {path} must be printable ASCII without spaces.",
+        DEVICE_HINT,
+    )
+
+
+@needs_proc_locks
+def test_a_profiles_entry_spoiled_meanwhile_leaves_nothing_to_unset(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[profiles.default]\ntimeout = 5\n")
+    removed = change_while_waiting(
+        tmp_path,
+        lambda: config_file.unset_profile_value(path, "default", "timeout"),
+        lambda: config_file.write_private(path, 'profiles = "x"\n'),
+    )
+    assert removed is False
+    assert path.read_text() == 'profiles = "x"\n'
+
+
+def test_a_new_profile_is_written_as_its_own_table(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    config_file.set_profile_value(path, "work", "timeout", 5)
+    config_file.set_profile_value(path, "default", "deadline", 9)
+    assert path.read_text() == "[profiles.work]\ntimeout = 5\n\n[profiles.default]\ndeadline = 9\n"
+
+
+def test_a_stored_device_id_is_read_from_a_folder_acp_cannot_write(ordinary_folder: Path) -> None:
+    def attempt() -> tuple[str, list[str]]:
+        folder = ordinary_folder / "acp"
+        folder.mkdir()
+        (folder / "config.toml").write_text('device_id = "dev-1"\n')  # a file put there by hand
+        folder.chmod(0o500)
+        try:
+            return config_file.device_id(folder, {}), sorted(os.listdir(folder))
+        finally:
+            folder.chmod(0o700)
+
+    # Read without taking the lock: nothing is written, not even the lock file.
+    assert as_ordinary_user(attempt) == ("dev-1", ["config.toml"])
