@@ -67,6 +67,7 @@ def test_a_refused_api_url_says_what_is_wrong_and_what_to_write(
     [
         ("https://api.example.com/", "https://api.example.com"),
         (" https://api.example.com/v1/ ", "https://api.example.com/v1"),
+        ("https://api.example.com/X//", "https://api.example.com/X"),
         ("https://api.example.com/a@b", "https://api.example.com/a@b"),
         ("http://localhost:8080", "http://localhost:8080"),
         ("http://localhost.", "http://localhost."),

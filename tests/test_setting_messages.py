@@ -327,3 +327,22 @@ def test_an_environment_only_setting_names_its_variable(
         hint,
     )
     assert settings.env_value(setting, {}) == setting.default
+
+
+@pytest.mark.parametrize(
+    ("text", "show"),
+    [('profiles = "x"\n', "'profiles'"), ("[profiles]\ndefault = 1\n", "[profiles.default]")],
+)
+def test_a_profile_that_is_not_a_table_is_named_with_its_file(
+    config: Path, text: str, show: str
+) -> None:
+    config.write_text(text)
+    from acp_cli import config_file
+
+    data = config_file.load(config)
+    for read in (
+        lambda: settings.resolve_values("default", data, config, {}),
+        lambda: settings.unknown_keys(data, "default", config),
+    ):
+        message, _ = refusal(read, ConfigError)
+        assert message.startswith(f"{show} in {config} ")
