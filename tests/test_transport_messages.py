@@ -228,3 +228,17 @@ def test_a_ca_bundle_is_loaded_for_plain_http_too(tmp_path: Path) -> None:
     assert isinstance(error, ConfigError)
     assert error.message.startswith(f"The CA bundle {bogus} could not be loaded: ")
     assert handler.requests == []
+
+
+def test_a_final_error_ending_in_a_capital_keeps_it() -> None:
+    error = RejectedError("Bad plan X.")
+    assert transport.final_error(error, 2, POLICY, None).message == (
+        "Bad plan X; on attempt 2 of 4."
+    )
+
+
+def test_plain_http_gets_a_tls_context_that_would_refuse_any_certificate() -> None:
+    # Should TLS happen after all on an http:// URL, verification fails closed.
+    context = transport._no_tls()
+    assert (context.verify_mode, context.check_hostname) == (ssl.CERT_REQUIRED, True)
+    assert context.get_ca_certs() == []

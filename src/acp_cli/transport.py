@@ -204,7 +204,7 @@ class _Redirected(Exception):
     """A 3xx answer, taken out of httpx before it looks at the ``Location`` header."""
 
     def __init__(self, response: httpx.Response) -> None:
-        super().__init__(response.status_code)
+        super().__init__()
         self.response = response
 
 
