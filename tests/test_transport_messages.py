@@ -242,3 +242,9 @@ def test_plain_http_gets_a_tls_context_that_would_refuse_any_certificate() -> No
     context = transport._no_tls()
     assert (context.verify_mode, context.check_hostname) == (ssl.CERT_REQUIRED, True)
     assert context.get_ca_certs() == []
+
+
+def test_an_answer_is_read_for_the_binding_sent() -> None:
+    error, _ = send(Recorder(httpx.Response(404)))
+    assert isinstance(error, AcpError)
+    assert error.message == "Workspace binding 'wb_1' was not found (404)."

@@ -285,7 +285,7 @@ class _Watchdog:
     CONNECTED = frozenset({"connection.connect_tcp.complete", "connection.start_tls.complete"})
 
     def __init__(self, seconds: float) -> None:
-        self.fired = False
+        self.fired = False  # pragma: no mutate: read only as a truth value, so None is False
         self._socket: socket.socket | None = None
         self._lock = threading.Lock()
         self._timer = threading.Timer(seconds, self._fire)
