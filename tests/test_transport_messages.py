@@ -5,8 +5,10 @@ The loop runs in-process against httpx's MockTransport, as in tests/test_transpo
 
 from __future__ import annotations
 
+import json
 import ssl
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -248,3 +250,34 @@ def test_an_answer_is_read_for_the_binding_sent() -> None:
     error, _ = send(Recorder(httpx.Response(404)))
     assert isinstance(error, AcpError)
     assert error.message == "Workspace binding 'wb_1' was not found (404)."
+
+
+# --- over real loopback sockets: what only a connection shows ------------------------------------
+
+
+def test_each_attempt_has_a_new_connection_and_plain_http_no_proxy_nor_certificates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.raw_server import RawServer, answer, read_request, response_bytes
+
+    def busy_then_ready(conn: Any, server: RawServer) -> None:
+        # Keeps the connection open, and would answer a second request on it.
+        read_request(conn, server)
+        busy = response_bytes(503, b"busy", {"Retry-After": "0"})
+        conn.sendall(busy.replace(b"Connection: close", b"Connection: keep-alive"))
+        read_request(conn, server)
+        conn.sendall(response_bytes(201, json.dumps(PREPARED_SESSION).encode()))
+
+    # A proxy that is not there: plain http to loopback must not try to use it.
+    monkeypatch.delenv("NO_PROXY")
+    for variable in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.setenv(variable, "http://127.0.0.1:9")
+    # Nor load CA certificates: broken ones do not stop it.
+    monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent/ca.pem")
+    ready = answer(201, json.dumps(PREPARED_SESSION).encode())
+    with RawServer(busy_then_ready, ready) as srv:
+        result = transport.send_prepare(
+            request_to(srv.url), binding_id="wb_1", timeout=5, policy=RetryPolicy(scale=0.0)
+        )
+    assert isinstance(result, PrepareResult)
+    assert srv.connections == 2

@@ -185,7 +185,8 @@ def _client(
     try:
         return httpx.Client(
             verify=tls_context(ca_bundle) if https or ca_bundle else _no_tls(),
-            follow_redirects=False,
+            # Equivalent to True under the hook below, which hands a redirect back first.
+            follow_redirects=False,  # pragma: no mutate
             # A new connection per attempt: a retry never rides a connection that
             # just failed, and the watchdog always knows the attempt's socket.
             limits=httpx.Limits(max_keepalive_connections=0),
