@@ -52,43 +52,40 @@ def test_the_retry_line(attempt: int, reason: str, wait: Wait, line: str) -> Non
 
 
 @pytest.mark.parametrize(
-    ("hint", "attempt", "give_up", "message", "final_hint"),
+    ("hint", "ending", "message", "final_hint"),
     [
-        ("Try again later.", 1, None, "The server is down.", "Try again later."),
-        (None, 2, None, "The server is down; on attempt 2 of 4.", None),
-        ("Try again later.", 4, None, "The server is down; on attempt 4 of 4.", "Try again later."),
+        (None, GiveUp("on attempt 2 of 4"), "The server is down; on attempt 2 of 4.", None),
+        ("Later.", GiveUp("on attempt 4 of 4"), "The server is down; on attempt 4 of 4.", "Later."),
         (
             "Try again later.",
-            2,
             GiveUp("the deadline passed", "Raise it."),
             "The server is down; the deadline passed.",
             "Try again later. Raise it.",
         ),
         (
             None,
-            1,
             GiveUp("the deadline passed", "Raise it."),
             "The server is down; the deadline passed.",
             "Raise it.",
         ),
-        (
-            "Later.",
-            3,
-            GiveUp("no more attempts"),
-            "The server is down; no more attempts.",
-            "Later.",
-        ),
     ],
 )
 def test_the_final_error_says_after_which_attempt_or_why_acp_gave_up(
-    hint: str | None, attempt: int, give_up: GiveUp | None, message: str, final_hint: str | None
+    hint: str | None, ending: GiveUp, message: str, final_hint: str | None
 ) -> None:
     error = UnavailableError("The server is down.", hint=hint, request_id="req_9")
-    final = transport.final_error(error, attempt, POLICY, give_up)
+    final = transport.final_error(error, ending)
     assert type(final) is UnavailableError
     assert (final.message, final.hint, final.request_id) == (message, final_hint, "req_9")
-    if attempt == 1 and give_up is None:
-        assert final is error
+
+
+def test_a_first_attempt_that_will_not_pass_is_the_answer_s_own_error() -> None:
+    error, _ = send(Recorder(httpx.Response(422, json={"message": "bad plan"})))
+    assert isinstance(error, RejectedError)
+    assert (error.message, error.hint) == (
+        "The server rejected the request (422): bad plan.",
+        "Check the plan and metadata against the server's message above.",
+    )
 
 
 def test_the_verbose_log_shows_each_exchange_with_the_token_masked() -> None:
@@ -234,7 +231,7 @@ def test_a_ca_bundle_is_loaded_for_plain_http_too(tmp_path: Path) -> None:
 
 def test_a_final_error_ending_in_a_capital_keeps_it() -> None:
     error = RejectedError("Bad plan X.")
-    assert transport.final_error(error, 2, POLICY, None).message == (
+    assert transport.final_error(error, GiveUp("on attempt 2 of 4")).message == (
         "Bad plan X; on attempt 2 of 4."
     )
 

@@ -240,7 +240,14 @@ def set_profile_value(path: Path, profile: str, key: str, value: Any) -> None:
     def change(document: Any) -> None:
         import tomlkit
 
-        profiles = _child_table(document, PROFILES_TABLE, path, create=lambda: tomlkit.table(True))
+        # tomlkit.table(None) finds that [profiles] holds only tables and makes it a
+        # super-table too: the mutant None writes the same file.
+        profiles = _child_table(
+            document,
+            PROFILES_TABLE,
+            path,
+            create=lambda: tomlkit.table(True),  # pragma: no mutate
+        )
         table = _child_table(
             profiles, profile, path, create=tomlkit.table, label=f"{PROFILES_TABLE}.{profile}"
         )

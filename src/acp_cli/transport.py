@@ -159,14 +159,18 @@ def send_prepare(
             if isinstance(outcome, PrepareResult):
                 return outcome
             if not outcome.retryable:
-                raise final_error(outcome.error, attempt, policy, None)
+                if attempt == 1:
+                    raise outcome.error
+                raise final_error(
+                    outcome.error, GiveUp(f"on attempt {attempt} of {policy.attempts}")
+                )
             decision = policy.after_failure(
                 attempt,
                 retry_after=policy.retry_after(outcome.retry_after),
                 remaining=deadline.remaining(),
             )
             if isinstance(decision, GiveUp):
-                raise final_error(outcome.error, attempt, policy, decision)
+                raise final_error(outcome.error, decision)
             if announce:
                 announce(retry_line(attempt, policy, outcome.reason, decision))
             time.sleep(decision.slept)
@@ -326,21 +330,14 @@ class _Watchdog:
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
-def final_error(
-    error: AcpError, attempt: int, policy: RetryPolicy, give_up: GiveUp | None
-) -> AcpError:
-    """The error to report when no more attempts will be made, saying after which."""
+def final_error(error: AcpError, ending: GiveUp) -> AcpError:
+    """The error to report when no more attempts will be made: ``error``, saying after
+    which attempt or why acp gave up, with the hint of giving up added to its own."""
     hint = error.hint
-    if give_up is not None:
-        ending = give_up.reason
-        if give_up.hint:
-            hint = f"{hint} {give_up.hint}" if hint else give_up.hint
-    elif attempt > 1:
-        ending = f"on attempt {attempt} of {policy.attempts}"
-    else:
-        return error
+    if ending.hint:
+        hint = f"{hint} {ending.hint}" if hint else ending.hint
     return type(error)(
-        f"{error.message.rstrip('.')}; {ending}.", hint=hint, request_id=error.request_id
+        f"{error.message.rstrip('.')}; {ending.reason}.", hint=hint, request_id=error.request_id
     )
 
 
