@@ -278,3 +278,17 @@ def test_each_attempt_has_a_new_connection_and_plain_http_no_proxy_nor_certifica
         )
     assert isinstance(result, PrepareResult)
     assert srv.connections == 2
+
+
+def test_an_attempt_s_watchdog_cannot_keep_the_process_alive() -> None:
+    import threading
+
+    timers: list[bool] = []
+
+    def answer_and_look() -> httpx.Response:
+        timers.extend(t.daemon for t in threading.enumerate() if isinstance(t, threading.Timer))
+        return httpx.Response(201, json=PREPARED_SESSION)
+
+    result, _ = send(Recorder(answer_and_look))
+    assert isinstance(result, PrepareResult)
+    assert timers == [True]  # one watchdog for the attempt, and the interpreter exits without it
