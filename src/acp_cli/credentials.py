@@ -319,7 +319,8 @@ def store_file_token(origin: str, token: str, folder: Path) -> Path:
 
         origins = document.get(ORIGINS_TABLE)
         if not isinstance(origins, Mapping):
-            origins = tomlkit.table(is_super_table=True)
+            # None lets tomlkit see that [origins] holds only tables: the same file.
+            origins = tomlkit.table(is_super_table=True)  # pragma: no mutate
             document[ORIGINS_TABLE] = origins
         entry = tomlkit.table()
         entry[TOKEN_KEY] = token
