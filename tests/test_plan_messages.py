@@ -33,6 +33,11 @@ DUPLICATE = "Each key may appear once per object: a duplicate has no single cano
             "Save it as UTF-8 without a BOM.",
         ),
         (
+            b'{\n"a":\n "\xff"}',
+            "plan.json is not valid UTF-8: byte 0xff at line 3, column 3.",
+            "Save the file as UTF-8.",
+        ),
+        (
             b'{"a": "\xff"}',
             "plan.json is not valid UTF-8: byte 0xff at line 1, column 8.",
             "Save the file as UTF-8.",
