@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint check format docs dist bench bench-scale clean
+.PHONY: demo test lint check format docs dist bench bench-scale mutation clean
 
 # __init__.py holds the version: the installed metadata follows a version bump.
 $(STAMP): pyproject.toml src/acp_cli/__init__.py
@@ -68,5 +68,16 @@ bench: $(STAMP)
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/bench_plan.py --scale
 
+# Mutation testing of one module (CONTRIBUTING.md, "Mutation testing"); minutes
+# per module, so not part of `test` or CI: make mutation MODULE=settings/urls
+MUTATION_STAMP := $(VENV)/.mutation-installed
+
+$(MUTATION_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,mutation]'
+	touch $(MUTATION_STAMP)
+
+mutation: $(MUTATION_STAMP)
+	$(BIN)/python -m tools.mutation $(MODULE)
+
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .mutation build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

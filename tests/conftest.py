@@ -14,6 +14,7 @@ import pytest
 from acp_cli.settings import SETTINGS
 from tests.cli_runner import BINDING, TOKEN, reset_keyring_backend
 from tests.git_oracle import isolate_git
+from tests.ordinary_user import ordinary_folder  # noqa: F401 - a fixture for every test file
 
 if TYPE_CHECKING:
     from acp_cli.emulator import Emulator

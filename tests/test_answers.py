@@ -204,7 +204,7 @@ def test_the_server_message_and_its_code_hint() -> None:
     ],
 )
 def test_each_exception_maps_by_its_most_specific_class(
-    exc: Exception, reason: str, retryable: bool
+    exc: httpx.HTTPError, reason: str, retryable: bool
 ) -> None:
     failure = transport_failure(exc, "https://api.example.com", LIMITS)
     assert failure.reason == reason

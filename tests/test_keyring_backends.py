@@ -193,7 +193,7 @@ def test_a_failing_keyring_is_exit_3_within_the_bound(backend: str, command: str
 
 @pytest.mark.slow
 def test_the_default_bound_is_a_few_seconds() -> None:
-    from acp_cli.credentials import KEYRING_TIMEOUT
+    from acp_cli.settings import DEFAULT_KEYRING_TIMEOUT as KEYRING_TIMEOUT
 
     env = {**misbehaving("Hanging", bound=None), "ACP_API_URL": "https://api.example.com"}
     started = time.monotonic()

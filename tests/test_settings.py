@@ -112,39 +112,6 @@ def test_seconds_from_bad_text(text: str) -> None:
         TIMEOUT.type.parse(text)
 
 
-@pytest.mark.parametrize(
-    ("value", "reason"),
-    [
-        (443, "must be a string, not a number"),
-        ("ftp://api.example.com", "is not an http(s) URL with a host"),
-        ("https://", "is not an http(s) URL with a host"),
-        ("https://api.example.com?x=1", "must not carry"),
-        ("https://u:p@api.example.com", "must not carry"),
-        ("https://api.example.com:99999", "has an invalid port"),
-        ("http://api.example.com", "is refused: plain http:// to api.example.com"),
-        ("http://10.0.0.1", "is refused: plain http:// to 10.0.0.1"),
-    ],
-)
-def test_api_url_refusals(value: Any, reason: str) -> None:
-    with pytest.raises(InvalidValue) as caught:
-        API_URL.type.check(value)
-    assert caught.value.reason.startswith(reason)
-
-
-@pytest.mark.parametrize(
-    ("value", "normalised"),
-    [
-        ("https://api.example.com/", "https://api.example.com"),
-        (" https://api.example.com/v1/ ", "https://api.example.com/v1"),
-        ("http://localhost:8080", "http://localhost:8080"),
-        ("http://127.0.0.2", "http://127.0.0.2"),
-        ("http://[::1]:9", "http://[::1]:9"),
-    ],
-)
-def test_api_url_is_normalised(value: str, normalised: str) -> None:
-    assert API_URL.type.check(value) == normalised
-
-
 def test_ca_bundle_expands_home_and_is_stored_absolute(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import orjson
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import httpx
 
 EXCERPT_LIMIT = 120
+HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 SUCCESS_STATUSES = (200, 201)
 
 
@@ -154,19 +155,21 @@ def read_answer(response: httpx.Response, binding_id: str) -> PrepareResult | Fa
     reason = one_line(f"{status} {response.reason_phrase}", limit=80)
     if status not in SUCCESS_STATUSES:
         retryable = status in RETRYABLE_STATUSES
+        # httpx's headers ignore case: "RETRY-AFTER" is the same key.
+        retry_after = response.headers.get("retry-after")  # pragma: no mutate
         return Failure(
             error_for_response(status, response.headers, response.content, binding_id),
             reason=reason,
             retryable=retryable,
-            retry_after=response.headers.get("retry-after") if retryable else None,
+            retry_after=retry_after if retryable else None,
         )
     request_id = request_id_of(response.headers)
-    answer, problem = _documented_answer(response.content)
-    if answer is None:
+    answer = _documented_answer(response.content)
+    if isinstance(answer, str):
         # Not retried: a server that answers nonsense once will do it again.
         error = UnavailableError(
             f"The server answered {status} but its body is not the documented JSON: "
-            f"{problem} ({_excerpt(response.content) or 'empty body'}).",
+            f"{answer} ({_excerpt(response.content) or 'empty body'}).",
             hint="Check that the API URL points at the ACP API.",
             request_id=request_id,
         )
@@ -174,8 +177,8 @@ def read_answer(response: httpx.Response, binding_id: str) -> PrepareResult | Fa
     return PrepareResult(status, answer, json_text(response.content), request_id)
 
 
-def _documented_answer(body: bytes) -> tuple[dict[str, Any] | None, str]:
-    """The answer object when ``body`` has the documented shape, else None and what is wrong.
+def _documented_answer(body: bytes) -> dict[str, Any] | str:
+    """The answer object when ``body`` has the documented shape, else what is wrong with it.
 
     ``pushSession`` must be an object and ``created``, when present, a boolean;
     the fields inside ``pushSession`` may each be missing or null.
@@ -183,14 +186,14 @@ def _documented_answer(body: bytes) -> tuple[dict[str, Any] | None, str]:
     try:
         answer = _loads(body)
     except ValueError:  # orjson.JSONDecodeError and json.JSONDecodeError alike
-        return None, "it is not JSON"
+        return "it is not JSON"
     if not isinstance(answer, dict):
-        return None, "it is not a JSON object"
+        return "it is not a JSON object"
     if not isinstance(answer.get("pushSession"), dict):
-        return None, "it has no pushSession object"
+        return "it has no pushSession object"
     if answer.get("created") is not None and not isinstance(answer["created"], bool):
-        return None, "created is not true or false"
-    return answer, ""
+        return "created is not true or false"
+    return answer
 
 
 def _loads(body: bytes) -> Any:
@@ -209,11 +212,13 @@ def _loads(body: bytes) -> Any:
     import sys
 
     limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 4 * MAX_DEPTH + 1000))
+    # A margin, not an exact need: any limit well above the answer's depth plus the
+    # stack reads it, so only mutants that make it too small can fail a test.
+    sys.setrecursionlimit(max(limit, 4 * MAX_DEPTH + 1000))  # pragma: no mutate
     try:
         return json.loads(body)
-    except RecursionError:
-        raise ValueError("nested too deep") from None
+    except RecursionError:  # deeper still: the caller says it is not JSON acp can read
+        raise ValueError from None
     finally:
         sys.setrecursionlimit(limit)
 
@@ -263,8 +268,8 @@ def server_message(body: bytes) -> tuple[str | None, str]:
 
 def _excerpt(body: bytes) -> str:
     """A single short line from a body that is not JSON: an HTML title, or its start."""
-    text = body.decode("utf-8", errors="replace")
-    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    text = body.decode(errors="replace")  # UTF-8
+    title = HTML_TITLE.search(text)
     if title:
         text = title.group(1)
     elif "<" in text:
@@ -281,7 +286,8 @@ class ExceptionRule:
 
     ``message`` and ``reason`` may name ``{origin}``, ``{detail}`` (the
     exception's own words), ``{said}`` (the TLS library's reason), and the
-    attempt's timeouts ``{connect}``, ``{read}``, ``{write}`` and ``{pool}``.
+    attempt's timeouts ``{connect}``, ``{read}``, ``{write}`` and ``{pool}``;
+    ``message`` may also name ``{reason}``, the reason filled in.
     """
 
     message: str
@@ -302,10 +308,7 @@ NETWORK_HINT = (
 TIMEOUT_HINT = "If the server is slow, raise --timeout, or `acp config set timeout SECONDS`."
 
 
-def _timed_out(reason: str) -> ExceptionRule:
-    return ExceptionRule(
-        f"The request to {{origin}} timed out: {reason}.", reason, TIMEOUT_HINT, retryable=True
-    )
+TIMED_OUT = "The request to {origin} timed out: {reason}."
 
 
 _BROKEN = ExceptionRule(
@@ -319,10 +322,18 @@ _BROKEN = ExceptionRule(
 )
 
 EXCEPTION_RULES: Mapping[str, ExceptionRule] = {
-    "ConnectTimeout": _timed_out("no connection within {connect}"),
-    "WriteTimeout": _timed_out("the request could not be sent within {write}"),
-    "PoolTimeout": _timed_out("no free connection within {pool}"),
-    "TimeoutException": _timed_out("no answer within {read}"),
+    "ConnectTimeout": ExceptionRule(
+        TIMED_OUT, "no connection within {connect}", TIMEOUT_HINT, retryable=True
+    ),
+    "WriteTimeout": ExceptionRule(
+        TIMED_OUT, "the request could not be sent within {write}", TIMEOUT_HINT, retryable=True
+    ),
+    "PoolTimeout": ExceptionRule(
+        TIMED_OUT, "no free connection within {pool}", TIMEOUT_HINT, retryable=True
+    ),
+    "TimeoutException": ExceptionRule(
+        TIMED_OUT, "no answer within {read}", TIMEOUT_HINT, retryable=True
+    ),
     "ProxyError": ExceptionRule(
         "The proxy did not connect acp to {origin}: {detail}.",
         "proxy error",
@@ -389,16 +400,17 @@ class AttemptLimits(Protocol):
     def pool(self) -> float: ...
 
 
-def transport_failure(exc: Exception, origin: str, limits: AttemptLimits) -> Failure:
+_Rule = TypeVar("_Rule", ExceptionRule, ExceptionRule | None)
+
+
+def transport_failure(exc: httpx.HTTPError, origin: str, limits: AttemptLimits) -> Failure:
     """What a failed exchange (no answer, or a broken one) means, and whether to retry it."""
     detail = one_line(str(exc), limit=300).rstrip(".") or type(exc).__name__
     tls = _tls_cause(exc)
     rule = _rule_for(tls, TLS_RULES) if tls is not None else None
-    said = detail
-    if rule is not None:
-        said = getattr(tls, "verify_message", None) or getattr(tls, "reason", None) or detail
-    else:
-        rule = _rule_for(exc, EXCEPTION_RULES) or EXCEPTION_RULES["HTTPError"]
+    if rule is None:
+        rule = _rule_for(exc, EXCEPTION_RULES)
+    said = getattr(tls, "verify_message", None) or getattr(tls, "reason", None) or detail
     fields = {
         "origin": origin,
         "detail": detail,
@@ -408,8 +420,9 @@ def transport_failure(exc: Exception, origin: str, limits: AttemptLimits) -> Fai
         "write": seconds(limits.write),
         "pool": seconds(limits.pool),
     }
-    error = UnavailableError(rule.message.format(**fields), hint=rule.hint)
-    return Failure(error, reason=rule.reason.format(**fields), retryable=rule.retryable)
+    reason = rule.reason.format(**fields)
+    error = UnavailableError(rule.message.format(reason=reason, **fields), hint=rule.hint)
+    return Failure(error, reason=reason, retryable=rule.retryable)
 
 
 def deadline_failure(origin: str, deadline: float) -> Failure:
@@ -421,14 +434,13 @@ def deadline_failure(origin: str, deadline: float) -> Failure:
     return Failure(error, reason="the deadline passed", retryable=False)
 
 
-def _rule_for(
-    exc: BaseException, rules: Mapping[str, ExceptionRule | None]
-) -> ExceptionRule | None:
-    """The rule of the most specific class of ``exc`` that ``rules`` names, or None."""
-    for klass in type(exc).__mro__:
-        if klass.__name__ in rules:
-            return rules[klass.__name__]
-    return None
+def _rule_for(exc: BaseException, rules: Mapping[str, _Rule]) -> _Rule:
+    """The rule of the most specific class of ``exc`` that ``rules`` names.
+
+    There always is one: the transport raises only httpx.HTTPError, the last
+    class EXCEPTION_RULES names, and a TLS cause is an ssl.SSLError.
+    """
+    return next(rules[klass.__name__] for klass in type(exc).__mro__ if klass.__name__ in rules)
 
 
 def _tls_cause(exc: BaseException) -> BaseException | None:

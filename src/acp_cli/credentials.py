@@ -36,9 +36,6 @@ CREDENTIALS_NAME = "credentials.toml"
 ORIGINS_TABLE = "origins"
 """The table of the credentials file whose sub-tables hold each origin's token."""
 TOKEN_KEY = "token"  # noqa: S105 - the name of a key, not a secret
-KEYRING_TIMEOUT = settings.DEFAULT_KEYRING_TIMEOUT
-"""Seconds to wait for the keyring; a healthy backend answers in milliseconds.
-ACP_KEYRING_TIMEOUT overrides it, e.g. to leave time for a desktop's unlock prompt."""
 
 
 class Source(StrEnum):
@@ -108,7 +105,8 @@ def environment_token(env: Mapping[str, str]) -> str | None:
 
 
 def keyring_timeout(env: Mapping[str, str]) -> float:
-    """The keyring wait in seconds: ``ACP_KEYRING_TIMEOUT``, else KEYRING_TIMEOUT."""
+    """The keyring wait in seconds: ``ACP_KEYRING_TIMEOUT``, else 5 (a healthy backend
+    answers in milliseconds; more time leaves room for a desktop's unlock prompt)."""
     return float(settings.env_value(settings.KEYRING_TIMEOUT, env))
 
 
@@ -210,7 +208,7 @@ class TokenStore:
     origin: str
     folder: Path
     """The config folder, which holds the plain-text file."""
-    keyring_timeout: float = KEYRING_TIMEOUT
+    keyring_timeout: float
     """Seconds to wait for each keyring call (``ACP_KEYRING_TIMEOUT``)."""
 
     @classmethod
@@ -239,7 +237,7 @@ class TokenStore:
         origin, folder = self.origin, self.folder
         env_token = environment_token(env)
         if env_token:
-            env_found = usable(Token(env_token, Source.ENVIRONMENT), origin)
+            env_found = usable(Token(env_token, Source.ENVIRONMENT), None)  # names the variable
             # The file only matters for `auth status` here; a broken one must not
             # stop a CI job whose token is in the environment.
             try:
@@ -311,7 +309,7 @@ def read_file_token(origin: str, folder: Path) -> str | None:
 
 
 def _token_in(data: Mapping[str, Any], origin: str) -> str | None:
-    origins = data.get(ORIGINS_TABLE, {})
+    origins = data.get(ORIGINS_TABLE)
     entry = origins.get(origin) if isinstance(origins, Mapping) else None
     if isinstance(entry, Mapping):
         token = entry.get(TOKEN_KEY)
@@ -353,7 +351,8 @@ def store_file_token(origin: str, token: str, folder: Path) -> Path:
 
         origins = document.get(ORIGINS_TABLE)
         if not isinstance(origins, Mapping):
-            origins = tomlkit.table(is_super_table=True)
+            # None lets tomlkit see that [origins] holds only tables: the same file.
+            origins = tomlkit.table(is_super_table=True)  # pragma: no mutate
             document[ORIGINS_TABLE] = origins
         entry = tomlkit.table()
         entry[TOKEN_KEY] = token

@@ -132,7 +132,9 @@ class GuardedKeyring:
 
 
 def _is_no_backend(exc: BaseException) -> bool:
-    return type(exc).__name__ == "NoKeyringError" or "No recommended backend" in str(exc)
+    import keyring.errors  # imported already: the failure came from it
+
+    return isinstance(exc, keyring.errors.NoKeyringError)
 
 
 def _describe(exc: BaseException) -> str:

@@ -339,9 +339,9 @@ def _encoding_error(text: str | bytes, source: str) -> UsageError:
             f"{source} is not valid UTF-8 text.", hint="Give the value as UTF-8 text."
         )
     try:
-        text.decode("utf-8")
+        text.decode()  # UTF-8
     except UnicodeDecodeError as exc:
-        before = text[: exc.start].decode("utf-8")
+        before = text[: exc.start].decode()
         line = before.count("\n") + 1
         column = len(before) - (before.rfind("\n") + 1) + 1
         return UsageError(
@@ -365,7 +365,9 @@ def _is_nan_or_infinity(text: str | bytes, pos: int) -> bool:
 
 
 def _as_text(text: str | bytes) -> str:
-    return text if isinstance(text, str) else text.decode("utf-8", errors="replace")
+    # orjson checks that all of a document is UTF-8 before it parses any of it, so
+    # text that got this far decodes: no error handler to choose.
+    return text if isinstance(text, str) else text.decode()
 
 
 def _reason(exc: OSError) -> str:

@@ -172,14 +172,18 @@ class Sender:
                 if isinstance(outcome, PrepareResult):
                     return outcome
                 if not outcome.retryable:
-                    raise final_error(outcome.error, attempt, self.policy, None)
+                    if attempt == 1:
+                        raise outcome.error
+                    raise final_error(
+                        outcome.error, GiveUp(f"on attempt {attempt} of {self.policy.attempts}")
+                    )
                 decision = self.policy.after_failure(
                     attempt,
                     retry_after=self.policy.retry_after(outcome.retry_after),
                     remaining=deadline.remaining(),
                 )
                 if isinstance(decision, GiveUp):
-                    raise final_error(outcome.error, attempt, self.policy, decision)
+                    raise final_error(outcome.error, decision)
                 if self.announce:
                     self.announce(retry_line(attempt, self.policy, outcome.reason, decision))
                 time.sleep(decision.slept)
@@ -221,7 +225,8 @@ def _client(
     try:
         return httpx.Client(
             verify=tls_context(ca_bundle) if https or ca_bundle else _no_tls(),
-            follow_redirects=False,
+            # Equivalent to True under the hook below, which hands a redirect back first.
+            follow_redirects=False,  # pragma: no mutate
             # A new connection per attempt: a retry never rides a connection that
             # just failed, and the watchdog always knows the attempt's socket.
             limits=httpx.Limits(max_keepalive_connections=0),
@@ -240,17 +245,19 @@ class _Redirected(Exception):
     """A 3xx answer, taken out of httpx before it looks at the ``Location`` header."""
 
     def __init__(self, response: httpx.Response) -> None:
-        super().__init__(response.status_code)
+        super().__init__()
         self.response = response
 
 
 def _stop_at_redirect(response: httpx.Response) -> None:
-    """httpx's response hook: hand every 3xx back whole, whatever its headers hold.
+    """httpx's response hook: hand a redirect back whole, whatever its headers hold.
 
-    Even with redirects off, httpx parses a redirect's ``Location`` to offer the
-    next request, and a malformed one raises as if the connection had broken.
+    Even with redirects off, httpx parses the ``Location`` of a redirect it would
+    follow (301, 302, 303, 307, 308 with a Location: ``has_redirect_location``)
+    to offer the next request, and a malformed one raises as if the connection
+    had broken. Every other answer, other 3xx included, httpx returns as it is.
     """
-    if 300 <= response.status_code < 400:
+    if response.has_redirect_location:
         response.read()
         raise _Redirected(response)
 
@@ -319,7 +326,7 @@ class _Watchdog:
     CONNECTED = frozenset({"connection.connect_tcp.complete", "connection.start_tls.complete"})
 
     def __init__(self, seconds: float) -> None:
-        self.fired = False
+        self.fired = False  # pragma: no mutate: read only as a truth value, so None is False
         self._socket: socket.socket | None = None
         self._lock = threading.Lock()
         self._timer = threading.Timer(seconds, self._fire)
@@ -359,21 +366,14 @@ class _Watchdog:
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
-def final_error(
-    error: AcpError, attempt: int, policy: RetryPolicy, give_up: GiveUp | None
-) -> AcpError:
-    """The error to report when no more attempts will be made, saying after which."""
+def final_error(error: AcpError, ending: GiveUp) -> AcpError:
+    """The error to report when no more attempts will be made: ``error``, saying after
+    which attempt or why acp gave up, with the hint of giving up added to its own."""
     hint = error.hint
-    if give_up is not None:
-        ending = give_up.reason
-        if give_up.hint:
-            hint = f"{hint} {give_up.hint}" if hint else give_up.hint
-    elif attempt > 1:
-        ending = f"on attempt {attempt} of {policy.attempts}"
-    else:
-        return error
+    if ending.hint:
+        hint = f"{hint} {ending.hint}" if hint else ending.hint
     return type(error)(
-        f"{error.message.rstrip('.')}; {ending}.",
+        f"{error.message.rstrip('.')}; {ending.reason}.",
         hint=hint,
         request_id=error.request_id,
         server_code=error.server_code,

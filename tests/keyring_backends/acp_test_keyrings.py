@@ -77,3 +77,26 @@ class Broken(KeyringBackend):
 
     def delete_password(self, service: str, username: str) -> None:
         self.get_password(service, username)
+
+
+class Slow(KeyringBackend):
+    """Every call waits until the test releases it, then answers like an empty keyring:
+    a backend slower than acp's bound that, unlike Hanging, lets its worker thread end,
+    so an in-process test leaves no thread behind."""
+
+    priority = 1
+    released = threading.Event()
+
+    def _wait(self) -> None:
+        Slow.released.wait()
+
+    def get_password(self, service: str, username: str) -> str | None:
+        self._wait()
+        return None
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self._wait()
+
+    def delete_password(self, service: str, username: str) -> None:
+        self._wait()
+        raise keyring.errors.PasswordDeleteError("not found")

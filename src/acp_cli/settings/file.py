@@ -81,7 +81,7 @@ def load(path: Path, *, check: Callable[[os.stat_result], None] | None = None) -
     import tomllib  # 12 ms of start-up, spent only when there is a file to read
 
     try:
-        return tomllib.loads(data.decode("utf-8"))
+        return tomllib.loads(data.decode())  # UTF-8
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(
             f"The config file {path} is not valid TOML: {exc}.",
@@ -130,7 +130,7 @@ def write_private(path: Path, text: str) -> None:
     link whose target gets the new content.
     """
     ensure_dir(path.parent)
-    write_atomic(path, text.encode("utf-8"), mode=0o600)
+    write_atomic(path, text.encode())  # UTF-8; write_atomic makes a file 0600
 
 
 @contextlib.contextmanager
@@ -175,7 +175,7 @@ def update(path: Path, change: Callable[[Any], T], *, secret: bool = False) -> T
                 for folder in dict.fromkeys((path.parent, path.resolve().parent)):
                     require_safe_folder(folder)
             try:
-                text = path.read_text(encoding="utf-8") if path.exists() else ""
+                text = path.read_bytes().decode() if path.exists() else ""  # UTF-8
                 document = tomlkit.parse(text)
             except (UnicodeDecodeError, tomlkit.exceptions.ParseError) as exc:
                 raise ConfigError(
@@ -240,7 +240,14 @@ def set_profile_value(path: Path, profile: str, key: str, value: Any) -> None:
     def change(document: Any) -> None:
         import tomlkit
 
-        profiles = _child_table(document, PROFILES_TABLE, path, create=lambda: tomlkit.table(True))
+        # tomlkit.table(None) finds that [profiles] holds only tables and makes it a
+        # super-table too: the mutant None writes the same file.
+        profiles = _child_table(
+            document,
+            PROFILES_TABLE,
+            path,
+            create=lambda: tomlkit.table(True),  # pragma: no mutate
+        )
         table = _child_table(
             profiles, profile, path, create=tomlkit.table, label=f"{PROFILES_TABLE}.{profile}"
         )

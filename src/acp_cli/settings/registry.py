@@ -275,7 +275,7 @@ def resolved_value(
     *,
     flag: Any = None,
     table: Mapping[str, Any] | None = None,
-    where: str = "",
+    where: str | None = None,
 ) -> Resolved:
     """The value of ``setting`` in force: ``flag`` (None: not given) > its environment
     variable (unset or empty: not given) > ``table`` (its profile table or the file's
@@ -283,7 +283,7 @@ def resolved_value(
     an invalid one comes back with its ``problem``."""
     if flag is not None:
         return _checked(setting, flag, "flag", setting.flag, setting.type.check)
-    text = env.get(setting.variable) if setting.variable else None
+    text = setting.variable and env.get(setting.variable)
     if text:
         return _checked(setting, text, "environment", setting.variable, setting.type.parse)
     if table is not None and setting.name in table:

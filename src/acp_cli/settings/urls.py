@@ -33,16 +33,30 @@ def normalize_api_url(url: str) -> str:
 
 def checked_api_url(url: str) -> str:
     """``url`` normalised (no trailing slash); InvalidValue saying what is wrong with it."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        if "[" in parts.netloc:  # urlsplit lets "[v1.x]" through: only IPv6 goes in brackets
+            _ipv6(parts.hostname or "")  # pragma: no mutate: `or ""` is for mypy, never taken
+    except ValueError:
+        raise InvalidValue(
+            "has an invalid host", "Write an IPv6 address in brackets, such as https://[::1]:8443."
+        ) from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise InvalidValue(
             "is not an http(s) URL with a host", "Use a URL such as https://api.example.com."
         )
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise InvalidValue(
-            "must not carry a query, a fragment or credentials",
-            "Give the base URL only, such as https://api.example.com.",
-        )
+    # By the characters, not by urlsplit's fields: "https://@host" and "https://host#"
+    # have empty fields, yet are not a plain base URL either.
+    for extra, present in (
+        ("a user name or password", "@" in parts.netloc),
+        ("a query (?...)", "?" in url),
+        ("a fragment (#...)", "#" in url),
+    ):
+        if present:
+            raise InvalidValue(
+                f"must not carry {extra}",
+                "Give the base URL only, such as https://api.example.com.",
+            )
     try:
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
@@ -68,12 +82,22 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _ipv6(host: str) -> str:
+    """The compressed form of an IPv6 address; ValueError if ``host`` is not one."""
+    import ipaddress  # not at start-up: only an IPv6 API URL needs it
+
+    return ipaddress.IPv6Address(host).compressed
+
+
 def origin_of(url: str) -> str:
-    """``scheme://host[:port]`` of a URL, lower-cased, default ports dropped."""
+    """``scheme://host[:port]`` of a checked API URL: lower-cased, default ports
+    (443, 80) dropped, an IPv6 address in its compressed form."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
+    host = parts.hostname or ""  # pragma: no mutate: a checked URL always has a host
     if ":" in host:
-        host = f"[{host}]"
+        # One IPv6 address has many spellings ([::1], [0:0::1], [::0001]): its
+        # compressed form is the one the origin, and so the stored token, is keyed by.
+        host = f"[{_ipv6(host)}]"
     default = {"https": 443, "http": 80}.get(parts.scheme)
     port = "" if parts.port in (None, default) else f":{parts.port}"
     return f"{parts.scheme}://{host}{port}"
