@@ -6,12 +6,13 @@ Everything else about commands is tested in-process through ``run()``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -260,9 +261,12 @@ def _all_ended(pids: list[int]) -> bool:
     return True
 
 
-def _start_planning(tmp_path: Path) -> tuple[subprocess.Popen[bytes], list[int], Path]:
+@contextlib.contextmanager
+def _planning(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], list[int], Path]]:
     """``acp push plan`` on the huge workspace in its own process group, TMPDIR of its
-    own; returns once both hashing workers run and the scratch repository exists."""
+    own; yields once both hashing workers run and the scratch repository exists. On
+    the way out the whole group is killed, whatever the test found: a failed
+    assertion must not leave workers hashing a 32 GiB file behind it."""
     work = _workspace_with_a_huge_file(tmp_path)
     temporary = tmp_path / "tmp"
     temporary.mkdir()
@@ -274,16 +278,21 @@ def _start_planning(tmp_path: Path) -> tuple[subprocess.Popen[bytes], list[int],
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        workers = [pid for pid in _children(proc.pid) if _running(pid)]
-        if len(workers) >= 2 and list(temporary.iterdir()):
-            time.sleep(0.5)  # hashing
-            return proc, workers, temporary
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("the workers did not start")
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            workers = [pid for pid in _children(proc.pid) if _running(pid)]
+            if len(workers) >= 2 and list(temporary.iterdir()):
+                time.sleep(0.5)  # hashing
+                yield proc, workers, temporary
+                return
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        raise AssertionError("the workers did not start")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
 
 
 @pytest.mark.usefixtures("isolated_git")
@@ -301,28 +310,28 @@ def _start_planning(tmp_path: Path) -> tuple[subprocess.Popen[bytes], list[int],
 def test_a_signal_while_hashing_ends_every_worker_at_once_and_leaves_nothing(
     tmp_path: Path, signum: signal.Signals, to_group: bool, code: int, said: bytes
 ) -> None:
-    proc, workers, temporary = _start_planning(tmp_path)
-    if to_group:
-        os.killpg(proc.pid, signum)
-    else:
-        proc.send_signal(signum)
-    # The huge file takes a minute: the streams close in seconds only if every
-    # process that holds them (acp and its workers) ended.
-    stdout, stderr = proc.communicate(timeout=10)
-    assert (proc.returncode, stderr, stdout) == (code, said, b"")
-    assert _all_ended(workers)
-    assert list(temporary.iterdir()) == []
+    with _planning(tmp_path) as (proc, workers, temporary):
+        if to_group:
+            os.killpg(proc.pid, signum)
+        else:
+            proc.send_signal(signum)
+        # The huge file takes a minute: the streams close in seconds only if every
+        # process that holds them (acp and its workers) ended.
+        stdout, stderr = proc.communicate(timeout=10)
+        assert (proc.returncode, stderr, stdout) == (code, said, b"")
+        assert _all_ended(workers)
+        assert list(temporary.iterdir()) == []
 
 
 @pytest.mark.usefixtures("isolated_git")
 def test_workers_do_not_outlive_a_killed_acp(tmp_path: Path) -> None:
     """SIGKILL cannot be handled: the workers see that their parent is gone and end,
     letting go of the caller's stdout and stderr."""
-    proc, workers, _ = _start_planning(tmp_path)
-    proc.kill()
-    stdout, stderr = proc.communicate(timeout=10)  # EOF once every holder ended
-    assert (proc.returncode, stdout, stderr) == (-signal.SIGKILL, b"", b"")
-    assert _all_ended(workers)
+    with _planning(tmp_path) as (proc, workers, _):
+        proc.kill()
+        stdout, stderr = proc.communicate(timeout=10)  # EOF once every holder ended
+        assert (proc.returncode, stdout, stderr) == (-signal.SIGKILL, b"", b"")
+        assert _all_ended(workers)
 
 
 @pytest.mark.usefixtures("isolated_git")
