@@ -22,7 +22,6 @@ from acp_cli.workspace.listing import (
     Scratch,
     acp_excluded,
     escape,
-    submodules,
     unreadable_folder,
 )
 from acp_cli.workspace.own_files import leave_out_own_files
@@ -142,7 +141,7 @@ def build_plan(
         if excludes or listing.has_acpignore:
             gitlinks = dict.fromkeys(listing.nested_repositories, _GITLINK)
             if listing.inside_work_tree:
-                gitlinks.update(dict.fromkeys(submodules(git), _GITLINK))
+                gitlinks.update(dict.fromkeys(git.submodules, _GITLINK))
             modes = [(name, gitlinks.get(name, 0o100644)) for name in names]
             # Folders as gitlinks: a rule for folders only (`name/`) matches them.
             modes += [(name, _GITLINK) for name in listing.nested_repositories + unreadable]
@@ -200,7 +199,7 @@ def _submodules_only(
     folders = [path for path, reason in skipped if reason == describe.FOLDER]
     if not folders:
         return skipped
-    gitlinks = set(submodules(git)) if listing.inside_work_tree else set()
+    gitlinks = git.submodules if listing.inside_work_tree else frozenset()
     return [
         (path, "a submodule" if reason == describe.FOLDER else reason)
         for path, reason in skipped

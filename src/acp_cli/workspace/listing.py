@@ -28,6 +28,7 @@ reports those that ``--exclude-per-directory=.acpignore`` or ``-X FILE`` ignores
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import subprocess
@@ -71,6 +72,17 @@ class Git:
         self.env = early.git_env(env)
         self.top = root
         """The top of the work tree: git names files in its messages from there."""
+
+    @functools.cached_property
+    def submodules(self) -> frozenset[bytes]:
+        """The gitlinks (submodules) in the index of the work tree around DIR: read
+        once, for the exclusion rules and for naming listed folders alike."""
+        out = self.run("ls-files", "--stage", "-z")
+        return frozenset(
+            record.partition(b"\t")[2]
+            for record in out.split(b"\0")
+            if record.startswith(b"160000 ")
+        )
 
     def run(self, *args: str, stdin: bytes | None = None, allowed: tuple[int, ...] = (0,)) -> bytes:
         """Run ``git ARGS`` in DIR and return its stdout; a failure (an exit status
@@ -404,14 +416,6 @@ def acp_excluded(
         patterns = scratch.write("exclude", "".join(f"{pattern}\n" for pattern in excludes))
         excluded.update(_ignored(scratch, base, "-X", patterns))
     return excluded
-
-
-def submodules(git: Git) -> list[bytes]:
-    """The gitlinks (submodules) in the index of the work tree around DIR."""
-    out = git.run("ls-files", "--stage", "-z")
-    return [
-        record.partition(b"\t")[2] for record in out.split(b"\0") if record.startswith(b"160000 ")
-    ]
 
 
 def _ignored(scratch: Scratch, base: tuple[str, ...], *rules: str) -> list[bytes]:
