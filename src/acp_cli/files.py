@@ -19,6 +19,13 @@ import stat
 from pathlib import Path
 
 
+def only_ours(info: os.stat_result) -> bool:
+    """Whether the file or folder of stat ``info`` is this user's and only this user's to
+    change: what acp trusts of the files it reads back (the hash cache, remembered
+    plans)."""
+    return info.st_uid == os.geteuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
 def write_atomic(path: Path, data: bytes, *, mode: int = 0o600, durable: bool = True) -> None:
     """Write ``data`` to ``path`` so that no reader ever sees half of it.
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import orjson
 
-from acp_cli.files import write_atomic
+from acp_cli.files import only_ours, write_atomic
 from acp_cli.settings import cache_dir
 
 FORMAT = 1
@@ -77,11 +77,7 @@ class SentPlans:
             return None
         with os.fdopen(fd, "rb") as handle:
             info = os.fstat(handle.fileno())
-            if (
-                not stat.S_ISREG(info.st_mode)
-                or info.st_uid != os.getuid()
-                or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-            ):
+            if not stat.S_ISREG(info.st_mode) or not only_ours(info):
                 return None
             try:
                 header = handle.readline()

@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import stat
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from typing import Any
 
 import orjson
 
-from acp_cli.files import write_atomic
+from acp_cli.files import only_ours, write_atomic
 from acp_cli.settings import cache_dir
 
 FORMAT = 2
@@ -127,7 +126,7 @@ class HashCache:
         the file and its folder are the user's and writable by no one else."""
         if os.name != "posix":  # pragma: no cover - Windows has ACLs, not mode bits
             return True
-        return _private(info) and _private(self.path.parent.stat())
+        return only_ours(info) and only_ours(self.path.parent.stat())
 
     def _header(self, line: bytes) -> tuple[CacheHeader, str]:
         """The header of the first line and the checksum of the second, or an empty
@@ -178,12 +177,6 @@ class HashCache:
             _evict(self.path)
         except (OSError, orjson.JSONEncodeError):  # a folder name that is not UTF-8
             pass
-
-
-def _private(info: os.stat_result) -> bool:
-    """Whether a file or folder of stat ``info`` is the user's and only the user's to
-    change."""
-    return info.st_uid == os.geteuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
 def _evict(kept: Path) -> None:
