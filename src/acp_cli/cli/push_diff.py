@@ -112,10 +112,9 @@ def diff(
             "--exclude and --no-cache go with a folder.",
             hint="A plan file is compared as it is.",
         )
-    # A plan file compared with a folder is not part of that folder's plan: the
-    # documented `acp push diff sent.json .` would always list sent.json as added.
-    compared = [source for source in (old, new) if source is not None and source not in folders]
-    options = _PlanReader(exclude or [], cache=not no_cache, quiet=quiet, compared=compared)
+    options = _PlanReader(
+        exclude or [], cache=not no_cache, quiet=quiet, sources=(old, new), folders=folders
+    )
     before = _last_prepared(here, last) if last is not None else options.entries(here, old)
     result = diff_entries(before, options.entries(here, new))
     fmt = (
@@ -176,13 +175,25 @@ class _PlanReader:
     """How OLD or NEW is read: a plan file or stdin strictly, a folder planned."""
 
     def __init__(
-        self, excludes: list[str], *, cache: bool, quiet: bool, compared: list[str]
+        self,
+        excludes: list[str],
+        *,
+        cache: bool,
+        quiet: bool,
+        sources: tuple[str | None, str | None],
+        folders: list[str],
     ) -> None:
         self.excludes = excludes
         self.cache = cache
         self.quiet = quiet
+        self.folders = folders
+        """The sources that are folders, found once by `diff`."""
+        # A plan file compared with a folder is not part of that folder's plan: the
+        # documented `acp push diff sent.json .` would always list sent.json as added.
         self.own_files: dict[Path | str, str] = {
-            source: "the plan compared with it" for source in compared if source != "-"
+            source: "the plan compared with it"
+            for source in sources
+            if source not in (None, "-") and source not in folders
         }
 
     def entries(self, here: Invocation, source: str | None) -> PlanEntries:
@@ -193,7 +204,7 @@ class _PlanReader:
         from acp_cli.plan_diff import plan_entries
 
         assert source is not None  # diff() checked it
-        if source != "-" and Path(source).is_dir():
+        if source in self.folders:
             built = _build_plan(
                 here,
                 Path(source),
