@@ -34,7 +34,7 @@ import orjson
 from acp_cli.errors import UsageError
 from acp_cli.sizes import binary_size
 from acp_cli.workspace.build import BuiltPlan
-from acp_cli.workspace.listing import ACPIGNORE, Git, Scratch, _no_scratch, escape
+from acp_cli.workspace.listing import ACPIGNORE, Git, Scratch, _no_scratch, _z, escape
 
 _GITIGNORE = ".gitignore"
 
@@ -211,7 +211,7 @@ def _check_ignore(git: Git, base: tuple[str, ...], queries: Sequence[bytes]) -> 
     args = ("check-ignore", "--no-index", "--verbose", "--non-matching", "-z", "--stdin")
     process = git.start(*base, *args, stdin=True)
     # 1: nothing ignored; any other failure, or a warning, is git's refusal
-    out = git.finish(process, b"".join(query + b"\0" for query in queries), allowed=(0, 1))
+    out = git.finish(process, _z(queries), allowed=(0, 1))
     fields = out.split(b"\0")
     rules: dict[bytes, Rule] = {}
     for index in range(0, len(fields) - 3, 4):
