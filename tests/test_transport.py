@@ -69,15 +69,17 @@ def send(
 ) -> tuple[PrepareResult | AcpError, list[str]]:
     lines: list[str] = []
     try:
-        result: PrepareResult | AcpError = transport.send_prepare(
-            kw.pop("req", None) or request(),
-            binding_id="wb_1",
-            timeout=timeout,
+        req = kw.pop("req", None) or request()
+        sender = transport.Sender(
+            timeouts=timeout
+            if isinstance(timeout, transport.Timeouts)
+            else transport.Timeouts.of(timeout),
             announce=lines.append,
             policy=pol or policy(scale=0.0),
             transport=httpx.MockTransport(handler),
             **kw,
         )
+        result: PrepareResult | AcpError = sender.send(req, binding_id="wb_1")
     except AcpError as exc:
         result = exc
     return result, lines
@@ -368,9 +370,9 @@ def test_the_watchdog_cuts_an_answer_that_trickles_in_at_the_deadline() -> None:
         )
         started = time.monotonic()
         with pytest.raises(UnavailableError) as caught:
-            transport.send_prepare(
-                req, binding_id="wb_1", timeout=1.0, policy=policy(deadline=1.5, scale=0.0)
-            )
+            transport.Sender(
+                timeouts=transport.Timeouts.of(1.0), policy=policy(deadline=1.5, scale=0.0)
+            ).send(req, binding_id="wb_1")
         elapsed = time.monotonic() - started
     assert caught.value.message == (
         f"The request to {srv.url} did not complete within the 1.5 s deadline."
@@ -395,9 +397,9 @@ def test_the_watchdog_cuts_a_request_the_server_reads_slowly() -> None:
         )
         started = time.monotonic()
         with pytest.raises(UnavailableError) as caught:
-            transport.send_prepare(
-                req, binding_id="wb_1", timeout=1.0, policy=policy(deadline=1.5, scale=0.0)
-            )
+            transport.Sender(
+                timeouts=transport.Timeouts.of(1.0), policy=policy(deadline=1.5, scale=0.0)
+            ).send(req, binding_id="wb_1")
         elapsed = time.monotonic() - started
     assert "did not complete within the 1.5 s deadline" in caught.value.message
     assert 1.5 <= elapsed < 1.5 + transport.WATCHDOG_GRACE + 0.5

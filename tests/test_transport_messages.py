@@ -144,7 +144,9 @@ def test_an_unusable_proxy_setting_is_a_config_error_for_https_only(
     monkeypatch.delenv("NO_PROXY")
     monkeypatch.setenv("HTTPS_PROXY", proxy)
     with pytest.raises(ConfigError) as caught:
-        transport.send_prepare(request_to("https://api.example.com"), binding_id="wb_1", timeout=5)
+        transport.Sender(timeouts=transport.Timeouts.of(5)).send(
+            request_to("https://api.example.com"), binding_id="wb_1"
+        )
     assert caught.value.message.startswith("The proxy settings are not usable: ")
     assert caught.value.message.endswith(".")
     assert caught.value.hint == PROXY_HINT
@@ -274,9 +276,9 @@ def test_each_attempt_has_a_new_connection_and_plain_http_no_proxy_nor_certifica
     monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent/ca.pem")
     ready = answer(201, json.dumps(PREPARED_SESSION).encode())
     with RawServer(busy_then_ready, ready) as srv:
-        result = transport.send_prepare(
-            request_to(srv.url), binding_id="wb_1", timeout=5, policy=RetryPolicy(scale=0.0)
-        )
+        result = transport.Sender(
+            timeouts=transport.Timeouts.of(5), policy=RetryPolicy(scale=0.0)
+        ).send(request_to(srv.url), binding_id="wb_1")
     assert isinstance(result, PrepareResult)
     assert srv.connections == 2
 

@@ -192,29 +192,6 @@ class Sender:
                 deadline.charge(decision.seconds - decision.slept)
 
 
-def send_prepare(
-    request: Request,
-    *,
-    binding_id: str,
-    timeout: float | Timeouts,
-    log: Log | None = None,
-    announce: Log | None = None,
-    policy: RetryPolicy | None = None,
-    ca_bundle: Path | None = None,
-    transport: httpx.BaseTransport | None = None,
-) -> PrepareResult:
-    """Send ``request`` with a one-off `Sender` of these settings (see `Sender.send`)."""
-    sender = Sender(
-        timeouts=timeout if isinstance(timeout, Timeouts) else Timeouts.of(timeout),
-        policy=policy,
-        ca_bundle=ca_bundle,
-        transport=transport,
-        log=log,
-        announce=announce,
-    )
-    return sender.send(request, binding_id=binding_id)
-
-
 def _client(
     url: str, ca_bundle: Path | None, transport: httpx.BaseTransport | None
 ) -> httpx.Client:
