@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import selectors
@@ -12,14 +13,15 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from acp_cli.emulator import EmulatorClient
+from acp_cli.emulator import Emulator, EmulatorClient
 from tests.emulator_http import endpoint, raw_exchange, signed_body
 from tests.polling import wait_until
 
@@ -174,6 +176,43 @@ def test_bindings_given_make_others_404(tmp_path: Path) -> None:
         missing = prepare(emu.url, binding="wb_2")
         assert missing.status_code == 404
         assert missing.json()["error"]["code"] == "binding_not_found"
+
+
+class ByteByByte(io.StringIO):
+    """A stream that writes one character at a time and lets other threads run in
+    between, as an unbuffered stderr may split a write."""
+
+    def write(self, text: str) -> int:
+        for char in text:
+            super().write(char)
+            time.sleep(0)
+        return len(text)
+
+
+def test_notes_and_request_lines_never_run_into_each_other(
+    make_emulator: Callable[..., Emulator],
+) -> None:
+    """Everything the emulator logs (its start notes, its request lines) is written whole:
+    notes printed while the first requests arrive once ran into their lines."""
+    log = ByteByByte()
+    emu = make_emulator(quiet=False, log_stream=log)
+    notes = [f"acp-emulator: note {index}" for index in range(20)]
+    writers = [threading.Thread(target=emu.log, args=(note,)) for note in notes]
+    for writer in writers:
+        writer.start()
+    with httpx.Client(base_url=emu.url) as client:
+        for _ in range(10):
+            client.post(
+                endpoint("wb_1"), json=signed_body(PLAN), headers={"Authorization": "Bearer t"}
+            )
+    for writer in writers:
+        writer.join()
+    wait_until(lambda: log.getvalue().count(" req_") == 10)
+    lines = log.getvalue().splitlines()
+    assert sorted(line for line in lines if line.startswith("acp-emulator:")) == sorted(notes)
+    requests = [line for line in lines if not line.startswith("acp-emulator:")]
+    assert len(requests) == 10
+    assert all(LOG_LINE.match(line) for line in requests), requests
 
 
 def test_quiet_logs_nothing(tmp_path: Path) -> None:

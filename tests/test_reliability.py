@@ -299,9 +299,12 @@ def test_a_retry_after_beyond_the_deadline_fails_at_once(
     run = prepare("--plan", plan, "--deadline", "10", env=api_env)
     assert run.code == 6
     assert len(emulator.requests()) == 1
-    assert re.search(
-        r"asked to wait 30 s .* more than the (9|10) s left of the 10 s deadline", run.stderr
+    said = re.search(
+        r"asked to wait 30 s .* more than the (\d+) s left of the 10 s deadline", run.stderr
     )
+    assert said, run.stderr
+    # The seconds left depend on how long the first attempt took on a loaded machine.
+    assert 1 <= int(said[1]) <= 10
 
 
 def test_a_junk_retry_after_is_ignored(

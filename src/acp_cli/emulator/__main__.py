@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(emulator.url, flush=True)
         if not args.quiet:
             for line in _start_notes(args.token, args.binding, args.db):
-                print(f"acp-emulator: {line}", file=sys.stderr, flush=True)
+                emulator.log(f"acp-emulator: {line}")
         # A timeout keeps the main thread returning to Python now and then, so
         # signal handlers run promptly on every platform.
         while not stop.wait(0.5):

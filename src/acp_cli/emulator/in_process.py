@@ -75,7 +75,7 @@ class Emulator:
         state = EmulatorState(self.config)
         try:
             server = EmulatorHTTPServer(
-                (self._host, self._port), state, None if self._quiet else self._write_log
+                (self._host, self._port), state, None if self._quiet else self.log
             )
         except BaseException:
             state.close()
@@ -187,6 +187,14 @@ class Emulator:
         """Forget every session, queued fault and recorded request."""
         self._running_state().reset()
 
+    def log(self, line: str) -> None:
+        """Write ``line`` to the request log (``log_stream``, else stderr) in one
+        piece: lines written from several threads never run into each other."""
+        stream = self._log_stream or sys.stderr
+        with self._log_lock, contextlib.suppress(OSError, ValueError):
+            stream.write(line + "\n")
+            stream.flush()
+
     # --- internals ---------------------------------------------------------
 
     def _running_server(self) -> EmulatorHTTPServer:
@@ -198,9 +206,3 @@ class Emulator:
         if self._state is None:
             raise RuntimeError("the emulator is not running; call start() or use it in a with")
         return self._state
-
-    def _write_log(self, line: str) -> None:
-        stream = self._log_stream or sys.stderr
-        with self._log_lock, contextlib.suppress(OSError, ValueError):
-            stream.write(line + "\n")
-            stream.flush()
