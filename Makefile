@@ -40,14 +40,14 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks examples tools
 
 # The shell completions (src/acp_cli/completions/, linked as completions/) and the
-# man page (man/acp.1), written from the live command tree; tests/test_docs.py fails when the committed ones are stale.
+# man page (man/acp.1), written from the live command tree; tests/project/test_docs.py fails when the committed ones are stale.
 docs: $(STAMP)
 	$(BIN)/python -m tools.gen_docs
 
 # The sdist and the wheel in dist/, as released (RELEASING.md). python -m build
 # makes the wheel from the sdist, so only what the sdist holds goes in; file
 # times in both come from the last commit, so two builds of one commit give the
-# same wheel, byte for byte (tests/test_packaging.py builds it twice).
+# same wheel, byte for byte (tests/project/test_packaging.py builds it twice).
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct)
 
 dist: $(STAMP)

@@ -1,6 +1,7 @@
 """Shared fixtures. No test touches the real machine: every test gets its own
-config folder, home and keyring, and the `acp` command runs as a subprocess
-through its real entry point."""
+config folder, home, hash cache and keyring. Commands run in this process through
+the one entry point (`tests.support.cli_runner.run_acp`); the console script runs
+as a subprocess only where a process shows the behaviour (`run_acp_process`)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from acp_cli.settings import SETTINGS
-from tests.cli_runner import BINDING, TOKEN, reset_keyring_backend
-from tests.git_oracle import isolate_git
-from tests.ordinary_user import ordinary_folder  # noqa: F401 - a fixture for every test file
+from tests.support.cli_runner import BINDING, TOKEN, reset_keyring_backend
+from tests.support.git_oracle import isolate_git
+from tests.support.ordinary_user import ordinary_folder  # noqa: F401 - a fixture for every test file
 
 if TYPE_CHECKING:
     from acp_cli.emulator import Emulator

@@ -33,7 +33,7 @@ from acp_cli.client import sign_plan
 from acp_cli.emulator import Emulator
 from acp_cli.emulator.endpoint import reference_signature
 from acp_cli.retry import RetryPolicy
-from tests.cli_runner import BINDING, TOKEN
+from tests.support.cli_runner import BINDING, TOKEN
 
 PLAN: dict[str, Any] = {"files": [{"path": "a.txt", "size": 3}], "root": "/w"}
 

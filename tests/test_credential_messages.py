@@ -1,7 +1,7 @@
 """acp_cli.credentials: every error's message and hint, whole, one table per error class.
 
 The keyring failures run in this process against real backends (keyring's own
-`fail` backend, and tests/keyring_backends' Locked, Broken and Slow), chosen the
+`fail` backend, and tests/support/keyring_backends' Locked, Broken and Slow), chosen the
 way a user chooses one: PYTHON_KEYRING_BACKEND. Slow answers only when the test
 releases it, so the bounded wait and the "did not answer earlier" path run here
 without leaving a thread behind.
@@ -24,15 +24,15 @@ from acp_cli import credentials, keyring_guard
 from acp_cli.errors import AuthError, ConfigError, UsageError
 from acp_cli.keyring_guard import GuardedKeyring
 from acp_cli.settings import file as config_file
-from tests.cli_runner import reset_keyring_backend, run_acp
-from tests.lock_race import change_while_waiting, needs_proc_locks
-from tests.ordinary_user import ROOT_OWNED, as_ordinary_user
+from tests.support.cli_runner import reset_keyring_backend, run_acp
+from tests.support.lock_race import change_while_waiting, needs_proc_locks
+from tests.support.ordinary_user import ROOT_OWNED, as_ordinary_user
+from tests.support.paths import TEST_BACKENDS
 
-TEST_BACKENDS = Path(__file__).resolve().parent / "keyring_backends"
 if str(TEST_BACKENDS) not in sys.path:
     sys.path.insert(0, str(TEST_BACKENDS))
 
-from acp_test_keyrings import Slow  # noqa: E402 - found through the path above
+from acp_test_keyrings import Slow
 
 ORIGIN = "https://api.example.com"
 TOKEN = "tok_unit_0123456789abcdef"

@@ -3,7 +3,7 @@
 - keyrings.alt's file backend and the real Linux Secret Service (gnome-keyring on
   a private D-Bus session bus): log in, prepare, check status, log out;
 - the `fail` backend (no keyring at all) and the plain-text fallback;
-- backends that are locked, raise D-Bus errors or hang (tests/keyring_backends):
+- backends that are locked, raise D-Bus errors or hang (tests/support/keyring_backends):
   every command ends within the bound with exit 3, one message naming ACP_TOKEN
   and --insecure-storage, and no traceback;
 - ACP_TOKEN: the keyring is never touched.
@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.cli_runner import BINDING, TOKEN, Run, run_acp, run_acp_process
+from tests.support.cli_runner import BINDING, TOKEN, Run, run_acp, run_acp_process
+from tests.support.paths import TEST_BACKENDS
 
 if TYPE_CHECKING:
     from acp_cli.emulator import Emulator
 
-TEST_BACKENDS = Path(__file__).resolve().parent / "keyring_backends"
 # In-process runs find the test backends by name, as PYTHONPATH makes a process do.
 if str(TEST_BACKENDS) not in sys.path:
     sys.path.insert(0, str(TEST_BACKENDS))
@@ -49,7 +49,7 @@ SLACK = 4.0
 
 
 def misbehaving(name: str, bound: float | None = SHORT_BOUND) -> dict[str, str]:
-    """The environment that makes `acp` use one of tests/keyring_backends' backends."""
+    """The environment that makes `acp` use one of tests/support/keyring_backends' backends."""
     env = {"PYTHONPATH": str(TEST_BACKENDS), "PYTHON_KEYRING_BACKEND": f"acp_test_keyrings.{name}"}
     # Backends that answer (locked, broken) keep the default bound: a short one could
     # run out while a busy machine imports them, and they need no waiting anyway.

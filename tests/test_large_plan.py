@@ -14,8 +14,8 @@ import pytest
 
 from acp_cli.emulator import Emulator
 from acp_cli.sizes import binary_size
-from tests.cli_runner import BINDING, run_acp
-from tests.git_oracle import write_tree
+from tests.support.cli_runner import BINDING, run_acp
+from tests.support.git_oracle import write_tree
 
 pytestmark = pytest.mark.usefixtures("isolated_git")
 

@@ -22,8 +22,9 @@ from acp_cli import signature, strict_json
 from acp_cli.emulator.endpoint import reference_signature
 from acp_cli.errors import UsageError
 from acp_cli.signature import canonical_json, plan_signature, sign_plan_bytes
+from tests.support.paths import DATA
 
-JCS_DIR = Path(__file__).resolve().parent / "data" / "jcs"
+JCS_DIR = DATA / "jcs"
 VECTOR_NAMES = ["arrays", "french", "structures", "unicode", "values", "weird"]
 
 

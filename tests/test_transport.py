@@ -2,7 +2,7 @@
 
 Nothing here sleeps for real unless a test says so: the random source and the
 clocks are injected and the loop runs with ``scale=0``. The behaviour over real
-sockets is in tests/test_reliability.py.
+sockets is in tests/cli/test_reliability.py.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from acp_cli.errors import (
 )
 from acp_cli.request import Request, prepare_request
 from acp_cli.retry import RetryPolicy
-from tests.cli_runner import PREPARED_SESSION
-from tests.test_retry_policy import Extremes, FakeClock, policy
+from tests.support.cli_runner import PREPARED_SESSION
+from tests.test_retry import Extremes, FakeClock, policy
 
 # --- the loop -----------------------------------------------------------------
 
@@ -275,7 +275,7 @@ def test_the_ca_bundle_adds_to_the_default_certificates(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)  # a folder loads lazily: nothing to count
-    raw = pytest.importorskip("tests.raw_server")
+    raw = pytest.importorskip("tests.support.raw_server")
     certs = raw.make_certificates(tmp_path)
     default = transport.tls_context()
     added = transport.tls_context(certs.ca)
@@ -356,7 +356,7 @@ def test_the_scale_makes_the_same_attempts_and_messages_against_the_deadline() -
 
 
 def test_the_watchdog_cuts_an_answer_that_trickles_in_at_the_deadline() -> None:
-    from tests.raw_server import RawServer, read_request
+    from tests.support.raw_server import RawServer, read_request
 
     def trickle(conn: Any, server: RawServer) -> None:
         read_request(conn, server)
@@ -382,7 +382,7 @@ def test_the_watchdog_cuts_an_answer_that_trickles_in_at_the_deadline() -> None:
 
 
 def test_the_watchdog_cuts_a_request_the_server_reads_slowly() -> None:
-    from tests.raw_server import RawServer, read_head
+    from tests.support.raw_server import RawServer, read_head
 
     def slow_reader(conn: Any, server: RawServer) -> None:
         read_head(conn)

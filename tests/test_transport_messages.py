@@ -18,7 +18,7 @@ from acp_cli.answers import PrepareResult
 from acp_cli.errors import AcpError, ConfigError, RejectedError, UnavailableError
 from acp_cli.request import Request
 from acp_cli.retry import GiveUp, RetryPolicy, Wait
-from tests.cli_runner import PREPARED_SESSION
+from tests.support.cli_runner import PREPARED_SESSION
 from tests.test_transport import Recorder, send
 
 POLICY = RetryPolicy(attempts=4, scale=1.0)
@@ -258,7 +258,7 @@ def test_an_answer_is_read_for_the_binding_sent() -> None:
 def test_each_attempt_has_a_new_connection_and_plain_http_no_proxy_nor_certificates(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tests.raw_server import RawServer, answer, read_request, response_bytes
+    from tests.support.raw_server import RawServer, answer, read_request, response_bytes
 
     def busy_then_ready(conn: Any, server: RawServer) -> None:
         # Keeps the connection open, and would answer a second request on it.

@@ -4,7 +4,7 @@
 
 FOLDER defaults to the repository root; the files go to FOLDER/src/acp_cli/completions/
 and FOLDER/man/. The output depends only on the code: no clock, no machine, so
-`tests/test_docs.py` can regenerate it and compare byte for byte.
+`tests/project/test_docs.py` can regenerate it and compare byte for byte.
 """
 
 from __future__ import annotations

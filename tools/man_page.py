@@ -5,7 +5,7 @@ config keys from the registry of settings (``acp_cli.settings.SETTINGS``); the
 exit codes from ``acp_cli.errors.ExitCode``. The other variables, the folders
 and the examples are written here, next to the code that renders them.
 `groff -man -ww -z` and `mandoc -T lint` must report nothing on the result
-(tests/test_docs.py).
+(tests/project/test_docs.py).
 """
 
 from __future__ import annotations

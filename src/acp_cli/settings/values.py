@@ -74,7 +74,7 @@ class ExistingFile(ValueType):
 
     def __init__(self, example: str, hint: str) -> None:
         # Run at import only, where mutmut's mutants never apply (CONTRIBUTING.md);
-        # tests/test_setting_messages.py asserts the example and the hint whole.
+        # tests/settings/test_messages.py asserts the example and the hint whole.
         self.example = example  # pragma: no mutate
         self.hint = hint  # pragma: no mutate
         """What to give instead, said with every refusal."""

@@ -1,0 +1,102 @@
+"""Running `acp`: in this process through `acp_cli.cli.boundary.run` (`run_acp`), or as
+the real console script in a subprocess (`run_acp_process`) where only a process
+shows the behaviour; and the test constants."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+BIN = Path(sys.executable).parent
+ACP = BIN / "acp"
+TOKEN = "tok_live_0123456789abcdefSECRET"
+BINDING = "wb_123"
+PREPARED_SESSION: dict[str, Any] = {
+    "pushSession": {"id": "ps_1", "status": "prepared", "workspaceBindingId": BINDING},
+    "created": True,
+}
+"""The answer to a push prepare, for the servers that stand in where the emulator cannot."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one `acp` process did."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        """stdout and stderr together, for checks that apply to both."""
+        return self.stdout + self.stderr
+
+
+def run_acp(
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | str | None = None,
+    timeout: float = 60,
+) -> Run:
+    """Run `acp` in this process, through the one entry point ``run()``, with the
+    test's environment (plus ``env``) and in-memory streams.
+
+    ``os.environ`` holds the same environment while it runs, for the libraries
+    under acp that read it themselves (httpx's proxies, keyring's backend choice).
+    ``timeout`` is accepted for symmetry with `run_acp_process`; nothing here waits.
+    """
+    from acp_cli.cli.boundary import run
+
+    full_env = {**os.environ, **(env or {})}
+    data = stdin.encode() if isinstance(stdin, str) else stdin
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with mock.patch.dict(os.environ, full_env, clear=True):
+        reset_keyring_backend()
+        code = run(
+            list(args), env=full_env, stdin=io.BytesIO(data or b""), stdout=stdout, stderr=stderr
+        )
+    reset_keyring_backend()
+    return Run(code, stdout.getvalue(), stderr.getvalue())
+
+
+def reset_keyring_backend() -> None:
+    """Make keyring choose its backend again, from the environment as it is now.
+
+    keyring picks its backend once per process, where a user's acp runs once:
+    each in-process run, and each test, picks its own.
+    """
+    if "keyring" in sys.modules:
+        import keyring.core
+
+        keyring.core.init_backend()
+
+
+def run_acp_process(
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | str | None = None,
+    timeout: float = 60,
+) -> Run:
+    """Run the installed `acp` console script with the test's environment (plus ``env``)."""
+    full_env = {**os.environ, **(env or {})}
+    data = stdin.encode() if isinstance(stdin, str) else stdin
+    done = subprocess.run(
+        [str(ACP), *args],
+        input=data if data is not None else b"",
+        capture_output=True,
+        env=full_env,
+        timeout=timeout,
+        check=False,
+    )
+    return Run(
+        done.returncode,
+        done.stdout.decode("utf-8", "replace"),
+        done.stderr.decode("utf-8", "replace"),
+    )

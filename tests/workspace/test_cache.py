@@ -1,0 +1,195 @@
+"""The hash cache can only make a run faster (issue 15, item 4): a cache file whose
+content was changed, or that another user could have written, is ignored and
+replaced; the cache folder is bounded, the least recently used caches going first."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from acp_cli.workspace import build_plan
+from acp_cli.workspace import cache as hash_cache
+from tests.support.git_oracle import plan_paths, write_tree
+from tests.support.paths import REPO
+from tests.workspace.test_build import read_cache, sealed_cache, sha
+
+pytestmark = pytest.mark.usefixtures("isolated_git")
+
+OLD_NS = 1_600_000_000_000_000_000
+OTHER_UID = 54321
+FORGED = sha(b"not the content")
+
+
+def make_old(root: Path) -> None:
+    """Give every file and folder under ``root`` (and ``root``) an mtime long past, so
+    that the cache trusts what it recorded about them (no racy-git re-read)."""
+    for folder, _, names in os.walk(root):
+        for name in names:
+            os.utime(os.path.join(folder, name), ns=(OLD_NS, OLD_NS))
+        os.utime(folder, ns=(OLD_NS, OLD_NS))
+
+
+def cached_workspace(work: Path, files: int) -> tuple[bytes, Path]:
+    """``files`` files in ``work``, planned once: the true plan and the cache file."""
+    write_tree(work, {f"d{index % 7}/f{index:04}": f"content {index}\n" for index in range(files)})
+    make_old(work)
+    expected = build_plan(work, cache=False).data
+    first = build_plan(work)
+    assert first.data == expected
+    return expected, hash_cache.cache_file(work.resolve(), os.environ)
+
+
+def forge(cache_file: Path, *, seal: bool) -> bytes:
+    """Rewrite the hash of ``d0/f0000`` in the cache file to FORGED; with ``seal`` the
+    checksums are made to match, as a program that knows the format would."""
+    header, files = read_cache(cache_file)
+    entry = files["files"]["d0/f0000"]
+    files["files"]["d0/f0000"] = entry[:-64] + FORGED
+    if seal:
+        data = sealed_cache(header, files)
+    else:
+        data = cache_file.read_bytes().replace(entry.encode(), (entry[:-64] + FORGED).encode())
+    cache_file.write_bytes(data)
+    return data
+
+
+def forged_is_used(work: Path) -> bool:
+    built = build_plan(work)
+    return FORGED.encode() in built.data
+
+
+@pytest.mark.parametrize("files", [3, 900])  # described in this process, and in workers
+def test_a_hash_edited_on_disk_is_not_used_and_the_cache_is_rewritten(
+    work: Path, files: int
+) -> None:
+    expected, cache_file = cached_workspace(work, files)
+    _, original = read_cache(cache_file)
+
+    forge(cache_file, seal=False)
+
+    built = build_plan(work)
+    assert built.data == expected
+    assert built.hashed_files == files  # nothing of the file was trusted
+    assert read_cache(cache_file)[1] == original  # rewritten with the true hashes
+    assert build_plan(work).hashed_files == 0
+
+
+@pytest.mark.parametrize("files", [3, 900])
+def test_a_sealed_forgery_in_a_private_cache_is_what_the_checks_stand_between(
+    work: Path, files: int
+) -> None:
+    """The control of the tests below: a cache that passes every check is trusted,
+    so what makes them give the true plan is the one check each varies."""
+    _, cache_file = cached_workspace(work, files)
+    forge(cache_file, seal=True)
+    assert forged_is_used(work)
+
+
+def test_an_edited_header_is_not_used(work: Path) -> None:
+    """The header remembers which folders hold an .acpignore: a header edited to
+    forget one would let the file it leaves out into the plan."""
+    write_tree(work, {".acpignore": "secret.env\n", "secret.env": "TOKEN=1\n", "a": "1"})
+    make_old(work)
+    expected = build_plan(work).data
+    cache_file = hash_cache.cache_file(work.resolve(), os.environ)
+    header, _ = read_cache(cache_file)
+    assert header["folders"][""][2] is True
+    line, body = cache_file.read_bytes().split(b"\n", 1)
+    cache_file.write_bytes(line.replace(b",true,", b",false,", 1) + b"\n" + body)
+
+    built = build_plan(work)
+
+    assert built.data == expected
+    assert "secret.env" not in plan_paths(built)
+    assert read_cache(cache_file)[0]["folders"][""][2] is True  # rewritten
+
+
+def _chown_file(cache_file: Path) -> None:
+    os.chown(cache_file, OTHER_UID, -1)
+
+
+def _chown_folder(cache_file: Path) -> None:
+    os.chown(cache_file.parent, OTHER_UID, -1)
+
+
+@pytest.mark.parametrize(
+    ("untrusted", "file_replaced"),
+    [
+        (_chown_file, True),
+        (lambda path: path.chmod(0o620), True),  # group may write it
+        (lambda path: path.chmod(0o602), True),  # others may write it
+        (_chown_folder, False),
+        (lambda path: path.parent.chmod(0o770), False),
+        (lambda path: path.parent.chmod(0o1777), False),  # even sticky, as /tmp
+    ],
+    ids=[
+        "file-of-another-user",
+        "file-group-writable",
+        "file-world-writable",
+        "folder-of-another-user",
+        "folder-group-writable",
+        "folder-world-writable",
+    ],
+)
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user takes root")
+def test_a_cache_another_user_could_have_written_is_not_used(
+    work: Path, untrusted: Any, file_replaced: bool
+) -> None:
+    expected, cache_file = cached_workspace(work, 3)
+    forge(cache_file, seal=True)
+    untrusted(cache_file)
+
+    assert build_plan(work).data == expected
+
+    if file_replaced:  # a new file of the user's own, private, with the true hashes
+        info = cache_file.stat()
+        assert (info.st_uid, info.st_mode & 0o777) == (os.geteuid(), 0o600)
+        assert not forged_is_used(work)
+
+
+def test_the_cache_folder_keeps_the_most_recently_used_caches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folders = [tmp_path / f"job{index}" for index in range(5)]
+    caches = []
+    for index, folder in enumerate(folders[:4]):
+        write_tree(folder, {"a": f"{index}"})
+        make_old(folder)
+        build_plan(folder)
+        caches.append(hash_cache.cache_file(folder.resolve(), os.environ))
+        os.utime(caches[-1], ns=(OLD_NS + index, OLD_NS + index))  # job0 used first
+    plans = caches[0].parent
+    monkeypatch.setattr(hash_cache, "MAX_FILES", 3)
+    used = caches[0].read_bytes()
+
+    assert build_plan(folders[0]).hashed_files == 0  # used, not rewritten: marked used
+    assert caches[0].read_bytes() == used
+    assert len(list(plans.iterdir())) == 4  # a cache that is only read evicts nothing
+    write_tree(folders[4], {"a": "4"})
+    build_plan(folders[4])
+
+    caches.append(hash_cache.cache_file(folders[4].resolve(), os.environ))
+    assert set(plans.iterdir()) == {caches[4], caches[0], caches[3]}
+    assert build_plan(folders[3]).hashed_files == 0  # a kept cache is still whole
+
+
+def test_the_cache_folder_is_bounded_in_bytes_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hash_cache, "MAX_BYTES", 1)  # smaller than any cache
+    for index in range(3):
+        folder = tmp_path / f"job{index}"
+        write_tree(folder, {"a": f"{index}"})
+        build_plan(folder)
+        kept = hash_cache.cache_file(folder.resolve(), os.environ)
+        # the one just written is kept whatever its size
+        assert list(kept.parent.iterdir()) == [kept]
+
+
+def test_the_bound_is_documented() -> None:
+    readme = (REPO / "README.md").read_text("utf-8")
+    assert f"{hash_cache.MAX_FILES} workspaces" in readme
+    assert f"{hash_cache.MAX_BYTES >> 20} MiB" in readme

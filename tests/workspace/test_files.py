@@ -1,0 +1,337 @@
+"""Which files a plan lists: always git's set (SPEC section 8), git being the oracle."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from acp_cli.errors import UsageError
+from acp_cli.workspace import build_plan
+from tests.support.git_oracle import (
+    acpignore_listing,
+    fresh_repository_listing,
+    git,
+    git_listing,
+    plan_paths,
+    write_tree,
+)
+
+# Every rule shape of the gitignore documentation, at several levels, plus the
+# shapes other tools get wrong (issue 12): `!**/node_modules/**` then
+# `/node_modules`; `*` / `!*/` / `!*.py`; `foo/**/`; a UTF-8 BOM.
+RULE_SHAPES = {
+    ".gitignore": "\ufeff"  # a BOM: the first rule still applies
+    "*.log\n"
+    "# a comment line, then a blank line\n"
+    "\n"
+    "\\#literal-hash\n"
+    "\\!literal-bang\n"
+    "trailing-space   \n"
+    "escaped-space\\ \n"
+    "!important.log\n"
+    "/anchored.txt\n"
+    "build/\n"
+    "docs/*.html\n"
+    "**/cache\n"
+    "out/**\n"
+    "a/**/deep.tmp\n"
+    "report?.csv\n"
+    "img[0-9].png\n"
+    "!**/node_modules/**\n"
+    "/node_modules\n"
+    "foo/**/\n"
+    "tracked-but-ignored.txt\n",
+    "keep.log": "",
+    "important.log": "",
+    "#literal-hash": "",
+    "!literal-bang": "",
+    "trailing-space": "",
+    "escaped-space ": "",
+    "escaped-space": "",
+    "anchored.txt": "",
+    "sub/anchored.txt": "",
+    "build/output.o": "",
+    "src/build/output.o": "",
+    "lib/build": "",  # a file named build: `build/` matches folders only
+    "docs/index.html": "",
+    "docs/api/index.html": "",
+    "docs/readme.md": "",
+    "cache/x": "",
+    "src/cache/y": "",
+    "src/cache.py": "",
+    "out/a": "",
+    "out/sub/b": "",
+    "a/deep.tmp": "",
+    "a/b/c/deep.tmp": "",
+    "a/b/shallow.tmp": "",
+    "report1.csv": "",
+    "report10.csv": "",
+    "img5.png": "",
+    "imgx.png": "",
+    "node_modules/lib/index.js": "",
+    "pkg/node_modules/lib/index.js": "",
+    "foo/file": "",
+    "foo/bar/file": "",
+    "star/.gitignore": "*\n!*/\n!*.py\n",
+    "star/a.py": "",
+    "star/b.txt": "",
+    "star/deeper/c.py": "",
+    "star/deeper/d.md": "",
+    "nested/.gitignore": "*.txt\n!keep.txt\n/local-only\n",
+    "nested/a.txt": "",
+    "nested/keep.txt": "",
+    "nested/local-only": "",
+    "nested/inner/local-only": "",
+    "nested/inner/.gitignore": "!a.txt\n",
+    "nested/inner/a.txt": "",
+    "nested/inner/b.txt": "",
+    "excluded-dir/.gitignore": "",
+    "reinclude/.gitignore": "ignored-dir/\n!ignored-dir/wanted\n",
+    "reinclude/ignored-dir/wanted": "",
+    "names/with space.txt": "",
+    "names/#hash": "",
+    "names/caf\u00e9-\u65e5\u672c.txt": "",
+    "tracked-but-ignored.txt": "",
+}
+
+
+def rule_shapes_tree(root: Path) -> None:
+    write_tree(root, RULE_SHAPES)
+
+
+pytestmark = pytest.mark.usefixtures("isolated_git")
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Path:
+    folder = tmp_path / "scratch"
+    folder.mkdir()
+    return folder
+
+
+def test_outside_git_the_files_are_those_of_a_fresh_repository(work: Path, scratch: Path) -> None:
+    rule_shapes_tree(work)
+
+    built = build_plan(work)
+
+    expected = fresh_repository_listing(work, scratch)
+    assert plan_paths(built) == expected
+    assert not built.inside_work_tree
+    # The shapes that other tools get wrong, spelled out:
+    assert "keep.log" not in expected  # the BOM did not hide `*.log`
+    assert "pkg/node_modules/lib/index.js" in expected
+    assert "node_modules/lib/index.js" not in expected
+    assert {"star/a.py", "star/deeper/c.py"} <= expected
+    assert not {"star/b.txt", "star/deeper/d.md"} & expected
+    assert "foo/file" in expected  # `foo/**/` matches the folders below foo only
+    assert "foo/bar/file" not in expected
+    assert "lib/build" in expected
+
+
+def test_inside_a_work_tree_the_files_are_gits_own_list(work: Path) -> None:
+    rule_shapes_tree(work)
+    git(work, "init", "--quiet")
+    git(work, "add", ".")
+    git(work, "add", "--force", "tracked-but-ignored.txt", "build/output.o")
+    git(work, "commit", "--quiet", "-m", "start")
+    (work / "docs" / "readme.md").unlink()  # deleted from the work tree, still tracked
+    (work / ".git" / "info" / "exclude").write_text("*.local\n", encoding="utf-8")
+    write_tree(work, {"untracked.txt": "", "untracked.log": "", "names/settings.local": ""})
+
+    built = build_plan(work)
+
+    assert built.inside_work_tree
+    assert plan_paths(built) == git_listing(work)
+    assert {"tracked-but-ignored.txt", "build/output.o", "untracked.txt"} <= plan_paths(built)
+    assert not {"docs/readme.md", "names/settings.local", "untracked.log"} & plan_paths(built)
+
+
+def test_a_subfolder_of_a_repository_is_planned_with_the_repositorys_rules(work: Path) -> None:
+    rule_shapes_tree(work)
+    git(work, "init", "--quiet")
+
+    built = build_plan(work / "nested")
+
+    expected = {
+        path.removeprefix("nested/") for path in git_listing(work) if path.startswith("nested/")
+    }
+    assert plan_paths(built) == expected == git_listing(work / "nested")
+    assert "keep.txt" in expected
+    assert "inner/b.txt" not in expected
+
+
+def test_the_users_global_excludes_file_applies(work: Path, tmp_path: Path) -> None:
+    excludes = tmp_path / "home" / "global-ignore"
+    excludes.write_text("*.secret\n", encoding="utf-8")
+    git(work, "config", "--global", "core.excludesFile", str(excludes))
+    write_tree(work, {"a.secret": "", "b.txt": "", "sub/c.secret": ""})
+
+    assert plan_paths(build_plan(work)) == {"b.txt"}
+
+
+def test_ignore_files_above_dir_do_not_count_outside_git(work: Path) -> None:
+    write_tree(work, {".gitignore": "*.txt\n", "inner/a.txt": "", "inner/b.md": ""})
+
+    assert plan_paths(build_plan(work / "inner")) == {"a.txt", "b.md"}
+
+
+def test_acpignore_rules_are_evaluated_like_a_second_set_of_gitignore_files(
+    work: Path, scratch: Path
+) -> None:
+    rule_shapes_tree(work)
+    write_tree(
+        work,
+        {
+            ".acpignore": "*.md\n/names/\n!docs/readme.md\n",
+            "star/.acpignore": "*.py\n!deeper/c.py\n",
+            "nested/.acpignore": "inner/\n",
+        },
+    )
+
+    built = build_plan(work)
+
+    expected = fresh_repository_listing(work, scratch) & acpignore_listing(work, scratch)
+    assert plan_paths(built) == expected
+    assert "docs/readme.md" in expected  # .acpignore negation within its own rules
+    assert "star/deeper/c.py" in expected
+    assert "star/a.py" not in expected
+
+
+def test_a_gitignore_negation_cannot_bring_back_what_acpignore_excludes(work: Path) -> None:
+    write_tree(
+        work,
+        {
+            ".gitignore": "*.txt\n!keep.txt\n",
+            ".acpignore": "keep.txt\n",
+            "keep.txt": "",
+            "other.md": "",
+        },
+    )
+
+    assert plan_paths(build_plan(work)) == {".gitignore", ".acpignore", "other.md"}
+
+
+def test_a_git_ignored_acpignore_still_applies(work: Path) -> None:
+    write_tree(work, {".gitignore": ".acpignore\n", ".acpignore": "b\n", "a": "", "b": ""})
+
+    assert plan_paths(build_plan(work)) == {".gitignore", "a"}
+
+
+def test_an_acpignore_negation_cannot_bring_back_what_gitignore_excludes(work: Path) -> None:
+    write_tree(work, {".gitignore": "*.log\n", ".acpignore": "!*.log\n", "a.log": "", "b": ""})
+
+    assert plan_paths(build_plan(work)) == {".gitignore", ".acpignore", "b"}
+
+
+def test_exclude_patterns_are_gitignore_patterns_relative_to_dir(work: Path) -> None:
+    git(work, "init", "--quiet")
+    write_tree(
+        work,
+        {
+            "inner/a.txt": "",
+            "inner/b.md": "",
+            "inner/sub/a.txt": "",
+            "inner/sub/c.md": "",
+            "inner/build/x": "",
+            "inner/.acpignore": "!*.md\n",  # cannot bring back what --exclude leaves out
+        },
+    )
+
+    built = build_plan(work / "inner", excludes=["/a.txt", "*.md", "build/"])
+
+    assert plan_paths(built) == {"sub/a.txt", ".acpignore"}
+
+
+def test_excluded_special_files_and_nested_repositories_are_not_reported(work: Path) -> None:
+    write_tree(work, {"a": "", "inner/b": "", ".acpignore": "inner/\n"})
+    git(work / "inner", "init", "--quiet")
+    os.mkfifo(work / "pipe")
+
+    built = build_plan(work, excludes=["pipe"])
+
+    assert plan_paths(built) == {"a", ".acpignore"}
+    assert built.skipped == ()
+
+
+NAMES = ["a", "b.py", "c.txt", "d", "node_modules", "build"]
+PATTERNS = [
+    "*",
+    "!*/",
+    "!*.py",
+    "*.txt",
+    "!c.txt",
+    "a",
+    "/a",
+    "a/",
+    "!a",
+    "d/**",
+    "d/**/",
+    "**/b.py",
+    "!**/node_modules/**",
+    "/node_modules",
+    "node_modules/",
+    "build",
+    "!build/",
+    "a/**/c.txt",
+    "?.py",
+    "[ab]*",
+    "\\!x",
+    "#c.txt",
+    "",
+]
+
+trees = st.sets(
+    st.lists(st.sampled_from(NAMES), min_size=1, max_size=3).map("/".join),
+    min_size=1,
+    max_size=12,
+)
+ignore_files = st.dictionaries(
+    st.sampled_from(["", "a/", "d/", "node_modules/", "a/d/"]),
+    st.tuples(
+        st.sampled_from([".gitignore", ".acpignore"]),
+        st.lists(st.sampled_from(PATTERNS), max_size=5),
+    ),
+    max_size=4,
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(paths=trees, rules=ignore_files, bom=st.booleans())
+def test_random_trees_and_rules_give_gits_set(
+    paths: set[str], rules: dict[str, tuple[str, list[str]]], bom: bool
+) -> None:
+    with tempfile.TemporaryDirectory() as temporary:
+        work = Path(temporary) / "work"
+        scratch = Path(temporary) / "scratch"
+        work.mkdir()
+        scratch.mkdir()
+        files: dict[str, str] = {}
+        for path in sorted(paths, key=len, reverse=True):
+            # A path that is a folder of another cannot also be a file.
+            if not any(other.startswith(path + "/") for other in files):
+                files[path] = path
+        for folder, (name, patterns) in rules.items():
+            if not any(path.startswith(folder) for path in files) or (folder + name) in files:
+                continue
+            if any(path == folder.rstrip("/") for path in files):
+                continue
+            text = "\n".join(patterns) + "\n"
+            files[folder + name] = ("\ufeff" if bom else "") + text
+        write_tree(work, files)
+
+        built = build_plan(work, cache=False)
+
+        expected = fresh_repository_listing(work, scratch) & acpignore_listing(work, scratch)
+        assert plan_paths(built) == expected
+
+
+def test_an_exclude_pattern_with_a_line_break_is_refused(work: Path) -> None:
+    write_tree(work, {"a": "", "b": ""})
+
+    with pytest.raises(UsageError, match="line break"):
+        build_plan(work, excludes=["a\nb"])
