@@ -158,6 +158,16 @@ def test_only_the_package_is_installed(wheel: zipfile.ZipFile) -> None:
     assert {f"src/{name}" for name in wheel.namelist() if name.startswith("acp_cli/")} == package
 
 
+def test_the_licence_is_declared_and_shipped(wheel: zipfile.ZipFile) -> None:
+    """The wheel says which licence it is under (PEP 639) and carries its text."""
+    info = f"acp_api_cli-{__version__}.dist-info"
+    metadata = wheel.read(f"{info}/METADATA").decode("utf-8")
+    assert "License-Expression: Apache-2.0\n" in metadata
+    assert "License-File: LICENSE\n" in metadata
+    assert wheel.read(f"{info}/licenses/LICENSE") == (REPO / "LICENSE").read_bytes()
+    assert b"Apache License" in (REPO / "LICENSE").read_bytes()
+
+
 def test_the_plan_schema_is_shipped_in_the_package(wheel: zipfile.ZipFile) -> None:
     name = "acp_cli/schemas/push-plan-v1.json"
     assert wheel.read(name) == (REPO / "src" / name).read_bytes()
