@@ -214,13 +214,10 @@ def status(
     `acp auth login --insecure-storage`. The keyring is not consulted while
     ACP_TOKEN is set.
     """
-    from acp_cli import credentials, settings
+    from acp_cli import credentials
 
     env = here.env
-    path = here.config_path
-    report = StatusReport(
-        profile=settings.known_profile(here.profile, env, config_file.load(path), path)
-    )
+    report = StatusReport(profile=here.known_profile())
     try:
         conf = here.settings()
     except ConfigError as exc:
