@@ -25,7 +25,7 @@ from acp_cli.settings import (
     Text,
     ValueType,
 )
-from tests.project.test_readme import PYTHON_BLOCKS
+from tests.support.readme import PYTHON_BLOCKS
 
 pytest_plugins = ["pytester"]
 

@@ -23,9 +23,9 @@ from acp_cli.cli.options import complete_profile_names
 from acp_cli.settings import PROFILE_KEYS
 from tests.support.cli_runner import BIN
 from tests.support.paths import REPO
+from tests.support.shells import BASH_COMPLETION, missing, require
 
 COMPLETIONS = REPO / "src" / "acp_cli" / "completions"
-BASH_COMPLETION = Path("/usr/share/bash-completion/bash_completion")
 
 CONFIG = """\
 # [profiles.commented] is not a profile
@@ -59,21 +59,6 @@ CASES = [
     ("acp config get ", sorted(PROFILE_KEYS)),
     ("acp auth st", ["status"]),
 ]
-
-
-def require(program: str) -> str:
-    """The path of ``program``; skip without it, but fail in CI, which installs it."""
-    path = shutil.which(program)
-    if path is None:
-        missing(program)
-    return str(path)
-
-
-def missing(what: str) -> None:
-    """Skip the test for want of ``what``; in CI, where .ci/run installs it, fail."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{what} is not installed; .ci/run installs it for CI.")
-    pytest.skip(f"{what} is not installed")
 
 
 @pytest.fixture
