@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from acp_cli.emulator import Emulator, EmulatorClient
-from tests.support.emulator_http import endpoint, raw_exchange, signed_body
+from tests.support.emulator_http import TOKEN, endpoint, raw_exchange, signed_body
 from tests.support.emulator_process import (
     emulator_command,
     emulator_process,
@@ -25,7 +25,6 @@ from tests.support.emulator_process import (
 )
 from tests.support.polling import wait_until
 
-TOKEN = "t"
 PLAN = {"files": [{"path": "a.txt", "size": 3}]}
 LOG_LINE = re.compile(
     r"^(?P<method>[A-Z]+) (?P<target>\S+) (?P<status>\d{3}|-) (?P<ms>\d+\.\d)ms"
