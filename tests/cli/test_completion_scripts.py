@@ -122,17 +122,23 @@ def bash_complete(
     env = dict(env, SCRIPT=str(COMPLETIONS / "acp"))
     if bash_completion:
         env["LOAD_BASH_COMPLETION"] = str(BASH_COMPLETION)
-    result = subprocess.run(
+    result = run_shell(
         [require("bash"), "--norc", "--noprofile", "-c", BASH_DRIVER, "bash", *bash_words(line)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+        cwd,
+        env,
+    )
+    return re.findall(r"^<reply>(.*)$", result.stdout, re.M)
+
+
+def run_shell(
+    argv: list[str], cwd: Path, env: Mapping[str, str], *, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    """Run a shell's ``argv`` in ``cwd`` with ``env``: it must exit 0; what it printed."""
+    result = subprocess.run(
+        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
     assert result.returncode == 0, result.stderr
-    return re.findall(r"^<reply>(.*)$", result.stdout, re.M)
+    return result
 
 
 @pytest.fixture(params=[False, True], ids=["plain", "bash-completion"])
@@ -276,7 +282,7 @@ def test_zsh_sourced(
 
 def fish_complete(line: str, cwd: Path, env: Mapping[str, str]) -> list[str]:
     """What fish's `complete -C` offers for ``line``, the descriptions dropped."""
-    result = subprocess.run(
+    result = run_shell(
         [
             require("fish"),
             "--no-config",
@@ -285,14 +291,9 @@ def fish_complete(line: str, cwd: Path, env: Mapping[str, str]) -> list[str]:
             str(COMPLETIONS / "acp.fish"),
             line,
         ],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+        cwd,
+        env,
     )
-    assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     return [entry.split("\t")[0] for entry in result.stdout.splitlines()]
 
@@ -324,16 +325,12 @@ def test_powershell(
         "(TabExpansion2 -inputScript $args[0] -cursorColumn $args[0].Length)"
         ".CompletionMatches | ForEach-Object CompletionText"
     )
-    result = subprocess.run(
+    result = run_shell(
         [pwsh, "-NoProfile", "-NonInteractive", "-Command", command, line],
-        cwd=workdir,
-        env=shell_env,
-        capture_output=True,
-        text=True,
+        workdir,
+        shell_env,
         timeout=60,
-        check=False,
     )
-    assert result.returncode == 0, result.stderr
     assert normalized(result.stdout.splitlines()) == expected
 
 
