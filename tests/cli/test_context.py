@@ -22,6 +22,9 @@ timeout = 30
 api_url = "https://staging.example.com"
 """
 
+NEW_PROFILE = ["--profile", "new", "--api-url", "https://new.example.com"]
+"""A profile that config.toml does not hold yet, and its API."""
+
 PLAN = '{"files": [{"path": "a.txt", "size": 3, "mtime": 1.5}], "root": "/w"}'
 
 ONCE = [
@@ -78,6 +81,26 @@ def test_a_removal_reads_again_only_under_the_lock_to_write(config: Path, args: 
     assert run.code == 0, run.stderr
     assert "Removed" in run.stderr
     assert opened == ["r", "r"]  # the read of the run, then the write's own read
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin"),
+    [
+        (["config", "set", "timeout", "9"], None),
+        (["config", "set", "api_url", "https://new.example.com", "--profile", "new"], None),
+        (["auth", "login", "--with-token", "--insecure-storage"], TOKEN),
+        (["auth", "login", "--with-token", "--insecure-storage", *NEW_PROFILE], TOKEN),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else "",
+)
+def test_a_command_that_writes_reads_config_toml_once(
+    config: Path, args: list[str], stdin: str | None
+) -> None:
+    with opens_of(config) as opened:
+        run = run_acp(*args, stdin=stdin)
+
+    assert run.code == 0, run.stderr
+    assert opened == ["r"]  # config set: only the write's own read, under the lock
 
 
 def test_a_new_device_id_is_stored_after_the_one_read(config: Path) -> None:
