@@ -273,10 +273,10 @@ class Client:
 
         env = os.environ if env is None else env
         conf = settings.resolve(profile=profile, api_url=api_url, env=env, flags=flags)
-        return cls.from_settings(conf, env, log=log, announce=announce)
+        return cls._from_settings(conf, env, log=log, announce=announce)
 
     @classmethod
-    def from_settings(
+    def _from_settings(
         cls,
         conf: Settings,
         env: Mapping[str, str],
@@ -284,10 +284,12 @@ class Client:
         log: Log | None = None,
         announce: Log | None = None,
     ) -> Client:
-        """A client for settings already resolved (`acp_cli.settings.resolve`, as
-        `from_config` and the ``acp`` command do): the token from ``ACP_TOKEN``, the
-        keyring or the plain-text file; the device ID from the config file as that
-        resolution read it (`acp_cli.settings.Settings.file`)."""
+        """A client for settings already resolved (`acp_cli.settings.resolve`): the token
+        from ``ACP_TOKEN``, the keyring or the plain-text file; the device ID from the
+        config file as that resolution read it (`acp_cli.settings.Settings.file`).
+
+        Internal, as `acp_cli.settings` is: for `from_config` and the ``acp`` command
+        (`acp_cli.cli.context.Invocation.client`), which reads config.toml once a run."""
         from acp_cli import credentials
 
         token = credentials.resolve_token(conf.origin, env, conf.config_dir)

@@ -229,7 +229,7 @@ class Invocation:
         shows the exchange, retries are announced on stderr."""
         from acp_cli.client import Client
 
-        return Client.from_settings(
+        return Client._from_settings(
             self.settings(flags),
             self.env,
             log=self.messages.info if self.verbose else None,
