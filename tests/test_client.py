@@ -34,6 +34,7 @@ from acp_cli.emulator import Emulator
 from acp_cli.emulator.endpoint import reference_signature
 from acp_cli.retry import RetryPolicy
 from tests.support.cli_runner import BINDING, TOKEN
+from tests.support.file_opens import opens_of
 
 PLAN: dict[str, Any] = {"files": [{"path": "a.txt", "size": 3}], "root": "/w"}
 
@@ -193,6 +194,23 @@ def test_from_config_resolves_as_the_cli_does(emulator: Emulator, isolated_env: 
     ca_file.write_text("", encoding="utf-8")
     flagged = Client.from_config("ci", env, connect_timeout=2, deadline=9, ca_bundle=ca_file)
     assert (flagged.connect_timeout, flagged.retry.deadline, flagged.ca_bundle) == (2, 9, ca_file)
+
+
+def test_from_config_reads_config_toml_once_for_the_settings_and_the_device_id(
+    isolated_env: Path,
+) -> None:
+    isolated_env.mkdir(mode=0o700)
+    config = isolated_env / "config.toml"
+    config.write_text(
+        'device_id = "dev_stored"\n[profiles.ci]\napi_url = "https://api.example.com"\n',
+        encoding="utf-8",
+    )
+
+    with opens_of(config) as opened:
+        client = Client.from_config("ci", {**os.environ, "ACP_TOKEN": TOKEN})
+
+    assert client.device_id == "dev_stored"
+    assert opened == ["r"]
 
 
 def test_the_keywords_of_from_config_are_the_network_settings() -> None:

@@ -22,7 +22,7 @@ from keyring.backend import KeyringBackend
 
 from acp_cli import credentials, keyring_guard
 from acp_cli.errors import AuthError, ConfigError, UsageError
-from acp_cli.keyring_guard import GuardedKeyring
+from acp_cli.keyring_guard import GuardedKeyring, KeyringUnavailable
 from acp_cli.settings import file as config_file
 from tests.support.cli_runner import reset_keyring_backend, run_acp
 from tests.support.lock_race import change_while_waiting, needs_proc_locks
@@ -93,7 +93,7 @@ def test_a_slow_keyring_is_given_up_on_once_then_not_asked_again(
     action: str, limit: float, said: str
 ) -> None:
     words, call = ACTIONS[action]
-    with pytest.raises(credentials.KeyringUnavailable) as first:
+    with pytest.raises(KeyringUnavailable) as first:
         call(timeout=limit)
     assert (first.value.message, first.value.hint) == (
         f"The system keyring did not answer within {said} when acp tried to {words} it.",
@@ -101,7 +101,7 @@ def test_a_slow_keyring_is_given_up_on_once_then_not_asked_again(
     )
     assert first.value.no_backend is False
     for other_words, other in ACTIONS.values():
-        with pytest.raises(credentials.KeyringUnavailable) as again:
+        with pytest.raises(KeyringUnavailable) as again:
             other(timeout=30)  # not waited for: the keyring already stalled
         assert (again.value.message, again.value.hint) == (
             "The system keyring did not answer earlier in this run; acp did not try "
@@ -162,7 +162,7 @@ def test_a_failing_keyring_says_why(
 ) -> None:
     use_backend(monkeypatch, backend)
     words, call = ACTIONS[action]
-    with pytest.raises(credentials.KeyringUnavailable) as caught:
+    with pytest.raises(KeyringUnavailable) as caught:
         call(timeout=30)
     assert (caught.value.message, caught.value.hint, caught.value.no_backend) == (
         f"Could not {words} the system keyring: {reason}.",
@@ -186,7 +186,7 @@ def test_a_backend_error_is_described_by_its_class_and_first_line(
 ) -> None:
     keyring.set_keyring(Raising(error))
     try:
-        with pytest.raises(credentials.KeyringUnavailable) as caught:
+        with pytest.raises(KeyringUnavailable) as caught:
             GuardedKeyring(30).get(ORIGIN)
     finally:
         reset_keyring_backend()
@@ -500,7 +500,7 @@ def test_storing_and_removing_wait_for_the_keyring_only_as_long_as_told(folder: 
     assert stored.removed_other_copy is False  # the keyring did not answer: nothing removed
     assert time.monotonic() - started < 4  # the default bound is 5 s
     keyring_guard._stalled.clear()  # a new command, a new process
-    with pytest.raises(credentials.KeyringUnavailable) as caught:
+    with pytest.raises(KeyringUnavailable) as caught:
         credentials.TokenStore(ORIGIN, folder, 0.2).store(TOKEN, plain_text=False)
     assert caught.value.message == (
         "The system keyring did not answer within 0.2 seconds when acp tried to store "
@@ -544,7 +544,7 @@ def test_an_unusable_stored_token_names_its_store_and_origin(
 
 @pytest.mark.usefixtures("slow_keyring")
 def test_a_keyring_worker_given_up_on_cannot_keep_the_process_alive() -> None:
-    with pytest.raises(credentials.KeyringUnavailable):
+    with pytest.raises(KeyringUnavailable):
         GuardedKeyring(0.1).get(ORIGIN)
     stuck = [thread for thread in threading.enumerate() if thread.name == "acp-keyring"]
     assert stuck

@@ -14,6 +14,7 @@ import pytest
 
 from acp_cli import credentials
 from acp_cli.errors import AuthError, ConfigError, ExitCode, UsageError
+from acp_cli.keyring_guard import KeyringUnavailable
 from acp_cli.settings import DEFAULT_KEYRING_TIMEOUT
 
 ORIGIN = "https://api.example.com"
@@ -127,7 +128,7 @@ def test_delete_removes_the_token_even_from_an_exposed_file(stored: Path, folder
 def test_no_token_anywhere(folder: Path) -> None:
     found = credentials.look_up(ORIGIN, {}, folder)
     assert found.token is None
-    with pytest.raises(credentials.KeyringUnavailable, match="no keyring backend"):
+    with pytest.raises(KeyringUnavailable, match="no keyring backend"):
         credentials.resolve_token(ORIGIN, {}, folder)  # the reason there is none, and the ways
 
 
@@ -166,7 +167,7 @@ def test_a_token_store_on_a_machine_without_a_keyring_keeps_the_token_in_the_fil
 ) -> None:
     store = credentials.TokenStore.for_env(ORIGIN, folder, {"ACP_KEYRING_TIMEOUT": "2"})
     assert store.keyring_timeout == 2.0
-    with pytest.raises(credentials.KeyringUnavailable, match="no keyring backend"):
+    with pytest.raises(KeyringUnavailable, match="no keyring backend"):
         store.check_storage(plain_text=False)  # before a token is typed in vain
     store.check_storage(plain_text=True)
 

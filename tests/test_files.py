@@ -100,8 +100,9 @@ def test_a_dangling_symlink_creates_its_target_as_cp_does(work: Path) -> None:
     assert (work / "store" / "missing.json").read_bytes() == DATA
 
 
-def test_a_fifo_is_written_in_place_and_never_renamed_over(work: Path) -> None:
-    fifo = work / "pipe"
+def read_through_fifo(fifo: Path, target: Path) -> list[bytes]:
+    """Make ``fifo``, `write_atomic` DATA to ``target`` (the fifo, or a link to it) and
+    return what a reader of the fifo received: one read, if the writer closed it."""
     os.mkfifo(fifo)
     received: list[bytes] = []
 
@@ -111,31 +112,25 @@ def test_a_fifo_is_written_in_place_and_never_renamed_over(work: Path) -> None:
 
     reader = threading.Thread(target=read_all, daemon=True)
     reader.start()
-    write_atomic(fifo, DATA)
+    write_atomic(target, DATA)
     reader.join(timeout=10)
-
     assert not reader.is_alive()
-    assert received == [DATA]
+    return received
+
+
+def test_a_fifo_is_written_in_place_and_never_renamed_over(work: Path) -> None:
+    fifo = work / "pipe"
+
+    assert read_through_fifo(fifo, fifo) == [DATA]
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
     assert names(work) == ["pipe"]
 
 
 def test_a_symlink_to_a_fifo_writes_into_the_fifo(work: Path) -> None:
     fifo = work / "pipe"
-    os.mkfifo(fifo)
     (work / "link").symlink_to("pipe")
-    received: list[bytes] = []
 
-    def read_all() -> None:
-        with open(fifo, "rb") as reader:
-            received.append(reader.read())
-
-    reader = threading.Thread(target=read_all, daemon=True)
-    reader.start()
-    write_atomic(work / "link", DATA)
-    reader.join(timeout=10)
-
-    assert received == [DATA]
+    assert read_through_fifo(fifo, work / "link") == [DATA]
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
     assert (work / "link").is_symlink()
 

@@ -7,7 +7,7 @@ that runs the policy is tested in tests/test_transport.py.
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,34 +24,7 @@ from acp_cli.retry import (
     scale_from_env,
     seconds,
 )
-
-NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
-
-
-class Extremes(random.Random):
-    """A random source that always picks the same point of the range: 0 low, 1 high."""
-
-    def __init__(self, point: float) -> None:
-        super().__init__(0)
-        self.point = point
-
-    def uniform(self, a: float, b: float) -> float:
-        return a + (b - a) * self.point
-
-
-class FakeClock:
-    """Monotonic seconds that move only when a test moves them."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def policy(**fields: Any) -> RetryPolicy:
-    return RetryPolicy(**{"rng": Extremes(0.0), "wall_clock": lambda: NOW, **fields})
-
+from tests.support.retry_policy import NOW, Extremes, FakeClock, policy
 
 # --- backoff --------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from acp_cli.settings import (
     Text,
     ValueType,
 )
-from tests.project.test_readme import PYTHON_BLOCKS
+from tests.support.readme import PYTHON_BLOCKS
 
 pytest_plugins = ["pytester"]
 
@@ -284,7 +284,7 @@ def test_a_subprocess_given_the_env_reads_no_users_setting(acp_emulator):
 
 
 def readme_pytest_example() -> str:
-    """The README's ``test_release.py``, as tests/project/test_readme.py extracts it."""
+    """The README's ``test_release.py``, among its Python blocks (tests/support/readme.py)."""
     [code] = [block for block in PYTHON_BLOCKS if "def test_" in block]
     return str(code)
 

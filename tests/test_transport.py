@@ -26,63 +26,15 @@ from acp_cli.errors import (
     RejectedError,
     UnavailableError,
 )
-from acp_cli.request import Request, prepare_request
-from acp_cli.retry import RetryPolicy
+from acp_cli.request import prepare_request
 from tests.support.cli_runner import PREPARED_SESSION
-from tests.test_retry import Extremes, FakeClock, policy
+from tests.support.mock_transport import Recorder, request, send
+from tests.support.retry_policy import Extremes, FakeClock, policy
 
 # --- the loop -----------------------------------------------------------------
 
 
 Handler = Callable[[httpx.Request], httpx.Response]
-
-
-def request(body: bytes = b'{"planSignature":"sha256:x","plan":{}}') -> Request:
-    return prepare_request(
-        api_url="http://127.0.0.1:9", binding_id="wb_1", token="tok_secret_123456",
-        device_id="dev", body=body,
-    )  # fmt: skip
-
-
-class Recorder:
-    """A MockTransport handler that plays a script and records what it got."""
-
-    def __init__(self, *script: httpx.Response | BaseException | Callable[[], Any]) -> None:
-        self.script = list(script)
-        self.requests: list[httpx.Request] = []
-        self.bodies: list[bytes] = []
-
-    def __call__(self, req: httpx.Request) -> httpx.Response:
-        self.requests.append(req)
-        self.bodies.append(req.read())
-        step = self.script[min(len(self.requests), len(self.script)) - 1]
-        if callable(step) and not isinstance(step, httpx.Response):
-            step = step()
-        if isinstance(step, BaseException):
-            raise step
-        assert isinstance(step, httpx.Response)
-        return step
-
-
-def send(
-    handler: Recorder, *, pol: RetryPolicy | None = None, timeout: Any = 30.0, **kw: Any
-) -> tuple[PrepareResult | AcpError, list[str]]:
-    lines: list[str] = []
-    try:
-        req = kw.pop("req", None) or request()
-        sender = transport.Sender(
-            timeouts=timeout
-            if isinstance(timeout, transport.Timeouts)
-            else transport.Timeouts.of(timeout),
-            announce=lines.append,
-            policy=pol or policy(scale=0.0),
-            transport=httpx.MockTransport(handler),
-            **kw,
-        )
-        result: PrepareResult | AcpError = sender.send(req, binding_id="wb_1")
-    except AcpError as exc:
-        result = exc
-    return result, lines
 
 
 def tls_failure() -> httpx.ConnectError:

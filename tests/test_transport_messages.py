@@ -19,7 +19,7 @@ from acp_cli.errors import AcpError, ConfigError, RejectedError, UnavailableErro
 from acp_cli.request import Request
 from acp_cli.retry import GiveUp, RetryPolicy, Wait
 from tests.support.cli_runner import PREPARED_SESSION
-from tests.test_transport import Recorder, send
+from tests.support.mock_transport import Recorder, send
 
 POLICY = RetryPolicy(attempts=4, scale=1.0)
 PROXY_HINT = "Check HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY."

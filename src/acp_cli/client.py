@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from acp_cli.answers import PrepareResult
     from acp_cli.request import Request
+    from acp_cli.settings import Settings
     from acp_cli.workspace import BuiltPlan
 
 PlanSource = Union[str, "os.PathLike[str]", bytes, IO[bytes], Mapping[str, Any], "BuiltPlan"]
@@ -268,15 +269,34 @@ class Client:
         environment (``env``, default ``os.environ``), which wins over the profile in
         config.toml, which wins over the defaults. The token comes from ``ACP_TOKEN``,
         the keyring or the plain-text file; the device ID from the config file."""
-        from acp_cli import credentials, settings
+        from acp_cli import settings
 
         env = os.environ if env is None else env
         conf = settings.resolve(profile=profile, api_url=api_url, env=env, flags=flags)
+        return cls._from_settings(conf, env, log=log, announce=announce)
+
+    @classmethod
+    def _from_settings(
+        cls,
+        conf: Settings,
+        env: Mapping[str, str],
+        *,
+        log: Log | None = None,
+        announce: Log | None = None,
+    ) -> Client:
+        """A client for settings already resolved (`acp_cli.settings.resolve`): the token
+        from ``ACP_TOKEN``, the keyring or the plain-text file; the device ID from the
+        config file as that resolution read it (`acp_cli.settings.Settings.file`).
+
+        Internal, as `acp_cli.settings` is: for `from_config` and the ``acp`` command
+        (`acp_cli.cli.context.Invocation.client`), which reads config.toml once a run."""
+        from acp_cli import credentials
+
         token = credentials.resolve_token(conf.origin, env, conf.config_dir)
         return cls(
             conf.api_url,
             token.value,
-            device_id=config_file.device_id(conf.config_dir, env),
+            device_id=config_file.device_id(conf.config_dir, env, conf.file),
             timeout=conf.timeout,
             connect_timeout=conf.connect_timeout,
             retry=RetryPolicy(deadline=conf.deadline, scale=scale_from_env(env)),

@@ -26,9 +26,7 @@ from typing import Any
 
 from acp_cli import settings
 from acp_cli.errors import AcpError, AuthError, UsageError
-from acp_cli.keyring_guard import SERVICE as SERVICE
-from acp_cli.keyring_guard import GuardedKeyring
-from acp_cli.keyring_guard import KeyringUnavailable as KeyringUnavailable
+from acp_cli.keyring_guard import GuardedKeyring, KeyringUnavailable
 from acp_cli.settings import TOKEN
 from acp_cli.settings import file as config_file
 

@@ -23,9 +23,9 @@ from acp_cli.cli.options import complete_profile_names
 from acp_cli.settings import PROFILE_KEYS
 from tests.support.cli_runner import BIN
 from tests.support.paths import REPO
+from tests.support.shells import BASH_COMPLETION, missing, require
 
 COMPLETIONS = REPO / "src" / "acp_cli" / "completions"
-BASH_COMPLETION = Path("/usr/share/bash-completion/bash_completion")
 
 CONFIG = """\
 # [profiles.commented] is not a profile
@@ -59,21 +59,6 @@ CASES = [
     ("acp config get ", sorted(PROFILE_KEYS)),
     ("acp auth st", ["status"]),
 ]
-
-
-def require(program: str) -> str:
-    """The path of ``program``; skip without it, but fail in CI, which installs it."""
-    path = shutil.which(program)
-    if path is None:
-        missing(program)
-    return str(path)
-
-
-def missing(what: str) -> None:
-    """Skip the test for want of ``what``; in CI, where .ci/run installs it, fail."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{what} is not installed; .ci/run installs it for CI.")
-    pytest.skip(f"{what} is not installed")
 
 
 @pytest.fixture
@@ -137,17 +122,23 @@ def bash_complete(
     env = dict(env, SCRIPT=str(COMPLETIONS / "acp"))
     if bash_completion:
         env["LOAD_BASH_COMPLETION"] = str(BASH_COMPLETION)
-    result = subprocess.run(
+    result = run_shell(
         [require("bash"), "--norc", "--noprofile", "-c", BASH_DRIVER, "bash", *bash_words(line)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+        cwd,
+        env,
+    )
+    return re.findall(r"^<reply>(.*)$", result.stdout, re.M)
+
+
+def run_shell(
+    argv: list[str], cwd: Path, env: Mapping[str, str], *, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    """Run a shell's ``argv`` in ``cwd`` with ``env``: it must exit 0; what it printed."""
+    result = subprocess.run(
+        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
     assert result.returncode == 0, result.stderr
-    return re.findall(r"^<reply>(.*)$", result.stdout, re.M)
+    return result
 
 
 @pytest.fixture(params=[False, True], ids=["plain", "bash-completion"])
@@ -291,7 +282,7 @@ def test_zsh_sourced(
 
 def fish_complete(line: str, cwd: Path, env: Mapping[str, str]) -> list[str]:
     """What fish's `complete -C` offers for ``line``, the descriptions dropped."""
-    result = subprocess.run(
+    result = run_shell(
         [
             require("fish"),
             "--no-config",
@@ -300,14 +291,9 @@ def fish_complete(line: str, cwd: Path, env: Mapping[str, str]) -> list[str]:
             str(COMPLETIONS / "acp.fish"),
             line,
         ],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+        cwd,
+        env,
     )
-    assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     return [entry.split("\t")[0] for entry in result.stdout.splitlines()]
 
@@ -339,16 +325,12 @@ def test_powershell(
         "(TabExpansion2 -inputScript $args[0] -cursorColumn $args[0].Length)"
         ".CompletionMatches | ForEach-Object CompletionText"
     )
-    result = subprocess.run(
+    result = run_shell(
         [pwsh, "-NoProfile", "-NonInteractive", "-Command", command, line],
-        cwd=workdir,
-        env=shell_env,
-        capture_output=True,
-        text=True,
+        workdir,
+        shell_env,
         timeout=60,
-        check=False,
     )
-    assert result.returncode == 0, result.stderr
     assert normalized(result.stdout.splitlines()) == expected
 
 

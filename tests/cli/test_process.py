@@ -21,21 +21,7 @@ import acp_cli
 from acp_cli.emulator import Emulator
 from acp_cli.settings import LARGE_PLAN_BYTES
 from tests.support.cli_runner import ACP, BINDING
-
-
-def shell(
-    command: str, env: dict[str, str], timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    """Run ``command`` in bash, where ``acp`` is the installed console script."""
-    return subprocess.run(
-        ["bash", "-c", f'acp() {{ {shlex.quote(str(ACP))} "$@"; }}; {command}'],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+from tests.support.shells import shell
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.cli.test_terminal import run_on_terminal
 from tests.support.cli_runner import run_acp, run_acp_process
 from tests.support.git_oracle import write_tree
+from tests.support.terminal import run_on_terminal
 
 pytestmark = pytest.mark.usefixtures("isolated_git")
 

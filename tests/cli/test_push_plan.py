@@ -16,9 +16,9 @@ import pytest
 from acp_cli.emulator import Emulator
 from acp_cli.emulator.endpoint import reference_signature
 from acp_cli.workspace import build_plan
-from tests.cli.test_terminal import run_on_terminal
 from tests.support.cli_runner import BINDING, run_acp
 from tests.support.git_oracle import git, write_tree
+from tests.support.terminal import run_on_terminal
 
 TREE = {
     "README.md": "# hello\n",

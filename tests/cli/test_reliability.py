@@ -26,6 +26,7 @@ import pytest
 
 from acp_cli.emulator import Emulator
 from tests.support.cli_runner import ACP, BINDING, PREPARED_SESSION, TOKEN, Run, run_acp
+from tests.support.polling import wait_until
 from tests.support.raw_server import (
     Certificates,
     ProxyLog,
@@ -547,21 +548,14 @@ def test_ctrl_c_during_a_backoff_exits_130_with_one_line(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    try:
+
+    def waiting_30_s() -> None:
         assert proc.stderr is not None
         announced = _read_line(proc.stderr, within=30)
         assert RETRY_LINE.match(announced), announced
         assert "retrying in 30 s" in announced
-        time.sleep(0.2)  # well inside the 30 s wait
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130
-    assert stderr.decode() == "Interrupted.\n"
-    assert stdout == b""
+
+    ctrl_c_once(proc, waiting_30_s)  # 0.2 s later: well inside the 30 s wait
     assert len(emulator.requests()) == 1
 
 
@@ -574,22 +568,27 @@ def test_ctrl_c_while_waiting_for_an_answer_exits_130_with_one_line(plan: str) -
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        try:
-            waited = time.monotonic() + 30
-            while not srv.received:
-                assert time.monotonic() < waited, "the request never arrived"
-                time.sleep(0.02)
-            time.sleep(0.2)  # the request is in, its answer never comes
-            proc.send_signal(signal.SIGINT)
-            stdout, stderr = proc.communicate(timeout=10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        # 0.2 s after the request is in: its answer never comes.
+        ctrl_c_once(proc, lambda: wait_until(lambda: srv.received, timeout=30))
+    assert srv.connections == 1
+
+
+def ctrl_c_once(proc: subprocess.Popen[bytes], ready: Callable[[], None]) -> None:
+    """Once ``ready`` returns (it fails when what it waits for does not happen), and
+    0.2 s more, press Ctrl-C (SIGINT) in ``proc``: it must exit 130, print nothing and
+    say only "Interrupted." on stderr. It is killed if it is still running."""
+    try:
+        ready()
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 130
     assert stderr.decode() == "Interrupted.\n"
     assert stdout == b""
-    assert srv.connections == 1
 
 
 def _read_line(stream: Any, *, within: float) -> str:

@@ -15,9 +15,9 @@ import pytest
 from acp_cli.emulator import Emulator
 from acp_cli.sent_plans import SentPlans
 from acp_cli.settings import origin_of
-from tests.cli.test_terminal import run_on_terminal
 from tests.support.cli_runner import BINDING, run_acp
 from tests.support.git_oracle import write_tree
+from tests.support.terminal import run_on_terminal
 
 pytestmark = pytest.mark.usefixtures("isolated_git")
 

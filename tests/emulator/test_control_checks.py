@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -18,7 +17,6 @@ import pytest
 from acp_cli.emulator import Emulator, EmulatorClient, EmulatorControlError, Fault, FaultSpecError
 from tests.support.emulator_http import connect, endpoint, read_response, signed_body
 
-TOKEN = "t"
 PLAN = {"files": [{"path": "a.txt", "size": 3}]}
 
 
@@ -109,21 +107,6 @@ def spec_with(field: str, value: Any) -> dict[str, Any]:
     if field == "status":
         return {"status": value}
     return {"status": 503, field: value}
-
-
-@pytest.fixture
-def emu(make_emulator: Callable[..., Emulator]) -> Emulator:
-    """An emulator accepting TOKEN and any binding."""
-    return make_emulator(tokens=[TOKEN])
-
-
-@pytest.fixture
-def http(emu: Emulator) -> Iterator[httpx.Client]:
-    """A client for ``emu`` with the token."""
-    with httpx.Client(
-        base_url=emu.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5
-    ) as client:
-        yield client
 
 
 def assert_refused(response: httpx.Response, codes: tuple[str, ...]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -13,26 +13,10 @@ import pytest
 from acp_cli.emulator import Emulator, EmulatorClient, EmulatorControlError, RecordedRequest
 from acp_cli.emulator import server as emulator_server
 from acp_cli.emulator.state import is_loopback_client, loopback_host
-from tests.support.emulator_http import endpoint, signed_body
+from tests.support.emulator_http import TOKEN, endpoint, signed_body
 
-TOKEN = "t"
 PLAN_A = {"files": ["a"]}
 PLAN_B = {"files": ["b"]}
-
-
-@pytest.fixture
-def emu(make_emulator: Callable[..., Emulator]) -> Emulator:
-    """An emulator accepting TOKEN and any binding."""
-    return make_emulator(tokens=[TOKEN])
-
-
-@pytest.fixture
-def http(emu: Emulator) -> Iterator[httpx.Client]:
-    """A plain client for ``emu``; it sends the token, which the controls ignore."""
-    with httpx.Client(
-        base_url=emu.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5
-    ) as client:
-        yield client
 
 
 def make(http: httpx.Client, binding: str, plan: dict[str, Any]) -> dict[str, Any]:

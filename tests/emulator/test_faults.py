@@ -11,18 +11,11 @@ import httpx
 import pytest
 
 from acp_cli.emulator import Emulator, Fault, FaultSpecError
-from tests.support.emulator_http import connect, endpoint, read_until_closed, signed_body
+from tests.support.emulator_http import TOKEN, connect, endpoint, read_until_closed, signed_body
 from tests.support.polling import wait_until
 
-TOKEN = "t"
 PLAN = {"files": [{"path": "a.txt", "size": 3}]}
 BODY = httpx.Request("POST", "/", json=signed_body(PLAN)).read()
-
-
-@pytest.fixture
-def emu(make_emulator: Callable[..., Emulator]) -> Emulator:
-    """An emulator accepting TOKEN and any binding."""
-    return make_emulator(tokens=[TOKEN])
 
 
 @pytest.fixture

@@ -26,9 +26,8 @@ from acp_cli.emulator.nesting import (
 )
 from acp_cli.errors import UsageError
 from acp_cli.signature import sign_plan_bytes
-from tests.support.emulator_http import endpoint
+from tests.support.emulator_http import TOKEN, endpoint
 
-TOKEN = "t"
 BINDING = "wb_deep"
 
 
@@ -46,12 +45,6 @@ def body_text(plan: str, signature: str, metadata: str | None = None) -> str:
     """A request body with the plan's text spliced in, as the client builds it."""
     text = f'{{"planSignature":"{signature}","plan":{plan}'
     return text + (f',"metadata":{metadata}}}' if metadata is not None else "}")
-
-
-@pytest.fixture
-def emu(make_emulator: Callable[..., Emulator]) -> Emulator:
-    """An emulator accepting TOKEN."""
-    return make_emulator(tokens=[TOKEN])
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from tools.man_page import environment
 
 from acp_cli.cli.root import app
 from acp_cli.errors import ExitCode
-from tests.cli.test_completion_scripts import require
 from tests.support.paths import REPO
+from tests.support.shells import require
 
 MAN_PAGE = REPO / "man" / "acp.1"
 

@@ -29,11 +29,11 @@ import pytest
 
 from acp_cli import __version__
 from acp_cli.cli.completion import SCRIPTS
-from tests.cli.test_completion_scripts import BASH_COMPLETION, missing, require
-from tests.emulator.test_process import emulator_process
 from tests.support.cli_runner import Run
+from tests.support.emulator_process import emulator_process
 from tests.support.git_oracle import git, git_listing, write_tree
 from tests.support.paths import REPO
+from tests.support.shells import BASH_COMPLETION, missing, require
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("wheel")]
 

@@ -4,17 +4,13 @@ a pytest file (the "Testing your scripts" example) passes under pytest."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.paths import REPO
-
-README = REPO / "README.md"
-PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+from tests.support.readme import PYTHON_BLOCKS
 
 
 def test_the_readme_has_a_script_and_a_pytest_example() -> None:

@@ -13,6 +13,9 @@ from urllib.parse import quote, urlsplit
 
 from acp_cli.emulator.endpoint import reference_signature
 
+TOKEN = "t"
+"""The token the emulator of the ``emu`` fixture (tests/emulator/conftest.py) accepts."""
+
 
 def signed_body(plan: dict[str, Any], **extra: Any) -> dict[str, Any]:
     """A valid request body for ``plan``, plus any extra fields (e.g. ``metadata``)."""

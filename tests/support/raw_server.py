@@ -208,21 +208,6 @@ def answer(status: int, body: bytes, headers: dict[str, str] | None = None) -> B
     return behaviour
 
 
-def short_answer(status: int, body: bytes, missing: int) -> Behaviour:
-    """Read the request, then send an answer ``missing`` bytes shorter than its Content-Length."""
-
-    def behaviour(conn: socket.socket, server: RawServer) -> None:
-        read_request(conn, server)
-        head = (
-            f"HTTP/1.1 {status} Status\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body) + missing}\r\n\r\n"
-        )
-        conn.sendall(head.encode() + body)
-        conn.shutdown(socket.SHUT_WR)
-
-    return behaviour
-
-
 # --- a proxy -----------------------------------------------------------------------------
 
 

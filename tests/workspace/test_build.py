@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -24,18 +23,11 @@ import rfc8785
 from acp_cli.errors import ExitCode, UsageError
 from acp_cli.signature import sign_plan_bytes
 from acp_cli.workspace import BuiltPlan, SkippedPath, build_plan
+from tests.support.built_plans import by_path, read_cache, sealed_cache, sha
 from tests.support.cli_runner import run_acp
 from tests.support.git_oracle import git, plan_entries, plan_paths, write_tree
 
 pytestmark = pytest.mark.usefixtures("isolated_git")
-
-
-def by_path(built: BuiltPlan) -> dict[str, dict[str, Any]]:
-    return {str(entry["path"]): entry for entry in plan_entries(built)}
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def schema() -> dict[str, Any]:
@@ -237,22 +229,6 @@ def test_a_file_changed_just_after_it_was_cached_is_hashed_again(work: Path) -> 
     build_plan(work)
 
     assert build_plan(work).hashed_files == 1  # its mtime is within 2 s of the cache
-
-
-def read_cache(cache_file: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The cache file's two lines: header (after its checksum) and files."""
-    header, files = cache_file.read_bytes().splitlines()
-    checksum, _, header = header.partition(b" ")
-    assert checksum.decode() == sha(header)
-    return orjson.loads(header), orjson.loads(files)
-
-
-def sealed_cache(head: dict[str, Any], body: dict[str, Any]) -> bytes:
-    """A cache file of these two lines, with the checksums acp writes: what another
-    program that knows the format, not a corruption, would write."""
-    files = orjson.dumps(body) + b"\n"
-    header = orjson.dumps({**head, "body": sha(files)})
-    return sha(header).encode() + b" " + header + b"\n" + files
 
 
 def test_a_corrupt_or_foreign_cache_gives_the_same_output(work: Path, tmp_path: Path) -> None:

@@ -22,8 +22,8 @@ from tests.support.git_oracle import (
     git_listing,
     write_tree,
 )
+from tests.support.rule_shapes import RULE_SHAPES, rule_shapes_tree
 from tests.support.unprivileged import run_acp_unprivileged
-from tests.workspace.test_files import RULE_SHAPES, rule_shapes_tree
 
 pytestmark = pytest.mark.usefixtures("isolated_git")
 

@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 from acp_cli.emulator import Emulator
 from acp_cli.files import write_atomic
 from acp_cli.workspace import SkippedPath, build_plan
-from tests.cli.test_process import shell
 from tests.support.cli_runner import BINDING, run_acp
 from tests.support.git_oracle import (
     fresh_repository_listing,
@@ -29,6 +28,7 @@ from tests.support.git_oracle import (
     plan_paths,
     write_tree,
 )
+from tests.support.shells import shell
 
 pytestmark = pytest.mark.usefixtures("isolated_git")
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from acp_cli.workspace import BuiltPlan, build_plan, early
+from tests.support.built_plans import by_path, sha
 from tests.support.git_oracle import git, write_tree
-from tests.workspace.test_build import by_path, sha
 
 pytestmark = pytest.mark.usefixtures("isolated_git")
 

@@ -11,6 +11,7 @@ from acp_cli.cli.context import Invocation
 from acp_cli.cli.options import PLAIN_HELP, command, epilog
 from acp_cli.cli.render import write_json, write_table
 from acp_cli.errors import ConfigError, UsageError
+from acp_cli.keyring_guard import SERVICE
 from acp_cli.settings import TOKEN
 from acp_cli.settings import file as config_file
 
@@ -124,7 +125,7 @@ def login(
         if stored.removed_other_copy:
             messages.info(f"Removed the older token for {conf.origin} from the system keyring.")
     else:
-        where = f"in the system keyring (service {credentials.SERVICE})"
+        where = f"in the system keyring (service {SERVICE})"
         if stored.removed_other_copy:
             messages.info(
                 f"Removed the plain-text copy of the token for {conf.origin} from {store.path}."
@@ -214,13 +215,10 @@ def status(
     `acp auth login --insecure-storage`. The keyring is not consulted while
     ACP_TOKEN is set.
     """
-    from acp_cli import credentials, settings
+    from acp_cli import credentials
 
     env = here.env
-    path = here.config_path
-    report = StatusReport(
-        profile=settings.known_profile(here.profile, env, config_file.load(path), path)
-    )
+    report = StatusReport(profile=here.known_profile())
     try:
         conf = here.settings()
     except ConfigError as exc:
@@ -278,7 +276,7 @@ class StatusReport:
 
     def rows(self) -> list[tuple[str, str]]:
         """The lines of the human-readable report."""
-        from acp_cli.credentials import SERVICE, Source
+        from acp_cli.credentials import Source
 
         token = self.found.token if self.found else None
         if token is None:

@@ -96,12 +96,11 @@ def get(
     setting = settings.check_key(key)
     name, values, _ = _profile_values(here)
     [found] = [item for item in values if item.setting is setting]
-    if found.problem is not None:
-        raise found.error()
-    if found.value is None:
+    value = found.checked()
+    if value is None:
         here.messages.info(f"{key} is not set for profile {name}.")
         raise typer.Exit(ExitCode.NOT_SET)
-    here.stdout.write(shown(_plain(found.value)) + "\n")
+    here.stdout.write(shown(_plain(value)) + "\n")
     if found.source in ("flag", "environment"):
         here.messages.info(f"({key} comes from {found.origin}, not the config file.)")
 
@@ -144,8 +143,8 @@ def unset(
     know is an error (exit 2), as for get and list.
     """
     path = here.config_path
-    name = settings.known_profile(here.profile, here.env, config_file.load(path), path)
-    if config_file.unset_profile_value(path, name, settings.check_key(key).name):
+    name = here.known_profile()
+    if config_file.unset_profile_value(path, name, settings.check_key(key).name, here.config):
         here.messages.info(f"Removed {key} from profile {name} in {path}.")
     else:
         here.messages.info(f"{key} was not set for profile {name} in {path}; nothing changed.")
@@ -219,8 +218,7 @@ def profiles(here: Invocation) -> None:
     completion uses it for --profile. A name with a line break or another
     control character is left out, as it cannot be one line.
     """
-    path = here.config_path
-    names = settings.profile_names(config_file.load(path))
+    names = settings.profile_names(here.config)
     here.stdout.write("".join(f"{name}\n" for name in names if name.isprintable()))
 
 
@@ -240,12 +238,10 @@ def path(here: Invocation) -> None:
 
 def _profile_values(here: Invocation) -> tuple[str, list[Resolved], dict[str, object]]:
     """The profile in force, its settings as resolution sees them, and its unknown keys."""
-    env = here.env
-    path = here.config_path
-    config = config_file.load(path)
-    name = settings.known_profile(here.profile, env, config, path)
+    path, config = here.config_path, here.config
+    name = here.known_profile()
     flags = {settings.API_URL.name: here.api_url}
-    values = settings.resolve_values(name, config, path, env, flags)
+    values = settings.resolve_values(name, config, path, here.env, flags)
     return name, values, settings.unknown_keys(config, name, path)
 
 

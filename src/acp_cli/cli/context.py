@@ -21,15 +21,15 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 from acp_cli.cli.render import Messages, Terminal
 from acp_cli.errors import UsageError
-from acp_cli.settings import Settings, resolve
-from acp_cli.settings.file import config_path_for
+from acp_cli.settings import Settings, known_profile, resolve
+from acp_cli.settings.file import config_path_for, load
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     import typer
 
-    from acp_cli.client import Client, NetworkFlags
+    from acp_cli.client import Client
 
 
 class OutputError(Exception):
@@ -140,6 +140,7 @@ class Invocation:
     verbose: bool = False
     no_color: bool = False
     _messages: Messages | None = field(default=None, repr=False)
+    _config: Mapping[str, Any] | None = field(default=None, repr=False)
 
     @property
     def messages(self) -> Messages:
@@ -164,12 +165,33 @@ class Invocation:
         """The config file of this run (config.toml; it may not exist yet)."""
         return config_path_for(self.env)
 
-    def settings(self, *, new_profile: bool = False) -> Settings:
-        """The settings of this run from the global options, the environment and the
-        config file (`acp_cli.settings.resolve`; ``new_profile`` for a command that
-        stores something for a profile that the config file may not hold yet)."""
+    @property
+    def config(self) -> Mapping[str, Any]:
+        """config.toml as this run reads it (empty when absent): read once, on first
+        need. The profile, the settings and the device ID of the run all come from
+        this one read; only a write reads the file again, under its lock."""
+        if self._config is None:
+            self._config = load(self.config_path)
+        return self._config
+
+    def known_profile(self) -> str:
+        """The active profile, which config.toml must know (`acp_cli.settings.known_profile`)."""
+        return known_profile(self.profile, self.env, self.config, self.config_path)
+
+    def settings(
+        self, flags: Mapping[str, Any] | None = None, *, new_profile: bool = False
+    ) -> Settings:
+        """The settings of this run from the command's network options (``flags``, by
+        setting name), the global options, the environment and the config file
+        (`acp_cli.settings.resolve`; ``new_profile`` for a command that stores
+        something for a profile that the config file may not hold yet)."""
         return resolve(
-            profile=self.profile, api_url=self.api_url, env=self.env, new_profile=new_profile
+            profile=self.profile,
+            api_url=self.api_url,
+            env=self.env,
+            flags=flags,
+            new_profile=new_profile,
+            config=self.config,
         )
 
     def terminal(self) -> Terminal:
@@ -203,18 +225,15 @@ class Invocation:
     def client(
         self, flags: Mapping[str, Any] | None = None, *, announce_retries: bool = True
     ) -> Client:
-        """The API client of this run: the command's network options (``flags``, by
-        setting name), the global options, the environment and the config file; ``-v``
+        """The API client of this run, for its `settings` (``flags`` as there); ``-v``
         shows the exchange, retries are announced on stderr."""
         from acp_cli.client import Client
 
-        return Client.from_config(
-            self.profile,
+        return Client._from_settings(
+            self.settings(flags),
             self.env,
-            api_url=self.api_url,
             log=self.messages.info if self.verbose else None,
             announce=self.messages.info if announce_retries else None,
-            **cast("NetworkFlags", flags or {}),
         )
 
     def stdin_is_terminal(self) -> bool:

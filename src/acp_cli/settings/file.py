@@ -194,8 +194,9 @@ def update(path: Path, change: Callable[[Any], T], *, secret: bool = False) -> T
         ) from None
 
 
-def device_id(folder: Path, env: Mapping[str, str]) -> str:
-    """The ID of this machine: ``ACP_DEVICE_ID``, else ``device_id`` in the config.
+def device_id(folder: Path, env: Mapping[str, str], config: Mapping[str, Any] | None = None) -> str:
+    """The ID of this machine: ``ACP_DEVICE_ID``, else ``device_id`` in the config
+    (``config``: the file as the caller already read it; None: read it here).
 
     Created on first need. Two processes starting at once on a new machine both
     take the lock and re-read the file before writing, so they end up with the
@@ -205,7 +206,7 @@ def device_id(folder: Path, env: Mapping[str, str]) -> str:
     if override is not None:
         return str(override)
     path = config_path(folder)
-    stored = _stored_device_id(load(path), path)
+    stored = _stored_device_id(load(path) if config is None else config, path)
     if stored:
         return stored
 
@@ -256,9 +257,13 @@ def set_profile_value(path: Path, profile: str, key: str, value: Any) -> None:
     update(path, change)
 
 
-def unset_profile_value(path: Path, profile: str, key: str) -> bool:
-    """Remove ``key`` from ``[profiles.PROFILE]`` in ``path``; False when it was not there."""
-    profiles = load(path).get(PROFILES_TABLE)
+def unset_profile_value(
+    path: Path, profile: str, key: str, config: Mapping[str, Any] | None = None
+) -> bool:
+    """Remove ``key`` from ``[profiles.PROFILE]`` in ``path``; False when it was not there
+    (``config``: the file as the caller already read it; None: read it here). Only a
+    removal reads the file again, under the lock, to write it back."""
+    profiles = (load(path) if config is None else config).get(PROFILES_TABLE)
     stored = profiles.get(profile) if isinstance(profiles, Mapping) else None
     if not (isinstance(stored, Mapping) and key in stored):
         return False

@@ -255,15 +255,17 @@ class Resolved:
     problem: InvalidValue | None = None
     """Why the value cannot be used; None when it can."""
 
-    def error(self) -> ConfigError:
-        """The error to raise for an invalid value: what, from where, why, and the fix."""
-        assert self.problem is not None
+    def checked(self) -> Any:
+        """The value in force (None: nothing sets it); a ConfigError when it is invalid,
+        saying what, from where, why, and the fix."""
+        if self.problem is None:
+            return self.value
         setting = self.setting
         if self.source == "file":
             fix = f"Fix it with `acp config set {setting.name} {setting.type.example}`."
         else:
             fix = f"Fix or unset {self.origin}."
-        return ConfigError(
+        raise ConfigError(
             f"The {setting.name} {as_toml(self.value)} (from {self.origin}) {self.problem.reason}.",
             hint=f"{self.problem.hint} {fix}" if self.problem.hint else fix,
         )
@@ -304,10 +306,7 @@ def _checked(setting: Setting, raw: Any, source: str, origin: str | None, check:
 def env_value(setting: Setting, env: Mapping[str, str]) -> Any:
     """The value of an environment-only ``setting`` (its variable, else its default);
     a ConfigError naming the variable when the value is invalid."""
-    found = resolved_value(setting, env)
-    if found.problem is not None:
-        raise found.error()
-    return found.value
+    return resolved_value(setting, env).checked()
 
 
 # --- the keys `acp config` edits ---------------------------------------------------------------

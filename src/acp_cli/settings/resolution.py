@@ -5,7 +5,7 @@ the flags, the environment and config.toml (`resolve`), or listed valid or not
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,9 @@ class Settings:
     """Seconds for all attempts and retry waits of one command together."""
     ca_bundle: Path | None = None
     """A PEM file of CA certificates trusted on top of the default ones."""
+    file: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """config.toml as read for these settings (empty when absent): what else the run
+    needs from it (the device ID) is taken from here rather than read again."""
 
     @property
     def origin(self) -> str:
@@ -83,10 +86,7 @@ def profile_name(flag: str | None, env: Mapping[str, str]) -> str:
 
     An empty ``--profile ""`` is refused rather than read as "not given".
     """
-    found = resolved_value(PROFILE, env, flag=flag)
-    if found.problem is not None:
-        raise found.error()
-    return str(found.value)
+    return str(resolved_value(PROFILE, env, flag=flag).checked())
 
 
 def known_profile(
@@ -122,6 +122,7 @@ def resolve(
     env: Mapping[str, str],
     flags: Mapping[str, Any] | None = None,
     new_profile: bool = False,
+    config: Mapping[str, Any] | None = None,
 ) -> Settings:
     """Build the settings of this run from flags, the environment and the config file.
 
@@ -130,17 +131,18 @@ def resolve(
     None means not given. The first invalid value, wherever it comes from, is a
     ConfigError, and so is a profile that the config file does not know, unless
     ``new_profile`` (a command that stores something for a profile it may create).
+    ``config`` is the config file as the caller already read it (None: read it here).
     """
     folder = config_file.config_dir(env)
     path = config_file.config_path(folder)
-    config = config_file.load(path)
+    if config is None:
+        config = config_file.load(path)
     name = profile_name(profile, env) if new_profile else known_profile(profile, env, config, path)
     given = {**(flags or {}), API_URL.name: api_url}
-    values = {item.setting.name: item for item in resolve_values(name, config, path, env, given)}
-    for item in values.values():
-        if item.problem is not None:
-            raise item.error()
-    if values[API_URL.name].value is None:
+    values = {
+        item.setting.name: item.checked() for item in resolve_values(name, config, path, env, given)
+    }
+    if values[API_URL.name] is None:
         raise ConfigError(
             f"No API URL is configured for profile '{name}'.",
             hint=(
@@ -151,7 +153,8 @@ def resolve(
     return Settings(
         profile=name,
         config_dir=folder,
-        **{key: item.value for key, item in values.items()},
+        file=config,
+        **values,
     )
 
 
