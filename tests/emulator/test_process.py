@@ -58,7 +58,7 @@ def test_prints_its_url_serves_logs_and_stops_on_sigterm(tmp_path: Path) -> None
     assert [(m["method"], m["target"], m["status"]) for m in lines] == [
         ("POST", endpoint("wb_1"), "201"),
         ("POST", endpoint("wb_1"), "401"),
-    ]
+    ], stderr
     assert lines[0]["id"] == created.headers["x-request-id"]
 
 
