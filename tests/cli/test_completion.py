@@ -6,6 +6,7 @@ from __future__ import annotations
 import platform
 import subprocess
 from importlib.metadata import version
+from pathlib import Path
 from typing import get_args
 
 import pytest
@@ -79,8 +80,26 @@ def test_version_and_completion_load_no_heavy_modules(args: list[str]) -> None:
         assert heavy not in loaded, f"acp {' '.join(args)} imported {heavy}"
 
 
-def test_version_names_acp_python_and_the_platform() -> None:
-    run = run_acp("--version")
+@pytest.mark.parametrize("args", [["--version"], ["config", "profiles"]])
+def test_version_and_the_profile_names_load_no_command_tree(
+    args: list[str], isolated_env: Path
+) -> None:
+    """Shell completion runs `acp config profiles` on every Tab: Typer and the command
+    tree would be most of its time."""
+    isolated_env.mkdir(mode=0o700)
+    (isolated_env / "config.toml").write_text("[profiles.default]\n[profiles.staging]\n")
+    stdout, loaded = _modules_after_console_script(*args)
+    assert stdout == ("default\nstaging\n" if args[0] == "config" else run_acp(*args).stdout)
+    assert not {"typer", "acp_cli.cli.root", "acp_cli.cli.options"} & loaded
+
+
+@pytest.mark.parametrize(
+    "args", [["--version"], ["--no-color", "--version"]], ids=["quick", "tree"]
+)
+def test_version_names_acp_python_and_the_platform(args: list[str]) -> None:
+    # Alone, --version is answered before the command tree loads (acp_cli.cli.quick);
+    # after a global option, by the tree: the same line.
+    run = run_acp(*args)
     assert (run.code, run.stderr) == (0, "")
     assert run.stdout == (
         f"acp {acp_cli.__version__} (Python {platform.python_version()}; "

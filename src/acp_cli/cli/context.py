@@ -9,6 +9,9 @@ environment and streams, as httpie's tests pass an ``Environment`` to ``main``.
 The standard streams are wrapped in `OutputStream`: whatever the stream's
 encoding, text that it cannot encode is escaped rather than crashing, and a
 write that fails becomes an `OutputError`, which ``run()`` reports once.
+
+Every run builds an `Invocation`, ``acp --version`` included (`acp_cli.cli.quick`): the
+settings and the rendering that its methods use are imported when first used.
 """
 
 from __future__ import annotations
@@ -19,17 +22,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, cast
 
-from acp_cli.cli.render import Messages, Terminal
-from acp_cli.errors import UsageError
-from acp_cli.settings import Settings, resolve
-from acp_cli.settings.file import config_path_for
-
 if TYPE_CHECKING:
     from pathlib import Path
 
     import typer
 
+    from acp_cli.cli.render import Messages, Terminal
     from acp_cli.client import Client, NetworkFlags
+    from acp_cli.settings import Settings
 
 
 class OutputError(Exception):
@@ -145,6 +145,8 @@ class Invocation:
     def messages(self) -> Messages:
         """Messages, warnings and errors, on stderr."""
         if self._messages is None:
+            from acp_cli.cli.render import Messages
+
             self._messages = Messages(self.stderr, self.global_options)
         return self._messages
 
@@ -162,18 +164,24 @@ class Invocation:
     @property
     def config_path(self) -> Path:
         """The config file of this run (config.toml; it may not exist yet)."""
+        from acp_cli.settings.file import config_path_for
+
         return config_path_for(self.env)
 
     def settings(self, *, new_profile: bool = False) -> Settings:
         """The settings of this run from the global options, the environment and the
         config file (`acp_cli.settings.resolve`; ``new_profile`` for a command that
         stores something for a profile that the config file may not hold yet)."""
+        from acp_cli.settings import resolve
+
         return resolve(
             profile=self.profile, api_url=self.api_url, env=self.env, new_profile=new_profile
         )
 
     def terminal(self) -> Terminal:
         """How to draw on stdout: colour on a terminal, unless --no-color or NO_COLOR."""
+        from acp_cli.cli.render import Terminal
+
         return Terminal.detect(self.stdout, no_color=self.no_color, env=self.env)
 
     def read_stdin(self, what: str) -> bytes:
@@ -182,6 +190,8 @@ class Invocation:
         Standard input is only touched when an option asks for it; a closed or
         unreadable one is bad input (exit 2), not a crash.
         """
+        from acp_cli.errors import UsageError
+
         if self.stdin is None:
             raise UsageError(
                 f"Standard input is closed, so {what} cannot be read from it.",

@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from acp_cli import __version__
 from acp_cli.cli import auth, completion, config, push
 from acp_cli.cli.context import invocation
 from acp_cli.cli.options import PLAIN_HELP, command, epilog, root_callback
+from acp_cli.cli.quick import write_version
 
 ROOT_EPILOG = epilog(
     "Before you start: from your ACP service you need its API URL, a token (issued by "
@@ -38,23 +38,9 @@ ROOT_EPILOG = epilog(
 GROUPS = {"push": push.app, "auth": auth.app, "config": config.app}
 
 
-def version_line() -> str:
-    """What ``acp --version`` prints: ``acp 0.2.0 (Python 3.11.7; Linux x86_64)``.
-
-    The first two words are the name and version, for scripts; the rest says
-    which Python and platform run it, for bug reports.
-    """
-    import platform
-
-    return (
-        f"acp {__version__} (Python {platform.python_version()}; "
-        f"{platform.system()} {platform.machine()})\n"
-    )
-
-
 def _print_version(ctx: typer.Context, value: bool) -> None:
     if value:
-        invocation(ctx).stdout.write(version_line())
+        write_version(invocation(ctx))
         raise typer.Exit()
 
 
