@@ -50,7 +50,9 @@ class SentPlans:
         at ``origin``; a failure to write is ignored."""
         try:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            write_atomic(self.path(origin, binding), _header(origin, binding) + plan, mode=0o600)
+            # Not flushed to disk: one that a crash leaves empty or cut short is ignored.
+            data = _header(origin, binding) + plan
+            write_atomic(self.path(origin, binding), data, mode=0o600, durable=False)
             self._forget_oldest()
         except (OSError, orjson.JSONEncodeError):  # a binding ID that is not Unicode
             pass

@@ -234,7 +234,10 @@ def command(
 
     def register(function: Command[P]) -> Command[P]:
         after = GLOBAL_OPTIONS if global_options else ()
-        group.command(name, **command_settings)(_TyperView(function, after=after))
+        # Named here as Typer would name it, so that a run can find the command it
+        # names without building the others (`acp_cli.cli.root.app_for`).
+        named = name or function.__name__.lower().replace("_", "-")
+        group.command(named, **command_settings)(_TyperView(function, after=after))
         return function
 
     return register
