@@ -113,6 +113,28 @@ def test_an_ascii_terminal_gets_escapes_not_a_crash(
     assert session["workspaceBindingId"] == "wb-😀"
 
 
+@pytest.mark.parametrize(
+    "args", [("push", "signature", "{plan}"), ("config", "list"), ("completion", "bash")]
+)
+def test_the_garbage_collector_is_on_while_a_command_runs(
+    args: tuple[str, ...], plan_file: Path
+) -> None:
+    # The console script turns it off for its start-up only: a long command (a plan of
+    # a million files) runs with it, as any Python program does.
+    code = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: sys.stderr.write(f'\\n<gc>{gc.isenabled()}'))\n"
+        f"sys.argv = ['acp', *{[arg.format(plan=plan_file) for arg in args]!r}]\n"
+        "from acp_cli.__main__ import main\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [str(ACP.parent / "python"), "-c", code], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.rpartition("<gc>")[2] == "True"
+
+
 @pytest.fixture(scope="module")
 def compiled() -> None:
     """acp's bytecode, as ``pip install`` leaves it (this machine sets
