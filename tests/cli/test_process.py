@@ -101,6 +101,35 @@ def test_a_reader_that_went_away_is_a_quiet_141(
     assert done.stderr == ""
 
 
+@pytest.mark.parametrize("command", ["acp --version", "acp config profiles"])
+@pytest.mark.parametrize(
+    ("redirect", "code", "said"),
+    [
+        (">&-", 74, "Error: Cannot write to standard output: it is closed."),
+        (">/dev/full", 74, "Error: Cannot write to standard output: No space left on device."),
+        ("|", 141, None),  # the reader went away before acp wrote
+    ],
+)
+def test_what_is_answered_before_the_tree_loads_keeps_the_exit_statuses(
+    command: str, redirect: str, code: int, said: str | None, isolated_env: Path
+) -> None:
+    # acp_cli.cli.quick answers these without Typer, within the same boundary.
+    isolated_env.mkdir(mode=0o700)
+    (isolated_env / "config.toml").write_text("[profiles.default]\n")
+    if redirect.startswith("|"):
+        done = shell(f"set -o pipefail; {{ sleep 0.3; {command}; }} | true", {})
+    else:
+        done = shell(f"{command} {redirect}", {})
+    assert done.returncode == code
+    if said is None:
+        assert done.stderr == ""
+    else:
+        assert done.stderr.splitlines() == [
+            said,
+            "  The output is incomplete; nothing else went wrong.",
+        ]
+
+
 def test_an_ascii_terminal_gets_escapes_not_a_crash(
     make_emulator: Callable[..., Emulator], plan_file: Path
 ) -> None:
