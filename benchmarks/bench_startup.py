@@ -11,7 +11,7 @@ prints the medians and their ratio:
 
 The server is the bundled emulator on loopback, in this process.
 
-    .venv/bin/python benchmarks/bench_startup.py [--rounds 30]
+    .venv/bin/python benchmarks/bench_startup.py [--rounds 30] [--only TEXT]
 """
 
 from __future__ import annotations
@@ -80,6 +80,12 @@ def main() -> None:
     """Run the benchmark and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument(
+        "--only",
+        metavar="TEXT",
+        action="append",
+        help="run only the rows whose command holds TEXT (repeatable), e.g. --only version",
+    )
     args = parser.parse_args()
 
     # An installed acp has its bytecode compiled at install time (pip does it);
@@ -121,6 +127,8 @@ def main() -> None:
                 [python, "-c", BARE_PREPARE, BINDING, str(plan)],
             ),
         ]
+        if args.only:
+            rows = [row for row in rows if any(text in row[0] for text in args.only)]
         for _, ours, _, base in rows:  # warm the page cache and create the device ID
             timed(ours, env)
             timed(base, env)
@@ -130,7 +138,11 @@ def main() -> None:
                 times.setdefault(name, []).append(timed(ours, env))
                 times.setdefault(base_name, []).append(timed(base, env))
 
-    print(f"Start-up, median of {args.rounds} interleaved runs (wall clock, ms)\n")
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(
+        f"Start-up, median of {args.rounds} interleaved runs (wall clock, ms); "
+        f"load average after the run: {load} on {os.cpu_count()} cores\n"
+    )
     print(f"| {'command':<24} | {'ms':>6} | {'baseline':<22} | {'ms':>6} | {'ratio':>5} |")
     print(f"|{'-' * 26}|{'-' * 8}|{'-' * 24}|{'-' * 8}|{'-' * 7}|")
     for name, _, base_name, _ in rows:

@@ -36,9 +36,9 @@ OUTPUTS: dict[str, Callable[[Command], str]] = {
 
 def render_all() -> dict[str, str]:
     """The text of every generated file, by its path relative to the repository root."""
-    from acp_cli.cli.root import app
+    from acp_cli.cli.root import whole_tree
 
-    tree = read_tree(app)
+    tree = read_tree(whole_tree())
     return {path: render(tree) for path, render in OUTPUTS.items()}
 
 

@@ -31,13 +31,16 @@ which set it to 0 so retries cost no time; users have no reason to set it.
 from __future__ import annotations
 
 import math
-import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from acp_cli.errors import ConfigError
+
+if TYPE_CHECKING:  # random and datetime are imported when first used: the settings
+    import random  # import this module, and most runs never wait to retry
+    from datetime import datetime
 
 MAX_ATTEMPTS = 4
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -47,6 +50,8 @@ SCALE_VARIABLE = "ACP_RETRY_SCALE"
 
 def utc_now() -> datetime:
     """The current time, in UTC."""
+    from datetime import UTC, datetime
+
     return datetime.now(UTC)
 
 
@@ -70,6 +75,8 @@ def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
     if when is None:  # pragma: no cover - older Pythons returned None for junk
         return None
     if when.tzinfo is None:  # "-0000" or no zone: HTTP dates are always UTC
+        from datetime import UTC
+
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
 
@@ -136,6 +143,13 @@ class Deadline:
 DEADLINE_HINT = "Raise the deadline with --deadline SECONDS, or `acp config set deadline SECONDS`."
 
 
+def _random_source() -> random.Random:
+    """A new random source, for the random part of the waits."""
+    import random
+
+    return random.Random()
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """The numbers of the retry policy, and the decision taken after each failed attempt."""
@@ -151,7 +165,7 @@ class RetryPolicy:
     """Seconds for all attempts and waits together."""
     scale: float = 1.0
     """``ACP_RETRY_SCALE``: multiplies the time slept, and nothing else."""
-    rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
+    rng: random.Random = field(default_factory=_random_source, repr=False, compare=False)
     clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
     """Monotonic seconds, for the deadline."""
     wall_clock: Callable[[], datetime] = field(default=utc_now, repr=False, compare=False)

@@ -4,8 +4,8 @@ with no checkout gets from the installed command itself."""
 from __future__ import annotations
 
 import platform
-import subprocess
 from importlib.metadata import version
+from pathlib import Path
 from typing import get_args
 
 import pytest
@@ -14,8 +14,8 @@ from tools.gen_docs import COMPLETIONS
 
 import acp_cli
 from acp_cli.cli.completion import SCRIPTS, Shell
-from acp_cli.cli.root import app
-from tests.support.cli_runner import ACP, run_acp
+from acp_cli.cli.root import whole_tree
+from tests.support.cli_runner import modules_after_console_script, run_acp
 from tests.support.paths import REPO
 
 SHELLS = list(get_args(Shell))
@@ -53,34 +53,35 @@ def test_a_missing_or_unknown_shell_is_exit_2_naming_the_supported_ones(
         assert shell in run.stderr
 
 
-def _modules_after_console_script(*args: str) -> tuple[str, set[str]]:
-    """Run the console script's main() in a fresh interpreter; its stdout and the modules
-    loaded by the time it exited."""
-    code = (
-        "import atexit, sys\n"
-        "atexit.register(lambda: sys.stderr.write('\\n<modules>' + ' '.join(sys.modules)))\n"
-        f"sys.argv = ['acp', *{list(args)!r}]\n"
-        "from acp_cli.__main__ import main\n"
-        "main()\n"
-    )
-    done = subprocess.run(
-        [str(ACP.parent / "python"), "-c", code], capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout, set(done.stderr.rpartition("<modules>")[2].split())
-
-
 @pytest.mark.parametrize("args", [["--version"], ["completion", "zsh"]])
 def test_version_and_completion_load_no_heavy_modules(args: list[str]) -> None:
     """`source <(acp completion zsh)` runs at every shell start."""
-    stdout, loaded = _modules_after_console_script(*args)
+    stdout, loaded = modules_after_console_script(*args)
     assert stdout.startswith("acp " if args == ["--version"] else "#compdef acp\n")
     for heavy in ("rich", "httpx", "keyring", "tomlkit", "orjson"):
         assert heavy not in loaded, f"acp {' '.join(args)} imported {heavy}"
 
 
-def test_version_names_acp_python_and_the_platform() -> None:
-    run = run_acp("--version")
+@pytest.mark.parametrize("args", [["--version"], ["config", "profiles"]])
+def test_version_and_the_profile_names_load_no_command_tree(
+    args: list[str], isolated_env: Path
+) -> None:
+    """Shell completion runs `acp config profiles` on every Tab: Typer and the command
+    tree would be most of its time."""
+    isolated_env.mkdir(mode=0o700)
+    (isolated_env / "config.toml").write_text("[profiles.default]\n[profiles.staging]\n")
+    stdout, loaded = modules_after_console_script(*args)
+    assert stdout == ("default\nstaging\n" if args[0] == "config" else run_acp(*args).stdout)
+    assert not {"typer", "acp_cli.cli.root", "acp_cli.cli.options"} & loaded
+
+
+@pytest.mark.parametrize(
+    "args", [["--version"], ["--no-color", "--version"]], ids=["quick", "tree"]
+)
+def test_version_names_acp_python_and_the_platform(args: list[str]) -> None:
+    # Alone, --version is answered before the command tree loads (acp_cli.cli.quick);
+    # after a global option, by the tree: the same line.
+    run = run_acp(*args)
     assert (run.code, run.stderr) == (0, "")
     assert run.stdout == (
         f"acp {acp_cli.__version__} (Python {platform.python_version()}; "
@@ -90,7 +91,7 @@ def test_version_names_acp_python_and_the_platform() -> None:
     assert run.stdout.splitlines()[0].split()[1] == version("acp-api-cli")
 
 
-COMMANDS = [command.path for command in read_tree(app).walk()]
+COMMANDS = [command.path for command in read_tree(whole_tree()).walk()]
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda path: " ".join(("acp", *path)))
@@ -103,6 +104,6 @@ def test_dash_h_is_help_on_every_command_and_group(path: tuple[str, ...]) -> Non
 
 
 def test_no_command_uses_dash_h_for_anything_but_help() -> None:
-    for command in read_tree(app).walk():
+    for command in read_tree(whole_tree()).walk():
         [option] = [option for option in command.options if "-h" in option.names]
         assert option.names == ("--help", "-h"), command.name

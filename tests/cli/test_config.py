@@ -376,7 +376,19 @@ def test_list_flags_an_invalid_environment_value(
     assert source == f"(environment {next(iter(env))}; invalid: {reason}" + source.split(reason)[1]
 
 
-def test_profiles_prints_each_name_as_acp_reads_it(config_path: Path) -> None:
+# `acp config profiles` as shell completion runs it, answered before the command tree
+# loads (acp_cli.cli.quick), and with a global option, through the tree: the same answer.
+PROFILES = pytest.mark.parametrize(
+    "profiles",
+    [("config", "profiles"), ("config", "profiles", "--no-color")],
+    ids=["quick", "tree"],
+)
+
+
+@PROFILES
+def test_profiles_prints_each_name_as_acp_reads_it(
+    config_path: Path, profiles: tuple[str, ...]
+) -> None:
     config_path.parent.mkdir(mode=0o700)
     config_path.write_text(
         'profiles.dotted.api_url = "https://d.example.com"\n'
@@ -388,22 +400,28 @@ def test_profiles_prints_each_name_as_acp_reads_it(config_path: Path) -> None:
         '[profiles."tab\\there"]\n'
         "[other]\nname = 1\n"
     )
-    run = acp("config", "profiles")
+    run = acp(*profiles)
     assert run.code == 0, run.stderr
     # file order; a name with a control character cannot be one line, so it is left out
     assert run.stdout == 'dotted\ndefault\na b\nx"y\ncafé\n'
 
 
-def test_profiles_without_a_config_prints_nothing(config_path: Path) -> None:
-    run = acp("config", "profiles")
+@PROFILES
+def test_profiles_without_a_config_prints_nothing(
+    config_path: Path, profiles: tuple[str, ...]
+) -> None:
+    run = acp(*profiles)
     assert (run.code, run.stdout) == (0, "")
     assert not config_path.exists()
 
 
-def test_profiles_of_a_broken_config_is_exit_2(config_path: Path) -> None:
+@PROFILES
+def test_profiles_of_a_broken_config_is_exit_2(
+    config_path: Path, profiles: tuple[str, ...]
+) -> None:
     config_path.parent.mkdir(mode=0o700)
     config_path.write_text("[profiles.a\n")
-    run = acp("config", "profiles")
+    run = acp(*profiles)
     assert run.code == 2
     assert str(config_path) in run.stderr
 

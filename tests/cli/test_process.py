@@ -87,6 +87,35 @@ def test_a_reader_that_went_away_is_a_quiet_141(
     assert done.stderr == ""
 
 
+@pytest.mark.parametrize("command", ["acp --version", "acp config profiles"])
+@pytest.mark.parametrize(
+    ("redirect", "code", "said"),
+    [
+        (">&-", 74, "Error: Cannot write to standard output: it is closed."),
+        (">/dev/full", 74, "Error: Cannot write to standard output: No space left on device."),
+        ("|", 141, None),  # the reader went away before acp wrote
+    ],
+)
+def test_what_is_answered_before_the_tree_loads_keeps_the_exit_statuses(
+    command: str, redirect: str, code: int, said: str | None, isolated_env: Path
+) -> None:
+    # acp_cli.cli.quick answers these without Typer, within the same boundary.
+    isolated_env.mkdir(mode=0o700)
+    (isolated_env / "config.toml").write_text("[profiles.default]\n")
+    if redirect.startswith("|"):
+        done = shell(f"set -o pipefail; {{ sleep 0.3; {command}; }} | true", {})
+    else:
+        done = shell(f"{command} {redirect}", {})
+    assert done.returncode == code
+    if said is None:
+        assert done.stderr == ""
+    else:
+        assert done.stderr.splitlines() == [
+            said,
+            "  The output is incomplete; nothing else went wrong.",
+        ]
+
+
 def test_an_ascii_terminal_gets_escapes_not_a_crash(
     make_emulator: Callable[..., Emulator], plan_file: Path
 ) -> None:
@@ -97,6 +126,28 @@ def test_an_ascii_terminal_gets_escapes_not_a_crash(
     assert "wb-\\U0001f600" in done.stdout
     [session] = emulator.sessions()
     assert session["workspaceBindingId"] == "wb-😀"
+
+
+@pytest.mark.parametrize(
+    "args", [("push", "signature", "{plan}"), ("config", "list"), ("completion", "bash")]
+)
+def test_the_garbage_collector_is_on_while_a_command_runs(
+    args: tuple[str, ...], plan_file: Path
+) -> None:
+    # The console script turns it off for its start-up only: a long command (a plan of
+    # a million files) runs with it, as any Python program does.
+    code = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: sys.stderr.write(f'\\n<gc>{gc.isenabled()}'))\n"
+        f"sys.argv = ['acp', *{[arg.format(plan=plan_file) for arg in args]!r}]\n"
+        "from acp_cli.__main__ import main\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [str(ACP.parent / "python"), "-c", code], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.rpartition("<gc>")[2] == "True"
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,14 @@ import pytest
 from acp_cli import __version__
 from acp_cli.emulator import Emulator
 from acp_cli.emulator.endpoint import reference_signature
-from tests.support.cli_runner import ACP, BINDING, TOKEN, Run, run_acp
+from tests.support.cli_runner import (
+    ACP,
+    BINDING,
+    TOKEN,
+    Run,
+    modules_after_console_script,
+    run_acp,
+)
 
 
 def prepare(*args: str, env: dict[str, str], stdin: bytes | str | None = None) -> Run:
@@ -365,6 +372,31 @@ def test_keyring_is_not_imported_when_acp_token_is_set(plan_file: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_a_scripts_prepare_imports_only_what_it_uses(
+    emulator: Emulator, api_env: dict[str, str], plan_file: Path
+) -> None:
+    """`acp push prepare B --plan P -o id`, as a CI job runs it: start-up is most of its
+    time, and none of these has a part in it."""
+    first = run_acp("push", "prepare", BINDING, "--plan", str(plan_file), env=api_env)
+    assert first.code == 0, first.stderr  # and the device has its ID
+    stdout, loaded = modules_after_console_script(
+        "push", "prepare", BINDING, "--plan", str(plan_file), "-o", "id", env=api_env
+    )
+    [session] = emulator.sessions()
+    assert stdout == f"{session['id']}\n"
+    unused = {
+        "acp_cli.cli.auth",  # the other groups of commands
+        "acp_cli.cli.config",
+        "acp_cli.plan_diff",  # what changed since the last prepare: on a terminal only
+        "acp_cli.cli.render_diff",
+        "acp_cli.workspace.build",  # the plan of a folder: --dir only
+        "rich",
+        "keyring",  # ACP_TOKEN is set
+        "tomlkit",  # nothing is written to config.toml once the device has its ID
+    }
+    assert unused & loaded == set()
 
 
 # --- bad input: exit 2, a clear message, nothing sent ---------------------------------------

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import typer
 
-from acp_cli.cli.root import GROUPS, app, app_for
+from acp_cli.cli import root
+from acp_cli.cli.root import GROUPS, app_for, whole_tree
 from tests.support.cli_runner import run_acp
 
 
@@ -32,10 +33,71 @@ def test_a_run_builds_only_the_group_it_names(argv: list[str], groups: list[str]
     assert group_names(app_for(argv)) == groups
 
 
+def command_names(tree: typer.Typer) -> list[str]:
+    """The names of the commands of the one group of ``tree``."""
+    [info] = tree.registered_groups
+    assert info.typer_instance is not None
+    return [str(command.name) for command in info.typer_instance.registered_commands]
+
+
+@pytest.mark.parametrize(
+    ("argv", "commands"),
+    [
+        (["push", "prepare", "wb", "--plan", "p.json", "-o", "id"], ["prepare"]),
+        (["-v", "config", "profiles", "--no-color"], ["profiles"]),
+        (["--profile", "plan", "push", "plan", "."], ["plan"]),  # "plan" is the profile's name
+        (["auth", "status", "-h"], ["status"]),  # a command's help names no other command
+    ],
+)
+def test_a_run_builds_only_the_command_it_names(argv: list[str], commands: list[str]) -> None:
+    assert command_names(app_for(argv)) == commands
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["push"],
+        ["push", "-h"],  # the group's help lists every command
+        ["push", "prepar", "wb"],  # "Did you mean"
+        ["auth", "--profile", "x", "status"],  # whatever an option before the command does
+    ],
+)
+def test_anything_else_after_a_group_gets_the_whole_group(argv: list[str]) -> None:
+    whole = [info.typer_instance for info in whole_tree().registered_groups]
+    [group] = [tree for tree in whole if tree is not None and tree.info.name == argv[0]]
+    assert command_names(app_for(argv)) == [str(info.name) for info in group.registered_commands]
+
+
+def test_a_mistyped_command_still_gets_did_you_mean() -> None:
+    run = run_acp("push", "prepar", "wb_1")
+    assert run.code == 2
+    assert "prepare" in run.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["push", "-h"],
+        ["push", "prepare", "-h"],
+        ["config", "profiles", "--help"],
+        ["push", "prepare"],  # a usage error
+        ["auth", "status", "--bogus"],
+    ],
+)
+def test_what_a_run_prints_is_what_the_whole_tree_prints(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = run_acp(*argv, env={"COLUMNS": "100"})
+    monkeypatch.setattr(root, "app_for", lambda argv: whole_tree())
+    whole = run_acp(*argv, env={"COLUMNS": "100"})
+    assert built == whole
+    assert built.code in (0, 2)
+
+
 @pytest.mark.parametrize("argv", [[], ["--help"], ["--version"], ["pussh", "prepare"]])
 def test_anything_else_gets_the_whole_tree(argv: list[str]) -> None:
-    assert app_for(argv) is app
-    assert group_names(app) == list(GROUPS)
+    assert app_for(argv) is whole_tree()
+    assert group_names(whole_tree()) == list(GROUPS)
 
 
 def test_a_mistyped_group_still_gets_did_you_mean() -> None:
@@ -89,14 +151,14 @@ def leaf_commands() -> list[tuple[tuple[str, ...], Any]]:
         for name in command.list_commands(ctx):
             walk(command.get_command(ctx, name), (*path, name))
 
-    walk(typer.main.get_command(app), ())
+    walk(typer.main.get_command(whole_tree()), ())
     return found
 
 
 def test_every_command_takes_the_global_options_last_but_completion() -> None:
     """The options that help lists last on every command, as the root declares them;
     `acp completion` prints the same script whatever they say, so it takes none."""
-    root_options = [param.opts for param in typer.main.get_command(app).params]
+    root_options = [param.opts for param in typer.main.get_command(whole_tree()).params]
     assert root_options[: len(GLOBAL_OPTIONS)] == GLOBAL_OPTIONS
     commands = leaf_commands()
     assert len(commands) == 15  # the walk reached them all

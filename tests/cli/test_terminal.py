@@ -180,7 +180,7 @@ def _commands() -> list[tuple[str, ...]]:
     """The path of every command and group of the tree, the root included."""
     import typer
 
-    from acp_cli.cli.root import app
+    from acp_cli.cli.root import whole_tree
 
     found: list[tuple[str, ...]] = []
 
@@ -190,16 +190,18 @@ def _commands() -> list[tuple[str, ...]]:
         for name in getattr(command, "list_commands", lambda _: [])(ctx):
             walk(command.get_command(ctx, name), (*path, name))
 
-    walk(typer.main.get_command(app), ())
+    walk(typer.main.get_command(whole_tree()), ())
     return found
 
 
 def _command_of(path: tuple[str, ...]) -> Any:
     import typer
 
-    from acp_cli.cli.root import app
+    from acp_cli.cli.root import whole_tree
 
-    command: Any = typer.main.get_command(app)  # a group, whose commands are groups or leaves
+    command: Any = typer.main.get_command(
+        whole_tree()
+    )  # a group, whose commands are groups or leaves
     for name in path:
         command = command.get_command(typer.Context(command), name)
     return command

@@ -16,7 +16,7 @@ from tools.command_tree import read_tree
 from tools.gen_docs import COMPLETIONS, OUTPUTS, render_all, write_all
 from tools.man_page import environment
 
-from acp_cli.cli.root import app
+from acp_cli.cli.root import whole_tree
 from acp_cli.errors import ExitCode
 from tests.support.paths import REPO
 from tests.support.shells import require
@@ -64,7 +64,7 @@ def test_man_page_lists_every_command_option_variable_and_exit_code() -> None:
     def troff(text: str) -> str:
         return text.replace("-", "\\-")
 
-    for command in read_tree(app).walk():
+    for command in read_tree(whole_tree()).walk():
         assert f"\n.SS {troff(command.name)}\n" in source or not command.path, command.name
         for option in command.options:
             for name in option.names:

@@ -100,3 +100,27 @@ def run_acp_process(
         done.stdout.decode("utf-8", "replace"),
         done.stderr.decode("utf-8", "replace"),
     )
+
+
+def modules_after_console_script(
+    *args: str, env: Mapping[str, str] | None = None
+) -> tuple[str, set[str]]:
+    """Run the console script's main() on ``args`` in a fresh interpreter, with the test's
+    environment (plus ``env``); its stdout and the modules loaded by the time it exited
+    (which modules a command imports is start-up time)."""
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: sys.stderr.write('\\n<modules>' + ' '.join(sys.modules)))\n"
+        f"sys.argv = ['acp', *{list(args)!r}]\n"
+        "from acp_cli.__main__ import main\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [str(BIN / "python"), "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout, set(done.stderr.rpartition("<modules>")[2].split())

@@ -127,7 +127,17 @@ def _interrupted(exc: KeyboardInterrupt | Stopped) -> tuple[str, int]:
 
 
 def _invoke(argv: Sequence[str], here: Invocation) -> int:
-    """Run the command tree; its exit code (Typer ends every run with SystemExit)."""
+    """Run the command tree; its exit code (Typer ends every run with SystemExit).
+
+    A command line that `acp_cli.cli.quick` answers (``acp --version``, ``acp config
+    profiles``) is answered without it: loading Typer and the tree would be most of
+    the run."""
+    from acp_cli.cli.quick import ANSWERS
+
+    answer = ANSWERS.get(tuple(argv))
+    if answer is not None:
+        answer(here)
+        return 0
     from acp_cli.cli.render import terminal_width
     from acp_cli.cli.root import app_for
 

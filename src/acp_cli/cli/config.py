@@ -9,6 +9,7 @@ import typer
 from acp_cli import settings
 from acp_cli.cli.context import Invocation
 from acp_cli.cli.options import PLAIN_HELP, command, epilog
+from acp_cli.cli.quick import write_profile_names
 from acp_cli.cli.render import shown, write_json, write_table
 from acp_cli.errors import ConfigError, ExitCode
 from acp_cli.server_text import one_line
@@ -218,8 +219,7 @@ def profiles(here: Invocation) -> None:
     completion uses it for --profile. A name with a line break or another
     control character is left out, as it cannot be one line.
     """
-    names = settings.profile_names(here.config)
-    here.stdout.write("".join(f"{name}\n" for name in names if name.isprintable()))
+    write_profile_names(here)
 
 
 PATH_HELP = f"""\

@@ -9,6 +9,9 @@ environment and streams, as httpie's tests pass an ``Environment`` to ``main``.
 The standard streams are wrapped in `OutputStream`: whatever the stream's
 encoding, text that it cannot encode is escaped rather than crashing, and a
 write that fails becomes an `OutputError`, which ``run()`` reports once.
+
+Every run builds an `Invocation`, ``acp --version`` included (`acp_cli.cli.quick`): the
+settings and the rendering that its methods use are imported when first used.
 """
 
 from __future__ import annotations
@@ -19,17 +22,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, cast
 
-from acp_cli.cli.render import Messages, Terminal
-from acp_cli.errors import UsageError
-from acp_cli.settings import Settings, known_profile, resolve
-from acp_cli.settings.file import config_path_for, load
-
 if TYPE_CHECKING:
     from pathlib import Path
 
     import typer
 
+    from acp_cli.cli.render import Messages, Terminal
     from acp_cli.client import Client
+    from acp_cli.settings import Settings
 
 
 class OutputError(Exception):
@@ -146,6 +146,8 @@ class Invocation:
     def messages(self) -> Messages:
         """Messages, warnings and errors, on stderr."""
         if self._messages is None:
+            from acp_cli.cli.render import Messages
+
             self._messages = Messages(self.stderr, self.global_options)
         return self._messages
 
@@ -163,6 +165,8 @@ class Invocation:
     @property
     def config_path(self) -> Path:
         """The config file of this run (config.toml; it may not exist yet)."""
+        from acp_cli.settings.file import config_path_for
+
         return config_path_for(self.env)
 
     @property
@@ -171,11 +175,15 @@ class Invocation:
         need. The profile, the settings and the device ID of the run all come from
         this one read; only a write reads the file again, under its lock."""
         if self._config is None:
+            from acp_cli.settings.file import load
+
             self._config = load(self.config_path)
         return self._config
 
     def known_profile(self) -> str:
         """The active profile, which config.toml must know (`acp_cli.settings.known_profile`)."""
+        from acp_cli.settings import known_profile
+
         return known_profile(self.profile, self.env, self.config, self.config_path)
 
     def settings(
@@ -185,6 +193,8 @@ class Invocation:
         setting name), the global options, the environment and the config file
         (`acp_cli.settings.resolve`; ``new_profile`` for a command that stores
         something for a profile that the config file may not hold yet)."""
+        from acp_cli.settings import resolve
+
         return resolve(
             profile=self.profile,
             api_url=self.api_url,
@@ -196,6 +206,8 @@ class Invocation:
 
     def terminal(self) -> Terminal:
         """How to draw on stdout: colour on a terminal, unless --no-color or NO_COLOR."""
+        from acp_cli.cli.render import Terminal
+
         return Terminal.detect(self.stdout, no_color=self.no_color, env=self.env)
 
     def read_stdin(self, what: str) -> bytes:
@@ -204,6 +216,8 @@ class Invocation:
         Standard input is only touched when an option asks for it; a closed or
         unreadable one is bad input (exit 2), not a crash.
         """
+        from acp_cli.errors import UsageError
+
         if self.stdin is None:
             raise UsageError(
                 f"Standard input is closed, so {what} cannot be read from it.",

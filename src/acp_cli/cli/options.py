@@ -12,6 +12,7 @@ callback records it in this run's `Invocation` (`acp_cli.cli.context`), which
 from __future__ import annotations
 
 import functools
+import gc
 import inspect
 import os
 import re
@@ -234,7 +235,10 @@ def command(
 
     def register(function: Command[P]) -> Command[P]:
         after = GLOBAL_OPTIONS if global_options else ()
-        group.command(name, **command_settings)(_TyperView(function, after=after))
+        # Named here as Typer would name it, so that a run can find the command it
+        # names without building the others (`acp_cli.cli.root.app_for`).
+        named = name or function.__name__.lower().replace("_", "-")
+        group.command(named, **command_settings)(_TyperView(function, after=after))
         return function
 
     return register
@@ -304,10 +308,19 @@ class _TyperView:
         return inspect.Signature([*self._before, *shown, *self._after], return_annotation=None)
 
     def __call__(self, **values: Any) -> None:
+        _collect_garbage()
         first = [invocation(values[_CONTEXT.name])] if self._hand_invocation else []
         self._function(
             *first, **{parameter.name: _value(parameter, values) for parameter in self._own}
         )
+
+
+def _collect_garbage() -> None:
+    """Turn the garbage collector back on when the console script turned it off for its
+    start-up (`acp_cli.__main__`), leaving what start-up made out of its collections."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def _value(parameter: inspect.Parameter, values: Mapping[str, Any]) -> Any:

@@ -153,14 +153,15 @@ def since_last_prepared(
     """After a successful prepare of the plan ``data``: say (when ``show``) what changed
     since the last plan prepared here for ``binding`` at ``origin``, then remember
     this one. A plan that cannot be compared path by path is remembered, not compared."""
-    from acp_cli import strict_json
-    from acp_cli.cli.render_diff import since_last_line
-    from acp_cli.plan_diff import diff_entries, plan_entries
     from acp_cli.sent_plans import SentPlans
 
     sent = SentPlans.from_env(here.env)
     before = sent.recall(origin, binding) if show else None
-    if before is not None:
+    if before is not None:  # on a terminal only: a script's prepare imports no diff
+        from acp_cli import strict_json
+        from acp_cli.cli.render_diff import since_last_line
+        from acp_cli.plan_diff import diff_entries, plan_entries
+
         try:
             old = plan_entries(strict_json.parse_object(before, "the last plan"), "the last plan")
             new = plan_entries(strict_json.parse_object(data, "the plan"), "the plan")

@@ -4,14 +4,17 @@
 
 from __future__ import annotations
 
+import copy
+import functools
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
 
-from acp_cli import __version__
-from acp_cli.cli import auth, completion, config, push
+from acp_cli.cli import completion
 from acp_cli.cli.context import invocation
 from acp_cli.cli.options import PLAIN_HELP, command, epilog, root_callback
+from acp_cli.cli.quick import write_version
 
 ROOT_EPILOG = epilog(
     "Before you start: from your ACP service you need its API URL, a token (issued by "
@@ -35,26 +38,22 @@ ROOT_EPILOG = epilog(
     "away, 143 SIGTERM.",
 )
 
-GROUPS = {"push": push.app, "auth": auth.app, "config": config.app}
+GROUPS = {"push": "acp_cli.cli.push", "auth": "acp_cli.cli.auth", "config": "acp_cli.cli.config"}
+"""The groups of commands, by name, and the module that declares each as its ``app``:
+a run imports only the group it names."""
 
 
-def version_line() -> str:
-    """What ``acp --version`` prints: ``acp 0.2.0 (Python 3.11.7; Linux x86_64)``.
-
-    The first two words are the name and version, for scripts; the rest says
-    which Python and platform run it, for bug reports.
-    """
-    import platform
-
-    return (
-        f"acp {__version__} (Python {platform.python_version()}; "
-        f"{platform.system()} {platform.machine()})\n"
-    )
+def group(name: str) -> typer.Typer:
+    """The group of commands ``name`` (one of `GROUPS`)."""
+    # The import statement's machinery, not importlib.import_module: only what it
+    # loads shows in ``python -X importtime``, where start-up is profiled.
+    app: typer.Typer = __import__(GROUPS[name], fromlist=["app"]).app
+    return app
 
 
 def _print_version(ctx: typer.Context, value: bool) -> None:
     if value:
-        invocation(ctx).stdout.write(version_line())
+        write_version(invocation(ctx))
         raise typer.Exit()
 
 
@@ -98,18 +97,24 @@ def _root_app(groups: list[typer.Typer]) -> typer.Typer:
     return tree
 
 
-app = _root_app(list(GROUPS.values()))
-"""The whole command tree: help, shell completion, the man page."""
+@functools.cache
+def whole_tree() -> typer.Typer:
+    """The whole command tree: help, shell completion, the man page."""
+    return _root_app([group(name) for name in GROUPS])
+
 
 _VALUED_GLOBALS = ("--profile", "--api-url")
 
 
 def app_for(argv: list[str]) -> typer.Typer:
-    """The tree a run with ``argv`` needs: only the group it names, when it names one.
+    """The tree a run with ``argv`` needs: only the group it names and, when the next
+    word names one of its commands, only that command.
 
     Typer builds every command of the tree it is given at each start, about 2 ms a
-    command: ``acp push prepare`` need not pay for ``auth`` and ``config``. Anything
-    else (``--help``, a mistyped group that deserves "Did you mean") gets the whole tree.
+    command, and the group's module imports what its commands need: ``acp push
+    prepare`` need not pay for ``auth``, ``config`` nor ``push plan``. Anything else
+    (``--help``, a mistyped group or command that deserves "Did you mean", an option
+    between the group and the command) gets the whole tree or the whole group.
     ``acp completion`` needs no group.
     """
     words = iter(argv)
@@ -119,6 +124,19 @@ def app_for(argv: list[str]) -> typer.Typer:
         elif not word.startswith("-"):
             if word == "completion":
                 return _root_app([])
-            group = GROUPS.get(word)
-            return app if group is None else _root_app([group])
-    return app
+            if word not in GROUPS:
+                return whole_tree()
+            return _root_app([_only_named(group(word), words)])
+    return whole_tree()
+
+
+def _only_named(commands: typer.Typer, words: Iterator[str]) -> typer.Typer:
+    """The group ``commands`` holding only the command that the next word names, when
+    it names one; else the whole group."""
+    word = next(words, None)
+    named = [info for info in commands.registered_commands if info.name == word]
+    if not named:
+        return commands
+    only = copy.copy(commands)
+    only.registered_commands = named
+    return only
