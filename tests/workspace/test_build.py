@@ -26,6 +26,7 @@ from acp_cli.signature import sign_plan_bytes
 from acp_cli.workspace import BuiltPlan, SkippedPath, build_plan
 from tests.support.cli_runner import run_acp
 from tests.support.git_oracle import git, plan_entries, plan_paths, write_tree
+from tests.support.hash_cache import read_cache, sealed_cache
 
 pytestmark = pytest.mark.usefixtures("isolated_git")
 
@@ -239,22 +240,6 @@ def test_a_file_changed_just_after_it_was_cached_is_hashed_again(work: Path) -> 
     assert build_plan(work).hashed_files == 1  # its mtime is within 2 s of the cache
 
 
-def read_cache(cache_file: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The cache file's two lines: header (after its checksum) and files."""
-    header, files = cache_file.read_bytes().splitlines()
-    checksum, _, header = header.partition(b" ")
-    assert checksum.decode() == sha(header)
-    return orjson.loads(header), orjson.loads(files)
-
-
-def sealed_cache(head: dict[str, Any], body: dict[str, Any]) -> bytes:
-    """A cache file of these two lines, with the checksums acp writes: what another
-    program that knows the format, not a corruption, would write."""
-    files = orjson.dumps(body) + b"\n"
-    header = orjson.dumps({**head, "body": sha(files)})
-    return sha(header).encode() + b" " + header + b"\n" + files
-
-
 def test_a_corrupt_or_foreign_cache_gives_the_same_output(work: Path, tmp_path: Path) -> None:
     write_tree(work, {"a": "1", "b": "2"})
     old = 1_600_000_000_000_000_000
@@ -265,27 +250,35 @@ def test_a_corrupt_or_foreign_cache_gives_the_same_output(work: Path, tmp_path: 
     [cache_file] = (tmp_path / "home" / "cache" / "plans").iterdir()
     header, files = read_cache(cache_file)
     assert set(files["files"]) == {"a", "b"}
-    assert header["files"] == 2
+    assert header["names"] == 2
 
     cache = sealed_cache
-    lying = {"files": {name: entry[:-64] + "0" * 64 for name, entry in files["files"].items()}}
+    lying = {**files, "files": {name: key[:-64] + "0" * 64 for name, key in files["files"].items()}}
     a_key = files["files"]["a"][:-64]
+    sealed = cache(header, files)
+    line, body = sealed.split(b"\n", 1)
     variants = [
         b"",
         b"\x00garbage{",
         b"[]\n[]",
-        cache(header, {"files": []}),
         cache({**header, "root": "00"}, lying),  # another folder's cache
         cache({**header, "format": 99}, lying),
         cache({**header, "written_ns": "late"}, lying),
         cache({**header, "folders": []}, lying),
-        cache(header, {"files": {"a": ["a", "list"], "b": 12}}),
+        cache({**header, "index": "x"}, lying),
+        cache(header, {"files": {"a": "a list", "b": "12"}}),
         cache(header, {"files": {"a": a_key + "g" * 64}}),  # not hex
         cache(header, {"files": {"a": a_key + "A" * 64}}),  # not lowercase
         cache(header, {"files": {"a": a_key + "0" * 63}}),  # too short
         cache({**header, "folders": {"": "not a list"}}, files),
-        cache(header, files)[:-40],  # cut short
+        sealed[:-40],  # cut short
+        sealed + b"x",  # longer than its sections
+        line + b"\n" + body.replace(b"a\0b", b"a\0c"),  # the body's checksum fails
     ]
+    # Sealed, but sections that do not hold one item per name
+    for field, value in (("names", 3), ("sections", [1, 1, 1, 1]), ("sections", [0, 0, 0])):
+        text = orjson.dumps({**orjson.loads(line.partition(b" ")[2]), field: value})
+        variants.append(sha(text).encode() + b" " + text + b"\n" + body)
     for variant in variants:
         cache_file.write_bytes(variant)
         assert build_plan(work).data == expected, variant

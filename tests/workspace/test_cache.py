@@ -13,8 +13,9 @@ import pytest
 from acp_cli.workspace import build_plan
 from acp_cli.workspace import cache as hash_cache
 from tests.support.git_oracle import plan_paths, write_tree
+from tests.support.hash_cache import read_cache, sealed_cache
 from tests.support.paths import REPO
-from tests.workspace.test_build import read_cache, sealed_cache, sha
+from tests.workspace.test_build import sha
 
 pytestmark = pytest.mark.usefixtures("isolated_git")
 

@@ -119,7 +119,7 @@ def test_a_plain_command_line_has_git_list_its_folder_early(
     try:
         listing = early.take(early.LIST, root, env)
         assert listing is not None
-        assert listing.communicate()[0] == b"a.txt\0"  # what git lists in that folder
+        assert listing.communicate()[0] == b"? a.txt\0"  # what git lists there, tagged
         assert early.take(early.LIST, root, env) is None  # taken once
     finally:
         early.discard()

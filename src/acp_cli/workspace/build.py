@@ -5,10 +5,10 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from acp_cli.errors import UsageError
 from acp_cli.signature import canonical_signature
@@ -17,6 +17,7 @@ from acp_cli.workspace import describe
 from acp_cli.workspace.listing import (
     FolderMemory,
     Git,
+    IndexWitness,
     Listing,
     PendingListing,
     Scratch,
@@ -91,6 +92,12 @@ class BuiltPlan:
     a note."""
     why_empty: str = ""
     """When the plan lists no file, why: for a warning, or ``prepare``'s refusal."""
+    vouched_files: int = 0
+    """How many of those git's index vouched for: no ``lstat`` of acp's."""
+    folders_read: int = 0
+    """How many folders were read for special files (the others were unchanged)."""
+    cache_written: bool = False
+    """Whether the cache file was written (a run that learned nothing leaves it)."""
 
 
 def build_plan(
@@ -127,67 +134,193 @@ def build_plan(
     folder = _workspace_folder(Path(root))
     git = Git(folder, env)
     cached = hash_cache.HashCache(hash_cache.cache_file(folder, env), folder) if cache else None
-    context = describe.Context(os.fsencode(folder), cached)
-    with Scratch(git) as scratch, describe.Describer(context) as describer:
+    with Scratch(git) as scratch, describe.Describer() as describer:
         # The cache loads while git walks the tree.
-        pending = PendingListing(git, scratch)
-        header = cached.load_header() if cached is not None else hash_cache.CacheHeader({}, 0, 0)
-        describer.load()
-        memory = FolderMemory(header.folders, header.trusted_before_ns)
-        listing = pending.finish(memory)
-        names = listing.paths + listing.special_files
-        nested = listing.nested_repositories
-        unreadable = listing.unreadable_folders
-        if excludes or listing.has_acpignore:
-            gitlinks = dict.fromkeys(listing.nested_repositories, _GITLINK)
-            if listing.inside_work_tree:
-                gitlinks.update(dict.fromkeys(git.submodules, _GITLINK))
-            modes = [(name, gitlinks.get(name, 0o100644)) for name in names]
-            # Folders as gitlinks: a rule for folders only (`name/`) matches them.
-            modes += [(name, _GITLINK) for name in listing.nested_repositories + unreadable]
-            excluded = acp_excluded(scratch, modes, excludes, listing.has_acpignore)
-            names = [name for name in names if name not in excluded]
-            nested = [name for name in nested if name not in excluded]
-            unreadable = [name for name in unreadable if name not in excluded]
-        if unreadable:  # git left out what it holds: the plan would be wrong
-            raise unreadable_folder(unreadable[0])
-        names.sort()  # git lists a few sorted runs: the sort merges them in linear time
-        left_out = leave_out_own_files(names, folder, env, leave_out or {})
+        pending = PendingListing(git, scratch, witness=cached is not None)
+        try:
+            old = cached.load() if cached is not None else hash_cache.EMPTY
+            memory = FolderMemory(old.folders, old.trusted_before_ns)
+            listing = pending.finish(memory)
+            names = listing.paths + listing.special_files
+            nested = listing.nested_repositories
+            unreadable = listing.unreadable_folders
+            if excludes or listing.has_acpignore:
+                gitlinks = dict.fromkeys(listing.nested_repositories, _GITLINK)
+                if listing.inside_work_tree:
+                    gitlinks.update(dict.fromkeys(git.submodules, _GITLINK))
+                modes = [(name, gitlinks.get(name, 0o100644)) for name in names]
+                # Folders as gitlinks: a rule for folders only (`name/`) matches them.
+                modes += [(name, _GITLINK) for name in listing.nested_repositories + unreadable]
+                excluded = acp_excluded(scratch, modes, excludes, listing.has_acpignore)
+                names = [name for name in names if name not in excluded]
+                nested = [name for name in nested if name not in excluded]
+                unreadable = [name for name in unreadable if name not in excluded]
+            if unreadable:  # git left out what it holds: the plan would be wrong
+                raise unreadable_folder(unreadable[0])
+            names.sort()  # git lists a few sorted runs: the sort merges them in linear time
+            left_out = leave_out_own_files(names, folder, env, leave_out or {})
+            witness = pending.witness()
+        finally:
+            pending.close()
 
         if progress is not None:
             progress.start(len(names))
-        chunks = describer.describe_all(names, progress or _Unseen())
+        run = _Run(names, old, witness, listing.unchecked)
+        if run.vouched:
+            (progress or _Unseen()).advance(run.vouched, 0)
+        context = describe.Context(
+            os.fsencode(folder),
+            trusted_before_ns=old.trusted_before_ns,
+            settled_before_ns=witness.started_ns - hash_cache.RACY_NS if witness else 0,
+        )
+        chunks = describer.describe_all(context, run.names, run.keys, progress or _Unseen())
     for chunk in chunks:
         if chunk.error is not None:
             message, hint = chunk.error
             raise UsageError(message, hint=hint)
 
+    described = run.fill(chunks, memory.scanned)
     data = b"".join(
         (
             b'{"files":[',
-            b",".join(chunk.entries for chunk in chunks if chunk.entries),
+            b",".join(filter(None, described.entries)),
             b'],"version":%d}' % PLAN_VERSION,
         )
     )
     hashed = sum(chunk.hashed_files for chunk in chunks)
+    written = False
     if cached is not None:
-        _save_cache(cached, header.files, chunks, memory)
+        written = hashed > 0 or memory.changed or described != old
+        if written:
+            cached.save(described)
+        else:
+            cached.mark_used()
     skipped = _submodules_only(git, listing, [skip for chunk in chunks for skip in chunk.skipped])
     # Named only now: a name that is not UTF-8 is no error once a rule left it out.
     skipped += [(_decode(name), "a nested git repository") for name in nested]
-    files = sum(chunk.files for chunk in chunks)
+    files = sum(chunk.files for chunk in chunks) + run.vouched
     return BuiltPlan(
         data=data,
         signature=canonical_signature(data),
         files=files,
-        total_bytes=sum(chunk.total_bytes for chunk in chunks),
+        total_bytes=sum(chunk.total_bytes for chunk in chunks) + run.vouched_bytes(),
         skipped=tuple(SkippedPath(path, reason) for path, reason in sorted(skipped)),
         hashed_files=hashed,
-        cached_files=sum(chunk.regular_files for chunk in chunks) - hashed,
+        cached_files=sum(chunk.regular_files for chunk in chunks) - hashed + run.vouched,
+        vouched_files=run.vouched,
+        folders_read=memory.read,
+        cache_written=written,
         inside_work_tree=listing.inside_work_tree,
         left_out=tuple(SkippedPath(shown, reason) for shown, reason in left_out),
         why_empty="" if files else _why_empty(git, listing, names),
     )
+
+
+class _Run:
+    """The names of a plan, those whose entries git's index vouches for taken from the
+    cache as they are, the others left to describe (``names``, ``keys``).
+
+    git's index vouches for a file, so that its entry is used without an ``lstat`` of
+    acp's, when all of this holds (else the file is described, its stat checked):
+    - the cache's entry was recorded by a run that found the file's stat (full
+      nanoseconds) settled, its mtime and ctime 2 s (``RACY_NS``) before that run's
+      ``git diff-files`` started, and then found it equal to the stat git's index
+      records for it: ``git diff-files``, run before that ``lstat``, did not name it;
+    - the index is the very same file now (``cache.index_identity``: its inode and
+      ctime unchanged), so it records the same stat; and it is older than the listing,
+      so that the listing's tags are of it too;
+    - the listing tags the file ``H``: git checks it (not assume-unchanged,
+      skip-worktree or unmerged, which git would report unchanged unseen);
+    - ``git diff-files`` did not name it this run: its stat matches the index entry's
+      (size, inode, owner, mode, mtime and ctime at least to the second).
+    A change since that run would have moved its ctime to a later second than the one
+    recorded (git compares ctime whatever ``core.trustCtime`` says: ``DIFF_FILES``), so
+    git would have named it. Clean and smudge filters do not matter: git compares
+    stat data, never content, for a file it does not name.
+    """
+
+    def __init__(
+        self,
+        names: list[bytes],
+        old: hash_cache.Described,
+        witness: IndexWitness | None,
+        unchecked: frozenset[bytes],
+    ) -> None:
+        self.all_names = names
+        self.old = old
+        self.witness = witness
+        self.unchecked = unchecked
+        self.entries: list[bytes] = [b""] * len(names)
+        self.keys_all: list[str] = [""] * len(names)
+        self.verified = bytearray(b"0" * len(names))
+        self.at: list[int] = []  # of each name to describe
+        self.names: list[bytes] = []
+        self.keys: list[str] = []
+        self.vouched = 0
+        usable = witness is not None and witness.listed_after and witness.index == old.index
+        changed = witness.changed if witness is not None else frozenset()
+        if old.names == names:
+            found: Iterable[tuple[int, int | None]] = enumerate(range(len(names)))
+        else:
+            previous = dict(zip(old.names, range(len(old.names)), strict=True))
+            found = enumerate(map(previous.get, names))
+        entries, keys, verified = self.entries, self.keys_all, self.verified
+        old_entries, old_keys, old_verified = old.entries, old.keys, old.verified
+        for at, was in found:
+            if was is None:
+                self.at.append(at)
+                self.names.append(names[at])
+                self.keys.append("")
+            elif (
+                usable
+                and old_verified[was] == 49  # "1"
+                and names[at] not in changed
+                and names[at] not in unchecked
+            ):
+                entries[at], keys[at], verified[at] = old_entries[was], old_keys[was], 49
+            else:
+                self.at.append(at)
+                self.names.append(names[at])
+                self.keys.append(old_keys[was])
+        self.vouched = len(names) - len(self.names)
+
+    def vouched_bytes(self) -> int:
+        """The sum of the sizes of the files git's index vouched for."""
+        return sum(
+            int(key.partition(" ")[0])
+            for key, flag in zip(self.keys_all, self.verified, strict=True)
+            if flag == 49
+        )
+
+    def fill(self, chunks: list[describe.Chunk], scanned: dict[str, Any]) -> hash_cache.Described:
+        """What the run found, the described names put in their places."""
+        witness = self.witness
+        # Entries described now become vouched for when git's index is old enough
+        # and git did not name them: their stat was checked after git's.
+        recording = witness is not None and witness.listed_after
+        changed = witness.changed if witness is not None else frozenset()
+        place = iter(self.at)
+        for chunk in chunks:
+            for entry, key, settled in zip(chunk.entries, chunk.keys, chunk.settled, strict=True):
+                at = next(place)
+                self.entries[at], self.keys_all[at] = entry, key
+                name = self.all_names[at]
+                if (
+                    recording
+                    and settled == 49
+                    and name not in changed
+                    and name not in self.unchecked
+                ):
+                    self.verified[at] = 49
+        return hash_cache.Described(
+            names=self.all_names,
+            entries=self.entries,
+            keys=self.keys_all,
+            verified=bytes(self.verified),
+            folders=scanned,
+            index=witness.index if witness is not None and witness.listed_after else None,
+            trusted_before_ns=self.old.trusted_before_ns,
+        )
 
 
 def _submodules_only(
@@ -222,22 +355,6 @@ def _why_empty(git: Git, listing: Listing, names: list[bytes]) -> str:
     if any(entry.name != ".git" for entry in os.scandir(git.root)):
         return "git's ignore rules leave out every file in it (empty folders are never planned)"
     return "the folder is empty"
-
-
-def _save_cache(
-    cached: hash_cache.HashCache,
-    cached_files: int,
-    chunks: list[describe.Chunk],
-    memory: FolderMemory,
-) -> None:
-    """Rewrite the cache when this run learned something: it hashed a file, read a
-    folder again, or found another number of files than the cache holds; else mark
-    it used."""
-    files = sum(chunk.regular_files for chunk in chunks)
-    if any(chunk.hashed_files for chunk in chunks) or memory.changed or files != cached_files:
-        cached.save([chunk.cache_entries for chunk in chunks], files, memory.scanned)
-    else:
-        cached.mark_used()
 
 
 class _Unseen:

@@ -16,6 +16,7 @@ including ``--help``, is left to the command.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -39,11 +40,14 @@ LOCATE = (
     "--show-toplevel",
     "--show-prefix",
 )
-LIST = ("ls-files", "--cached", "--others", "--exclude-standard", "-z")
+LIST = ("ls-files", "--cached", "--others", "--exclude-standard", "-v", "-z")
+"""Each path tagged: ``H `` for a tracked file git checks (``h`` assume-unchanged, ``S``
+skip-worktree, ``M`` unmerged, ``? `` untracked, ...)."""
 
 _FLAGS = {"plan": {"-q", "--quiet", "--no-cache"}, "prepare": {"--no-cache"}}
 _VALUES = {"plan": {"-o", "--output", "--exclude"}, "prepare": {"--exclude"}}
 _started: dict[tuple[str, ...], tuple[str, dict[str, str], subprocess.Popen[bytes]]] = {}
+_started_ns: list[int] = []
 
 
 def git_env(env: Mapping[str, str]) -> dict[str, str]:
@@ -69,6 +73,7 @@ def start(argv: Sequence[str], env: Mapping[str, str]) -> None:
 
     root = os.path.realpath(folder)
     environment = git_env(env)
+    _started_ns.append(time.time_ns())
     try:
         for args in (LOCATE, LIST):
             _started[args] = (
@@ -96,6 +101,11 @@ def take(args: Sequence[str], root: str, env: Mapping[str, str]) -> subprocess.P
         return found[2]
     end(found[2])
     return None
+
+
+def started_ns() -> int | None:
+    """When the first git was started early (before it read anything), if one was."""
+    return _started_ns[0] if _started_ns else None
 
 
 def discard() -> None:

@@ -33,13 +33,14 @@ import os
 import stat
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from acp_cli.errors import UsageError
-from acp_cli.workspace import early
+from acp_cli.workspace import cache, early
 from acp_cli.workspace.folders import FolderChain
 
 ACPIGNORE = ".acpignore"
@@ -62,6 +63,48 @@ class Listing:
     unreadable_folders: list[bytes]
     """Folders git could not open: an error unless ``.acpignore`` or ``--exclude`` leaves
     each out."""
+    unchecked: frozenset[bytes] = frozenset()
+    """The listed paths that git does not check against a stat in its index: untracked,
+    assume-unchanged, skip-worktree, unmerged (all but those ``ls-files -v`` tags ``H``)."""
+
+
+# `git diff-files` as a witness that tracked files match their index entries: git's
+# strictest stat comparison whatever the configuration (ctime, inode, owner, the
+# executable bit), no file system monitor to trust instead, the index never written.
+DIFF_FILES = (
+    "--no-optional-locks",
+    "-c",
+    "core.trustCtime=true",
+    "-c",
+    "core.checkStat=default",
+    "-c",
+    "core.fileMode=true",
+    "-c",
+    "core.fsmonitor=false",
+    "diff-files",
+    "--name-only",
+    "--relative",
+    "--ignore-submodules=all",
+    "-z",
+)
+
+
+@dataclass(frozen=True)
+class IndexWitness:
+    """What ``git diff-files`` said about the tracked files under DIR, and of which index.
+
+    A tracked file it does not name matched its index entry's stat when git looked
+    (size, inode, owner, mode, and mtime and ctime at least to the second); entries
+    git does not check are in ``Listing.unchecked``. ``index`` is the identity of the
+    index file, the same before git started and after it ended; ``started_ns`` a time
+    before git looked at any file; ``listed_after`` whether the index is older than
+    the listing (so the listing's tags are of that index too).
+    """
+
+    changed: frozenset[bytes]
+    index: list[int]
+    started_ns: int
+    listed_after: bool
 
 
 class Git:
@@ -272,10 +315,13 @@ class PendingListing:
     """``git ls-files`` started in DIR; ``finish`` waits for it and sorts its answer.
 
     Starting it first lets the caller load the hash cache while git walks the tree.
+    With ``witness``, in a work tree whose ``.git`` is a folder, ``git diff-files``
+    runs too (``witness()``).
     """
 
-    def __init__(self, git: Git, scratch: Scratch) -> None:
+    def __init__(self, git: Git, scratch: Scratch, *, witness: bool = False) -> None:
         self.git = git
+        listed_ns = min(time.time_ns(), early.started_ns() or time.time_ns())
         locate = git.start(*early.LOCATE)
         # Started with the question of where DIR is, not after its answer: in a work
         # tree, the usual case, it is the listing, and git answers both at once.
@@ -289,6 +335,36 @@ class PendingListing:
         if not self.inside:  # git said "not a git repository": a fresh one's listing
             early.end(self.process)
             self.process = git.start(*self.base, *early.LIST)
+        self._diff: tuple[subprocess.Popen[bytes], Path, list[int], int, int] | None = None
+        index = git.top / ".git" / "index"
+        if witness and self.inside and (git.top / ".git").is_dir():
+            identity = cache.index_identity(index)
+            started_ns = time.time_ns()
+            if identity is not None:
+                self._diff = (git.start(*DIFF_FILES), index, identity, started_ns, listed_ns)
+
+    def witness(self) -> IndexWitness | None:
+        """What ``git diff-files`` said, once it is done; None when it did not run, failed,
+        warned, or the index changed meanwhile."""
+        if self._diff is None:
+            return None
+        process, index, identity, started_ns, listed_ns = self._diff
+        self._diff = None
+        out, err = process.communicate()
+        if process.returncode != 0 or err.strip() or cache.index_identity(index) != identity:
+            return None
+        return IndexWitness(
+            changed=frozenset(name for name in out.split(b"\0") if name),
+            index=identity,
+            started_ns=started_ns,
+            listed_after=identity[1] < listed_ns - cache.RACY_NS,
+        )
+
+    def close(self) -> None:
+        """End ``git diff-files`` if nobody asked for its answer."""
+        if self._diff is not None:
+            early.end(self._diff[0])
+            self._diff = None
 
     def finish(self, memory: FolderMemory) -> Listing:
         """The paths git listed, with the special files and ``.acpignore`` files
@@ -298,9 +374,15 @@ class PendingListing:
         unreadable = [name.removeprefix(self.prefix) for name in folders]
         paths: list[bytes] = []
         nested: list[bytes] = []
-        for name in dict.fromkeys(out.split(b"\0")):  # a conflicted file is listed per stage
-            if not name:
+        unchecked: set[bytes] = set()
+        for record in dict.fromkeys(out.split(b"\0")):  # a conflicted file: once a stage
+            if not record:
                 continue
+            name = record[2:]  # after the tag (early.LIST)
+            if not record.startswith(b"H "):
+                if name in unchecked:
+                    continue
+                unchecked.add(name)
             if name.endswith(b"/"):
                 nested.append(name[:-1])
             else:
@@ -315,7 +397,9 @@ class PendingListing:
                 self.git.run(*self.base, *check, stdin=_z(specials), allowed=(0, 1)).split(b"\0")
             )
             specials = [name for name in specials if name not in ignored]
-        return Listing(paths, nested, specials, self.inside, acpignore_seen, unreadable)
+        return Listing(
+            paths, nested, specials, self.inside, acpignore_seen, unreadable, frozenset(unchecked)
+        )
 
 
 def _locate(git: Git, process: subprocess.Popen[bytes]) -> tuple[bool, bytes]:
@@ -354,8 +438,13 @@ class FolderMemory:
         self.remembered = remembered
         self.trusted_before_ns = trusted_before_ns
         self.scanned: dict[str, list[Any]] = {}
-        self.changed = False
+        self.read = 0
+        """How many folders were read this run (``changed`` when any)."""
+
+    @property
+    def changed(self) -> bool:
         """Whether a folder was read this run: then ``scanned`` is worth saving."""
+        return self.read > 0
 
     def recall(self, folder: str, info: os.stat_result) -> tuple[bool, list[str]] | None:
         """What ``folder`` held when it had the stat ``info``, if known and trusted."""
@@ -371,7 +460,7 @@ class FolderMemory:
             and all(type(name) is str for name in known[3])
         ):
             return known[2], known[3]
-        self.changed = True
+        self.read += 1
         return None
 
     def record(
