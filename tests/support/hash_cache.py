@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +17,29 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _size(key: str) -> int:
+    """The size a key starts with; 0 for a key that does not (a forged one)."""
+    size = key.partition(" ")[0]
+    return int(size) if size.isdigit() else 0
+
+
 def read_cache(cache_file: Path) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
     """The cache file's header (after its checksum) and its sections, by name:
     ``{"files": {name: key}, "entries": {name: plan entry}, "verified": {name: "1"}}``
-    (files and entries only where not empty)."""
+    (files and entries only where not empty; verified ``"1"`` or ``"0"``; the sizes
+    section is the size in each key)."""
     line, body = cache_file.read_bytes().split(b"\n", 1)
     checksum, _, text = line.partition(b" ")
     assert checksum.decode() == _sha(text)
     header: dict[str, Any] = orjson.loads(text)
     assert header["body"] == _sha(body)
-    names_end, entries_end, keys_end, _ = itertools.accumulate(header["sections"])
+    names_end, entries_end, keys_end, verified_end, _ = itertools.accumulate(header["sections"])
     names = [name.decode() for name in body[:names_end].split(b"\0")]
     entries = body[names_end:entries_end].decode().split("\n")
     keys = body[entries_end:keys_end].decode().split("\n")
-    verified = body[keys_end:].decode()
+    verified = "".join(str(flag) for flag in body[keys_end:verified_end])
+    sizes = array("q", body[verified_end:])
+    assert list(sizes) == [_size(key) for key in keys]
     return header, {
         "files": {name: key for name, key in zip(names, keys, strict=True) if key},
         "entries": {name: entry for name, entry in zip(names, entries, strict=True) if entry},
@@ -45,7 +55,8 @@ def sealed_cache(head: dict[str, Any], body: dict[str, dict[str, str]]) -> bytes
         b"\0".join(name.encode() for name in names),
         "\n".join(body.get("entries", {}).get(name, "") for name in names).encode(),
         "\n".join(body.get("files", {}).get(name, "") for name in names).encode(),
-        "".join(body.get("verified", {}).get(name, "0") for name in names).encode(),
+        bytes(int(body.get("verified", {}).get(name, "0")) for name in names),
+        array("q", [_size(body.get("files", {}).get(name, "")) for name in names]).tobytes(),
     )
     data = b"".join(sections)
     header = orjson.dumps(

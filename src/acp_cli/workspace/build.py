@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import bisect
 import errno
+import itertools
 import os
 import stat
-from collections.abc import Iterable, Mapping, Sequence
+from array import array
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -203,7 +206,7 @@ def build_plan(
         data=data,
         signature=canonical_signature(data),
         files=files,
-        total_bytes=sum(chunk.total_bytes for chunk in chunks) + run.vouched_bytes(),
+        total_bytes=sum(chunk.total_bytes for chunk in chunks) + run.vouched_bytes,
         skipped=tuple(SkippedPath(path, reason) for path, reason in sorted(skipped)),
         hashed_files=hashed,
         cached_files=sum(chunk.regular_files for chunk in chunks) - hashed + run.vouched,
@@ -250,47 +253,42 @@ class _Run:
         self.old = old
         self.witness = witness
         self.unchecked = unchecked
-        self.entries: list[bytes] = [b""] * len(names)
-        self.keys_all: list[str] = [""] * len(names)
-        self.verified = bytearray(b"0" * len(names))
-        self.at: list[int] = []  # of each name to describe
-        self.names: list[bytes] = []
-        self.keys: list[str] = []
-        self.vouched = 0
-        usable = witness is not None and witness.listed_after and witness.index == old.index
         changed = witness.changed if witness is not None else frozenset()
-        if old.names == names:
-            found: Iterable[tuple[int, int | None]] = enumerate(range(len(names)))
+        usable = witness is not None and witness.listed_after and witness.index == old.index
+        if old.names == names:  # the usual case: the same files as last time
+            self.entries, self.keys_all = list(old.entries), list(old.keys)
+            self.sizes = array("q", old.sizes)
+            self.verified = bytearray(old.verified) if usable else bytearray(len(names))
+            for name in changed | unchecked if usable else ():
+                at = bisect.bisect_left(names, name)
+                if at < len(names) and names[at] == name:
+                    self.verified[at] = 0
+            self.at = [at for at, vouched in enumerate(self.verified) if not vouched]
+            self.keys = [self.keys_all[at] for at in self.at]
         else:
+            self.entries, self.keys_all = [b""] * len(names), [""] * len(names)
+            self.sizes = array("q", bytes(8 * len(names)))
+            self.verified = bytearray(len(names))
+            self.at, self.keys = [], []
             previous = dict(zip(old.names, range(len(old.names)), strict=True))
-            found = enumerate(map(previous.get, names))
-        entries, keys, verified = self.entries, self.keys_all, self.verified
-        old_entries, old_keys, old_verified = old.entries, old.keys, old.verified
-        for at, was in found:
-            if was is None:
-                self.at.append(at)
-                self.names.append(names[at])
-                self.keys.append("")
-            elif (
-                usable
-                and old_verified[was] == 49  # "1"
-                and names[at] not in changed
-                and names[at] not in unchecked
-            ):
-                entries[at], keys[at], verified[at] = old_entries[was], old_keys[was], 49
-            else:
-                self.at.append(at)
-                self.names.append(names[at])
-                self.keys.append(old_keys[was])
-        self.vouched = len(names) - len(self.names)
-
-    def vouched_bytes(self) -> int:
-        """The sum of the sizes of the files git's index vouched for."""
-        return sum(
-            int(key.partition(" ")[0])
-            for key, flag in zip(self.keys_all, self.verified, strict=True)
-            if flag == 49
-        )
+            for at, was in enumerate(map(previous.get, names)):
+                if was is None:
+                    self.at.append(at)
+                    self.keys.append("")
+                elif (
+                    usable
+                    and old.verified[was]
+                    and names[at] not in changed
+                    and names[at] not in unchecked
+                ):
+                    self.entries[at], self.keys_all[at] = old.entries[was], old.keys[was]
+                    self.sizes[at], self.verified[at] = old.sizes[was], 1
+                else:
+                    self.at.append(at)
+                    self.keys.append(old.keys[was])
+        self.names = [names[at] for at in self.at]
+        self.vouched = len(names) - len(self.at)
+        self.vouched_bytes = sum(itertools.compress(self.sizes, self.verified))
 
     def fill(self, chunks: list[describe.Chunk], scanned: dict[str, Any]) -> hash_cache.Described:
         """What the run found, the described names put in their places."""
@@ -300,25 +298,27 @@ class _Run:
         recording = witness is not None and witness.listed_after
         changed = witness.changed if witness is not None else frozenset()
         place = iter(self.at)
+        entries, keys, sizes, verified = self.entries, self.keys_all, self.sizes, self.verified
         for chunk in chunks:
             for entry, key, settled in zip(chunk.entries, chunk.keys, chunk.settled, strict=True):
                 at = next(place)
-                self.entries[at], self.keys_all[at] = entry, key
+                entries[at], keys[at] = entry, key
+                sizes[at] = int(key.partition(" ")[0]) if key else 0
                 name = self.all_names[at]
-                if (
+                verified[at] = (
                     recording
-                    and settled == 49
+                    and settled == 49  # "1"
                     and name not in changed
                     and name not in self.unchecked
-                ):
-                    self.verified[at] = 49
+                )
         return hash_cache.Described(
             names=self.all_names,
-            entries=self.entries,
-            keys=self.keys_all,
-            verified=bytes(self.verified),
+            entries=entries,
+            keys=keys,
+            verified=bytes(verified),
+            sizes=sizes,
             folders=scanned,
-            index=witness.index if witness is not None and witness.listed_after else None,
+            index=witness.index if recording and witness is not None else None,
             trusted_before_ns=self.old.trusted_before_ns,
         )
 

@@ -5,16 +5,16 @@
      "format": 3, "index": [<identity of git's index>] or null, "names": <count>,
      "root": "<hex of DIR's resolved path>", "sections": [<length of each>],
      "written_ns": <time>}
-    <names>  <plan entries>  <keys>  <verified>
+    <names><plan entries><keys><verified><sizes>
 
-The rest is four sections, one item per name the run described, in order, so that
-loading them is four splits rather than a parse per file: the names, NUL-separated;
+The rest is five sections, one item per name the run described, in order, so that
+loading them is a few splits rather than a parse per file: the names, NUL-separated;
 each name's plan entry as the plan holds it (empty for a name that is not planned:
 deleted, skipped), newline-separated (JSON holds no raw newline); each regular
 file's key ``"<size> <mtime_ns> <ctime_ns> <inode> <device> <sha256>"`` (else
-empty), newline-separated; and one byte per name, ``1`` when git's index vouches
-for the file (below), else ``0``. The folders part lets an unchanged folder go
-unread (``listing.FolderMemory``).
+empty), newline-separated; one byte per name, 1 when git's index vouches for the
+file (below), else 0; and each regular file's size (else 0), 8 bytes little-endian.
+The folders part lets an unchanged folder go unread (``listing.FolderMemory``).
 
 A hash is reused only for a file whose (size, mtime_ns, ctime_ns, inode, device)
 are those recorded, and whose mtime is more than ``RACY_NS`` before the cache was
@@ -41,7 +41,9 @@ import contextlib
 import hashlib
 import itertools
 import os
+import sys
 import time
+from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +94,7 @@ class Described:
     entries: list[bytes]
     keys: list[str]
     verified: bytes
+    sizes: array[int]
     folders: dict[str, Any]
     index: list[int] | None
     """The identity of the index that ``verified`` holds for."""
@@ -99,7 +102,7 @@ class Described:
     """Entries for files and folders changed since then are not trusted."""
 
 
-EMPTY = Described([], [], [], b"", {}, None)
+EMPTY = Described([], [], [], b"", array("q"), {}, None)
 
 
 class HashCache:
@@ -131,24 +134,36 @@ class HashCache:
             and type(header.get("names")) is int
             and isinstance(header.get("folders"), dict)
             and isinstance(header.get("body"), str)
-            and _ints(header.get("sections"), 4)
+            and _ints(header.get("sections"), 5)
             and (header.get("index") is None or _ints(header.get("index"), 4))
             and sum(header["sections"]) == len(body)
             and hashlib.sha256(body).hexdigest() == header["body"]
         ):
             return EMPTY
-        names_end, entries_end, keys_end, _ = itertools.accumulate(header["sections"])
+        names_end, entries_end, keys_end, verified_end, _ = itertools.accumulate(header["sections"])
         count = header["names"]
+        sizes = array("q")
+        if len(body) - verified_end == 8 * count:
+            sizes.frombytes(body[verified_end:])
+            if sys.byteorder == "big":  # pragma: no cover - written little-endian
+                sizes.byteswap()
         found = Described(
             names=body[:names_end].split(b"\0") if count else [],
             entries=body[names_end:entries_end].split(b"\n") if count else [],
             keys=body[entries_end:keys_end].decode("ascii", "replace").split("\n") if count else [],
-            verified=body[keys_end:],
+            verified=body[keys_end:verified_end],
+            sizes=sizes,
             folders=header["folders"],
             index=header["index"],
             trusted_before_ns=header["written_ns"] - RACY_NS,
         )
-        lengths = {len(found.names), len(found.entries), len(found.keys), len(found.verified)}
+        lengths = {
+            len(found.names),
+            len(found.entries),
+            len(found.keys),
+            len(found.verified),
+            len(found.sizes),
+        }
         return found if lengths == {count} else EMPTY
 
     def mark_used(self) -> None:
@@ -172,6 +187,7 @@ class HashCache:
             b"\n".join(described.entries),
             "\n".join(described.keys).encode("ascii"),
             described.verified,
+            _little_endian(described.sizes),
         )
         try:
             body = b"".join(sections)
@@ -197,6 +213,13 @@ class HashCache:
             )
         except (OSError, orjson.JSONEncodeError):  # a folder name that is not UTF-8
             pass
+
+
+def _little_endian(sizes: array[int]) -> bytes:
+    if sys.byteorder == "big":  # pragma: no cover - most machines are little-endian
+        sizes = array("q", sizes)
+        sizes.byteswap()
+    return sizes.tobytes()
 
 
 def _ints(value: object, length: int) -> bool:

@@ -47,7 +47,7 @@ skip-worktree, ``M`` unmerged, ``? `` untracked, ...)."""
 _FLAGS = {"plan": {"-q", "--quiet", "--no-cache"}, "prepare": {"--no-cache"}}
 _VALUES = {"plan": {"-o", "--output", "--exclude"}, "prepare": {"--exclude"}}
 _started: dict[tuple[str, ...], tuple[str, dict[str, str], subprocess.Popen[bytes]]] = {}
-_started_ns: list[int] = []
+_started_ns: dict[int, int] = {}  # when each was started, by process ID
 
 
 def git_env(env: Mapping[str, str]) -> dict[str, str]:
@@ -73,7 +73,7 @@ def start(argv: Sequence[str], env: Mapping[str, str]) -> None:
 
     root = os.path.realpath(folder)
     environment = git_env(env)
-    _started_ns.append(time.time_ns())
+    started_ns = time.time_ns()
     try:
         for args in (LOCATE, LIST):
             _started[args] = (
@@ -88,6 +88,7 @@ def start(argv: Sequence[str], env: Mapping[str, str]) -> None:
                     stderr=subprocess.PIPE,
                 ),
             )
+            _started_ns[_started[args][2].pid] = started_ns
     except OSError:  # no git: the listing says so
         discard()
 
@@ -103,9 +104,10 @@ def take(args: Sequence[str], root: str, env: Mapping[str, str]) -> subprocess.P
     return None
 
 
-def started_ns() -> int | None:
-    """When the first git was started early (before it read anything), if one was."""
-    return _started_ns[0] if _started_ns else None
+def started_ns(process: subprocess.Popen[bytes]) -> int | None:
+    """When ``process``, if ``take`` gave it, was started (before it read anything);
+    asked once."""
+    return _started_ns.pop(process.pid, None)
 
 
 def discard() -> None:
@@ -116,6 +118,7 @@ def discard() -> None:
 
 def end(process: subprocess.Popen[bytes]) -> None:
     """End a git whose answer is not wanted, and reap it."""
+    _started_ns.pop(process.pid, None)
     if process.poll() is None:
         process.kill()
     process.communicate()

@@ -321,11 +321,12 @@ class PendingListing:
 
     def __init__(self, git: Git, scratch: Scratch, *, witness: bool = False) -> None:
         self.git = git
-        listed_ns = min(time.time_ns(), early.started_ns() or time.time_ns())
+        listed_ns = time.time_ns()
         locate = git.start(*early.LOCATE)
         # Started with the question of where DIR is, not after its answer: in a work
         # tree, the usual case, it is the listing, and git answers both at once.
         self.process = git.start(*early.LIST)
+        listed_ns = min(listed_ns, early.started_ns(self.process) or listed_ns)
         try:
             self.inside, self.prefix = _locate(git, locate)
         except BaseException:
@@ -372,21 +373,13 @@ class PendingListing:
         folders: list[bytes] = []  # named from the work tree's top
         out = self.git.finish(self.process, unreadable=folders)
         unreadable = [name.removeprefix(self.prefix) for name in folders]
-        paths: list[bytes] = []
-        nested: list[bytes] = []
-        unchecked: set[bytes] = set()
-        for record in dict.fromkeys(out.split(b"\0")):  # a conflicted file: once a stage
-            if not record:
-                continue
-            name = record[2:]  # after the tag (early.LIST)
-            if not record.startswith(b"H "):
-                if name in unchecked:
-                    continue
-                unchecked.add(name)
-            if name.endswith(b"/"):
-                nested.append(name[:-1])
-            else:
-                paths.append(name)
+        records = out.split(b"\0")[:-1]  # each ends with NUL
+        paths = [record[2:] for record in records]  # after the tag (early.LIST)
+        others = [record for record in records if not record.startswith(b"H ")]
+        unchecked = {record[2:] for record in others}
+        nested = [record[2:-1] for record in others if record.endswith(b"/")]
+        if len(unchecked) < len(others) or nested:  # a conflicted file: once a stage
+            paths = [name for name in dict.fromkeys(paths) if not name.endswith(b"/")]
         specials, acpignore_seen = _scan_folders(self.git.root, paths, memory)
         if specials:  # a tracked file that became a FIFO is listed by git already
             listed = set(paths)
@@ -515,8 +508,7 @@ def _ignored(scratch: Scratch, base: tuple[str, ...], *rules: str) -> list[bytes
 def _folders(paths: Iterable[bytes]) -> set[bytes]:
     """Every folder that holds one of ``paths`` or a folder of them, DIR as ``b""``."""
     folders: set[bytes] = {b""}
-    for path in paths:
-        folder = path.rpartition(b"/")[0]
+    for folder in {path.rpartition(b"/")[0] for path in paths}:
         while folder not in folders:
             folders.add(folder)
             folder = folder.rpartition(b"/")[0]
