@@ -12,51 +12,59 @@ from typing import Any
 
 import orjson
 
+from acp_cli.workspace.cache import KEY, KEY_SIZE, NO_KEY
+
+Sections = dict[str, dict[str, Any]]
+
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _size(key: str) -> int:
-    """The size a key starts with; 0 for a key that does not (a forged one)."""
-    size = key.partition(" ")[0]
-    return int(size) if size.isdigit() else 0
-
-
-def read_cache(cache_file: Path) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
+def read_cache(cache_file: Path) -> tuple[dict[str, Any], Sections]:
     """The cache file's header (after its checksum) and its sections, by name:
-    ``{"files": {name: key}, "entries": {name: plan entry}, "verified": {name: "1"}}``
-    (files and entries only where not empty; verified ``"1"`` or ``"0"``; the sizes
-    section is the size in each key)."""
+    ``{"files": {name: "<size> <mtime_ns> <ctime_ns> <inode> <device> <sha256>"},
+    "entries": {name: plan entry}, "verified": {name: "1" or "0"}}`` (files and
+    entries only where there is one)."""
     line, body = cache_file.read_bytes().split(b"\n", 1)
     checksum, _, text = line.partition(b" ")
     assert checksum.decode() == _sha(text)
     header: dict[str, Any] = orjson.loads(text)
     assert header["body"] == _sha(body)
-    names_end, entries_end, keys_end, verified_end, _ = itertools.accumulate(header["sections"])
-    names = [name.decode() for name in body[:names_end].split(b"\0")]
-    entries = body[names_end:entries_end].decode().split("\n")
-    keys = body[entries_end:keys_end].decode().split("\n")
-    verified = "".join(str(flag) for flag in body[keys_end:verified_end])
-    sizes = array("q", body[verified_end:])
-    assert list(sizes) == [_size(key) for key in keys]
+    ends = list(itertools.accumulate(header["sections"]))
+    names, entries, lengths, keys, verified = (
+        body[start:end] for start, end in zip([0, *ends], ends, strict=False)
+    )
+    sizes = array("q", lengths)
+    starts = list(itertools.accumulate(sizes, initial=0))
+    files, planned = {}, {}
+    for at, name in enumerate(names.decode().split("\0")):
+        key = keys[at * KEY_SIZE : (at + 1) * KEY_SIZE]
+        if key != NO_KEY:
+            files[name] = " ".join(map(str, KEY.unpack_from(key))) + " " + key[KEY.size :].hex()
+        if sizes[at]:
+            assert entries[starts[at + 1] - 1 : starts[at + 1]] == b","
+            planned[name] = entries[starts[at] : starts[at + 1] - 1].decode()
     return header, {
-        "files": {name: key for name, key in zip(names, keys, strict=True) if key},
-        "entries": {name: entry for name, entry in zip(names, entries, strict=True) if entry},
-        "verified": dict(zip(names, verified, strict=True)),
+        "files": files,
+        "entries": planned,
+        "verified": dict(zip(names.decode().split("\0"), map(str, verified), strict=True)),
     }
 
 
-def sealed_cache(head: dict[str, Any], body: dict[str, dict[str, str]]) -> bytes:
-    """A cache file of this header and these sections (as ``read_cache`` gives them),
-    with the checksums and lengths acp writes."""
-    names = sorted({*body.get("files", {}), *body.get("entries", {}), *body.get("verified", {})})
+def sealed_cache(head: dict[str, Any], body: Sections) -> bytes:
+    """A cache file of this header and these sections (as ``read_cache`` gives them; a
+    key may be given as raw bytes too), with the checksums and lengths acp writes."""
+    files, planned = body.get("files", {}), body.get("entries", {})
+    verified = body.get("verified", {})
+    names = sorted({*files, *planned, *verified})
+    entries = [planned[name].encode() + b"," if name in planned else b"" for name in names]
     sections = (
         b"\0".join(name.encode() for name in names),
-        "\n".join(body.get("entries", {}).get(name, "") for name in names).encode(),
-        "\n".join(body.get("files", {}).get(name, "") for name in names).encode(),
-        bytes(int(body.get("verified", {}).get(name, "0")) for name in names),
-        array("q", [_size(body.get("files", {}).get(name, "")) for name in names]).tobytes(),
+        b"".join(entries),
+        array("q", map(len, entries)).tobytes(),
+        b"".join(_key(files.get(name, NO_KEY)) for name in names),
+        bytes(int(verified.get(name, "0")) for name in names),
     )
     data = b"".join(sections)
     header = orjson.dumps(
@@ -68,3 +76,10 @@ def sealed_cache(head: dict[str, Any], body: dict[str, dict[str, str]]) -> bytes
         }
     )
     return _sha(header).encode() + b" " + header + b"\n" + data
+
+
+def _key(key: str | bytes) -> bytes:
+    if isinstance(key, bytes):
+        return key
+    *numbers, sha = key.split(" ")
+    return KEY.pack(*map(int, numbers)) + bytes.fromhex(sha)

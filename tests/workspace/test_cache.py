@@ -52,7 +52,7 @@ def forge(cache_file: Path, *, seal: bool) -> bytes:
     if seal:
         data = sealed_cache(header, files)
     else:
-        data = cache_file.read_bytes().replace(entry.encode(), (entry[:-64] + FORGED).encode())
+        data = cache_file.read_bytes().replace(bytes.fromhex(entry[-64:]), bytes.fromhex(FORGED))
     cache_file.write_bytes(data)
     return data
 

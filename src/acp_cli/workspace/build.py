@@ -186,7 +186,7 @@ def build_plan(
     data = b"".join(
         (
             b'{"files":[',
-            b",".join(filter(None, described.entries)),
+            described.entries[:-1],  # each entry is followed by a comma
             b'],"version":%d}' % PLAN_VERSION,
         )
     )
@@ -249,77 +249,110 @@ class _Run:
         witness: IndexWitness | None,
         unchecked: frozenset[bytes],
     ) -> None:
-        self.all_names = names
         self.old = old
         self.witness = witness
         self.unchecked = unchecked
+        self.joined = b"\0".join(names)
+        self.all_names = names
+        self.names: list[bytes] = []  # to describe
+        self.keys: list[bytes] = []  # their keys in the cache
+        # In the order of names: (position, None) for a name to describe, or
+        # (position, first of a run of vouched names in the cache, its end).
+        self.runs: list[tuple[int, int | None, int]] = []
         changed = witness.changed if witness is not None else frozenset()
         usable = witness is not None and witness.listed_after and witness.index == old.index
-        if old.names == names:  # the usual case: the same files as last time
-            self.entries, self.keys_all = list(old.entries), list(old.keys)
-            self.sizes = array("q", old.sizes)
-            self.verified = bytearray(old.verified) if usable else bytearray(len(names))
+        key_size, old_keys, no_key = hash_cache.KEY_SIZE, old.keys, hash_cache.NO_KEY
+        if self.joined == old.names and len(names) == old.count:  # the usual case
+            vouched = bytearray(old.verified) if usable else bytearray(len(names))
             for name in changed | unchecked if usable else ():
                 at = bisect.bisect_left(names, name)
                 if at < len(names) and names[at] == name:
-                    self.verified[at] = 0
-            self.at = [at for at, vouched in enumerate(self.verified) if not vouched]
-            self.keys = [self.keys_all[at] for at in self.at]
+                    vouched[at] = 0
+            start = 0
+            for at in [at for at, flag in enumerate(vouched) if not flag]:
+                if start < at:
+                    self.runs.append((start, start, at))
+                self.runs.append((at, None, 0))
+                self.names.append(names[at])
+                self.keys.append(old_keys[at * key_size : (at + 1) * key_size])
+                start = at + 1
+            if start < len(names):
+                self.runs.append((start, start, len(names)))
         else:
-            self.entries, self.keys_all = [b""] * len(names), [""] * len(names)
-            self.sizes = array("q", bytes(8 * len(names)))
-            self.verified = bytearray(len(names))
-            self.at, self.keys = [], []
-            previous = dict(zip(old.names, range(len(old.names)), strict=True))
+            old_names = old.names.split(b"\0") if old.count else []
+            previous = dict(zip(old_names, range(len(old_names)), strict=True))
             for at, was in enumerate(map(previous.get, names)):
                 if was is None:
-                    self.at.append(at)
-                    self.keys.append("")
+                    self.runs.append((at, None, 0))
+                    self.names.append(names[at])
+                    self.keys.append(no_key)
                 elif (
                     usable
                     and old.verified[was]
                     and names[at] not in changed
                     and names[at] not in unchecked
                 ):
-                    self.entries[at], self.keys_all[at] = old.entries[was], old.keys[was]
-                    self.sizes[at], self.verified[at] = old.sizes[was], 1
+                    last = self.runs[-1] if self.runs else (0, None, 0)
+                    if last[1] is not None and last[2] == was:  # the run goes on
+                        self.runs[-1] = (last[0], last[1], was + 1)
+                    else:
+                        self.runs.append((at, was, was + 1))
                 else:
-                    self.at.append(at)
-                    self.keys.append(old.keys[was])
-        self.names = [names[at] for at in self.at]
-        self.vouched = len(names) - len(self.at)
-        self.vouched_bytes = sum(itertools.compress(self.sizes, self.verified))
+                    self.runs.append((at, None, 0))
+                    self.names.append(names[at])
+                    self.keys.append(old_keys[was * key_size : (was + 1) * key_size])
+        self.vouched = len(names) - len(self.names)
+        sizes = old.sizes()
+        self.vouched_bytes = sum(
+            sum(sizes[start:end]) for _, start, end in self.runs if start is not None
+        )
 
     def fill(self, chunks: list[describe.Chunk], scanned: dict[str, Any]) -> hash_cache.Described:
         """What the run found, the described names put in their places."""
-        witness = self.witness
+        witness, old = self.witness, self.old
         # Entries described now become vouched for when git's index is old enough
         # and git did not name them: their stat was checked after git's.
         recording = witness is not None and witness.listed_after
         changed = witness.changed if witness is not None else frozenset()
-        place = iter(self.at)
-        entries, keys, sizes, verified = self.entries, self.keys_all, self.sizes, self.verified
-        for chunk in chunks:
-            for entry, key, settled in zip(chunk.entries, chunk.keys, chunk.settled, strict=True):
-                at = next(place)
-                entries[at], keys[at] = entry, key
-                sizes[at] = int(key.partition(" ")[0]) if key else 0
-                name = self.all_names[at]
-                verified[at] = (
-                    recording
-                    and settled == 49  # "1"
-                    and name not in changed
-                    and name not in self.unchecked
-                )
+        offsets = list(itertools.accumulate(old.lengths, initial=0)) if self.vouched else []
+        described = zip(
+            self.names,
+            itertools.chain.from_iterable(chunk.entries for chunk in chunks),
+            itertools.chain.from_iterable(chunk.keys for chunk in chunks),
+            itertools.chain.from_iterable(chunk.settled for chunk in chunks),
+            strict=True,
+        )
+        key_size = hash_cache.KEY_SIZE
+        entries: list[bytes] = []
+        lengths = array("q")
+        keys: list[bytes] = []
+        verified = bytearray(len(self.all_names))
+        for at, start, end in self.runs:
+            if start is not None:  # vouched names: as the cache holds them
+                entries.append(old.entries[offsets[start] : offsets[end]])
+                lengths.extend(old.lengths[start:end])
+                keys.append(old.keys[start * key_size : end * key_size])
+                verified[at : at + end - start] = b"\1" * (end - start)
+                continue
+            name, entry, key, settled = next(described)
+            entries += (entry, b",") if entry else ()
+            lengths.append(len(entry) + 1 if entry else 0)
+            keys.append(key)
+            verified[at] = (
+                recording
+                and settled == 49  # "1"
+                and name not in changed
+                and name not in self.unchecked
+            )
         return hash_cache.Described(
-            names=self.all_names,
-            entries=entries,
-            keys=keys,
+            names=self.joined,
+            entries=b"".join(entries),
+            lengths=lengths,
+            keys=b"".join(keys),
             verified=bytes(verified),
-            sizes=sizes,
             folders=scanned,
             index=witness.index if recording and witness is not None else None,
-            trusted_before_ns=self.old.trusted_before_ns,
+            trusted_before_ns=old.trusted_before_ns,
         )
 
 

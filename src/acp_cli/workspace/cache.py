@@ -5,16 +5,17 @@
      "format": 3, "index": [<identity of git's index>] or null, "names": <count>,
      "root": "<hex of DIR's resolved path>", "sections": [<length of each>],
      "written_ns": <time>}
-    <names><plan entries><keys><verified><sizes>
+    <names><plan entries><entry lengths><keys><verified>
 
-The rest is five sections, one item per name the run described, in order, so that
-loading them is a few splits rather than a parse per file: the names, NUL-separated;
-each name's plan entry as the plan holds it (empty for a name that is not planned:
-deleted, skipped), newline-separated (JSON holds no raw newline); each regular
-file's key ``"<size> <mtime_ns> <ctime_ns> <inode> <device> <sha256>"`` (else
-empty), newline-separated; one byte per name, 1 when git's index vouches for the
-file (below), else 0; and each regular file's size (else 0), 8 bytes little-endian.
-The folders part lets an unchanged folder go unread (``listing.FolderMemory``).
+The rest is five sections, each one item per name the run described, in order: the
+names, NUL-separated; the plan entries as the plan holds them, each followed by a
+comma (none for a name that is not planned: deleted, skipped); the length of each
+(with its comma, else 0), 8 bytes; each regular file's key (``KEY``: size, mtime_ns,
+ctime_ns, inode, device, then the 32 bytes of its SHA-256; zeros for any other
+name); and one byte per name, 1 when git's index vouches for the file (below), else
+0. Numbers are little-endian. So loading is a few slices, with no parse per file,
+and the entries of a run of unchanged names are one slice of the plan entries. The
+folders part lets an unchanged folder go unread (``listing.FolderMemory``).
 
 A hash is reused only for a file whose (size, mtime_ns, ctime_ns, inode, device)
 are those recorded, and whose mtime is more than ``RACY_NS`` before the cache was
@@ -41,10 +42,11 @@ import contextlib
 import hashlib
 import itertools
 import os
+import struct
 import sys
 import time
 from array import array
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,9 +64,16 @@ MAX_BYTES = 256 << 20
 """And at most this many bytes of them (each is about 250 bytes per file planned)."""
 
 
-def stat_key(size: int, mtime_ns: int, ctime_ns: int, inode: int, device: int) -> str:
-    """A file's cache key; its entry is the key followed by its SHA-256."""
-    return f"{size} {mtime_ns} {ctime_ns} {inode} {device} "
+KEY = struct.Struct("<qqqQQ")
+"""A file's stat in its cache key: size, mtime_ns, ctime_ns, inode, device."""
+KEY_SIZE = KEY.size + 32
+"""The bytes of a key: the stat, then the SHA-256."""
+NO_KEY = bytes(KEY_SIZE)
+
+
+def stat_key(size: int, mtime_ns: int, ctime_ns: int, inode: int, device: int) -> bytes:
+    """A file's stat as its cache key starts (``KEY``)."""
+    return KEY.pack(size, mtime_ns, ctime_ns, inode, device)
 
 
 def cache_file(root: Path, env: Mapping[str, str]) -> Path:
@@ -87,22 +96,33 @@ def index_identity(path: Path) -> list[int] | None:
 
 @dataclass(frozen=True)
 class Described:
-    """What a run found, name by name (see the module's documentation): what the cache
-    holds, and what ``save`` writes."""
+    """What a run found, name by name, as the sections of the cache file (see the
+    module's documentation): what the cache holds, and what ``save`` writes."""
 
-    names: list[bytes]
-    entries: list[bytes]
-    keys: list[str]
+    names: bytes
+    entries: bytes
+    lengths: array[int]
+    keys: bytes
     verified: bytes
-    sizes: array[int]
     folders: dict[str, Any]
     index: list[int] | None
     """The identity of the index that ``verified`` holds for."""
     trusted_before_ns: int = 0
     """Entries for files and folders changed since then are not trusted."""
 
+    @property
+    def count(self) -> int:
+        """How many names."""
+        return len(self.verified)
 
-EMPTY = Described([], [], [], b"", array("q"), {}, None)
+    def sizes(self) -> Sequence[int]:
+        """The size in each key."""
+        if sys.byteorder == "big":  # pragma: no cover - most machines are little-endian
+            return [KEY.unpack_from(self.keys, at)[0] for at in range(0, len(self.keys), KEY_SIZE)]
+        return memoryview(self.keys).cast("q")[:: KEY_SIZE // 8]
+
+
+EMPTY = Described(b"", b"", array("q"), b"", b"", {}, None)
 
 
 class HashCache:
@@ -140,31 +160,31 @@ class HashCache:
             and hashlib.sha256(body).hexdigest() == header["body"]
         ):
             return EMPTY
-        names_end, entries_end, keys_end, verified_end, _ = itertools.accumulate(header["sections"])
         count = header["names"]
-        sizes = array("q")
-        if len(body) - verified_end == 8 * count:
-            sizes.frombytes(body[verified_end:])
-            if sys.byteorder == "big":  # pragma: no cover - written little-endian
-                sizes.byteswap()
+        ends = list(itertools.accumulate(header["sections"]))
+        names, entries, lengths, keys, verified = (
+            body[start:end] for start, end in zip([0, *ends], ends, strict=False)
+        )
         found = Described(
-            names=body[:names_end].split(b"\0") if count else [],
-            entries=body[names_end:entries_end].split(b"\n") if count else [],
-            keys=body[entries_end:keys_end].decode("ascii", "replace").split("\n") if count else [],
-            verified=body[keys_end:verified_end],
-            sizes=sizes,
+            names=names,
+            entries=entries,
+            lengths=_numbers(lengths),
+            keys=keys,
+            verified=verified,
             folders=header["folders"],
             index=header["index"],
             trusted_before_ns=header["written_ns"] - RACY_NS,
         )
-        lengths = {
-            len(found.names),
-            len(found.entries),
-            len(found.keys),
-            len(found.verified),
-            len(found.sizes),
-        }
-        return found if lengths == {count} else EMPTY
+        if (
+            len(verified) == count
+            and len(found.lengths) == count
+            and len(keys) == count * KEY_SIZE
+            and (names.count(b"\0") + 1 if count else 0) == count
+            and sum(found.lengths) == len(entries)
+            and min(found.lengths, default=0) >= 0
+        ):
+            return found
+        return EMPTY
 
     def mark_used(self) -> None:
         """Record that this run used the cache without rewriting it, so that the
@@ -183,11 +203,11 @@ class HashCache:
         """Write the new cache. A failure is ignored: the cache only saves time, and a
         plan must not fail because a cache folder is read-only."""
         sections = (
-            b"\0".join(described.names),
-            b"\n".join(described.entries),
-            "\n".join(described.keys).encode("ascii"),
+            described.names,
+            described.entries,
+            _little_endian(described.lengths),
+            described.keys,
             described.verified,
-            _little_endian(described.sizes),
         )
         try:
             body = b"".join(sections)
@@ -197,7 +217,7 @@ class HashCache:
                     "folders": described.folders,
                     "format": FORMAT,
                     "index": described.index,
-                    "names": len(described.names),
+                    "names": described.count,
                     "root": self.root_key,
                     "sections": [len(section) for section in sections],
                     "written_ns": time.time_ns(),
@@ -213,6 +233,17 @@ class HashCache:
             )
         except (OSError, orjson.JSONEncodeError):  # a folder name that is not UTF-8
             pass
+
+
+def _numbers(data: bytes) -> array[int]:
+    """The 8-byte little-endian numbers of ``data`` (none when its length is not a
+    multiple of 8)."""
+    numbers = array("q")
+    if len(data) % 8 == 0:
+        numbers.frombytes(data)
+        if sys.byteorder == "big":  # pragma: no cover - written little-endian
+            numbers.byteswap()
+    return numbers
 
 
 def _little_endian(sizes: array[int]) -> bytes:

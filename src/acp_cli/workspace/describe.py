@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 import orjson
 
 from acp_cli.errors import UsageError
-from acp_cli.workspace.cache import stat_key
+from acp_cli.workspace.cache import KEY, NO_KEY, stat_key
 from acp_cli.workspace.folders import FolderChain
 from acp_cli.workspace.listing import escape
 
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 
 BLOCK = 1 << 20
 REREADS = 3
-SHA256_HEX_LENGTH = 64
 MODE_FILE = "100644"
 MODE_EXECUTABLE = "100755"
 MODE_SYMLINK = "120000"
@@ -103,9 +102,9 @@ class Context:
     settled_before_ns: int = 0
 
 
-Task = tuple[Sequence[bytes], Sequence[str]]
-"""Paths to describe, sorted, and the cache's entry of each (``cache.Described.keys``,
-empty when there is none)."""
+Task = tuple[Sequence[bytes], Sequence[bytes]]
+"""Paths to describe, sorted, and the cache's key of each (``cache.KEY_SIZE`` bytes,
+zeros when there is none)."""
 
 
 @dataclass(frozen=True)
@@ -115,8 +114,9 @@ class Chunk:
     entries: list[bytes]
     """The plan entry of each path, serialized with sorted keys; empty for a path the
     plan does not list (deleted, skipped)."""
-    keys: list[str]
-    """The cache entry of each regular file (``cache.Described.keys``), else empty."""
+    keys: list[bytes]
+    """The cache key of each path (``cache.KEY_SIZE`` bytes, zeros for all but regular
+    files)."""
     settled: bytes
     """For each path, ``1`` when it is a regular file whose mtime and ctime (as hashed
     or checked) are before ``Context.settled_before_ns``, else ``0``."""
@@ -156,7 +156,7 @@ class Describer:
             self._pool.close()
 
     def describe_all(
-        self, context: Context, names: Sequence[bytes], keys: Sequence[str], progress: Progress
+        self, context: Context, names: Sequence[bytes], keys: Sequence[bytes], progress: Progress
     ) -> list[Chunk]:
         """Describe ``names`` (sorted by bytes) in ``context``, whose cache entries are
         ``keys``, in order, telling ``progress`` as files are done and bytes read, and at least
@@ -283,7 +283,7 @@ class _Pool:
         big: list[tuple[int, int, int, str]] = []  # (-size, chunk, index in deferred, path)
         left: dict[tuple[int, int], int] = {}  # bytes still to read, per big file
         pending = 0  # their sum
-        hashes: dict[tuple[int, int], tuple[str, int, str]] = {}
+        hashes: dict[tuple[int, int], tuple[str, int, bytes]] = {}
 
         def defer(at: int, chunk: Chunk) -> None:
             nonlocal pending
@@ -367,7 +367,7 @@ def _hash_deferred_here(
 ) -> list[Chunk]:
     """The ``described`` chunks, in order, with the big files they left hashed here."""
     buffer = bytearray(BLOCK)
-    hashes: dict[tuple[int, int], tuple[str, int, str]] = {}
+    hashes: dict[tuple[int, int], tuple[str, int, bytes]] = {}
     for at, chunk in described.items():
         for number, (path, _, _) in enumerate(chunk.deferred):
             hashed = _hash_big(state.root, path, buffer, state.on_block)
@@ -381,7 +381,7 @@ def _hash_deferred_here(
 
 def _hash_big(
     root: bytes, path: str, buffer: bytearray, on_block: Callable[[int], None]
-) -> tuple[str, int, str] | Unhashable:
+) -> tuple[str, int, bytes] | Unhashable:
     """``hash_file`` of a big file a chunk left, by its path in DIR, opened without
     following a symlinked folder: the one place where a big file is opened."""
     with FolderChain(root) as folders:
@@ -396,7 +396,7 @@ def _unhashable(chunk: Chunk, path: str, why: Unhashable) -> Chunk:
 def _with_deferred(
     chunk: Chunk,
     at: int,
-    hashes: Mapping[tuple[int, int], tuple[str, int, str]],
+    hashes: Mapping[tuple[int, int], tuple[str, int, bytes]],
     settled_before_ns: int,
 ) -> Chunk:
     """``chunk`` with the hashes of the big files it left to tasks of their own."""
@@ -409,7 +409,7 @@ def _with_deferred(
         entries[position] = entries[position].replace(
             _PENDING, b'"sha256":"%s","size":%d}' % (sha.encode(), size), 1
         )
-        keys[position] = key + sha
+        keys[position] = key + bytes.fromhex(sha)
         settled[position] = _settled(key, settled_before_ns)
         total_bytes += size
     return replace(
@@ -466,7 +466,7 @@ def _work(connection: Connection, context: Context, parent: int) -> None:
                 task: Task | str = connection.recv()
             except EOFError:
                 return
-            result: Chunk | tuple[str, int, str] | Unhashable
+            result: Chunk | tuple[str, int, bytes] | Unhashable
             if isinstance(task, str):
                 result = _hash_big(context.root, task, buffer, on_block)
             else:
@@ -501,9 +501,9 @@ def _worker_died(exitcode: int | None) -> UsageError:
     )
 
 
-def describe_chunk(names: Sequence[bytes], keys: Sequence[str], context: _State) -> Chunk:
-    """Describe paths, given the cache's entry of each: plan entries, cache entries,
-    what was skipped.
+def describe_chunk(names: Sequence[bytes], keys: Sequence[bytes], context: _State) -> Chunk:
+    """Describe paths, given the cache's key of each: plan entries, cache keys, what
+    was skipped.
 
     The loop every path that git's index does not vouch for goes through, kept lean:
     on a re-plan after ``git commit`` it is most of the time acp spends.
@@ -511,20 +511,17 @@ def describe_chunk(names: Sequence[bytes], keys: Sequence[str], context: _State)
     trusted_before_ns, settled_before_ns = context.trusted_before_ns, context.settled_before_ns
     entries: list[dict[str, Any]] = []
     positions: list[int] = []  # of each entry among names
-    hashed_keys: dict[str, str] = {}  # the cache keys of the files hashed here
-    cache_keys = [""] * len(names)
+    cache_keys = [NO_KEY] * len(names)
     settled = bytearray(b"0" * len(names))
-    cached_digests: list[str] = []
     buffer = bytearray(BLOCK)
     skipped: list[tuple[str, str]] = []
     deferred: list[tuple[str, int, int]] = []
-    total_bytes = hashed_bytes = regular_files = 0
+    total_bytes = hashed_bytes = hashed_files = regular_files = 0
     error: tuple[str, str] | None = None
     # Locals: this loop runs once per listed path, and a global lookup costs.
-    lstat, add_entry, add_digest = os.lstat, entries.append, cached_digests.append
-    add_position = positions.append
+    lstat, add_entry, add_position, pack = os.lstat, entries.append, positions.append, KEY.pack
     file_type, regular, owner_exec = stat.S_IFMT, stat.S_IFREG, stat.S_IXUSR
-    executable, not_executable, digest_length = MODE_EXECUTABLE, MODE_FILE, SHA256_HEX_LENGTH
+    executable, not_executable, stat_size = MODE_EXECUTABLE, MODE_FILE, KEY.size
     folders = FolderChain(context.root)
     folder, folder_fd = None, None  # the folder of the last path, and its descriptor
     for at, name in enumerate(names):
@@ -560,28 +557,26 @@ def describe_chunk(names: Sequence[bytes], keys: Sequence[str], context: _State)
             continue
         regular_files += 1
         size, mtime_ns, ctime_ns = info.st_size, info.st_mtime_ns, info.st_ctime_ns
-        # cache.stat_key, written out: a call per file costs 10% of a warm run
-        key = f"{size} {mtime_ns} {ctime_ns} {info.st_ino} {info.st_dev} "
-        sha = None
-        if mtime_ns < trusted_before_ns:  # else changed too recently to trust: racy git
-            recorded = keys[at]  # the key followed by the SHA-256
-            if recorded.startswith(key) and len(recorded) - len(key) == digest_length:
-                sha = recorded[-digest_length:]
-                add_digest(sha)
-                cache_keys[at] = recorded
-                if mtime_ns < settled_before_ns and ctime_ns < settled_before_ns:
-                    settled[at] = 49  # "1"
-        if sha is None and size >= context.defer_from:
+        key = pack(size, mtime_ns, ctime_ns, info.st_ino, info.st_dev)  # cache.stat_key
+        recorded = keys[at]
+        # The cache's hash, unless the file changed too recently to trust: racy git
+        if mtime_ns < trusted_before_ns and recorded[:stat_size] == key:
+            sha = recorded[stat_size:].hex()
+            cache_keys[at] = recorded
+            if mtime_ns < settled_before_ns and ctime_ns < settled_before_ns:
+                settled[at] = 49  # "1"
+        elif size >= context.defer_from:
             deferred.append((path, size, len(entries)))  # hashed on its own, largest first
             sha, size = "", -1
-        elif sha is None:
+        else:
             hashed = hash_file(base, buffer, context.on_block, folder_fd)
             if isinstance(hashed, Unhashable):
                 error = hashed.error(path)
                 break
-            sha, size, hashed_keys[path] = hashed
-            cache_keys[at] = hashed_keys[path] + sha
-            settled[at] = _settled(hashed_keys[path], settled_before_ns)
+            sha, size, key = hashed
+            cache_keys[at] = key + bytes.fromhex(sha)
+            settled[at] = _settled(key, settled_before_ns)
+            hashed_files += 1
             hashed_bytes += size
         add_entry(
             {
@@ -593,12 +588,6 @@ def describe_chunk(names: Sequence[bytes], keys: Sequence[str], context: _State)
         )
         add_position(at)
         total_bytes += max(size, 0)
-    if error is None and not _all_hex("".join(cached_digests)):
-        # A corrupt cache may make a run slower, never change its output.
-        error = _hash_malformed(entries, hashed_keys, folders, buffer, context.on_block)
-        for entry, at in zip(entries, positions, strict=True):
-            if entry["path"] in hashed_keys:
-                cache_keys[at] = hashed_keys[entry["path"]] + entry["sha256"]
     folders.close()
     serialized = [b""] * len(names)
     dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
@@ -611,7 +600,7 @@ def describe_chunk(names: Sequence[bytes], keys: Sequence[str], context: _State)
         files=len(entries),
         regular_files=regular_files,
         total_bytes=total_bytes,
-        hashed_files=len(hashed_keys),
+        hashed_files=hashed_files,
         hashed_bytes=hashed_bytes,
         skipped=skipped,
         error=error,
@@ -619,30 +608,11 @@ def describe_chunk(names: Sequence[bytes], keys: Sequence[str], context: _State)
     )
 
 
-def _settled(key: str, before_ns: int) -> int:
-    """``1`` (as a byte) when the mtime and ctime of the cache key ``key`` are before
+def _settled(key: bytes, before_ns: int) -> int:
+    """``1`` (as a byte) when the mtime and ctime of the stat key ``key`` are before
     ``before_ns``, else ``0``."""
-    _, mtime_ns, ctime_ns, _ = key.split(" ", 3)
-    return 49 if int(mtime_ns) < before_ns and int(ctime_ns) < before_ns else 48
-
-
-def _hash_malformed(
-    entries: list[dict[str, Any]],
-    hashed_keys: dict[str, str],
-    folders: FolderChain,
-    buffer: bytearray,
-    on_block: Callable[[int], None],
-) -> tuple[str, str] | None:
-    """Hash again the files whose cached SHA-256 is not 64 lowercase hex digits."""
-    for entry in entries:
-        path = entry["path"]
-        if entry["mode"] == MODE_SYMLINK or path in hashed_keys or _all_hex(entry["sha256"]):
-            continue
-        hashed = hash_in(folders, path, buffer, on_block)
-        if isinstance(hashed, Unhashable):
-            return hashed.error(path)
-        entry["sha256"], entry["size"], hashed_keys[path] = hashed
-    return None
+    _, mtime_ns, ctime_ns, _, _ = KEY.unpack_from(key)
+    return 49 if mtime_ns < before_ns and ctime_ns < before_ns else 48
 
 
 def _describe_other(
@@ -687,7 +657,7 @@ class Unhashable(NamedTuple):
 
 def hash_in(
     folders: FolderChain, path: str, buffer: bytearray, on_block: Callable[[int], None]
-) -> tuple[str, int, str] | Unhashable:
+) -> tuple[str, int, bytes] | Unhashable:
     """``hash_file`` of ``path`` (relative to DIR), opened through ``folders``: never
     through a symlinked folder on its way."""
     parent, _, base = path.encode().rpartition(b"/")
@@ -702,10 +672,10 @@ def hash_in(
 
 def hash_file(
     path: bytes, buffer: bytearray, on_block: Callable[[int], None], dir_fd: int | None = None
-) -> tuple[str, int, str] | Unhashable:
-    """The SHA-256, size and cache key of the regular file at ``path`` (relative to
-    the folder open as ``dir_fd``, if given), read until it holds still; or why it
-    could not be. ``on_block`` is told the size of each block read."""
+) -> tuple[str, int, bytes] | Unhashable:
+    """The SHA-256, size and stat key (``cache.stat_key``) of the regular file at
+    ``path`` (relative to the folder open as ``dir_fd``, if given), read until it holds
+    still; or why it could not be. ``on_block`` is told the size of each block read."""
     view = memoryview(buffer)
     for _ in range(1 + REREADS):
         try:
@@ -742,11 +712,6 @@ def hash_file(
             )
             return digest.hexdigest(), before.st_size, key
     return Unhashable(f"it kept changing while acp read it ({1 + REREADS} reads)", _CHANGING_HINT)
-
-
-def _all_hex(text: str) -> bool:
-    """Whether ``text`` is lowercase hex digits only."""
-    return text.isascii() and not text.encode("ascii").translate(None, b"0123456789abcdef")
 
 
 def _os_reason(exc: OSError) -> Unhashable:
