@@ -173,6 +173,7 @@ def build_plan(
             (progress or _Unseen()).advance(run.vouched, 0)
         context = describe.Context(
             os.fsencode(folder),
+            keys=cached is not None,
             trusted_before_ns=old.trusted_before_ns,
             settled_before_ns=witness.started_ns - hash_cache.RACY_NS if witness else 0,
         )
@@ -182,17 +183,11 @@ def build_plan(
             message, hint = chunk.error
             raise UsageError(message, hint=hint)
 
-    described = run.fill(chunks, memory.scanned)
-    data = b"".join(
-        (
-            b'{"files":[',
-            described.entries[:-1],  # each entry is followed by a comma
-            b'],"version":%d}' % PLAN_VERSION,
-        )
-    )
+    data, described = run.fill(chunks, memory.scanned if cached is not None else None)
     hashed = sum(chunk.hashed_files for chunk in chunks)
     written = False
     if cached is not None:
+        assert described is not None  # fill gives it when there is a cache
         written = hashed > 0 or memory.changed or described != old
         if written:
             cached.save(described)
@@ -229,7 +224,7 @@ class _Run:
       nanoseconds) settled, its mtime and ctime 2 s (``RACY_NS``) before that run's
       ``git diff-files`` started, and then found it equal to the stat git's index
       records for it: ``git diff-files``, run before that ``lstat``, did not name it;
-    - the index is the very same file now (``cache.index_identity``: its inode and
+    - the index is the very same file now (``early.index_identity``: its inode and
       ctime unchanged), so it records the same stat; and it is older than the listing,
       so that the listing's tags are of it too;
     - the listing tags the file ``H``: git checks it (not assume-unchanged,
@@ -237,7 +232,7 @@ class _Run:
     - ``git diff-files`` did not name it this run: its stat matches the index entry's
       (size, inode, owner, mode, mtime and ctime at least to the second).
     A change since that run would have moved its ctime to a later second than the one
-    recorded (git compares ctime whatever ``core.trustCtime`` says: ``DIFF_FILES``), so
+    recorded (git compares ctime whatever ``core.trustCtime`` says: ``early.DIFF``), so
     git would have named it. Clean and smudge filters do not matter: git compares
     stat data, never content, for a file it does not name.
     """
@@ -252,69 +247,79 @@ class _Run:
         self.old = old
         self.witness = witness
         self.unchecked = unchecked
-        self.joined = b"\0".join(names)
         self.all_names = names
-        self.names: list[bytes] = []  # to describe
-        self.keys: list[bytes] = []  # their keys in the cache
-        # In the order of names: (position, None) for a name to describe, or
-        # (position, first of a run of vouched names in the cache, its end).
-        self.runs: list[tuple[int, int | None, int]] = []
+        self.names: list[bytes] = names  # to describe
+        self.keys: list[bytes] = [hash_cache.NO_KEY] * len(names)  # theirs in the cache
+        # The runs of names git's index vouches for, in order: (position, first in the
+        # cache, end in the cache); the names between runs are described.
+        self.runs: list[tuple[int, int, int]] = []
         changed = witness.changed if witness is not None else frozenset()
         usable = witness is not None and witness.listed_after and witness.index == old.index
-        key_size, old_keys, no_key = hash_cache.KEY_SIZE, old.keys, hash_cache.NO_KEY
-        if self.joined == old.names and len(names) == old.count:  # the usual case
-            vouched = bytearray(old.verified) if usable else bytearray(len(names))
-            for name in changed | unchecked if usable else ():
-                at = bisect.bisect_left(names, name)
-                if at < len(names) and names[at] == name:
-                    vouched[at] = 0
-            start = 0
-            for at in [at for at, flag in enumerate(vouched) if not flag]:
-                if start < at:
-                    self.runs.append((start, start, at))
-                self.runs.append((at, None, 0))
-                self.names.append(names[at])
-                self.keys.append(old_keys[at * key_size : (at + 1) * key_size])
-                start = at + 1
-            if start < len(names):
-                self.runs.append((start, start, len(names)))
+        if not old.count:
+            pass  # no cache: every name is described
+        elif (joined := b"\0".join(names)) == old.names and len(names) == old.count:
+            self._same_names(names, bytearray(old.verified) if usable else None, changed)
         else:
-            old_names = old.names.split(b"\0") if old.count else []
-            previous = dict(zip(old_names, range(len(old_names)), strict=True))
-            for at, was in enumerate(map(previous.get, names)):
-                if was is None:
-                    self.runs.append((at, None, 0))
-                    self.names.append(names[at])
-                    self.keys.append(no_key)
-                elif (
-                    usable
-                    and old.verified[was]
-                    and names[at] not in changed
-                    and names[at] not in unchecked
-                ):
-                    last = self.runs[-1] if self.runs else (0, None, 0)
-                    if last[1] is not None and last[2] == was:  # the run goes on
-                        self.runs[-1] = (last[0], last[1], was + 1)
-                    else:
-                        self.runs.append((at, was, was + 1))
-                else:
-                    self.runs.append((at, None, 0))
-                    self.names.append(names[at])
-                    self.keys.append(old_keys[was * key_size : (was + 1) * key_size])
+            del joined
+            self._other_names(names, usable, changed)
         self.vouched = len(names) - len(self.names)
         sizes = old.sizes()
-        self.vouched_bytes = sum(
-            sum(sizes[start:end]) for _, start, end in self.runs if start is not None
-        )
+        self.vouched_bytes = sum(sum(sizes[start:end]) for _, start, end in self.runs)
 
-    def fill(self, chunks: list[describe.Chunk], scanned: dict[str, Any]) -> hash_cache.Described:
-        """What the run found, the described names put in their places."""
-        witness, old = self.witness, self.old
+    def _same_names(
+        self, names: list[bytes], vouched: bytearray | None, changed: frozenset[bytes]
+    ) -> None:
+        """The runs, when the names are those of the cache (the usual case)."""
+        key_size, old_keys = hash_cache.KEY_SIZE, self.old.keys
+        if vouched is None:
+            self.keys = [old_keys[at : at + key_size] for at in range(0, len(old_keys), key_size)]
+            return
+        for name in changed | self.unchecked:
+            at = bisect.bisect_left(names, name)
+            if at < len(names) and names[at] == name:
+                vouched[at] = 0
+        described = [at for at, flag in enumerate(vouched) if not flag]
+        start = 0
+        for at in [*described, len(names)]:
+            if start < at:
+                self.runs.append((start, start, at))
+            start = at + 1
+        self.names = [names[at] for at in described]
+        self.keys = [old_keys[at * key_size : (at + 1) * key_size] for at in described]
+
+    def _other_names(self, names: list[bytes], usable: bool, changed: frozenset[bytes]) -> None:
+        """The runs, when names were added or removed since the cache was written."""
+        old, key_size = self.old, hash_cache.KEY_SIZE
+        old_names = old.names.split(b"\0")
+        previous = dict(zip(old_names, range(len(old_names)), strict=True))
+        self.names, self.keys = [], []
+        not_vouched = changed | self.unchecked
+        for at, was in enumerate(map(previous.get, names)):
+            name = names[at]
+            if was is None:
+                self.names.append(name)
+                self.keys.append(hash_cache.NO_KEY)
+            elif usable and old.verified[was] and name not in not_vouched:
+                position, start, end = self.runs[-1] if self.runs else (-1, 0, -1)
+                if end == was and position + end - start == at:  # the run goes on
+                    self.runs[-1] = (position, start, was + 1)
+                else:
+                    self.runs.append((at, was, was + 1))
+            else:
+                self.names.append(name)
+                self.keys.append(old.keys[was * key_size : (was + 1) * key_size])
+
+    def fill(
+        self, chunks: list[describe.Chunk], scanned: dict[str, Any] | None
+    ) -> tuple[bytes, hash_cache.Described | None]:
+        """The plan, and what the run found (with ``scanned``, the folders, when there
+        is a cache to write), the described names put in their places."""
+        witness, old, keep = self.witness, self.old, scanned is not None
         # Entries described now become vouched for when git's index is old enough
         # and git did not name them: their stat was checked after git's.
-        recording = witness is not None and witness.listed_after
+        recording = keep and witness is not None and witness.listed_after
         changed = witness.changed if witness is not None else frozenset()
-        offsets = list(itertools.accumulate(old.lengths, initial=0)) if self.vouched else []
+        offsets = list(itertools.accumulate(old.lengths, initial=0)) if self.runs else []
         described = zip(
             self.names,
             itertools.chain.from_iterable(chunk.entries for chunk in chunks),
@@ -326,31 +331,39 @@ class _Run:
         entries: list[bytes] = []
         lengths = array("q")
         keys: list[bytes] = []
-        verified = bytearray(len(self.all_names))
-        for at, start, end in self.runs:
-            if start is not None:  # vouched names: as the cache holds them
+        verified = bytearray(len(self.all_names)) if keep else bytearray()
+        at = 0
+        for position, start, end in [*self.runs, (len(self.all_names), 0, 0)]:
+            for name, entry, key, settled in itertools.islice(described, position - at):
+                entries += (entry, b",") if entry else ()
+                if keep:
+                    lengths.append(len(entry) + 1 if entry else 0)
+                    keys.append(key)
+                    verified[at] = (
+                        recording
+                        and settled == 49  # "1"
+                        and name not in changed
+                        and name not in self.unchecked
+                    )
+                at += 1
+            if start < end:  # names git's index vouches for: as the cache holds them
                 entries.append(old.entries[offsets[start] : offsets[end]])
                 lengths.extend(old.lengths[start:end])
                 keys.append(old.keys[start * key_size : end * key_size])
                 verified[at : at + end - start] = b"\1" * (end - start)
-                continue
-            name, entry, key, settled = next(described)
-            entries += (entry, b",") if entry else ()
-            lengths.append(len(entry) + 1 if entry else 0)
-            keys.append(key)
-            verified[at] = (
-                recording
-                and settled == 49  # "1"
-                and name not in changed
-                and name not in self.unchecked
-            )
-        return hash_cache.Described(
-            names=self.joined,
-            entries=b"".join(entries),
+                at += end - start
+        body = b"".join(entries)
+        del entries
+        data = b"".join((b'{"files":[', memoryview(body)[:-1], b'],"version":%d}' % PLAN_VERSION))
+        if not keep:
+            return data, None
+        return data, hash_cache.Described(
+            names=b"\0".join(self.all_names),
+            entries=body,
             lengths=lengths,
             keys=b"".join(keys),
             verified=bytes(verified),
-            folders=scanned,
+            folders=scanned or {},
             index=witness.index if recording and witness is not None else None,
             trusted_before_ns=old.trusted_before_ns,
         )

@@ -21,9 +21,9 @@ A hash is reused only for a file whose (size, mtime_ns, ctime_ns, inode, device)
 are those recorded, and whose mtime is more than ``RACY_NS`` before the cache was
 written: a file changed within the file system's timestamp granularity of the
 moment it was hashed could keep its stat with new content ("racy git"). Or, without
-a ``lstat`` of its own, for a file git's index vouches for (``build._plan_names``):
+a ``lstat`` of its own, for a file git's index vouches for (``build._Run``):
 one git compared with its index entry and found unchanged (``git diff-files``,
-strict stat options), in an index that is the very file (``index_identity``) of a
+strict stat options), in an index that is the very file (``early.index_identity``) of a
 run that saw the entry match the recorded stat. Anything unexpected in the file
 (missing, corrupt, another format, another folder, a malformed entry, a checksum
 that does not match) is ignored and the cache rewritten: the cache may only ever
@@ -80,18 +80,6 @@ def cache_file(root: Path, env: Mapping[str, str]) -> Path:
     """Where the cache of the workspace at ``root`` (resolved) lives."""
     key = hashlib.sha256(os.fsencode(root)).hexdigest()[:32]
     return cache_dir(env).expanduser() / "plans" / f"{key}.json"
-
-
-def index_identity(path: Path) -> list[int] | None:
-    """Which file git's index at ``path`` is: (inode, ctime_ns, mtime_ns, size); None
-    when it cannot be read. Git replaces its index (rename of ``index.lock``) or
-    changes it, never both keeps the inode and the ctime: equal identities at two
-    moments mean the same content all along."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return [info.st_ino, info.st_ctime_ns, info.st_mtime_ns, info.st_size]
 
 
 @dataclass(frozen=True)

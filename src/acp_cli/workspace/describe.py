@@ -100,6 +100,8 @@ class Context:
     root: bytes
     trusted_before_ns: int = 0
     settled_before_ns: int = 0
+    keys: bool = True
+    """Whether to return cache keys (``Chunk.keys``): not without a cache."""
 
 
 Task = tuple[Sequence[bytes], Sequence[bytes]]
@@ -205,6 +207,7 @@ class _State:
     root: bytes
     trusted_before_ns: int
     settled_before_ns: int
+    keys: bool
     on_block: Callable[[int], None]
     """Called with the size of each block read to hash a file."""
     defer_from: int
@@ -218,6 +221,7 @@ class _State:
             context.root,
             context.trusted_before_ns,
             context.settled_before_ns,
+            context.keys,
             on_block,
             defer_from,
         )
@@ -509,6 +513,7 @@ def describe_chunk(names: Sequence[bytes], keys: Sequence[bytes], context: _Stat
     on a re-plan after ``git commit`` it is most of the time acp spends.
     """
     trusted_before_ns, settled_before_ns = context.trusted_before_ns, context.settled_before_ns
+    keep_keys = context.keys
     entries: list[dict[str, Any]] = []
     positions: list[int] = []  # of each entry among names
     cache_keys = [NO_KEY] * len(names)
@@ -574,8 +579,9 @@ def describe_chunk(names: Sequence[bytes], keys: Sequence[bytes], context: _Stat
                 error = hashed.error(path)
                 break
             sha, size, key = hashed
-            cache_keys[at] = key + bytes.fromhex(sha)
-            settled[at] = _settled(key, settled_before_ns)
+            if keep_keys:
+                cache_keys[at] = key + bytes.fromhex(sha)
+                settled[at] = _settled(key, settled_before_ns)
             hashed_files += 1
             hashed_bytes += size
         add_entry(

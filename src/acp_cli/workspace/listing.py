@@ -68,27 +68,6 @@ class Listing:
     assume-unchanged, skip-worktree, unmerged (all but those ``ls-files -v`` tags ``H``)."""
 
 
-# `git diff-files` as a witness that tracked files match their index entries: git's
-# strictest stat comparison whatever the configuration (ctime, inode, owner, the
-# executable bit), no file system monitor to trust instead, the index never written.
-DIFF_FILES = (
-    "--no-optional-locks",
-    "-c",
-    "core.trustCtime=true",
-    "-c",
-    "core.checkStat=default",
-    "-c",
-    "core.fileMode=true",
-    "-c",
-    "core.fsmonitor=false",
-    "diff-files",
-    "--name-only",
-    "--relative",
-    "--ignore-submodules=all",
-    "-z",
-)
-
-
 @dataclass(frozen=True)
 class IndexWitness:
     """What ``git diff-files`` said about the tracked files under DIR, and of which index.
@@ -336,13 +315,9 @@ class PendingListing:
         if not self.inside:  # git said "not a git repository": a fresh one's listing
             early.end(self.process)
             self.process = git.start(*self.base, *early.LIST)
-        self._diff: tuple[subprocess.Popen[bytes], Path, list[int], int, int] | None = None
-        index = git.top / ".git" / "index"
+        self._diff: tuple[subprocess.Popen[bytes], str, list[int], int, int] | None = None
         if witness and self.inside and (git.top / ".git").is_dir():
-            identity = cache.index_identity(index)
-            started_ns = time.time_ns()
-            if identity is not None:
-                self._diff = (git.start(*DIFF_FILES), index, identity, started_ns, listed_ns)
+            self._diff = _witness(git, str(git.top / ".git" / "index"), listed_ns)
 
     def witness(self) -> IndexWitness | None:
         """What ``git diff-files`` said, once it is done; None when it did not run, failed,
@@ -352,7 +327,7 @@ class PendingListing:
         process, index, identity, started_ns, listed_ns = self._diff
         self._diff = None
         out, err = process.communicate()
-        if process.returncode != 0 or err.strip() or cache.index_identity(index) != identity:
+        if process.returncode != 0 or err.strip() or early.index_identity(index) != identity:
             return None
         return IndexWitness(
             changed=frozenset(name for name in out.split(b"\0") if name),
@@ -393,6 +368,25 @@ class PendingListing:
         return Listing(
             paths, nested, specials, self.inside, acpignore_seen, unreadable, frozenset(unchecked)
         )
+
+
+def _witness(
+    git: Git, index: str, listed_ns: int
+) -> tuple[subprocess.Popen[bytes], str, list[int], int, int] | None:
+    """``git diff-files`` (``early.DIFF``) started, the one started early if it reads
+    ``index``: with the identity of the index before it started, and when."""
+    process = early.take(early.DIFF, str(git.root), git.env)
+    if process is not None:
+        started_ns = early.started_ns(process)
+        before = early.index_before(process)
+        if started_ns is not None and before is not None and before[0] == index and before[1]:
+            return process, index, before[1], started_ns, listed_ns
+        early.end(process)
+    identity = early.index_identity(index)
+    started_ns = time.time_ns()
+    if identity is None:
+        return None
+    return git.start(*early.DIFF), index, identity, started_ns, listed_ns
 
 
 def _locate(git: Git, process: subprocess.Popen[bytes]) -> tuple[bool, bytes]:
@@ -525,22 +519,30 @@ def _scan_folders(
     The entry's type is read from the folder itself (never opened). An
     ``.acpignore`` applies even when git ignores the file itself; one in a folder
     that holds nothing listed cannot leave anything out. An unchanged folder is
-    not read again: ``memory`` knows what it holds.
+    not read again: ``memory`` knows what it holds, by its ``lstat`` (its name
+    resolved from DIR: what a symlinked folder on the way leads to cannot have the
+    nanosecond mtime and ctime recorded; a folder is read only once opened one
+    component at a time).
     """
     found: list[bytes] = []
     acpignore_seen = False
     with FolderChain(os.fsencode(root)) as chain:
+        top = chain.open(b"")
         for folder in sorted(_folders(paths)):
+            key = os.fsdecode(folder)
             try:
-                fd = chain.open(folder)
-                if fd is None:
-                    continue  # a symlink or a file: git says its listed files are deleted
-                info = os.fstat(fd)
+                info = os.lstat(folder or b".", dir_fd=top)
             except OSError:
                 continue  # git listed files in it a moment ago; the file pass reports errors
-            key = os.fsdecode(folder)
             known = memory.recall(key, info)
             if known is None:
+                try:
+                    fd = chain.open(folder)
+                    if fd is None:
+                        continue  # a symlink or a file: git says its files are deleted
+                    info = os.fstat(fd)
+                except OSError:
+                    continue
                 known = _scan_folder(fd)
             memory.record(key, info, *known)
             acpignore, specials = known
