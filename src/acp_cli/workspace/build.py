@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import errno
 import itertools
 import os
 import stat
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -183,14 +184,14 @@ def build_plan(
             message, hint = chunk.error
             raise UsageError(message, hint=hint)
 
-    data, described = run.fill(chunks, memory.scanned if cached is not None else None)
+    data, learned = run.fill(chunks, keep=cached is not None)
     hashed = sum(chunk.hashed_files for chunk in chunks)
     written = False
     if cached is not None:
-        assert described is not None  # fill gives it when there is a cache
-        written = hashed > 0 or memory.changed or described != old
+        written = learned is not None or memory.changed
         if written:
-            cached.save(described)
+            kept = dataclasses.replace(old, folders=memory.scanned)
+            cached.save(learned(memory.scanned) if learned is not None else kept)
         else:
             cached.mark_used()
     skipped = _submodules_only(git, listing, [skip for chunk in chunks for skip in chunk.skipped])
@@ -253,14 +254,16 @@ class _Run:
         # The runs of names git's index vouches for, in order: (position, first in the
         # cache, end in the cache); the names between runs are described.
         self.runs: list[tuple[int, int, int]] = []
+        self.same_names = False
+        """Whether the names are those of the cache, in order."""
         changed = witness.changed if witness is not None else frozenset()
         usable = witness is not None and witness.listed_after and witness.index == old.index
         if not old.count:
             pass  # no cache: every name is described
-        elif (joined := b"\0".join(names)) == old.names and len(names) == old.count:
+        elif b"\0".join(names) == old.names and len(names) == old.count:
+            self.same_names = True
             self._same_names(names, bytearray(old.verified) if usable else None, changed)
         else:
-            del joined
             self._other_names(names, usable, changed)
         self.vouched = len(names) - len(self.names)
         sizes = old.sizes()
@@ -272,7 +275,9 @@ class _Run:
         """The runs, when the names are those of the cache (the usual case)."""
         key_size, old_keys = hash_cache.KEY_SIZE, self.old.keys
         if vouched is None:
-            self.keys = [old_keys[at : at + key_size] for at in range(0, len(old_keys), key_size)]
+            self.keys = [
+                bytes(old_keys[at : at + key_size]) for at in range(0, len(old_keys), key_size)
+            ]
             return
         for name in changed | self.unchecked:
             at = bisect.bisect_left(names, name)
@@ -285,7 +290,7 @@ class _Run:
                 self.runs.append((start, start, at))
             start = at + 1
         self.names = [names[at] for at in described]
-        self.keys = [old_keys[at * key_size : (at + 1) * key_size] for at in described]
+        self.keys = [bytes(old_keys[at * key_size : (at + 1) * key_size]) for at in described]
 
     def _other_names(self, names: list[bytes], usable: bool, changed: frozenset[bytes]) -> None:
         """The runs, when names were added or removed since the cache was written."""
@@ -307,19 +312,22 @@ class _Run:
                     self.runs.append((at, was, was + 1))
             else:
                 self.names.append(name)
-                self.keys.append(old.keys[was * key_size : (was + 1) * key_size])
+                self.keys.append(bytes(old.keys[was * key_size : (was + 1) * key_size]))
 
     def fill(
-        self, chunks: list[describe.Chunk], scanned: dict[str, Any] | None
-    ) -> tuple[bytes, hash_cache.Described | None]:
-        """The plan, and what the run found (with ``scanned``, the folders, when there
-        is a cache to write), the described names put in their places."""
-        witness, old, keep = self.witness, self.old, scanned is not None
+        self, chunks: list[describe.Chunk], *, keep: bool
+    ) -> tuple[bytes, Callable[[dict[str, Any]], hash_cache.Described] | None]:
+        """The plan, the described names put in their places; and with ``keep``, unless
+        the cache holds all this run found already, what makes the new cache from the
+        folders found (``FolderMemory.scanned``)."""
+        witness, old = self.witness, self.old
         # Entries described now become vouched for when git's index is old enough
         # and git did not name them: their stat was checked after git's.
         recording = keep and witness is not None and witness.listed_after
+        index = witness.index if recording and witness is not None else None
+        learned = not (self.same_names and index == old.index)
         changed = witness.changed if witness is not None else frozenset()
-        offsets = list(itertools.accumulate(old.lengths, initial=0)) if self.runs else []
+        offsets = list(itertools.accumulate(old.lengths, initial=0)) if old.count else []
         described = zip(
             self.names,
             itertools.chain.from_iterable(chunk.entries for chunk in chunks),
@@ -328,45 +336,56 @@ class _Run:
             strict=True,
         )
         key_size = hash_cache.KEY_SIZE
-        entries: list[bytes] = []
+        pieces: list[bytes | memoryview] = [b'{"files":[']
         lengths = array("q")
-        keys: list[bytes] = []
+        keys: list[bytes | memoryview] = []
         verified = bytearray(len(self.all_names)) if keep else bytearray()
         at = 0
         for position, start, end in [*self.runs, (len(self.all_names), 0, 0)]:
             for name, entry, key, settled in itertools.islice(described, position - at):
-                entries += (entry, b",") if entry else ()
+                pieces += (entry, b",") if entry else ()
                 if keep:
-                    lengths.append(len(entry) + 1 if entry else 0)
-                    keys.append(key)
-                    verified[at] = (
+                    vouched = (
                         recording
                         and settled == 49  # "1"
                         and name not in changed
                         and name not in self.unchecked
                     )
+                    lengths.append(len(entry) + 1 if entry else 0)
+                    keys.append(key)
+                    verified[at] = vouched
+                    learned = learned or (
+                        old.keys[at * key_size : (at + 1) * key_size] != key
+                        or old.verified[at] != vouched
+                        or old.entries[offsets[at] : offsets[at + 1]]
+                        != (entry + b"," if entry else b"")
+                    )
                 at += 1
             if start < end:  # names git's index vouches for: as the cache holds them
-                entries.append(old.entries[offsets[start] : offsets[end]])
+                pieces.append(old.entries[offsets[start] : offsets[end]])
                 lengths.extend(old.lengths[start:end])
                 keys.append(old.keys[start * key_size : end * key_size])
                 verified[at : at + end - start] = b"\1" * (end - start)
                 at += end - start
-        body = b"".join(entries)
-        del entries
-        data = b"".join((b'{"files":[', memoryview(body)[:-1], b'],"version":%d}' % PLAN_VERSION))
-        if not keep:
+        if len(pieces) > 1:
+            pieces[-1] = pieces[-1][:-1]  # each entry is followed by a comma, the last not
+        data = b"".join((*pieces, b'],"version":%d}' % PLAN_VERSION))
+        if not keep or not learned:
             return data, None
-        return data, hash_cache.Described(
-            names=b"\0".join(self.all_names),
-            entries=body,
-            lengths=lengths,
-            keys=b"".join(keys),
-            verified=bytes(verified),
-            folders=scanned or {},
-            index=witness.index if recording and witness is not None else None,
-            trusted_before_ns=old.trusted_before_ns,
-        )
+
+        def described_now(folders: dict[str, Any]) -> hash_cache.Described:
+            return hash_cache.Described(
+                names=b"\0".join(self.all_names),
+                entries=b"".join(pieces[1:]) + (b"," if len(pieces) > 1 else b""),
+                lengths=lengths,
+                keys=b"".join(keys),
+                verified=bytes(verified),
+                folders=folders,
+                index=index,
+                trusted_before_ns=old.trusted_before_ns,
+            )
+
+        return data, described_now
 
 
 def _submodules_only(

@@ -88,9 +88,9 @@ class Described:
     module's documentation): what the cache holds, and what ``save`` writes."""
 
     names: bytes
-    entries: bytes
+    entries: bytes | memoryview
     lengths: array[int]
-    keys: bytes
+    keys: bytes | memoryview
     verified: bytes
     folders: dict[str, Any]
     index: list[int] | None
@@ -127,7 +127,8 @@ class HashCache:
             with self.path.open("rb") as handle:
                 if not self._trusted(os.fstat(handle.fileno())):
                     return EMPTY
-                line, _, body = handle.read().partition(b"\n")
+                line = handle.readline().removesuffix(b"\n")
+                body = handle.read()
             checksum, _, text = line.partition(b" ")
             if hashlib.sha256(text).hexdigest().encode() != checksum:
                 return EMPTY
@@ -150,15 +151,16 @@ class HashCache:
             return EMPTY
         count = header["names"]
         ends = list(itertools.accumulate(header["sections"]))
+        # Views, not copies, of what is only sliced.
         names, entries, lengths, keys, verified = (
-            body[start:end] for start, end in zip([0, *ends], ends, strict=False)
+            memoryview(body)[start:end] for start, end in zip([0, *ends], ends, strict=False)
         )
         found = Described(
-            names=names,
+            names=bytes(names),
             entries=entries,
             lengths=_numbers(lengths),
             keys=keys,
-            verified=verified,
+            verified=bytes(verified),
             folders=header["folders"],
             index=header["index"],
             trusted_before_ns=header["written_ns"] - RACY_NS,
@@ -167,7 +169,7 @@ class HashCache:
             len(verified) == count
             and len(found.lengths) == count
             and len(keys) == count * KEY_SIZE
-            and (names.count(b"\0") + 1 if count else 0) == count
+            and (found.names.count(b"\0") + 1 if count else 0) == count
             and sum(found.lengths) == len(entries)
             and min(found.lengths, default=0) >= 0
         ):
@@ -223,7 +225,7 @@ class HashCache:
             pass
 
 
-def _numbers(data: bytes) -> array[int]:
+def _numbers(data: memoryview) -> array[int]:
     """The 8-byte little-endian numbers of ``data`` (none when its length is not a
     multiple of 8)."""
     numbers = array("q")
