@@ -123,6 +123,13 @@ def test_a_plain_command_line_has_git_list_its_folder_early(
         assert listing is not None
         assert listing.communicate()[0] == b"? a.txt\0"  # what git lists there, tagged
         assert early.take(early.LIST, root, env) is None  # taken once
+        # With the cache, git diff-files too, and the index it reads, seen before
+        diff = early.take(early.DIFF, root, env)
+        assert (diff is not None) == ("--no-cache" not in argv)
+        if diff is not None:
+            index = os.path.join(work, ".git", "index")
+            assert early.index_before(diff) == (index, early.index_identity(index))
+            assert diff.communicate()[0] == b""
     finally:
         early.discard()
 
@@ -143,7 +150,7 @@ def test_any_other_command_line_starts_no_git(work: Path, argv: list[str]) -> No
     write_tree(work, {"a.txt": "a\n"})
     early.start([word.format(work=work) for word in argv], os.environ)
     try:
-        for args in (early.LOCATE, early.LIST):
+        for args in (early.LOCATE, early.LIST, early.DIFF):
             assert early.take(args, os.path.realpath(work), early.git_env(os.environ)) is None
     finally:
         early.discard()
