@@ -58,6 +58,9 @@ from acp_cli.settings import cache_dir
 
 FORMAT = 3
 RACY_NS = 2_000_000_000
+"""How recent a change may have been missed: by the file system's timestamp
+granularity, and, for git's index, by git comparing timestamps to the second (git
+built without USE_NSEC): more than a second."""
 MAX_FILES = 64
 """At most this many workspaces' caches are kept: the least recently used go first."""
 MAX_BYTES = 256 << 20
