@@ -1,14 +1,14 @@
 """Describing the listed files: lstat, the cache, SHA-256; in worker processes.
 
-The sorted list of paths git gave is cut into chunks of consecutive paths, and
-each chunk is described by a worker process on its own: lstat each path (never
-opening anything that is not a regular file), take the hash from the cache when
-the stat matches, else read and hash the file. So the per-file walk overlaps the
-hashing and uses every core: threads would gain nothing, since the per-file
-Python work holds the GIL. A chunk comes back as bytes, its plan entries and
-its cache entries already serialized by orjson, so nothing is pickled per file,
-and the chunks, taken in order, make up the sorted plan. Chunks are handed out
-as workers free up. A file of ``BIG`` bytes or more to hash is left out of its
+The sorted list of paths to describe (those git's index does not vouch for:
+``build._Run``) is cut into chunks of consecutive paths, each with the cache's key
+of each path, and each chunk is described by a worker process on its own: lstat
+each path (never opening anything that is not a regular file), take the hash from
+the cache when the stat matches, else read and hash the file. So the per-file walk
+overlaps the hashing and uses every core: threads would gain nothing, since the
+per-file Python work holds the GIL. A chunk comes back as each path's plan entry,
+serialized by orjson, and cache key (bytes: pickled fast), in order. Chunks are
+handed out as workers free up. A file of ``BIG`` bytes or more to hash is left out of its
 chunk's work and hashed as a task of its own once the chunks are done, largest
 first: a few huge files spread over the workers instead of one chunk holding
 them all. Workers report the bytes they read as they read them.

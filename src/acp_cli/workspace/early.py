@@ -6,9 +6,10 @@ long. The console script calls ``start`` first thing, with its arguments: when t
 plainly name a workspace folder, the git commands that ``listing`` runs first
 (where DIR is, what it holds, and unless ``--no-cache`` which tracked files changed:
 ``DIFF``, when a ``.git`` folder is found above DIR) start at once. ``take`` hands
-them to the listing when it asks for exactly those commands, in the same folder with the same
-environment; else they are ended, unused (``discard``, at exit). So the guess can
-only save time: the listing runs its own git whenever the early one does not match.
+them to the listing when it asks for exactly those commands, in the same folder with
+the same environment; else they are ended, unused (``discard``, at exit). So the
+guess can only save time: the listing runs its own git whenever the early one does
+not match.
 
 Only a plain command line counts (the options below, in any order): anything else,
 including ``--help``, is left to the command.

@@ -350,10 +350,11 @@ class PendingListing:
         unreadable = [name.removeprefix(self.prefix) for name in folders]
         records = out.split(b"\0")[:-1]  # each ends with NUL
         paths = [record[2:] for record in records]  # after the tag (early.LIST)
+        # Outside a work tree nothing is tracked: every path is untracked.
         others = [record for record in records if not record.startswith(b"H ")]
-        unchecked = {record[2:] for record in others}
+        unchecked = {record[2:] for record in others} if self.inside else set()
         nested = [record[2:-1] for record in others if record.endswith(b"/")]
-        if len(unchecked) < len(others) or nested:  # a conflicted file: once a stage
+        if nested or (self.inside and len(unchecked) < len(others)):  # conflicted: per stage
             paths = [name for name in dict.fromkeys(paths) if not name.endswith(b"/")]
         specials, acpignore_seen = _scan_folders(self.git.root, paths, memory)
         if specials:  # a tracked file that became a FIFO is listed by git already
