@@ -178,7 +178,13 @@ def build_plan(
             trusted_before_ns=old.trusted_before_ns,
             settled_before_ns=witness.started_ns - hash_cache.RACY_NS if witness else 0,
         )
-        chunks = describer.describe_all(context, run.names, run.keys, progress or _Unseen())
+        chunks = describer.describe_all(
+            context,
+            run.names,
+            run.keys,
+            progress or _Unseen(),
+            few=len(run.names) <= min(run.vouched, describe.CHUNK_MAX),
+        )
     for chunk in chunks:
         if chunk.error is not None:
             message, hint = chunk.error

@@ -158,18 +158,26 @@ class Describer:
             self._pool.close()
 
     def describe_all(
-        self, context: Context, names: Sequence[bytes], keys: Sequence[bytes], progress: Progress
+        self,
+        context: Context,
+        names: Sequence[bytes],
+        keys: Sequence[bytes],
+        progress: Progress,
+        *,
+        few: bool = False,
     ) -> list[Chunk]:
         """Describe ``names`` (sorted by bytes) in ``context``, whose cache entries are
-        ``keys``, in order, telling ``progress`` as files are done and bytes read, and at least
-        every ``TICK`` seconds. Stops at the first error: the last chunk returned
-        holds it."""
+        ``keys``, in order, telling ``progress`` as files are done and bytes read, and
+        at least every ``TICK`` seconds. Stops at the first error: the last chunk
+        returned holds it. ``few``: the names are few, left over where git's index
+        vouched for most, and most likely in the cache: described in this process
+        (forking the workers would cost more), but for big files to hash."""
         size = max(CHUNK_MIN, min(CHUNK_MAX, len(names) // (self.workers * CHUNKS_PER_WORKER)))
         chunks: list[Task] = [
             (names[at : at + size], keys[at : at + size]) for at in range(0, len(names), size)
         ]
         self.context = context
-        if self._pool is None and self.workers > 1 and len(chunks) > 1:
+        if self._pool is None and self.workers > 1 and len(chunks) > 1 and not few:
             self._pool = _Pool.start(self.context, self.workers)
         if self._pool is not None:
             return self._pool.describe(chunks, progress)
