@@ -38,7 +38,10 @@ on a shared machine the ratios move with it.
 (about 4 GB and a quarter of an hour) and times only its warm re-plan against
 git status, with the peak memory of its plans (goals <= 2.0x, <= 1 GiB).
 
-    .venv/bin/python benchmarks/bench_plan.py [--small | --scale] [--rounds N]
+``--tree-only`` times only the rows of the many-file tree (the warm and changed
+re-plans, the full plan and its memory, prepare, the bar), writing no big or huge file.
+
+    .venv/bin/python benchmarks/bench_plan.py [--small | --scale] [--tree-only] [--rounds N]
 """
 
 from __future__ import annotations

@@ -334,43 +334,45 @@ class _Run:
         learned = not (self.same_names and index == old.index)
         changed = witness.changed if witness is not None else frozenset()
         offsets = list(itertools.accumulate(old.lengths, initial=0)) if old.count else []
-        described = zip(
-            self.names,
-            itertools.chain.from_iterable(chunk.entries for chunk in chunks),
-            itertools.chain.from_iterable(chunk.keys for chunk in chunks),
-            itertools.chain.from_iterable(chunk.settled for chunk in chunks),
-            strict=True,
-        )
+        # What the chunks found, in the order of the names described (C-level joins:
+        # without a cache, or with an empty one, every name is described).
+        entries = list(itertools.chain.from_iterable(chunk.entries for chunk in chunks))
+        keys = list(itertools.chain.from_iterable(chunk.keys for chunk in chunks))
+        settled = b"".join(chunk.settled for chunk in chunks)
         key_size = hash_cache.KEY_SIZE
         pieces: list[bytes | memoryview] = [b'{"files":[']
         lengths = array("q")
-        keys: list[bytes | memoryview] = []
+        new_keys: list[bytes | memoryview] = []
         verified = bytearray(len(self.all_names)) if keep else bytearray()
-        at = 0
+        at = done = 0  # positions among all names, and among those described
         for position, start, end in [*self.runs, (len(self.all_names), 0, 0)]:
-            for name, entry, key, settled in itertools.islice(described, position - at):
-                pieces += (entry, b",") if entry else ()
-                if keep:
+            count = position - at  # described names before this run
+            described = entries[done : done + count]
+            if any(described):
+                pieces += (b",".join(filter(None, described)), b",")
+            if keep:
+                lengths.extend([len(entry) + 1 if entry else 0 for entry in described])
+                new_keys += keys[done : done + count]
+                for offset, name in enumerate(self.names[done : done + count]):
                     vouched = (
                         recording
-                        and settled == 49  # "1"
+                        and settled[done + offset] == 49  # "1"
                         and name not in changed
                         and name not in self.unchecked
                     )
-                    lengths.append(len(entry) + 1 if entry else 0)
-                    keys.append(key)
-                    verified[at] = vouched
+                    verified[at + offset] = vouched
                     learned = learned or (
-                        old.keys[at * key_size : (at + 1) * key_size] != key
-                        or old.verified[at] != vouched
-                        or old.entries[offsets[at] : offsets[at + 1]]
-                        != (entry + b"," if entry else b"")
+                        old.keys[(at + offset) * key_size : (at + offset + 1) * key_size]
+                        != keys[done + offset]
+                        or old.verified[at + offset] != vouched
+                        or old.entries[offsets[at + offset] : offsets[at + offset + 1]]
+                        != (described[offset] + b"," if described[offset] else b"")
                     )
-                at += 1
+            at, done = position, done + count
             if start < end:  # names git's index vouches for: as the cache holds them
                 pieces.append(old.entries[offsets[start] : offsets[end]])
                 lengths.extend(old.lengths[start:end])
-                keys.append(old.keys[start * key_size : end * key_size])
+                new_keys.append(old.keys[start * key_size : end * key_size])
                 verified[at : at + end - start] = b"\1" * (end - start)
                 at += end - start
         if len(pieces) > 1:
@@ -384,7 +386,7 @@ class _Run:
                 names=b"\0".join(self.all_names),
                 entries=b"".join(pieces[1:]) + (b"," if len(pieces) > 1 else b""),
                 lengths=lengths,
-                keys=b"".join(keys),
+                keys=b"".join(new_keys),
                 verified=bytes(verified),
                 folders=folders,
                 index=index,
