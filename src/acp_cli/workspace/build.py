@@ -383,8 +383,8 @@ class _Run:
 
         def described_now(folders: dict[str, Any]) -> hash_cache.Described:
             return hash_cache.Described(
-                names=b"\0".join(self.all_names),
-                entries=b"".join(pieces[1:]) + (b"," if len(pieces) > 1 else b""),
+                names=old.names if self.same_names else b"\0".join(self.all_names),
+                entries=b"".join((*pieces[1:], b"," if len(pieces) > 1 else b"")),
                 lengths=lengths,
                 keys=b"".join(new_keys),
                 verified=bytes(verified),

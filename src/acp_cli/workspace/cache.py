@@ -203,10 +203,12 @@ class HashCache:
             described.verified,
         )
         try:
-            body = b"".join(sections)
+            body = hashlib.sha256()
+            for section in sections:  # not joined: the one join is the file's
+                body.update(section)
             header = orjson.dumps(
                 {
-                    "body": hashlib.sha256(body).hexdigest(),
+                    "body": body.hexdigest(),
                     "folders": described.folders,
                     "format": FORMAT,
                     "index": described.index,
@@ -220,7 +222,8 @@ class HashCache:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             # Not flushed to disk: a cache cut short by a crash fails its checksum and
             # is ignored, and the flush costs a third of a re-plan's extra time.
-            write_atomic(self.path, b"".join((checksum, b" ", header, b"\n", body)), durable=False)
+            data = b"".join((checksum, b" ", header, b"\n", *sections))
+            write_atomic(self.path, data, durable=False)
             forget_oldest(
                 self.path.parent, keep_files=MAX_FILES, keep_bytes=MAX_BYTES, spare=self.path
             )
