@@ -38,7 +38,10 @@ on a shared machine the ratios move with it.
 (about 4 GB and a quarter of an hour) and times only its warm re-plan against
 git status, with the peak memory of its plans (goals <= 2.0x, <= 1 GiB).
 
-    .venv/bin/python benchmarks/bench_plan.py [--small | --scale | --one-file] [--rounds N]
+``--tree-only`` times only the rows of the many-file tree (the warm and changed
+re-plans, the full plan and its memory, prepare, the bar), writing no big or huge file.
+
+    .venv/bin/python benchmarks/bench_plan.py [--small | --scale | --one-file] [--tree-only] [--rounds N]
 """
 
 from __future__ import annotations
@@ -403,6 +406,8 @@ def print_rows(rows: list[tuple[str, Measure, Measure, float]]) -> None:
     """The table of ``rows`` (what, acp, baseline, goal): medians and their ratio."""
     print(f"| what | acp | baseline | baseline time | ratio | goal |\n|{'---|' * 6}")
     for what, ours, baseline, goal in rows:
+        if not (ours.seconds and baseline.seconds):
+            continue  # a row --tree-only leaves out
         ratio = ours.median / baseline.median
         verdict = f"<= {goal}x {'ok' if ratio <= goal else 'MISSED'}" if goal < math.inf else "-"
         print(
@@ -424,6 +429,11 @@ def main() -> None:
         "generates only that folder",
     )
     parser.add_argument("--rounds", type=int, default=3, help="rounds per measure (default 3)")
+    parser.add_argument(
+        "--tree-only",
+        action="store_true",
+        help="only the rows of the many-file tree (no big or huge files written or timed)",
+    )
     args = parser.parse_args()
 
     compileall.compile_dir(HERE.parent / "src" / "acp_cli", quiet=1)
@@ -436,7 +446,8 @@ def main() -> None:
         one_file(shape, args.rounds)
         return
     generate(shape)
-    generate_huge(shape)
+    if not args.tree_only:
+        generate_huge(shape)
     root = shape.folder
     cache_dir = OUT / "cache"
     os.environ["ACP_CACHE_DIR"] = str(cache_dir)  # the plan processes inherit it
@@ -513,8 +524,9 @@ def main() -> None:
             # the unchanged re-plan follows the changed one, whose files are no longer
             # racy: it measures the steady state that the changed run is held to
             measures = (changed, warm, status, prepare, plan_and_post, full, baseline_full, memory)
+            files = () if args.tree_only else (one, openssl, *huge, openssl_both)
             bars = (with_bar, without_timer, without_bar)
-            for measure in (*measures, one, openssl, *huge, openssl_both, *bars):
+            for measure in (*measures, *files, *bars):
                 measure.run()
                 print(
                     f"  round {round_ + 1}: {measure.name}: {measure.seconds[-1]:.3f} s",

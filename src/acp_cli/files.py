@@ -119,3 +119,27 @@ def _replace(target: Path, data: bytes, mode: int, durable: bool) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def forget_oldest(
+    folder: Path, *, keep_files: int, keep_bytes: float = float("inf"), spare: Path | None = None
+) -> None:
+    """Remove the ``*.json`` files of ``folder`` least recently written (or marked
+    used, by mtime) beyond the ``keep_files`` newest or ``keep_bytes`` bytes of them;
+    never ``spare`` (the one just written). The one bound of acp's cache folders (the
+    hash caches, the remembered plans): a file removed meanwhile by another acp run is
+    no error."""
+    found: list[tuple[int, int, str]] = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            with contextlib.suppress(OSError):  # gone since: another run removed it
+                if entry.name.endswith(".json") and entry.is_file(follow_symlinks=False):
+                    info = entry.stat(follow_symlinks=False)
+                    found.append((info.st_mtime_ns, info.st_size, entry.path))
+    found.sort(reverse=True)  # most recently used first
+    total = 0
+    for count, (_, size, path) in enumerate(found, 1):
+        total += size
+        if (count > keep_files or total > keep_bytes) and path != str(spare):
+            with contextlib.suppress(OSError):
+                os.unlink(path)

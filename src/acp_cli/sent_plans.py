@@ -20,7 +20,7 @@ from pathlib import Path
 
 import orjson
 
-from acp_cli.files import only_ours, write_atomic
+from acp_cli.files import forget_oldest, only_ours, write_atomic
 from acp_cli.settings import cache_dir
 
 FORMAT = 1
@@ -55,21 +55,9 @@ class SentPlans:
             # compares nothing, and `push diff --last` says the file is not valid JSON.
             data = _header(origin, binding) + plan
             write_atomic(self.path(origin, binding), data, mode=0o600, durable=False)
-            self._forget_oldest()
+            forget_oldest(self.folder, keep_files=KEEP)
         except (OSError, orjson.JSONEncodeError):  # a binding ID that is not Unicode
             pass
-
-    def _forget_oldest(self) -> None:
-        """Remove the remembered plans written longest ago beyond the ``KEEP`` newest."""
-        remembered = []
-        for path in self.folder.glob("*.json"):
-            try:
-                remembered.append((path.lstat().st_mtime_ns, path))
-            except FileNotFoundError:  # removed by another acp meanwhile
-                continue
-        remembered.sort(reverse=True)
-        for _, path in remembered[KEEP:]:
-            path.unlink(missing_ok=True)
 
     def recall(self, origin: str, binding: str) -> bytes | None:
         """The last plan prepared for ``binding`` at ``origin``, as sent; None when

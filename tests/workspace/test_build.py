@@ -23,9 +23,11 @@ import rfc8785
 from acp_cli.errors import ExitCode, UsageError
 from acp_cli.signature import sign_plan_bytes
 from acp_cli.workspace import BuiltPlan, SkippedPath, build_plan
-from tests.support.built_plans import by_path, read_cache, sealed_cache, sha
+from acp_cli.workspace.cache import KEY_SIZE
+from tests.support.built_plans import by_path, sha
 from tests.support.cli_runner import run_acp
 from tests.support.git_oracle import git, plan_entries, plan_paths, write_tree
+from tests.support.hash_cache import read_cache, sealed_cache
 
 pytestmark = pytest.mark.usefixtures("isolated_git")
 
@@ -241,27 +243,32 @@ def test_a_corrupt_or_foreign_cache_gives_the_same_output(work: Path, tmp_path: 
     [cache_file] = (tmp_path / "home" / "cache" / "plans").iterdir()
     header, files = read_cache(cache_file)
     assert set(files["files"]) == {"a", "b"}
-    assert header["files"] == 2
+    assert header["names"] == 2
 
     cache = sealed_cache
-    lying = {"files": {name: entry[:-64] + "0" * 64 for name, entry in files["files"].items()}}
-    a_key = files["files"]["a"][:-64]
+    lying = {**files, "files": {name: key[:-64] + "0" * 64 for name, key in files["files"].items()}}
+    sealed = cache(header, files)
+    line, body = sealed.split(b"\n", 1)
     variants = [
         b"",
         b"\x00garbage{",
         b"[]\n[]",
-        cache(header, {"files": []}),
         cache({**header, "root": "00"}, lying),  # another folder's cache
         cache({**header, "format": 99}, lying),
         cache({**header, "written_ns": "late"}, lying),
         cache({**header, "folders": []}, lying),
-        cache(header, {"files": {"a": ["a", "list"], "b": 12}}),
-        cache(header, {"files": {"a": a_key + "g" * 64}}),  # not hex
-        cache(header, {"files": {"a": a_key + "A" * 64}}),  # not lowercase
-        cache(header, {"files": {"a": a_key + "0" * 63}}),  # too short
+        cache({**header, "index": "x"}, lying),
+        cache(header, {**files, "files": {"a": b"\xff" * KEY_SIZE, "b": bytes(KEY_SIZE)}}),
+        cache(header, {**files, "files": {"a": b"short"}}),  # keys of the wrong length
         cache({**header, "folders": {"": "not a list"}}, files),
-        cache(header, files)[:-40],  # cut short
+        sealed[:-40],  # cut short
+        sealed + b"x",  # longer than its sections
+        line + b"\n" + body.replace(b"a\0b", b"a\0c"),  # the body's checksum fails
     ]
+    # Sealed, but sections that do not hold one item per name
+    for field, value in (("names", 3), ("sections", [1, 1, 1, 1]), ("sections", [0] * 5)):
+        text = orjson.dumps({**orjson.loads(line.partition(b" ")[2]), field: value})
+        variants.append(sha(text).encode() + b" " + text + b"\n" + body)
     for variant in variants:
         cache_file.write_bytes(variant)
         assert build_plan(work).data == expected, variant

@@ -12,8 +12,9 @@ import pytest
 
 from acp_cli.workspace import build_plan
 from acp_cli.workspace import cache as hash_cache
-from tests.support.built_plans import read_cache, sealed_cache, sha
+from tests.support.built_plans import sha
 from tests.support.git_oracle import plan_paths, write_tree
+from tests.support.hash_cache import read_cache, sealed_cache
 from tests.support.paths import REPO
 
 pytestmark = pytest.mark.usefixtures("isolated_git")
@@ -51,7 +52,7 @@ def forge(cache_file: Path, *, seal: bool) -> bytes:
     if seal:
         data = sealed_cache(header, files)
     else:
-        data = cache_file.read_bytes().replace(entry.encode(), (entry[:-64] + FORGED).encode())
+        data = cache_file.read_bytes().replace(bytes.fromhex(entry[-64:]), bytes.fromhex(FORGED))
     cache_file.write_bytes(data)
     return data
 

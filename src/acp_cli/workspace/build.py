@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import errno
+import itertools
 import os
 import stat
-from collections.abc import Mapping, Sequence
+from array import array
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from acp_cli.errors import UsageError
 from acp_cli.signature import canonical_signature
@@ -17,6 +21,7 @@ from acp_cli.workspace import describe
 from acp_cli.workspace.listing import (
     FolderMemory,
     Git,
+    IndexWitness,
     Listing,
     PendingListing,
     Scratch,
@@ -91,6 +96,12 @@ class BuiltPlan:
     a note."""
     why_empty: str = ""
     """When the plan lists no file, why: for a warning, or ``prepare``'s refusal."""
+    vouched_files: int = 0
+    """How many of those git's index vouched for: no ``lstat`` of acp's."""
+    folders_read: int = 0
+    """How many folders were read for special files (the others were unchanged)."""
+    cache_written: bool = False
+    """Whether the cache file was written (a run that learned nothing leaves it)."""
 
 
 def build_plan(
@@ -127,67 +138,262 @@ def build_plan(
     folder = _workspace_folder(Path(root))
     git = Git(folder, env)
     cached = hash_cache.HashCache(hash_cache.cache_file(folder, env), folder) if cache else None
-    context = describe.Context(os.fsencode(folder), cached)
-    with Scratch(git) as scratch, describe.Describer(context) as describer:
+    with Scratch(git) as scratch, describe.Describer() as describer:
         # The cache loads while git walks the tree.
-        pending = PendingListing(git, scratch)
-        header = cached.load_header() if cached is not None else hash_cache.CacheHeader({}, 0, 0)
-        describer.load()
-        memory = FolderMemory(header.folders, header.trusted_before_ns)
-        listing = pending.finish(memory)
-        names = listing.paths + listing.special_files
-        nested = listing.nested_repositories
-        unreadable = listing.unreadable_folders
-        if excludes or listing.has_acpignore:
-            gitlinks = dict.fromkeys(listing.nested_repositories, _GITLINK)
-            if listing.inside_work_tree:
-                gitlinks.update(dict.fromkeys(git.submodules, _GITLINK))
-            modes = [(name, gitlinks.get(name, 0o100644)) for name in names]
-            # Folders as gitlinks: a rule for folders only (`name/`) matches them.
-            modes += [(name, _GITLINK) for name in listing.nested_repositories + unreadable]
-            excluded = acp_excluded(scratch, modes, excludes, listing.has_acpignore)
-            names = [name for name in names if name not in excluded]
-            nested = [name for name in nested if name not in excluded]
-            unreadable = [name for name in unreadable if name not in excluded]
-        if unreadable:  # git left out what it holds: the plan would be wrong
-            raise unreadable_folder(unreadable[0])
-        names.sort()  # git lists a few sorted runs: the sort merges them in linear time
-        left_out = leave_out_own_files(names, folder, env, leave_out or {})
+        pending = PendingListing(git, scratch, witness=cached is not None)
+        try:
+            old = cached.load() if cached is not None else hash_cache.EMPTY
+            memory = FolderMemory(old.folders, old.trusted_before_ns)
+            listing = pending.finish(memory)
+            names = listing.paths + listing.special_files
+            nested = listing.nested_repositories
+            unreadable = listing.unreadable_folders
+            if excludes or listing.has_acpignore:
+                gitlinks = dict.fromkeys(listing.nested_repositories, _GITLINK)
+                if listing.inside_work_tree:
+                    gitlinks.update(dict.fromkeys(git.submodules, _GITLINK))
+                modes = [(name, gitlinks.get(name, 0o100644)) for name in names]
+                # Folders as gitlinks: a rule for folders only (`name/`) matches them.
+                modes += [(name, _GITLINK) for name in listing.nested_repositories + unreadable]
+                excluded = acp_excluded(scratch, modes, excludes, listing.has_acpignore)
+                names = [name for name in names if name not in excluded]
+                nested = [name for name in nested if name not in excluded]
+                unreadable = [name for name in unreadable if name not in excluded]
+            if unreadable:  # git left out what it holds: the plan would be wrong
+                raise unreadable_folder(unreadable[0])
+            names.sort()  # git lists a few sorted runs: the sort merges them in linear time
+            left_out = leave_out_own_files(names, folder, env, leave_out or {})
+            witness = pending.witness()
+        finally:
+            pending.close()
 
         if progress is not None:
             progress.start(len(names))
-        chunks = describer.describe_all(names, progress or _Unseen())
+        run = _Run(names, old, witness, listing.unchecked)
+        if run.vouched:
+            (progress or _Unseen()).advance(run.vouched, 0)
+        context = describe.Context(
+            os.fsencode(folder),
+            keys=cached is not None,
+            trusted_before_ns=old.trusted_before_ns,
+            settled_before_ns=witness.started_ns - hash_cache.RACY_NS if witness else 0,
+        )
+        chunks = describer.describe_all(
+            context,
+            run.names,
+            run.keys,
+            progress or _Unseen(),
+            few=len(run.names) <= min(run.vouched, describe.CHUNK_MAX),
+        )
     for chunk in chunks:
         if chunk.error is not None:
             message, hint = chunk.error
             raise UsageError(message, hint=hint)
 
-    data = b"".join(
-        (
-            b'{"files":[',
-            b",".join(chunk.entries for chunk in chunks if chunk.entries),
-            b'],"version":%d}' % PLAN_VERSION,
-        )
-    )
+    data, learned = run.fill(chunks, keep=cached is not None)
     hashed = sum(chunk.hashed_files for chunk in chunks)
+    written = False
     if cached is not None:
-        _save_cache(cached, header.files, chunks, memory)
+        written = learned is not None or memory.changed
+        if written:
+            kept = dataclasses.replace(old, folders=memory.scanned)
+            cached.save(learned(memory.scanned) if learned is not None else kept)
+        else:
+            cached.mark_used()
     skipped = _submodules_only(git, listing, [skip for chunk in chunks for skip in chunk.skipped])
     # Named only now: a name that is not UTF-8 is no error once a rule left it out.
     skipped += [(_decode(name), "a nested git repository") for name in nested]
-    files = sum(chunk.files for chunk in chunks)
+    files = sum(chunk.files for chunk in chunks) + run.vouched
     return BuiltPlan(
         data=data,
         signature=canonical_signature(data),
         files=files,
-        total_bytes=sum(chunk.total_bytes for chunk in chunks),
+        total_bytes=sum(chunk.total_bytes for chunk in chunks) + run.vouched_bytes,
         skipped=tuple(SkippedPath(path, reason) for path, reason in sorted(skipped)),
         hashed_files=hashed,
-        cached_files=sum(chunk.regular_files for chunk in chunks) - hashed,
+        cached_files=sum(chunk.regular_files for chunk in chunks) - hashed + run.vouched,
+        vouched_files=run.vouched,
+        folders_read=memory.read,
+        cache_written=written,
         inside_work_tree=listing.inside_work_tree,
         left_out=tuple(SkippedPath(shown, reason) for shown, reason in left_out),
         why_empty="" if files else _why_empty(git, listing, names),
     )
+
+
+class _Run:
+    """The names of a plan, those whose entries git's index vouches for taken from the
+    cache as they are, the others left to describe (``names``, ``keys``).
+
+    git's index vouches for a file, so that its entry is used without an ``lstat`` of
+    acp's, when all of this holds (else the file is described, its stat checked):
+    - the cache's entry was recorded by a run that found the file's stat (full
+      nanoseconds) settled, its mtime and ctime 2 s (``RACY_NS``) before that run's
+      ``git diff-files`` started, and then found it equal to the stat git's index
+      records for it: ``git diff-files``, run before that ``lstat``, did not name it;
+    - the index is the very same file now (``early.index_identity``: its inode and
+      ctime unchanged), so it records the same stat; and it is older than the listing,
+      so that the listing's tags are of it too;
+    - the listing tags the file ``H``: git checks it (not assume-unchanged,
+      skip-worktree or unmerged, which git would report unchanged unseen);
+    - ``git diff-files`` did not name it this run: its stat matches the index entry's
+      (size, inode, owner, mode, mtime and ctime at least to the second).
+    A change since that run would have moved its ctime to a later second than the one
+    recorded (git compares ctime whatever ``core.trustCtime`` says: ``early.DIFF``), so
+    git would have named it. Clean and smudge filters do not matter: git compares
+    stat data, never content, for a file it does not name.
+    """
+
+    def __init__(
+        self,
+        names: list[bytes],
+        old: hash_cache.Described,
+        witness: IndexWitness | None,
+        unchecked: frozenset[bytes],
+    ) -> None:
+        self.old = old
+        self.witness = witness
+        self.unchecked = unchecked
+        self.all_names = names
+        self.names: list[bytes] = names  # to describe
+        self.keys: list[bytes] = [hash_cache.NO_KEY] * len(names)  # theirs in the cache
+        # The runs of names git's index vouches for, in order: (position, first in the
+        # cache, end in the cache); the names between runs are described.
+        self.runs: list[tuple[int, int, int]] = []
+        self.same_names = False
+        """Whether the names are those of the cache, in order."""
+        changed = witness.changed if witness is not None else frozenset()
+        usable = witness is not None and witness.listed_after and witness.index == old.index
+        if not old.count:
+            pass  # no cache: every name is described
+        elif b"\0".join(names) == old.names and len(names) == old.count:
+            self.same_names = True
+            self._same_names(names, bytearray(old.verified) if usable else None, changed)
+        else:
+            self._other_names(names, usable, changed)
+        self.vouched = len(names) - len(self.names)
+        sizes = old.sizes()
+        self.vouched_bytes = sum(sum(sizes[start:end]) for _, start, end in self.runs)
+
+    def _same_names(
+        self, names: list[bytes], vouched: bytearray | None, changed: frozenset[bytes]
+    ) -> None:
+        """The runs, when the names are those of the cache (the usual case)."""
+        key_size, old_keys = hash_cache.KEY_SIZE, self.old.keys
+        if vouched is None:
+            self.keys = [
+                bytes(old_keys[at : at + key_size]) for at in range(0, len(old_keys), key_size)
+            ]
+            return
+        for name in changed | self.unchecked:
+            at = bisect.bisect_left(names, name)
+            if at < len(names) and names[at] == name:
+                vouched[at] = 0
+        described = [at for at, flag in enumerate(vouched) if not flag]
+        start = 0
+        for at in [*described, len(names)]:
+            if start < at:
+                self.runs.append((start, start, at))
+            start = at + 1
+        self.names = [names[at] for at in described]
+        self.keys = [bytes(old_keys[at * key_size : (at + 1) * key_size]) for at in described]
+
+    def _other_names(self, names: list[bytes], usable: bool, changed: frozenset[bytes]) -> None:
+        """The runs, when names were added or removed since the cache was written."""
+        old, key_size = self.old, hash_cache.KEY_SIZE
+        old_names = old.names.split(b"\0")
+        previous = dict(zip(old_names, range(len(old_names)), strict=True))
+        self.names, self.keys = [], []
+        not_vouched = changed | self.unchecked
+        for at, was in enumerate(map(previous.get, names)):
+            name = names[at]
+            if was is None:
+                self.names.append(name)
+                self.keys.append(hash_cache.NO_KEY)
+            elif usable and old.verified[was] and name not in not_vouched:
+                position, start, end = self.runs[-1] if self.runs else (-1, 0, -1)
+                if end == was and position + end - start == at:  # the run goes on
+                    self.runs[-1] = (position, start, was + 1)
+                else:
+                    self.runs.append((at, was, was + 1))
+            else:
+                self.names.append(name)
+                self.keys.append(bytes(old.keys[was * key_size : (was + 1) * key_size]))
+
+    def fill(
+        self, chunks: list[describe.Chunk], *, keep: bool
+    ) -> tuple[bytes, Callable[[dict[str, Any]], hash_cache.Described] | None]:
+        """The plan, the described names put in their places; and with ``keep``, unless
+        the cache holds all this run found already, what makes the new cache from the
+        folders found (``FolderMemory.scanned``)."""
+        witness, old = self.witness, self.old
+        # Entries described now become vouched for when git's index is old enough
+        # and git did not name them: their stat was checked after git's.
+        recording = keep and witness is not None and witness.listed_after
+        index = witness.index if recording and witness is not None else None
+        learned = not (self.same_names and index == old.index)
+        changed = witness.changed if witness is not None else frozenset()
+        offsets = list(itertools.accumulate(old.lengths, initial=0)) if old.count else []
+        # What the chunks found, in the order of the names described (C-level joins:
+        # without a cache, or with an empty one, every name is described).
+        entries = list(itertools.chain.from_iterable(chunk.entries for chunk in chunks))
+        keys = list(itertools.chain.from_iterable(chunk.keys for chunk in chunks))
+        settled = b"".join(chunk.settled for chunk in chunks)
+        key_size = hash_cache.KEY_SIZE
+        pieces: list[bytes | memoryview] = [b'{"files":[']
+        lengths = array("q")
+        new_keys: list[bytes | memoryview] = []
+        verified = bytearray(len(self.all_names)) if keep else bytearray()
+        at = done = 0  # positions among all names, and among those described
+        for position, start, end in [*self.runs, (len(self.all_names), 0, 0)]:
+            count = position - at  # described names before this run
+            described = entries[done : done + count]
+            if any(described):
+                pieces += (b",".join(filter(None, described)), b",")
+            if keep:
+                lengths.extend([len(entry) + 1 if entry else 0 for entry in described])
+                new_keys += keys[done : done + count]
+                for offset, name in enumerate(self.names[done : done + count]):
+                    vouched = (
+                        recording
+                        and settled[done + offset] == 49  # "1"
+                        and name not in changed
+                        and name not in self.unchecked
+                    )
+                    verified[at + offset] = vouched
+                    learned = learned or (
+                        old.keys[(at + offset) * key_size : (at + offset + 1) * key_size]
+                        != keys[done + offset]
+                        or old.verified[at + offset] != vouched
+                        or old.entries[offsets[at + offset] : offsets[at + offset + 1]]
+                        != (described[offset] + b"," if described[offset] else b"")
+                    )
+            at, done = position, done + count
+            if start < end:  # names git's index vouches for: as the cache holds them
+                pieces.append(old.entries[offsets[start] : offsets[end]])
+                lengths.extend(old.lengths[start:end])
+                new_keys.append(old.keys[start * key_size : end * key_size])
+                verified[at : at + end - start] = b"\1" * (end - start)
+                at += end - start
+        if len(pieces) > 1:
+            pieces[-1] = pieces[-1][:-1]  # each entry is followed by a comma, the last not
+        data = b"".join((*pieces, b'],"version":%d}' % PLAN_VERSION))
+        if not keep or not learned:
+            return data, None
+
+        def described_now(folders: dict[str, Any]) -> hash_cache.Described:
+            return hash_cache.Described(
+                names=old.names if self.same_names else b"\0".join(self.all_names),
+                entries=b"".join((*pieces[1:], b"," if len(pieces) > 1 else b"")),
+                lengths=lengths,
+                keys=b"".join(new_keys),
+                verified=bytes(verified),
+                folders=folders,
+                index=index,
+                trusted_before_ns=old.trusted_before_ns,
+            )
+
+        return data, described_now
 
 
 def _submodules_only(
@@ -222,22 +428,6 @@ def _why_empty(git: Git, listing: Listing, names: list[bytes]) -> str:
     if any(entry.name != ".git" for entry in os.scandir(git.root)):
         return "git's ignore rules leave out every file in it (empty folders are never planned)"
     return "the folder is empty"
-
-
-def _save_cache(
-    cached: hash_cache.HashCache,
-    cached_files: int,
-    chunks: list[describe.Chunk],
-    memory: FolderMemory,
-) -> None:
-    """Rewrite the cache when this run learned something: it hashed a file, read a
-    folder again, or found another number of files than the cache holds; else mark
-    it used."""
-    files = sum(chunk.regular_files for chunk in chunks)
-    if any(chunk.hashed_files for chunk in chunks) or memory.changed or files != cached_files:
-        cached.save([chunk.cache_entries for chunk in chunks], files, memory.scanned)
-    else:
-        cached.mark_used()
 
 
 class _Unseen:

@@ -1,37 +1,51 @@
-"""The hash cache (SPEC section 8, "The cache"): one file per workspace, two lines.
+"""The hash cache (SPEC section 8, "The cache"): one file per workspace.
 
-    <sha256 of the header> {"body": "<sha256 of the second line>", "files": <count>,
+    <sha256 of the header> {"body": "<sha256 of the rest>",
      "folders": {"<folder>": [mtime_ns, ctime_ns, has_acpignore, ["<special file>"]]},
-     "format": 2, "root": "<hex of DIR's resolved path>", "written_ns": <time>}
-    {"files": {"<path>": "<size> <mtime_ns> <ctime_ns> <inode> <device> <sha256>"}}
+     "format": 3, "index": [<identity of git's index>] or null, "names": <count>,
+     "root": "<hex of DIR's resolved path>", "sections": [<length of each>],
+     "written_ns": <time>}
+    <names><plan entries><entry lengths><keys><verified>
 
-The folders part lets an unchanged folder go unread (``listing.FolderMemory``).
+The rest is five sections, each one item per name the run described, in order: the
+names, NUL-separated; the plan entries as the plan holds them, each followed by a
+comma (none for a name that is not planned: deleted, skipped); the length of each
+(with its comma, else 0), 8 bytes; each regular file's key (``KEY``: size, mtime_ns,
+ctime_ns, inode, device, then the 32 bytes of its SHA-256; zeros for any other
+name); and one byte per name, 1 when git's index vouches for the file (below), else
+0. Numbers are little-endian. So loading is a few slices, with no parse per file,
+and the entries of a run of unchanged names are one slice of the plan entries. The
+folders part lets an unchanged folder go unread (``listing.FolderMemory``).
 
 A hash is reused only for a file whose (size, mtime_ns, ctime_ns, inode, device)
 are those recorded, and whose mtime is more than ``RACY_NS`` before the cache was
 written: a file changed within the file system's timestamp granularity of the
-moment it was hashed could keep its stat with new content ("racy git"). Anything
-unexpected in the file (missing, corrupt, another format, another folder, a
-malformed entry, a checksum that does not match its line) is ignored and the
-cache rewritten: the cache may only ever make a run faster, never change its
-output. So is a file that another user could have written: one owned by another
-user or writable by group or others, or in a folder that is (StrictModes). The
-lookup itself is inlined in the loop every listed file goes through
-(``describe.describe_chunk``).
+moment it was hashed could keep its stat with new content ("racy git"). Or, without
+a ``lstat`` of its own, for a file git's index vouches for (``build._Run``):
+one git compared with its index entry and found unchanged (``git diff-files``,
+strict stat options), in an index that is the very file (``early.index_identity``) of a
+run that saw the entry match the recorded stat. Anything unexpected in the file
+(missing, corrupt, another format, another folder, a malformed entry, a checksum
+that does not match) is ignored and the cache rewritten: the cache may only ever
+make a run faster, never change its output. So is a file that another user could
+have written: one owned by another user or writable by group or others, or in a
+folder that is (StrictModes).
 
-Each line is checked where it is parsed: the header, then the file entries (most
-of the file, loaded once while git lists the files; forked workers inherit them),
-against the checksum the header holds. The cache folder is bounded: writing a
-cache removes the least recently used ones beyond ``MAX_FILES`` files or
-``MAX_BYTES`` bytes (a run that uses a cache without rewriting it marks it used).
+The cache folder is bounded: writing a cache removes the least recently used ones
+beyond ``MAX_FILES`` files or ``MAX_BYTES`` bytes (a run that uses a cache without
+rewriting it marks it used).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
+import struct
+import sys
 import time
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,23 +53,30 @@ from typing import Any
 
 import orjson
 
-from acp_cli.files import only_ours, write_atomic
+from acp_cli.files import forget_oldest, only_ours, write_atomic
 from acp_cli.settings import cache_dir
 
-FORMAT = 2
+FORMAT = 3
 RACY_NS = 2_000_000_000
+"""How recent a change may have been missed: by the file system's timestamp
+granularity, and, for git's index, by git comparing timestamps to the second (git
+built without USE_NSEC): more than a second."""
 MAX_FILES = 64
 """At most this many workspaces' caches are kept: the least recently used go first."""
 MAX_BYTES = 256 << 20
-"""And at most this many bytes of them (each is about 100 bytes per file planned)."""
+"""And at most this many bytes of them (each is about 250 bytes per file planned)."""
 
 
-def stat_key(size: int, mtime_ns: int, ctime_ns: int, inode: int, device: int) -> str:
-    """A file's cache key; its entry is the key followed by its SHA-256.
+KEY = struct.Struct("<qqqQQ")
+"""A file's stat in its cache key: size, mtime_ns, ctime_ns, inode, device."""
+KEY_SIZE = KEY.size + 32
+"""The bytes of a key: the stat, then the SHA-256."""
+NO_KEY = bytes(KEY_SIZE)
 
-    One string per file, rather than a list of numbers, loads 2.5 times faster.
-    """
-    return f"{size} {mtime_ns} {ctime_ns} {inode} {device} "
+
+def stat_key(size: int, mtime_ns: int, ctime_ns: int, inode: int, device: int) -> bytes:
+    """A file's stat as its cache key starts (``KEY``)."""
+    return KEY.pack(size, mtime_ns, ctime_ns, inode, device)
 
 
 def cache_file(root: Path, env: Mapping[str, str]) -> Path:
@@ -65,55 +86,98 @@ def cache_file(root: Path, env: Mapping[str, str]) -> Path:
 
 
 @dataclass(frozen=True)
-class CacheHeader:
-    """The first line of the cache file."""
+class Described:
+    """What a run found, name by name, as the sections of the cache file (see the
+    module's documentation): what the cache holds, and what ``save`` writes."""
 
+    names: bytes
+    entries: bytes | memoryview
+    lengths: array[int]
+    keys: bytes | memoryview
+    verified: bytes
     folders: dict[str, Any]
-    trusted_before_ns: int
+    index: list[int] | None
+    """The identity of the index that ``verified`` holds for."""
+    trusted_before_ns: int = 0
     """Entries for files and folders changed since then are not trusted."""
-    files: int
-    """How many file entries the second line holds."""
+
+    @property
+    def count(self) -> int:
+        """How many names."""
+        return len(self.verified)
+
+    def sizes(self) -> Sequence[int]:
+        """The size in each key."""
+        if sys.byteorder == "big":  # pragma: no cover - most machines are little-endian
+            return [KEY.unpack_from(self.keys, at)[0] for at in range(0, len(self.keys), KEY_SIZE)]
+        return memoryview(self.keys).cast("q")[:: KEY_SIZE // 8]
+
+
+EMPTY = Described(b"", b"", array("q"), b"", b"", {}, None)
 
 
 class HashCache:
-    """The hashes recorded by an earlier run over the same folder.
-
-    The file has two lines: the header, with the folders, which the listing
-    needs, and the files, which is most of it and only describing needs. Each line
-    is checked against its checksum where it is parsed (see the module's
-    documentation).
-    """
+    """The hashes recorded by an earlier run over the same folder."""
 
     def __init__(self, path: Path, root: Path) -> None:
         self.path = path
         self.root_key = os.fsencode(root).hex()
 
-    def load_header(self) -> CacheHeader:
-        """The first line; an empty header when the file is missing or unusable."""
+    def load(self) -> Described:
+        """What the cache holds; ``EMPTY`` when the file is missing or unusable. Read
+        and checked once a run, while git lists the files."""
         try:
             with self.path.open("rb") as handle:
                 if not self._trusted(os.fstat(handle.fileno())):
-                    return CacheHeader({}, 0, 0)
-                return self._header(handle.readline().removesuffix(b"\n"))[0]
-        except OSError:
-            return CacheHeader({}, 0, 0)
-
-    def load_files(self) -> tuple[dict[str, Any], int]:
-        """The file entries and the time before which they are trusted; ``({}, 0)``
-        when the file is missing or unusable."""
-        try:
-            with self.path.open("rb") as handle:
-                if not self._trusted(os.fstat(handle.fileno())):
-                    return {}, 0
-                line, _, files = handle.read().partition(b"\n")
-            header, checksum = self._header(line)
-            if not header.trusted_before_ns or hashlib.sha256(files).hexdigest() != checksum:
-                return {}, 0
-            document = orjson.loads(files)
+                    return EMPTY
+                line = handle.readline().removesuffix(b"\n")
+                body = handle.read()
+            checksum, _, text = line.partition(b" ")
+            if hashlib.sha256(text).hexdigest().encode() != checksum:
+                return EMPTY
+            header = orjson.loads(text)
         except (OSError, orjson.JSONDecodeError):
-            return {}, 0
-        entries = document.get("files") if isinstance(document, dict) else None
-        return (entries, header.trusted_before_ns) if isinstance(entries, dict) else ({}, 0)
+            return EMPTY
+        if not (
+            isinstance(header, dict)
+            and header.get("format") == FORMAT
+            and header.get("root") == self.root_key
+            and type(header.get("written_ns")) is int
+            and type(header.get("names")) is int
+            and isinstance(header.get("folders"), dict)
+            and isinstance(header.get("body"), str)
+            and _ints(header.get("sections"), 5)
+            and (header.get("index") is None or _ints(header.get("index"), 4))
+            and sum(header["sections"]) == len(body)
+            and hashlib.sha256(body).hexdigest() == header["body"]
+        ):
+            return EMPTY
+        count = header["names"]
+        ends = list(itertools.accumulate(header["sections"]))
+        # Views, not copies, of what is only sliced.
+        names, entries, lengths, keys, verified = (
+            memoryview(body)[start:end] for start, end in zip([0, *ends], ends, strict=False)
+        )
+        found = Described(
+            names=bytes(names),
+            entries=entries,
+            lengths=_numbers(lengths),
+            keys=keys,
+            verified=bytes(verified),
+            folders=header["folders"],
+            index=header["index"],
+            trusted_before_ns=header["written_ns"] - RACY_NS,
+        )
+        if (
+            len(verified) == count
+            and len(found.lengths) == count
+            and len(keys) == count * KEY_SIZE
+            and (found.names.count(b"\0") + 1 if count else 0) == count
+            and sum(found.lengths) == len(entries)
+            and min(found.lengths, default=0) >= 0
+        ):
+            return found
+        return EMPTY
 
     def mark_used(self) -> None:
         """Record that this run used the cache without rewriting it, so that the
@@ -128,44 +192,29 @@ class HashCache:
             return True
         return only_ours(info) and only_ours(self.path.parent.stat())
 
-    def _header(self, line: bytes) -> tuple[CacheHeader, str]:
-        """The header of the first line and the checksum of the second, or an empty
-        header when the line is not one this version wrote, intact, for this folder."""
-        checksum, _, text = line.partition(b" ")
-        unusable = CacheHeader({}, 0, 0), ""
-        if hashlib.sha256(text).hexdigest().encode() != checksum:
-            return unusable
-        try:
-            header = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return unusable
-        if not (
-            isinstance(header, dict)
-            and header.get("format") == FORMAT
-            and header.get("root") == self.root_key
-            and type(header.get("written_ns")) is int
-            and type(header.get("files")) is int
-            and isinstance(header.get("folders"), dict)
-            and isinstance(header.get("body"), str)
-        ):
-            return unusable
-        found = CacheHeader(header["folders"], header["written_ns"] - RACY_NS, header["files"])
-        return found, header["body"]
-
-    def save(self, parts: Sequence[bytes], files: int, folders: dict[str, Any]) -> None:
-        """Write the new cache: its file entries come serialized, in ``parts`` of
-        ``"path":"entry"`` pairs (as ``describe.Chunk.cache_entries``), and are
-        joined as they are. A failure is ignored: the cache only saves time, and a
+    def save(self, described: Described) -> None:
+        """Write the new cache. A failure is ignored: the cache only saves time, and a
         plan must not fail because a cache folder is read-only."""
+        sections = (
+            described.names,
+            described.entries,
+            _little_endian(described.lengths),
+            described.keys,
+            described.verified,
+        )
         try:
-            body = b"".join((b'{"files":{', b",".join(part for part in parts if part), b"}}\n"))
+            body = hashlib.sha256()
+            for section in sections:  # not joined: the one join is the file's
+                body.update(section)
             header = orjson.dumps(
                 {
-                    "body": hashlib.sha256(body).hexdigest(),
-                    "files": files,
-                    "folders": folders,
+                    "body": body.hexdigest(),
+                    "folders": described.folders,
                     "format": FORMAT,
+                    "index": described.index,
+                    "names": described.count,
                     "root": self.root_key,
+                    "sections": [len(section) for section in sections],
                     "written_ns": time.time_ns(),
                 }
             )
@@ -173,26 +222,36 @@ class HashCache:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             # Not flushed to disk: a cache cut short by a crash fails its checksum and
             # is ignored, and the flush costs a third of a re-plan's extra time.
-            write_atomic(self.path, b"".join((checksum, b" ", header, b"\n", body)), durable=False)
-            _evict(self.path)
+            data = b"".join((checksum, b" ", header, b"\n", *sections))
+            write_atomic(self.path, data, durable=False)
+            forget_oldest(
+                self.path.parent, keep_files=MAX_FILES, keep_bytes=MAX_BYTES, spare=self.path
+            )
         except (OSError, orjson.JSONEncodeError):  # a folder name that is not UTF-8
             pass
 
 
-def _evict(kept: Path) -> None:
-    """Remove the least recently used files of ``kept``'s folder beyond ``MAX_FILES``
-    files or ``MAX_BYTES`` bytes, never ``kept`` itself (just written)."""
-    found: list[tuple[int, int, str]] = []
-    with os.scandir(kept.parent) as entries:
-        for entry in entries:
-            with contextlib.suppress(OSError):  # gone since: another run evicted it
-                if entry.is_file(follow_symlinks=False):
-                    info = entry.stat(follow_symlinks=False)
-                    found.append((info.st_mtime_ns, info.st_size, entry.path))
-    found.sort(reverse=True)  # most recently used first
-    total = 0
-    for count, (_, size, path) in enumerate(found, 1):
-        total += size
-        if (count > MAX_FILES or total > MAX_BYTES) and path != str(kept):
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+def _numbers(data: memoryview) -> array[int]:
+    """The 8-byte little-endian numbers of ``data`` (none when its length is not a
+    multiple of 8)."""
+    numbers = array("q")
+    if len(data) % 8 == 0:
+        numbers.frombytes(data)
+        if sys.byteorder == "big":  # pragma: no cover - written little-endian
+            numbers.byteswap()
+    return numbers
+
+
+def _little_endian(sizes: array[int]) -> bytes:
+    if sys.byteorder == "big":  # pragma: no cover - most machines are little-endian
+        sizes = array("q", sizes)
+        sizes.byteswap()
+    return sizes.tobytes()
+
+
+def _ints(value: object, length: int) -> bool:
+    return (
+        type(value) is list
+        and len(value) == length
+        and all(type(item) is int and item >= 0 for item in value)
+    )

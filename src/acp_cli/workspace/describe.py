@@ -1,14 +1,14 @@
 """Describing the listed files: lstat, the cache, SHA-256; in worker processes.
 
-The sorted list of paths git gave is cut into chunks of consecutive paths, and
-each chunk is described by a worker process on its own: lstat each path (never
-opening anything that is not a regular file), take the hash from the cache when
-the stat matches, else read and hash the file. So the per-file walk overlaps the
-hashing and uses every core: threads would gain nothing, since the per-file
-Python work holds the GIL. A chunk comes back as bytes, its plan entries and
-its cache entries already serialized by orjson, so nothing is pickled per file,
-and the chunks, taken in order, make up the sorted plan. Chunks are handed out
-as workers free up. A file of ``BIG`` bytes or more to hash is left out of its
+The sorted list of paths to describe (those git's index does not vouch for:
+``build._Run``) is cut into chunks of consecutive paths, each with the cache's key
+of each path, and each chunk is described by a worker process on its own: lstat
+each path (never opening anything that is not a regular file), take the hash from
+the cache when the stat matches, else read and hash the file. So the per-file walk
+overlaps the hashing and uses every core: threads would gain nothing, since the
+per-file Python work holds the GIL. A chunk comes back as each path's plan entry,
+serialized by orjson, and cache key (bytes: pickled fast), in order. Chunks are
+handed out as workers free up. A file of ``BIG`` bytes or more to hash is left out of its
 chunk's work and hashed as a task of its own once the chunks are done, largest
 first: a few huge files spread over the workers instead of one chunk holding
 them all. Workers report the bytes they read as they read them.
@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 import orjson
 
 from acp_cli.errors import UsageError
-from acp_cli.workspace.cache import HashCache, stat_key
+from acp_cli.workspace.cache import KEY, NO_KEY, stat_key
 from acp_cli.workspace.folders import FolderChain
 from acp_cli.workspace.listing import escape
 
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 
 BLOCK = 1 << 20
 REREADS = 3
-SHA256_HEX_LENGTH = 64
 MODE_FILE = "100644"
 MODE_EXECUTABLE = "100755"
 MODE_SYMLINK = "120000"
@@ -68,7 +67,7 @@ TICK = 0.05
 # platform's default; "spawn" to test what macOS and Windows do.
 START_METHOD: str | None = None
 # In an entry left for a big file: where its SHA-256 and size go.
-_PENDING = b'"sha256":"","size":-%d}'
+_PENDING = b'"sha256":"","size":-1}'
 
 # O_NONBLOCK: a file swapped for a FIFO since its lstat opens without hanging (and
 # fails the S_ISREG check); O_NOFOLLOW: one swapped for a symlink is not followed.
@@ -94,24 +93,35 @@ _NOT_UTF8_HINT = "Rename it, or leave it out with .acpignore or --exclude."
 
 @dataclass(frozen=True)
 class Context:
-    """What describing needs: DIR, and the cache."""
+    """What describing needs: DIR; the time before which the cache's entries are
+    trusted (files changed since are hashed again); and when a file's stat is old
+    enough for git's index to vouch for it later (``Chunk.settled``)."""
 
     root: bytes
-    cache: HashCache | None
-    loaded: tuple[Mapping[str, Any], int] | None = None
-    """The cache's file entries and the time before which they are trusted, once
-    loaded (``Describer.load``): forked workers inherit them, and a worker started
-    otherwise (spawn) loads its own."""
+    trusted_before_ns: int = 0
+    settled_before_ns: int = 0
+    keys: bool = True
+    """Whether to return cache keys (``Chunk.keys``): not without a cache."""
+
+
+Task = tuple[Sequence[bytes], Sequence[bytes]]
+"""Paths to describe, sorted, and the cache's key of each (``cache.KEY_SIZE`` bytes,
+zeros when there is none)."""
 
 
 @dataclass(frozen=True)
 class Chunk:
-    """The description of a run of consecutive paths."""
+    """The description of a run of paths, path by path."""
 
-    entries: bytes
-    """Its plan entries, serialized with sorted keys, without the enclosing ``[]``."""
-    cache_entries: bytes
-    """Its regular files' cache entries, serialized, without the enclosing ``{}``."""
+    entries: list[bytes]
+    """The plan entry of each path, serialized with sorted keys; empty for a path the
+    plan does not list (deleted, skipped)."""
+    keys: list[bytes]
+    """The cache key of each path (``cache.KEY_SIZE`` bytes, zeros for all but regular
+    files)."""
+    settled: bytes
+    """For each path, ``1`` when it is a regular file whose mtime and ctime (as hashed
+    or checked) are before ``Context.settled_before_ns``, else ``0``."""
     files: int
     regular_files: int
     total_bytes: int
@@ -121,30 +131,24 @@ class Chunk:
     """(path, reason) of the paths a plan cannot hold: special files, submodules."""
     error: tuple[str, str] | None
     """(message, hint) of the first path that cannot be planned; then nothing else."""
-    deferred: tuple[tuple[str, int], ...] = ()
-    """(path, size) of the big files left to be hashed on their own: the entry of the
-    n-th (from 1) holds ``_PENDING % n`` in place of its SHA-256 and size."""
+    deferred: tuple[tuple[str, int, int], ...] = ()
+    """(path, size, position) of the big files left to be hashed on their own: their
+    entries hold ``_PENDING`` in place of their SHA-256 and size."""
 
 
 class Describer:
     """Describes sorted paths in chunks, in worker processes when there are many.
 
-    The workers start when ``describe_all`` finds enough paths to need them, forked
-    with the cache this process loaded (``load``) while git listed the paths: one
-    load, not one per worker. Where workers cannot start (inside a daemonic process,
-    no processes left), the calling process does the work. Leaving the ``with``
-    block ends every worker at once.
+    The workers start when ``describe_all`` finds enough paths to need them; each
+    chunk carries the cache's entries of its paths. Where workers cannot start
+    (inside a daemonic process, no processes left), the calling process does the
+    work. Leaving the ``with`` block ends every worker at once.
     """
 
-    def __init__(self, context: Context) -> None:
-        self.context = context
+    def __init__(self) -> None:
+        self.context = Context(b"")
         self.workers = _worker_count()
         self._pool: _Pool | None = None
-
-    def load(self) -> None:
-        """Load the cache's file entries now (the caller waits for git meanwhile)."""
-        if self.context.cache is not None and self.context.loaded is None:
-            self.context = replace(self.context, loaded=self.context.cache.load_files())
 
     def __enter__(self) -> Describer:
         return self
@@ -153,13 +157,27 @@ class Describer:
         if self._pool is not None:
             self._pool.close()
 
-    def describe_all(self, names: Sequence[bytes], progress: Progress) -> list[Chunk]:
-        """Describe ``names`` (sorted by bytes), in order, telling ``progress`` as files
-        are done and bytes read, and at least every ``TICK`` seconds. Stops at the
-        first error: the last chunk returned holds it."""
+    def describe_all(
+        self,
+        context: Context,
+        names: Sequence[bytes],
+        keys: Sequence[bytes],
+        progress: Progress,
+        *,
+        few: bool = False,
+    ) -> list[Chunk]:
+        """Describe ``names`` (sorted by bytes) in ``context``, whose cache entries are
+        ``keys``, in order, telling ``progress`` as files are done and bytes read, and
+        at least every ``TICK`` seconds. Stops at the first error: the last chunk
+        returned holds it. ``few``: the names are few, left over where git's index
+        vouched for most, and most likely in the cache: described in this process
+        (forking the workers would cost more), but for big files to hash."""
         size = max(CHUNK_MIN, min(CHUNK_MAX, len(names) // (self.workers * CHUNKS_PER_WORKER)))
-        chunks = [names[at : at + size] for at in range(0, len(names), size)]
-        if self._pool is None and self.workers > 1 and len(chunks) > 1:
+        chunks: list[Task] = [
+            (names[at : at + size], keys[at : at + size]) for at in range(0, len(names), size)
+        ]
+        self.context = context
+        if self._pool is None and self.workers > 1 and len(chunks) > 1 and not few:
             self._pool = _Pool.start(self.context, self.workers)
         if self._pool is not None:
             return self._pool.describe(chunks, progress)
@@ -169,8 +187,8 @@ class Describer:
             defer_from=BIG if self.workers > 1 else sys.maxsize,
         )
         described: dict[int, Chunk] = {}
-        for at, names_run in enumerate(chunks):
-            chunk = described[at] = describe_chunk(names_run, state)
+        for at, (names_run, keys_run) in enumerate(chunks):
+            chunk = described[at] = describe_chunk(names_run, keys_run, state)
             progress.advance(chunk.files + len(chunk.skipped) - len(chunk.deferred), 0)
             if chunk.error is not None:
                 return [chunk]
@@ -192,11 +210,12 @@ class Progress(Protocol):
 
 @dataclass(frozen=True)
 class _State:
-    """A process's view of the context: with the cache's file entries loaded."""
+    """A process's view of the context."""
 
     root: bytes
-    cached: Mapping[str, Any]
     trusted_before_ns: int
+    settled_before_ns: int
+    keys: bool
     on_block: Callable[[int], None]
     """Called with the size of each block read to hash a file."""
     defer_from: int
@@ -206,10 +225,14 @@ class _State:
     def load(
         cls, context: Context, *, on_block: Callable[[int], None], defer_from: int = sys.maxsize
     ) -> _State:
-        loaded = context.loaded
-        if loaded is None:
-            loaded = context.cache.load_files() if context.cache is not None else ({}, 0)
-        return cls(context.root, loaded[0], loaded[1], on_block, defer_from)
+        return cls(
+            context.root,
+            context.trusted_before_ns,
+            context.settled_before_ns,
+            context.keys,
+            on_block,
+            defer_from,
+        )
 
 
 class _Pool:
@@ -221,8 +244,9 @@ class _Pool:
     Only pipes: no semaphores or shared memory, which need a writable /dev/shm.
     """
 
-    def __init__(self, workers: list[tuple[BaseProcess, Connection]]) -> None:
+    def __init__(self, workers: list[tuple[BaseProcess, Connection]], context: Context) -> None:
         self.workers = workers
+        self.context = context
 
     @classmethod
     def start(cls, context: Context, count: int) -> _Pool | None:
@@ -236,9 +260,7 @@ class _Pool:
         methods = multiprocessing.get_all_start_methods()
         method = START_METHOD or ("fork" if "fork" in methods else None)
         mp_context: Any = multiprocessing.get_context(method)  # typeshed: no Process
-        if mp_context.get_start_method() != "fork":  # pickled per worker: each loads its own
-            context = replace(context, loaded=None)
-        pool = cls([])
+        pool = cls([], context)
         try:
             for _ in range(count):
                 ours, theirs = mp_context.Pipe()
@@ -260,7 +282,7 @@ class _Pool:
 
     def describe(
         self,
-        chunks: list[Sequence[bytes]],
+        chunks: list[Task],
         progress: Progress,
         described: Mapping[int, Chunk] | None = None,
     ) -> list[Chunk]:
@@ -270,14 +292,14 @@ class _Pool:
 
         results = dict(described or {})
         todo = deque(enumerate(chunks))
-        big: list[tuple[int, int, int, str]] = []  # (-size, chunk, index in chunk, path)
+        big: list[tuple[int, int, int, str]] = []  # (-size, chunk, index in deferred, path)
         left: dict[tuple[int, int], int] = {}  # bytes still to read, per big file
         pending = 0  # their sum
-        hashes: dict[tuple[int, int], tuple[str, int, str]] = {}
+        hashes: dict[tuple[int, int], tuple[str, int, bytes]] = {}
 
         def defer(at: int, chunk: Chunk) -> None:
             nonlocal pending
-            for number, (name, size) in enumerate(chunk.deferred):
+            for number, (name, size, _) in enumerate(chunk.deferred):
                 heapq.heappush(big, (-size, at, number, name))
                 left[at, number] = size
                 pending += size
@@ -292,8 +314,8 @@ class _Pool:
             while idle and (todo or big):
                 connection = idle.pop()
                 if todo:
-                    at, names = todo.popleft()
-                    connection.send(names)
+                    at, task = todo.popleft()
+                    connection.send(task)
                     busy[connection] = (at, -1, "")
                 else:
                     _, at, index, path = heapq.heappop(big)
@@ -330,7 +352,8 @@ class _Pool:
                 else:
                     hashes[at, index] = result
                     progress.advance(1, 0)
-        return [_with_deferred(results[at], at, hashes) for at in sorted(results)]
+        before_ns = self.context.settled_before_ns
+        return [_with_deferred(results[at], at, hashes, before_ns) for at in sorted(results)]
 
     def _receive(self, connection: Connection) -> tuple[int, Any]:
         try:
@@ -356,20 +379,21 @@ def _hash_deferred_here(
 ) -> list[Chunk]:
     """The ``described`` chunks, in order, with the big files they left hashed here."""
     buffer = bytearray(BLOCK)
-    hashes: dict[tuple[int, int], tuple[str, int, str]] = {}
+    hashes: dict[tuple[int, int], tuple[str, int, bytes]] = {}
     for at, chunk in described.items():
-        for number, (path, _) in enumerate(chunk.deferred):
+        for number, (path, _, _) in enumerate(chunk.deferred):
             hashed = _hash_big(state.root, path, buffer, state.on_block)
             if isinstance(hashed, Unhashable):
                 return [_unhashable(chunk, path, hashed)]
             hashes[at, number] = hashed
             progress.advance(1, 0)
-    return [_with_deferred(described[at], at, hashes) for at in sorted(described)]
+    before_ns = state.settled_before_ns
+    return [_with_deferred(described[at], at, hashes, before_ns) for at in sorted(described)]
 
 
 def _hash_big(
     root: bytes, path: str, buffer: bytearray, on_block: Callable[[int], None]
-) -> tuple[str, int, str] | Unhashable:
+) -> tuple[str, int, bytes] | Unhashable:
     """``hash_file`` of a big file a chunk left, by its path in DIR, opened without
     following a symlinked folder: the one place where a big file is opened."""
     with FolderChain(root) as folders:
@@ -382,26 +406,29 @@ def _unhashable(chunk: Chunk, path: str, why: Unhashable) -> Chunk:
 
 
 def _with_deferred(
-    chunk: Chunk, at: int, hashes: Mapping[tuple[int, int], tuple[str, int, str]]
+    chunk: Chunk,
+    at: int,
+    hashes: Mapping[tuple[int, int], tuple[str, int, bytes]],
+    settled_before_ns: int,
 ) -> Chunk:
     """``chunk`` with the hashes of the big files it left to tasks of their own."""
     if not chunk.deferred:
         return chunk
-    entries, cache_entries = chunk.entries, {}
+    entries, keys, settled = list(chunk.entries), list(chunk.keys), bytearray(chunk.settled)
     total_bytes = chunk.total_bytes
-    for number, (path, _) in enumerate(chunk.deferred):
+    for number, (_, _, position) in enumerate(chunk.deferred):
         sha, size, key = hashes[at, number]
-        entries = entries.replace(
-            _PENDING % (number + 1), b'"sha256":"%s","size":%d}' % (sha.encode(), size), 1
+        entries[position] = entries[position].replace(
+            _PENDING, b'"sha256":"%s","size":%d}' % (sha.encode(), size), 1
         )
-        cache_entries[path] = key + sha
+        keys[position] = key + bytes.fromhex(sha)
+        settled[position] = _settled(key, settled_before_ns)
         total_bytes += size
     return replace(
         chunk,
         entries=entries,
-        cache_entries=b",".join(
-            part for part in (chunk.cache_entries, orjson.dumps(cache_entries)[1:-1]) if part
-        ),
+        keys=keys,
+        settled=bytes(settled),
         total_bytes=total_bytes,
         hashed_files=chunk.hashed_files + len(chunk.deferred),
         hashed_bytes=chunk.hashed_bytes + total_bytes - chunk.total_bytes,
@@ -448,14 +475,14 @@ def _work(connection: Connection, context: Context, parent: int) -> None:
                 if os.getppid() != parent:
                     return
             try:
-                task: list[bytes] | str = connection.recv()
+                task: Task | str = connection.recv()
             except EOFError:
                 return
-            result: Chunk | tuple[str, int, str] | Unhashable
+            result: Chunk | tuple[str, int, bytes] | Unhashable
             if isinstance(task, str):
                 result = _hash_big(context.root, task, buffer, on_block)
             else:
-                result = describe_chunk(task, state)
+                result = describe_chunk(*task, state)
             connection.send((unsent, result))
             unsent = 0
     except (BrokenPipeError, EOFError):
@@ -486,28 +513,31 @@ def _worker_died(exitcode: int | None) -> UsageError:
     )
 
 
-def describe_chunk(names: Sequence[bytes], context: _State) -> Chunk:
-    """Describe consecutive paths: plan entries, cache entries, what was skipped.
+def describe_chunk(names: Sequence[bytes], keys: Sequence[bytes], context: _State) -> Chunk:
+    """Describe paths, given the cache's key of each: plan entries, cache keys, what
+    was skipped.
 
-    The loop every listed path goes through, kept lean: on a warm re-plan it is
-    most of the time acp spends.
+    The loop every path that git's index does not vouch for goes through, kept lean:
+    on a re-plan after ``git commit`` it is most of the time acp spends.
     """
-    cached, trusted_before_ns = context.cached, context.trusted_before_ns
+    trusted_before_ns, settled_before_ns = context.trusted_before_ns, context.settled_before_ns
+    keep_keys = context.keys
     entries: list[dict[str, Any]] = []
-    hashed_keys: dict[str, str] = {}  # the cache keys of the files hashed here
-    cached_digests: list[str] = []
+    positions: list[int] = []  # of each entry among names
+    cache_keys = [NO_KEY] * len(names)
+    settled = bytearray(b"0" * len(names))
     buffer = bytearray(BLOCK)
     skipped: list[tuple[str, str]] = []
-    deferred: list[tuple[str, int]] = []
-    total_bytes = hashed_bytes = regular_files = 0
+    deferred: list[tuple[str, int, int]] = []
+    total_bytes = hashed_bytes = hashed_files = regular_files = 0
     error: tuple[str, str] | None = None
     # Locals: this loop runs once per listed path, and a global lookup costs.
-    lstat, add_entry, add_digest = os.lstat, entries.append, cached_digests.append
+    lstat, add_entry, add_position, pack = os.lstat, entries.append, positions.append, KEY.pack
     file_type, regular, owner_exec = stat.S_IFMT, stat.S_IFREG, stat.S_IXUSR
-    executable, not_executable, digest_length = MODE_EXECUTABLE, MODE_FILE, SHA256_HEX_LENGTH
+    executable, not_executable, stat_size = MODE_EXECUTABLE, MODE_FILE, KEY.size
     folders = FolderChain(context.root)
     folder, folder_fd = None, None  # the folder of the last path, and its descriptor
-    for name in names:
+    for at, name in enumerate(names):
         try:
             path = name.decode("utf-8")
         except UnicodeDecodeError:
@@ -530,6 +560,7 @@ def describe_chunk(names: Sequence[bytes], context: _State) -> Chunk:
             other = _describe_other(name, path, base, folder_fd, mode)
             if isinstance(other, dict):
                 add_entry(other)
+                add_position(at)
                 total_bytes += other["size"]
             elif other[0] == "skip":
                 skipped.append((path, other[1]))
@@ -538,28 +569,28 @@ def describe_chunk(names: Sequence[bytes], context: _State) -> Chunk:
                 break
             continue
         regular_files += 1
-        size, mtime_ns = info.st_size, info.st_mtime_ns
-        # cache.stat_key, written out: a call per file costs 10% of a warm run
-        key = f"{size} {mtime_ns} {info.st_ctime_ns} {info.st_ino} {info.st_dev} "
-        sha = None
-        if mtime_ns < trusted_before_ns:  # else changed too recently to trust: racy git
-            entry = cached.get(path)  # the key followed by the SHA-256
-            if (
-                type(entry) is str
-                and entry.startswith(key)
-                and len(entry) - len(key) == digest_length
-            ):
-                sha = entry[-digest_length:]
-                add_digest(sha)
-        if sha is None and size >= context.defer_from:
-            deferred.append((path, size))  # hashed as a task of its own, largest first
-            sha, size = "", -len(deferred)
-        elif sha is None:
+        size, mtime_ns, ctime_ns = info.st_size, info.st_mtime_ns, info.st_ctime_ns
+        key = pack(size, mtime_ns, ctime_ns, info.st_ino, info.st_dev)  # cache.stat_key
+        recorded = keys[at]
+        # The cache's hash, unless the file changed too recently to trust: racy git
+        if mtime_ns < trusted_before_ns and recorded[:stat_size] == key:
+            sha = recorded[stat_size:].hex()
+            cache_keys[at] = recorded
+            if mtime_ns < settled_before_ns and ctime_ns < settled_before_ns:
+                settled[at] = 49  # "1"
+        elif size >= context.defer_from:
+            deferred.append((path, size, len(entries)))  # hashed on its own, largest first
+            sha, size = "", -1
+        else:
             hashed = hash_file(base, buffer, context.on_block, folder_fd)
             if isinstance(hashed, Unhashable):
                 error = hashed.error(path)
                 break
-            sha, size, hashed_keys[path] = hashed
+            sha, size, key = hashed
+            if keep_keys:
+                cache_keys[at] = key + bytes.fromhex(sha)
+                settled[at] = _settled(key, settled_before_ns)
+            hashed_files += 1
             hashed_bytes += size
         add_entry(
             {
@@ -569,52 +600,33 @@ def describe_chunk(names: Sequence[bytes], context: _State) -> Chunk:
                 "size": size,
             }
         )
+        add_position(at)
         total_bytes += max(size, 0)
-    if error is None and not _all_hex("".join(cached_digests)):
-        # A corrupt cache may make a run slower, never change its output.
-        error = _hash_malformed(entries, hashed_keys, folders, buffer, context.on_block)
     folders.close()
-    # Serialized here, in parallel, though most runs do not rewrite the cache: it
-    # costs less than the main process loading the old entries when one must.
-    cache_entries = orjson.dumps(
-        {
-            path: hashed_keys[path] + entry["sha256"] if path in hashed_keys else cached[path]
-            for entry in entries
-            if entry["mode"] != MODE_SYMLINK and entry["size"] >= 0  # not deferred
-            for path in (entry["path"],)
-        }
-    )[1:-1]
+    serialized = [b""] * len(names)
+    dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
+    for entry, at in zip(entries, positions, strict=True):
+        serialized[at] = dumps(entry, option=sort_keys)
     return Chunk(
-        entries=orjson.dumps(entries, option=orjson.OPT_SORT_KEYS)[1:-1],
-        cache_entries=cache_entries,
+        entries=serialized,
+        keys=cache_keys,
+        settled=bytes(settled),
         files=len(entries),
         regular_files=regular_files,
         total_bytes=total_bytes,
-        hashed_files=len(hashed_keys),
+        hashed_files=hashed_files,
         hashed_bytes=hashed_bytes,
         skipped=skipped,
         error=error,
-        deferred=tuple(deferred),
+        deferred=tuple((path, size, positions[number]) for path, size, number in deferred),
     )
 
 
-def _hash_malformed(
-    entries: list[dict[str, Any]],
-    hashed_keys: dict[str, str],
-    folders: FolderChain,
-    buffer: bytearray,
-    on_block: Callable[[int], None],
-) -> tuple[str, str] | None:
-    """Hash again the files whose cached SHA-256 is not 64 lowercase hex digits."""
-    for entry in entries:
-        path = entry["path"]
-        if entry["mode"] == MODE_SYMLINK or path in hashed_keys or _all_hex(entry["sha256"]):
-            continue
-        hashed = hash_in(folders, path, buffer, on_block)
-        if isinstance(hashed, Unhashable):
-            return hashed.error(path)
-        entry["sha256"], entry["size"], hashed_keys[path] = hashed
-    return None
+def _settled(key: bytes, before_ns: int) -> int:
+    """``1`` (as a byte) when the mtime and ctime of the stat key ``key`` are before
+    ``before_ns``, else ``0``."""
+    _, mtime_ns, ctime_ns, _, _ = KEY.unpack_from(key)
+    return 49 if mtime_ns < before_ns and ctime_ns < before_ns else 48
 
 
 def _describe_other(
@@ -659,7 +671,7 @@ class Unhashable(NamedTuple):
 
 def hash_in(
     folders: FolderChain, path: str, buffer: bytearray, on_block: Callable[[int], None]
-) -> tuple[str, int, str] | Unhashable:
+) -> tuple[str, int, bytes] | Unhashable:
     """``hash_file`` of ``path`` (relative to DIR), opened through ``folders``: never
     through a symlinked folder on its way."""
     parent, _, base = path.encode().rpartition(b"/")
@@ -674,10 +686,10 @@ def hash_in(
 
 def hash_file(
     path: bytes, buffer: bytearray, on_block: Callable[[int], None], dir_fd: int | None = None
-) -> tuple[str, int, str] | Unhashable:
-    """The SHA-256, size and cache key of the regular file at ``path`` (relative to
-    the folder open as ``dir_fd``, if given), read until it holds still; or why it
-    could not be. ``on_block`` is told the size of each block read."""
+) -> tuple[str, int, bytes] | Unhashable:
+    """The SHA-256, size and stat key (``cache.stat_key``) of the regular file at
+    ``path`` (relative to the folder open as ``dir_fd``, if given), read until it holds
+    still; or why it could not be. ``on_block`` is told the size of each block read."""
     view = memoryview(buffer)
     for _ in range(1 + REREADS):
         try:
@@ -714,11 +726,6 @@ def hash_file(
             )
             return digest.hexdigest(), before.st_size, key
     return Unhashable(f"it kept changing while acp read it ({1 + REREADS} reads)", _CHANGING_HINT)
-
-
-def _all_hex(text: str) -> bool:
-    """Whether ``text`` is lowercase hex digits only."""
-    return text.isascii() and not text.encode("ascii").translate(None, b"0123456789abcdef")
 
 
 def _os_reason(exc: OSError) -> Unhashable:

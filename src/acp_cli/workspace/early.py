@@ -3,11 +3,13 @@
 ``acp push plan [DIR]`` and ``acp push prepare B --dir DIR`` spend their first
 tenth of a second importing the command tree; git's listing of DIR takes about as
 long. The console script calls ``start`` first thing, with its arguments: when they
-plainly name a workspace folder, the two git commands that ``listing`` runs first
-(where DIR is, and what it holds) start at once. ``take`` hands them to the listing
-when it asks for exactly those commands, in the same folder with the same
-environment; else they are ended, unused (``discard``, at exit). So the guess can
-only save time: the listing runs its own git whenever the early one does not match.
+plainly name a workspace folder, the git commands that ``listing`` runs first
+(where DIR is, what it holds, and unless ``--no-cache`` which tracked files changed:
+``DIFF``, when a ``.git`` folder is found above DIR) start at once. ``take`` hands
+them to the listing when it asks for exactly those commands, in the same folder with
+the same environment; else they are ended, unused (``discard``, at exit). So the
+guess can only save time: the listing runs its own git whenever the early one does
+not match.
 
 Only a plain command line counts (the options below, in any order): anything else,
 including ``--help``, is left to the command.
@@ -16,6 +18,7 @@ including ``--help``, is left to the command.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -39,11 +42,34 @@ LOCATE = (
     "--show-toplevel",
     "--show-prefix",
 )
-LIST = ("ls-files", "--cached", "--others", "--exclude-standard", "-z")
+LIST = ("ls-files", "--cached", "--others", "--exclude-standard", "-v", "-z")
+"""Each path tagged: ``H `` for a tracked file git checks (``h`` assume-unchanged, ``S``
+skip-worktree, ``M`` unmerged, ``? `` untracked, ...)."""
+# `git diff-files` as a witness that tracked files match their index entries: git's
+# strictest stat comparison whatever the configuration (ctime, inode, owner, the
+# executable bit), no file system monitor to trust instead, the index never written.
+DIFF = (
+    "--no-optional-locks",
+    "-c",
+    "core.trustCtime=true",
+    "-c",
+    "core.checkStat=default",
+    "-c",
+    "core.fileMode=true",
+    "-c",
+    "core.fsmonitor=false",
+    "diff-files",
+    "--name-only",
+    "--relative",
+    "--ignore-submodules=all",
+    "-z",
+)
 
 _FLAGS = {"plan": {"-q", "--quiet", "--no-cache"}, "prepare": {"--no-cache"}}
 _VALUES = {"plan": {"-o", "--output", "--exclude"}, "prepare": {"--exclude"}}
 _started: dict[tuple[str, ...], tuple[str, dict[str, str], subprocess.Popen[bytes]]] = {}
+_started_ns: dict[int, int] = {}  # when each was started, by process ID
+_index_before: dict[int, tuple[str, list[int] | None]] = {}  # DIFF's index, by process ID
 
 
 def git_env(env: Mapping[str, str]) -> dict[str, str]:
@@ -69,8 +95,14 @@ def start(argv: Sequence[str], env: Mapping[str, str]) -> None:
 
     root = os.path.realpath(folder)
     environment = git_env(env)
+    commands = [LOCATE, LIST]
+    index = None if "--no-cache" in argv else _index_of(root)
+    if index is not None:
+        commands.append(DIFF)
+        identity = index_identity(index)  # before DIFF reads it
+    started_ns = time.time_ns()
     try:
-        for args in (LOCATE, LIST):
+        for args in commands:
             _started[args] = (
                 root,
                 environment,
@@ -83,6 +115,9 @@ def start(argv: Sequence[str], env: Mapping[str, str]) -> None:
                     stderr=subprocess.PIPE,
                 ),
             )
+            _started_ns[_started[args][2].pid] = started_ns
+            if args == DIFF and index is not None:
+                _index_before[_started[args][2].pid] = (index, identity)
     except OSError:  # no git: the listing says so
         discard()
 
@@ -98,6 +133,43 @@ def take(args: Sequence[str], root: str, env: Mapping[str, str]) -> subprocess.P
     return None
 
 
+def index_identity(path: str) -> list[int] | None:
+    """Which file git's index at ``path`` is: (inode, ctime_ns, mtime_ns, size); None
+    when it cannot be read. Git replaces its index (rename of ``index.lock``) or
+    changes it, never both keeps the inode and the ctime: equal identities at two
+    moments mean the same content all along."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return [info.st_ino, info.st_ctime_ns, info.st_mtime_ns, info.st_size]
+
+
+def index_before(process: subprocess.Popen[bytes]) -> tuple[str, list[int] | None] | None:
+    """The index that ``process``, if ``take`` gave it as DIFF, was started to read, and
+    its identity before; asked once."""
+    return _index_before.pop(process.pid, None)
+
+
+def _index_of(root: str) -> str | None:
+    """The index of the work tree around ``root`` when its ``.git`` is a folder (a
+    guess, checked against git's answer where DIR is)."""
+    folder = root
+    while True:
+        dot_git = os.path.join(folder, ".git")
+        if os.path.isdir(dot_git):
+            return os.path.join(dot_git, "index")
+        if os.path.lexists(dot_git) or os.path.dirname(folder) == folder:
+            return None
+        folder = os.path.dirname(folder)
+
+
+def started_ns(process: subprocess.Popen[bytes]) -> int | None:
+    """When ``process``, if ``take`` gave it, was started (before it read anything);
+    asked once."""
+    return _started_ns.pop(process.pid, None)
+
+
 def discard() -> None:
     """End the git processes nobody took."""
     while _started:
@@ -106,6 +178,8 @@ def discard() -> None:
 
 def end(process: subprocess.Popen[bytes]) -> None:
     """End a git whose answer is not wanted, and reap it."""
+    _started_ns.pop(process.pid, None)
+    _index_before.pop(process.pid, None)
     if process.poll() is None:
         process.kill()
     process.communicate()

@@ -33,13 +33,14 @@ import os
 import stat
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from acp_cli.errors import UsageError
-from acp_cli.workspace import early
+from acp_cli.workspace import cache, early
 from acp_cli.workspace.folders import FolderChain
 
 ACPIGNORE = ".acpignore"
@@ -62,6 +63,27 @@ class Listing:
     unreadable_folders: list[bytes]
     """Folders git could not open: an error unless ``.acpignore`` or ``--exclude`` leaves
     each out."""
+    unchecked: frozenset[bytes] = frozenset()
+    """The listed paths that git does not check against a stat in its index: untracked,
+    assume-unchanged, skip-worktree, unmerged (all but those ``ls-files -v`` tags ``H``)."""
+
+
+@dataclass(frozen=True)
+class IndexWitness:
+    """What ``git diff-files`` said about the tracked files under DIR, and of which index.
+
+    A tracked file it does not name matched its index entry's stat when git looked
+    (size, inode, owner, mode, and mtime and ctime at least to the second); entries
+    git does not check are in ``Listing.unchecked``. ``index`` is the identity of the
+    index file, the same before git started and after it ended; ``started_ns`` a time
+    before git looked at any file; ``listed_after`` whether the index is older than
+    the listing (so the listing's tags are of that index too).
+    """
+
+    changed: frozenset[bytes]
+    index: list[int]
+    started_ns: int
+    listed_after: bool
 
 
 class Git:
@@ -272,14 +294,18 @@ class PendingListing:
     """``git ls-files`` started in DIR; ``finish`` waits for it and sorts its answer.
 
     Starting it first lets the caller load the hash cache while git walks the tree.
+    With ``witness``, in a work tree whose ``.git`` is a folder, ``git diff-files``
+    runs too (``witness()``).
     """
 
-    def __init__(self, git: Git, scratch: Scratch) -> None:
+    def __init__(self, git: Git, scratch: Scratch, *, witness: bool = False) -> None:
         self.git = git
+        listed_ns = time.time_ns()
         locate = git.start(*early.LOCATE)
         # Started with the question of where DIR is, not after its answer: in a work
         # tree, the usual case, it is the listing, and git answers both at once.
         self.process = git.start(*early.LIST)
+        listed_ns = min(listed_ns, early.started_ns(self.process) or listed_ns)
         try:
             self.inside, self.prefix = _locate(git, locate)
         except BaseException:
@@ -289,6 +315,32 @@ class PendingListing:
         if not self.inside:  # git said "not a git repository": a fresh one's listing
             early.end(self.process)
             self.process = git.start(*self.base, *early.LIST)
+        self._diff: tuple[subprocess.Popen[bytes], str, list[int], int, int] | None = None
+        if witness and self.inside and (git.top / ".git").is_dir():
+            self._diff = _witness(git, str(git.top / ".git" / "index"), listed_ns)
+
+    def witness(self) -> IndexWitness | None:
+        """What ``git diff-files`` said, once it is done; None when it did not run, failed,
+        warned, or the index changed meanwhile."""
+        if self._diff is None:
+            return None
+        process, index, identity, started_ns, listed_ns = self._diff
+        self._diff = None
+        out, err = process.communicate()
+        if process.returncode != 0 or err.strip() or early.index_identity(index) != identity:
+            return None
+        return IndexWitness(
+            changed=frozenset(name for name in out.split(b"\0") if name),
+            index=identity,
+            started_ns=started_ns,
+            listed_after=identity[1] < listed_ns - cache.RACY_NS,
+        )
+
+    def close(self) -> None:
+        """End ``git diff-files`` if nobody asked for its answer."""
+        if self._diff is not None:
+            early.end(self._diff[0])
+            self._diff = None
 
     def finish(self, memory: FolderMemory) -> Listing:
         """The paths git listed, with the special files and ``.acpignore`` files
@@ -296,15 +348,14 @@ class PendingListing:
         folders: list[bytes] = []  # named from the work tree's top
         out = self.git.finish(self.process, unreadable=folders)
         unreadable = [name.removeprefix(self.prefix) for name in folders]
-        paths: list[bytes] = []
-        nested: list[bytes] = []
-        for name in dict.fromkeys(out.split(b"\0")):  # a conflicted file is listed per stage
-            if not name:
-                continue
-            if name.endswith(b"/"):
-                nested.append(name[:-1])
-            else:
-                paths.append(name)
+        records = out.split(b"\0")[:-1]  # each ends with NUL
+        paths = [record[2:] for record in records]  # after the tag (early.LIST)
+        # Outside a work tree nothing is tracked: every path is untracked.
+        others = [record for record in records if not record.startswith(b"H ")]
+        unchecked = {record[2:] for record in others} if self.inside else set()
+        nested = [record[2:-1] for record in others if record.endswith(b"/")]
+        if nested or (self.inside and len(unchecked) < len(others)):  # conflicted: per stage
+            paths = [name for name in dict.fromkeys(paths) if not name.endswith(b"/")]
         specials, acpignore_seen = _scan_folders(self.git.root, paths, memory)
         if specials:  # a tracked file that became a FIFO is listed by git already
             listed = set(paths)
@@ -315,7 +366,28 @@ class PendingListing:
                 self.git.run(*self.base, *check, stdin=_z(specials), allowed=(0, 1)).split(b"\0")
             )
             specials = [name for name in specials if name not in ignored]
-        return Listing(paths, nested, specials, self.inside, acpignore_seen, unreadable)
+        return Listing(
+            paths, nested, specials, self.inside, acpignore_seen, unreadable, frozenset(unchecked)
+        )
+
+
+def _witness(
+    git: Git, index: str, listed_ns: int
+) -> tuple[subprocess.Popen[bytes], str, list[int], int, int] | None:
+    """``git diff-files`` (``early.DIFF``) started, the one started early if it reads
+    ``index``: with the identity of the index before it started, and when."""
+    process = early.take(early.DIFF, str(git.root), git.env)
+    if process is not None:
+        started_ns = early.started_ns(process)
+        before = early.index_before(process)
+        if started_ns is not None and before is not None and before[0] == index and before[1]:
+            return process, index, before[1], started_ns, listed_ns
+        early.end(process)
+    identity = early.index_identity(index)
+    started_ns = time.time_ns()
+    if identity is None:
+        return None
+    return git.start(*early.DIFF), index, identity, started_ns, listed_ns
 
 
 def _locate(git: Git, process: subprocess.Popen[bytes]) -> tuple[bool, bytes]:
@@ -354,8 +426,13 @@ class FolderMemory:
         self.remembered = remembered
         self.trusted_before_ns = trusted_before_ns
         self.scanned: dict[str, list[Any]] = {}
-        self.changed = False
+        self.read = 0
+        """How many folders were read this run (``changed`` when any)."""
+
+    @property
+    def changed(self) -> bool:
         """Whether a folder was read this run: then ``scanned`` is worth saving."""
+        return self.read > 0
 
     def recall(self, folder: str, info: os.stat_result) -> tuple[bool, list[str]] | None:
         """What ``folder`` held when it had the stat ``info``, if known and trusted."""
@@ -371,7 +448,7 @@ class FolderMemory:
             and all(type(name) is str for name in known[3])
         ):
             return known[2], known[3]
-        self.changed = True
+        self.read += 1
         return None
 
     def record(
@@ -426,8 +503,7 @@ def _ignored(scratch: Scratch, base: tuple[str, ...], *rules: str) -> list[bytes
 def _folders(paths: Iterable[bytes]) -> set[bytes]:
     """Every folder that holds one of ``paths`` or a folder of them, DIR as ``b""``."""
     folders: set[bytes] = {b""}
-    for path in paths:
-        folder = path.rpartition(b"/")[0]
+    for folder in {path.rpartition(b"/")[0] for path in paths}:
         while folder not in folders:
             folders.add(folder)
             folder = folder.rpartition(b"/")[0]
@@ -444,22 +520,30 @@ def _scan_folders(
     The entry's type is read from the folder itself (never opened). An
     ``.acpignore`` applies even when git ignores the file itself; one in a folder
     that holds nothing listed cannot leave anything out. An unchanged folder is
-    not read again: ``memory`` knows what it holds.
+    not read again: ``memory`` knows what it holds, by its ``lstat`` (its name
+    resolved from DIR: what a symlinked folder on the way leads to cannot have the
+    nanosecond mtime and ctime recorded; a folder is read only once opened one
+    component at a time).
     """
     found: list[bytes] = []
     acpignore_seen = False
     with FolderChain(os.fsencode(root)) as chain:
+        top = chain.open(b"")
         for folder in sorted(_folders(paths)):
+            key = os.fsdecode(folder)
             try:
-                fd = chain.open(folder)
-                if fd is None:
-                    continue  # a symlink or a file: git says its listed files are deleted
-                info = os.fstat(fd)
+                info = os.lstat(folder or b".", dir_fd=top)
             except OSError:
                 continue  # git listed files in it a moment ago; the file pass reports errors
-            key = os.fsdecode(folder)
             known = memory.recall(key, info)
             if known is None:
+                try:
+                    fd = chain.open(folder)
+                    if fd is None:
+                        continue  # a symlink or a file: git says its files are deleted
+                    info = os.fstat(fd)
+                except OSError:
+                    continue
                 known = _scan_folder(fd)
             memory.record(key, info, *known)
             acpignore, specials = known
