@@ -52,7 +52,7 @@ class SentPlans:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             # Not flushed to disk (an fsync costs a prepare about 4 ms): a crash may leave
             # it empty or cut short, never half old and half new; the next prepare then
-            # compares nothing, and `push diff --last` says the file is not valid JSON.
+            # compares nothing, and `push diff --last` does not trust it (cli/push_diff.py).
             data = _header(origin, binding) + plan
             write_atomic(self.path(origin, binding), data, mode=0o600, durable=False)
             forget_oldest(self.folder, keep_files=KEEP)

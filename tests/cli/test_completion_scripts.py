@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from acp_cli.cli.options import complete_profile_names
 from acp_cli.settings import PROFILE_KEYS
 from tests.support.cli_runner import BIN
 from tests.support.paths import REPO
@@ -332,39 +331,6 @@ def test_powershell(
         timeout=60,
     )
     assert normalized(result.stdout.splitlines()) == expected
-
-
-# --- the profile names callback in acp_cli.cli.options ---------------------------------------
-
-
-def test_profile_names_callback(workdir: Path) -> None:
-    assert complete_profile_names("") == ["default", "staging"]
-    assert complete_profile_names("st") == ["staging"]
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        None,  # no config file
-        "not = [valid toml",
-        'profiles = "a string"',
-        "[profiles]\ndefault = 3\n",
-    ],
-)
-def test_profile_names_callback_never_raises(text: str | None, isolated_env: Path) -> None:
-    if text is not None:
-        isolated_env.mkdir(parents=True, exist_ok=True)
-        (isolated_env / "config.toml").write_text(text, encoding="utf-8")
-    assert complete_profile_names("") == []
-
-
-def test_profile_names_callback_unreadable_folder(
-    isolated_env: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("ACP_CONFIG_DIR", str(isolated_env / "config.toml" / "not-a-folder"))
-    isolated_env.mkdir(parents=True, exist_ok=True)
-    (isolated_env / "config.toml").write_text(CONFIG, encoding="utf-8")
-    assert complete_profile_names("") == []
 
 
 # --- profile names that need quoting, typed into the real interactive shells ----------------

@@ -129,10 +129,18 @@ def test_an_ascii_terminal_gets_escapes_not_a_crash(
 
 
 @pytest.mark.parametrize(
+    "entry",
+    [
+        "from acp_cli.__main__ import main\nmain()\n",  # the console script
+        "import runpy\nrunpy.run_module('acp_cli', run_name='__main__')\n",  # python -m acp_cli
+    ],
+    ids=["acp", "python-m"],
+)
+@pytest.mark.parametrize(
     "args", [("push", "signature", "{plan}"), ("config", "list"), ("completion", "bash")]
 )
 def test_the_garbage_collector_is_on_while_a_command_runs(
-    args: tuple[str, ...], plan_file: Path
+    args: tuple[str, ...], entry: str, plan_file: Path
 ) -> None:
     # The console script turns it off for its start-up only: a long command (a plan of
     # a million files) runs with it, as any Python program does.
@@ -140,8 +148,7 @@ def test_the_garbage_collector_is_on_while_a_command_runs(
         "import atexit, gc, sys\n"
         "atexit.register(lambda: sys.stderr.write(f'\\n<gc>{gc.isenabled()}'))\n"
         f"sys.argv = ['acp', *{[arg.format(plan=plan_file) for arg in args]!r}]\n"
-        "from acp_cli.__main__ import main\n"
-        "main()\n"
+        f"{entry}"
     )
     done = subprocess.run(
         [str(ACP.parent / "python"), "-c", code], capture_output=True, text=True, check=False

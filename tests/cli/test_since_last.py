@@ -130,6 +130,42 @@ def test_a_remembered_plan_writable_by_others_is_not_trusted(
     assert "cannot trust" in run.stderr
 
 
+@pytest.mark.parametrize(
+    "cut",
+    [
+        lambda text: text[: text.index(b"\n") + 1],  # the header alone: the plan lost
+        lambda text: text[: len(text) // 2 + 40],  # the plan cut short
+        lambda text: text[: text.index(b"\n") + 1] + b'{"files": 3}',  # JSON, not a plan
+        lambda text: text[:20],  # the header cut short
+        lambda text: b"",  # nothing
+    ],
+    ids=["header-only", "plan-cut", "not-a-plan", "header-cut", "empty"],
+)
+def test_a_remembered_plan_a_crash_cut_short_is_not_trusted_and_the_next_prepare_replaces_it(
+    cut: Callable[[bytes], bytes], work: Path, emulator: Emulator, api_env: dict[str, str]
+) -> None:
+    # It is written without an fsync: after a crash it may be anything short of whole.
+    write_tree(work, {"a.txt": "one\n", "b.txt": "two\n"})
+    args = ["push", "prepare", BINDING, "--dir", str(work)]
+    assert run_acp(*args, env=api_env).code == 0
+    [remembered] = list(sent_folder().iterdir())
+    remembered.write_bytes(cut(remembered.read_bytes()))
+
+    run = run_acp("push", "diff", "--last", BINDING, str(work), env=api_env)
+    assert run.code == 2
+    assert run.stdout == ""
+    assert f"No plan was prepared here for {BINDING}" in run.stderr
+    assert "cannot trust" in run.stderr
+    assert f"acp push prepare {BINDING}" in run.stderr  # the hint, followed below
+
+    code, out, err = run_on_terminal(args, api_env, columns=120)
+    assert code == 0, err
+    assert "Since the last" not in out + err  # nothing to compare with
+    write_tree(work, {"c.txt": "three\n"})
+    run = run_acp("push", "diff", "--last", BINDING, str(work), "--name-status", env=api_env)
+    assert (run.code, run.stdout) == (1, "A\tc.txt\n"), run.stderr
+
+
 def test_at_most_keep_plans_are_remembered_the_oldest_go_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,7 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -19,6 +19,7 @@ from acp_cli.emulator import Emulator
 from acp_cli.emulator.endpoint import reference_signature
 from acp_cli.emulator.store import NewSession, SessionStore
 from tests.support.emulator_http import (
+    TOKEN,
     connect,
     endpoint,
     raw_exchange,
@@ -27,7 +28,6 @@ from tests.support.emulator_http import (
     signed_body,
 )
 
-TOKEN = "t0ken"
 PLAN = {"files": [{"path": "a.txt", "size": 3}], "root": "/w"}
 OTHER_PLAN = {"files": [{"path": "b.txt", "size": 4}], "root": "/w"}
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -53,20 +53,11 @@ def emu(make_emulator: Callable[..., Emulator]) -> Emulator:
     return make_emulator(tokens=[TOKEN], bindings=["wb_1", "wb_2", "a/b"], max_body=10_000)
 
 
-@pytest.fixture
-def client(emu: Emulator) -> Iterator[httpx.Client]:
-    """An HTTP client pointed at ``emu`` with the right token."""
-    with httpx.Client(
-        base_url=emu.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
-    ) as http:
-        yield http
-
-
 def prepare(
-    client: httpx.Client, binding: str = "wb_1", plan: dict[str, Any] = PLAN, **extra: Any
+    http: httpx.Client, binding: str = "wb_1", plan: dict[str, Any] = PLAN, **extra: Any
 ) -> httpx.Response:
     """POST a correctly signed body for ``plan``."""
-    return client.post(endpoint(binding), json=signed_body(plan, **extra))
+    return http.post(endpoint(binding), json=signed_body(plan, **extra))
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> str:
@@ -87,8 +78,8 @@ def assert_error(response: httpx.Response, status: int, code: str) -> str:
 # --- success: the session and its life cycle --------------------------------
 
 
-def test_a_new_plan_makes_a_prepared_session_201(client: httpx.Client) -> None:
-    response = prepare(client, metadata={"ci": True, "n": 2})
+def test_a_new_plan_makes_a_prepared_session_201(http: httpx.Client) -> None:
+    response = prepare(http, metadata={"ci": True, "n": 2})
     assert response.status_code == 201
     assert response.headers["content-type"] == "application/json"
     assert re.fullmatch(r"req_[0-9a-f]{16}", response.headers["x-request-id"])
@@ -110,28 +101,26 @@ def test_a_new_plan_makes_a_prepared_session_201(client: httpx.Client) -> None:
     assert session["updatedAt"] == session["createdAt"]
 
 
-def test_device_id_comes_from_the_header_and_is_null_without_it(client: httpx.Client) -> None:
-    with_header = client.post(
+def test_device_id_comes_from_the_header_and_is_null_without_it(http: httpx.Client) -> None:
+    with_header = http.post(
         endpoint("wb_1"), json=signed_body(PLAN), headers={"ACP-Device-Id": "dev-42"}
     )
-    without = prepare(client, binding="wb_2")
+    without = prepare(http, binding="wb_2")
     assert with_header.json()["pushSession"]["deviceId"] == "dev-42"
     assert without.json()["pushSession"]["deviceId"] is None
 
 
-def test_metadata_left_out_is_stored_as_an_empty_object(client: httpx.Client) -> None:
-    assert prepare(client).json()["pushSession"]["metadata"] == {}
+def test_metadata_left_out_is_stored_as_an_empty_object(http: httpx.Client) -> None:
+    assert prepare(http).json()["pushSession"]["metadata"] == {}
 
 
-def test_the_same_plan_reuses_the_prepared_session_200(client: httpx.Client) -> None:
-    first = prepare(client, metadata={"run": 1}).json()["pushSession"]
+def test_the_same_plan_reuses_the_prepared_session_200(http: httpx.Client) -> None:
+    first = prepare(http, metadata={"run": 1}).json()["pushSession"]
     # Same plan, other key order and whitespace: same canonical form, same signature.
     shuffled = '{"root": "/w",   "files": [{"size": 3, "path": "a.txt"}]}'
     signature = reference_signature(PLAN)
     body = f'{{"plan": {shuffled}, "planSignature": "{signature}", "metadata": {{}}}}'
-    again = client.post(
-        endpoint("wb_1"), content=body, headers={"Content-Type": "application/json"}
-    )
+    again = http.post(endpoint("wb_1"), content=body, headers={"Content-Type": "application/json"})
     assert again.status_code == 200
     assert again.json()["created"] is False
     # The stored session, unchanged: the first request's metadata and timestamps.
@@ -139,10 +128,10 @@ def test_the_same_plan_reuses_the_prepared_session_200(client: httpx.Client) -> 
 
 
 def test_a_different_plan_makes_a_new_session_and_supersedes_the_old(
-    client: httpx.Client, emu: Emulator
+    http: httpx.Client, emu: Emulator
 ) -> None:
-    old = prepare(client).json()["pushSession"]
-    new = prepare(client, plan=OTHER_PLAN)
+    old = prepare(http).json()["pushSession"]
+    new = prepare(http, plan=OTHER_PLAN)
     assert new.status_code == 201
     assert new.json()["created"] is True
     assert new.json()["pushSession"]["id"] != old["id"]
@@ -151,34 +140,34 @@ def test_a_different_plan_makes_a_new_session_and_supersedes_the_old(
     assert by_id[old["id"]]["updatedAt"] >= old["updatedAt"]
     assert by_id[new.json()["pushSession"]["id"]]["status"] == "prepared"
     # Back to the first plan: its session is superseded, so a third one is made.
-    third = prepare(client)
+    third = prepare(http)
     assert third.status_code == 201
     assert third.json()["pushSession"]["id"] not in by_id
     assert [s["status"] for s in emu.sessions()] == ["superseded", "superseded", "prepared"]
 
 
-def test_bindings_are_independent_and_have_stable_ids(client: httpx.Client) -> None:
-    one = prepare(client, binding="wb_1").json()["pushSession"]
-    two = prepare(client, binding="wb_2")
+def test_bindings_are_independent_and_have_stable_ids(http: httpx.Client) -> None:
+    one = prepare(http, binding="wb_1").json()["pushSession"]
+    two = prepare(http, binding="wb_2")
     assert two.status_code == 201  # same plan, other binding: not a reuse
     two_session = two.json()["pushSession"]
     assert two_session["environmentId"] != one["environmentId"]
     assert two_session["projectId"] != one["projectId"]
-    one_again = prepare(client, binding="wb_1", plan=OTHER_PLAN).json()["pushSession"]
+    one_again = prepare(http, binding="wb_1", plan=OTHER_PLAN).json()["pushSession"]
     assert (one_again["environmentId"], one_again["projectId"]) == (
         one["environmentId"],
         one["projectId"],
     )
     # wb_2's session was not superseded by wb_1's new plan.
-    assert prepare(client, binding="wb_2").status_code == 200
+    assert prepare(http, binding="wb_2").status_code == 200
 
 
-def test_a_cancelled_session_is_not_reused(client: httpx.Client, emu: Emulator) -> None:
-    first = prepare(client).json()["pushSession"]
+def test_a_cancelled_session_is_not_reused(http: httpx.Client, emu: Emulator) -> None:
+    first = prepare(http).json()["pushSession"]
     cancelled = emu.cancel(first["id"])
     assert cancelled["status"] == "cancelled"
     assert cancelled["updatedAt"] >= first["updatedAt"]
-    again = prepare(client)
+    again = prepare(http)
     assert again.status_code == 201
     assert again.json()["pushSession"]["id"] != first["id"]
     # The cancelled session stays cancelled; it is not superseded.
@@ -210,11 +199,9 @@ def test_user_id_is_stable_per_token_and_differs_between_tokens(
     [("a%2Fb", "a/b"), ("wb%5F1", "wb_1")],
 )
 def test_the_binding_segment_is_percent_decoded(
-    client: httpx.Client, segment: str, binding: str
+    http: httpx.Client, segment: str, binding: str
 ) -> None:
-    response = client.post(
-        f"/v1/workspace-bindings/{segment}/push-sessions", json=signed_body(PLAN)
-    )
+    response = http.post(f"/v1/workspace-bindings/{segment}/push-sessions", json=signed_body(PLAN))
     assert response.status_code == 201
     assert response.json()["pushSession"]["workspaceBindingId"] == binding
 
@@ -230,10 +217,10 @@ def test_any_binding_exists_without_binding_list(make_emulator: Callable[..., Em
         assert response.json()["pushSession"]["workspaceBindingId"] == "with space?#/.."
 
 
-def test_integers_beyond_2_53_are_signed_as_their_nearest_double(client: httpx.Client) -> None:
+def test_integers_beyond_2_53_are_signed_as_their_nearest_double(http: httpx.Client) -> None:
     plan = {"big": 2**60 + 1, "neg": -(2**55) - 3}
     as_doubles = {"big": float(2**60 + 1), "neg": float(-(2**55) - 3)}
-    response = client.post(
+    response = http.post(
         endpoint("wb_1"), json={"planSignature": reference_signature(as_doubles), "plan": plan}
     )
     assert response.status_code == 201, response.text
@@ -291,8 +278,8 @@ def test_the_bearer_scheme_is_case_insensitive(emu: Emulator) -> None:
     assert response.status_code == 201
 
 
-def test_an_unknown_binding_is_404_binding_not_found(client: httpx.Client) -> None:
-    message = assert_error(prepare(client, binding="wb_nope"), 404, "binding_not_found")
+def test_an_unknown_binding_is_404_binding_not_found(http: httpx.Client) -> None:
+    message = assert_error(prepare(http, binding="wb_nope"), 404, "binding_not_found")
     assert "wb_nope" in message
 
 
@@ -308,20 +295,20 @@ def test_an_unknown_binding_is_404_binding_not_found(client: httpx.Client) -> No
         "/v2/workspace-bindings/wb_1/push-sessions",
     ],
 )
-def test_unknown_routes_are_404(client: httpx.Client, path: str) -> None:
-    assert_error(client.post(path, json=signed_body(PLAN)), 404, "not_found")
-    assert_error(client.get(path), 404, "not_found")
+def test_unknown_routes_are_404(http: httpx.Client, path: str) -> None:
+    assert_error(http.post(path, json=signed_body(PLAN)), 404, "not_found")
+    assert_error(http.get(path), 404, "not_found")
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE", "OPTIONS"])
-def test_other_methods_on_the_endpoint_are_405(client: httpx.Client, method: str) -> None:
-    response = client.request(method, endpoint("wb_1"))
+def test_other_methods_on_the_endpoint_are_405(http: httpx.Client, method: str) -> None:
+    response = http.request(method, endpoint("wb_1"))
     assert_error(response, 405, "method_not_allowed")
     assert response.headers["allow"] == "POST"
 
 
-def test_head_on_the_endpoint_is_405_without_a_body(client: httpx.Client) -> None:
-    response = client.head(endpoint("wb_1"))
+def test_head_on_the_endpoint_is_405_without_a_body(http: httpx.Client) -> None:
+    response = http.head(endpoint("wb_1"))
     assert response.status_code == 405
     assert response.content == b""
     assert response.headers["allow"] == "POST"
@@ -345,18 +332,18 @@ def test_no_content_length_is_411(emu: Emulator) -> None:
     assert headers["x-request-id"].startswith("req_")
 
 
-def test_a_chunked_body_is_411_and_the_connection_closes(client: httpx.Client) -> None:
+def test_a_chunked_body_is_411_and_the_connection_closes(http: httpx.Client) -> None:
     body = httpx.Request("POST", "/", json=signed_body(PLAN)).read()
-    response = client.post(
+    response = http.post(
         endpoint("wb_1"), content=iter([body]), headers={"Content-Type": "application/json"}
     )
     assert_error(response, 411, "length_required")
     assert response.headers["connection"] == "close"
 
 
-def test_a_body_over_the_limit_is_413(client: httpx.Client, emu: Emulator) -> None:
+def test_a_body_over_the_limit_is_413(http: httpx.Client, emu: Emulator) -> None:
     plan = {"blob": "x" * 20_000}
-    message = assert_error(prepare(client, plan=plan), 413, "payload_too_large")
+    message = assert_error(prepare(http, plan=plan), 413, "payload_too_large")
     assert "10000" in message
     assert emu.sessions() == []
 
@@ -408,18 +395,18 @@ def test_expect_100_continue_is_answered_only_after_the_header_checks(emu: Emula
     "content_type", [None, "text/plain", "application/x-www-form-urlencoded", "application/jsonx"]
 )
 def test_a_body_that_is_not_json_content_is_415(
-    client: httpx.Client, content_type: str | None
+    http: httpx.Client, content_type: str | None
 ) -> None:
     body = httpx.Request("POST", "/", json=signed_body(PLAN)).read()
     headers = {} if content_type is None else {"Content-Type": content_type}
     assert_error(
-        client.post(endpoint("wb_1"), content=body, headers=headers), 415, "unsupported_media_type"
+        http.post(endpoint("wb_1"), content=body, headers=headers), 415, "unsupported_media_type"
     )
 
 
-def test_json_content_type_parameters_are_accepted(client: httpx.Client) -> None:
+def test_json_content_type_parameters_are_accepted(http: httpx.Client) -> None:
     body = httpx.Request("POST", "/", json=signed_body(PLAN)).read()
-    response = client.post(
+    response = http.post(
         endpoint("wb_1"), content=body, headers={"Content-Type": "Application/JSON; charset=utf-8"}
     )
     assert response.status_code == 201
@@ -429,8 +416,8 @@ def test_json_content_type_parameters_are_accepted(client: httpx.Client) -> None
     "body",
     [b"", b"{", b'{"plan": {}', b"{'a': 1}", b'{"plan": NaN}', b'{"a": Infinity}', b"\xff{}"],
 )
-def test_malformed_json_is_400(client: httpx.Client, body: bytes) -> None:
-    response = client.post(
+def test_malformed_json_is_400(http: httpx.Client, body: bytes) -> None:
+    response = http.post(
         endpoint("wb_1"), content=body, headers={"Content-Type": "application/json"}
     )
     assert_error(response, 400, "malformed_json")
@@ -454,33 +441,33 @@ def test_malformed_json_is_400(client: httpx.Client, body: bytes) -> None:
     ],
 )
 def test_a_body_that_breaks_the_schema_is_422_naming_the_field(
-    client: httpx.Client, emu: Emulator, body: Any, field: str
+    http: httpx.Client, emu: Emulator, body: Any, field: str
 ) -> None:
-    message = assert_error(client.post(endpoint("wb_1"), json=body), 422, "validation_failed")
+    message = assert_error(http.post(endpoint("wb_1"), json=body), 422, "validation_failed")
     assert field in message
     assert emu.sessions() == []
 
 
 def test_a_wrong_signature_is_422_giving_the_expected_value(
-    client: httpx.Client, emu: Emulator
+    http: httpx.Client, emu: Emulator
 ) -> None:
     body = {"planSignature": reference_signature(OTHER_PLAN), "plan": PLAN}
-    message = assert_error(client.post(endpoint("wb_1"), json=body), 422, "plan_signature_mismatch")
+    message = assert_error(http.post(endpoint("wb_1"), json=body), 422, "plan_signature_mismatch")
     assert reference_signature(PLAN) in message
     assert emu.sessions() == []
 
 
-def test_a_signature_over_non_canonical_json_is_a_mismatch(client: httpx.Client) -> None:
+def test_a_signature_over_non_canonical_json_is_a_mismatch(http: httpx.Client) -> None:
     # Hashing the sorted-key json.dumps text is a plausible client bug: the
     # separators differ from RFC 8785, so the emulator must refuse it.
     wrong = "sha256:" + hashlib.sha256(json.dumps(PLAN, sort_keys=True).encode()).hexdigest()
-    response = client.post(endpoint("wb_1"), json={"planSignature": wrong, "plan": PLAN})
+    response = http.post(endpoint("wb_1"), json={"planSignature": wrong, "plan": PLAN})
     assert_error(response, 422, "plan_signature_mismatch")
 
 
-def test_a_plan_without_a_canonical_form_is_422(client: httpx.Client) -> None:
+def test_a_plan_without_a_canonical_form_is_422(http: httpx.Client) -> None:
     body = b'{"planSignature": "sha256:00", "plan": {"s": "\\ud800"}}'
-    response = client.post(
+    response = http.post(
         endpoint("wb_1"), content=body, headers={"Content-Type": "application/json"}
     )
     assert "plan" in assert_error(response, 422, "invalid_plan")
@@ -513,9 +500,9 @@ def test_errors_keep_the_connection_alive_when_the_body_was_small(emu: Emulator)
         conn.close()
 
 
-def test_request_ids_are_unique(client: httpx.Client) -> None:
-    ids = {prepare(client).headers["x-request-id"] for _ in range(5)}
-    ids.add(client.get("/nowhere").headers["x-request-id"])
+def test_request_ids_are_unique(http: httpx.Client) -> None:
+    ids = {prepare(http).headers["x-request-id"] for _ in range(5)}
+    ids.add(http.get("/nowhere").headers["x-request-id"])
     assert len(ids) == 6
 
 

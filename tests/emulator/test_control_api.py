@@ -3,8 +3,8 @@
 `control_reply` is what the HTTP front calls once a control request is framed;
 these tests call it directly on an `EmulatorState`, so a routing or checking
 rule can be read and tested apart from HTTP. The socket-level behaviour
-(loopback only, framing, keep-alive) stays in test_emulator_controls.py and
-test_emulator_control_checks.py.
+(loopback only, framing, keep-alive) stays in test_controls.py and
+test_control_checks.py.
 """
 
 from __future__ import annotations

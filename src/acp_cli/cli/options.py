@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import gc
 import inspect
-import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,7 +24,6 @@ import typer
 
 from acp_cli import settings
 from acp_cli.cli.context import Invocation, invocation
-from acp_cli.settings import file as config_file
 
 PLAIN_HELP = None
 """``rich_markup_mode`` of every Typer app of acp: help and usage errors as plain text.
@@ -75,22 +73,6 @@ def _example_lines(command: str) -> list[str]:
 GLOBAL_PANEL = "Global options"
 
 
-def complete_profile_names(incomplete: str) -> list[str]:
-    """The profile names in config.toml that start with ``incomplete``, for Tab completion.
-
-    Completion runs while the user types: a missing, unreadable or broken config
-    file gives no names rather than an error. Typer calls this through its own
-    completion protocol (``_ACP_COMPLETE``), in a process of its own, hence
-    ``os.environ``; the scripts in acp_cli/completions/ ask ``acp config profiles``.
-    """
-    try:
-        path = config_file.config_path_for(os.environ)
-        names = settings.profile_names(config_file.load(path))
-    except Exception:
-        return []
-    return [name for name in names if name.startswith(incomplete)]
-
-
 def _record(name: str) -> Callable[[typer.Context, typer.CallbackParam, Any], Any]:
     """An option callback that stores a given value on this run's `Invocation`.
 
@@ -118,7 +100,6 @@ ProfileOption = Annotated[
         help=settings.PROFILE.option_help,
         rich_help_panel=GLOBAL_PANEL,
         show_default=False,
-        autocompletion=complete_profile_names,
         expose_value=False,
         callback=_record("profile"),
     ),

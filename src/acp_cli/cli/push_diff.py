@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -137,14 +138,17 @@ def _last_prepared(here: Invocation, binding: str) -> PlanEntries:
 
     origin = here.settings().origin
     data = SentPlans.from_env(here.env).recall(origin, binding)
-    if data is None:
-        raise UsageError(
-            f"No plan was prepared here for {binding} at {origin} (or acp cannot trust "
-            "the one it remembers).",
-            hint=f"acp remembers the plan of each successful `acp push prepare {binding} ...`.",
-        )
-    name = f"the last plan prepared for {binding}"
-    return plan_entries(strict_json.parse_object(data, name), name)
+    if data is not None:
+        name = f"the last plan prepared for {binding}"
+        # One that is not a plan (a crash cut it short: it is written without an fsync)
+        # is not trusted either: the user cannot fix it, the next prepare replaces it.
+        with contextlib.suppress(UsageError):
+            return plan_entries(strict_json.parse_object(data, name), name)
+    raise UsageError(
+        f"No plan was prepared here for {binding} at {origin} (or acp cannot trust "
+        "the one it remembers).",
+        hint=f"acp remembers the plan of each successful `acp push prepare {binding} ...`.",
+    )
 
 
 def since_last_prepared(
