@@ -41,7 +41,8 @@ git status, with the peak memory of its plans (goals <= 2.0x, <= 1 GiB).
 ``--tree-only`` times only the rows of the many-file tree (the warm and changed
 re-plans, the full plan and its memory, prepare, the bar), writing no big or huge file.
 
-    .venv/bin/python benchmarks/bench_plan.py [--small | --scale | --one-file] [--tree-only] [--rounds N]
+    .venv/bin/python benchmarks/bench_plan.py [--small | --scale] [--one-file | --tree-only]
+        [--rounds N]
 """
 
 from __future__ import annotations
@@ -441,7 +442,8 @@ def main() -> None:
         scale(args.rounds)
         return
     shape = SMALL if args.small else FULL
-    generate_one_file(shape)
+    if not args.tree_only:
+        generate_one_file(shape)
     if args.one_file:
         one_file(shape, args.rounds)
         return
