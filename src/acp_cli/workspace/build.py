@@ -325,7 +325,10 @@ class _Run:
     ) -> tuple[bytes, Callable[[dict[str, Any]], hash_cache.Described] | None]:
         """The plan, the described names put in their places; and with ``keep``, unless
         the cache holds all this run found already, what makes the new cache from the
-        folders found (``FolderMemory.scanned``)."""
+        folders found (``FolderMemory.scanned``).
+
+        Empties the chunks' lists of entries and keys: a million files' small objects,
+        freed once joined, before the plan's bytes are (the peak memory of a full plan)."""
         witness, old = self.witness, self.old
         # Entries described now become vouched for when git's index is old enough
         # and git did not name them: their stat was checked after git's.
@@ -338,9 +341,12 @@ class _Run:
         # without a cache, or with an empty one, every name is described).
         entries = list(itertools.chain.from_iterable(chunk.entries for chunk in chunks))
         keys = list(itertools.chain.from_iterable(chunk.keys for chunk in chunks))
+        for chunk in chunks:  # those two lists hold them now
+            chunk.entries.clear()
+            chunk.keys.clear()
         settled = b"".join(chunk.settled for chunk in chunks)
         key_size = hash_cache.KEY_SIZE
-        pieces: list[bytes | memoryview] = [b'{"files":[']
+        pieces: list[bytes | memoryview] = []  # the entries, each followed by a comma
         lengths = array("q")
         new_keys: list[bytes | memoryview] = []
         verified = bytearray(len(self.all_names)) if keep else bytearray()
@@ -348,11 +354,11 @@ class _Run:
         for position, start, end in [*self.runs, (len(self.all_names), 0, 0)]:
             count = position - at  # described names before this run
             described = entries[done : done + count]
-            if any(described):
-                pieces += (b",".join(filter(None, described)), b",")
+            if any(described):  # the empty one last: a comma after each entry
+                pieces.append(b",".join(itertools.chain(filter(None, described), (b"",))))
             if keep:
                 lengths.extend([len(entry) + 1 if entry else 0 for entry in described])
-                new_keys += keys[done : done + count]
+                new_keys.append(b"".join(keys[done : done + count]))
                 for offset, name in enumerate(self.names[done : done + count]):
                     vouched = (
                         recording
@@ -375,16 +381,16 @@ class _Run:
                 new_keys.append(old.keys[start * key_size : end * key_size])
                 verified[at : at + end - start] = b"\1" * (end - start)
                 at += end - start
-        if len(pieces) > 1:
-            pieces[-1] = pieces[-1][:-1]  # each entry is followed by a comma, the last not
-        data = b"".join((*pieces, b'],"version":%d}' % PLAN_VERSION))
+        del entries, keys, described  # in pieces and new_keys now
+        last = memoryview(pieces[-1])[:-1] if pieces else b""  # the last entry has no comma
+        data = b"".join((b'{"files":[', *pieces[:-1], last, b'],"version":%d}' % PLAN_VERSION))
         if not keep or not learned:
             return data, None
 
         def described_now(folders: dict[str, Any]) -> hash_cache.Described:
             return hash_cache.Described(
                 names=old.names if self.same_names else b"\0".join(self.all_names),
-                entries=b"".join((*pieces[1:], b"," if len(pieces) > 1 else b"")),
+                entries=b"".join(pieces),  # no copy when it is one piece: a full plan
                 lengths=lengths,
                 keys=b"".join(new_keys),
                 verified=bytes(verified),

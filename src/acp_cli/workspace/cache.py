@@ -222,8 +222,8 @@ class HashCache:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             # Not flushed to disk: a cache cut short by a crash fails its checksum and
             # is ignored, and the flush costs a third of a re-plan's extra time.
-            data = b"".join((checksum, b" ", header, b"\n", *sections))
-            write_atomic(self.path, data, durable=False)
+            # Written part by part: a join would hold a copy of the whole cache.
+            write_atomic(self.path, (checksum, b" ", header, b"\n", *sections), durable=False)
             forget_oldest(
                 self.path.parent, keep_files=MAX_FILES, keep_bytes=MAX_BYTES, spare=self.path
             )
