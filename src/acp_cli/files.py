@@ -28,7 +28,11 @@ def only_ours(info: os.stat_result) -> bool:
 
 
 def write_atomic(
-    path: Path, data: bytes | Sequence[bytes | memoryview], *, mode: int = 0o600, durable: bool = True
+    path: Path,
+    data: bytes | Sequence[bytes | memoryview],
+    *,
+    mode: int = 0o600,
+    durable: bool = True,
 ) -> None:
     """Write ``data`` to ``path`` so that no reader ever sees half of it. ``data`` may be
     a sequence of parts, written one after the other: no join, which would hold a copy

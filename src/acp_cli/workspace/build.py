@@ -169,7 +169,7 @@ def build_plan(
 
         if progress is not None:
             progress.start(len(names))
-        run = _Run(names, old, witness, listing.unchecked)
+        run = _Run(names, old, witness, listing.unchecked, keep=cached is not None)
         if run.vouched:
             (progress or _Unseen()).advance(run.vouched, 0)
         context = describe.Context(
@@ -190,7 +190,7 @@ def build_plan(
             message, hint = chunk.error
             raise UsageError(message, hint=hint)
 
-    data, learned = run.fill(chunks, keep=cached is not None)
+    data, learned = run.fill(chunks)
     hashed = sum(chunk.hashed_files for chunk in chunks)
     written = False
     if cached is not None:
@@ -250,7 +250,11 @@ class _Run:
         old: hash_cache.Described,
         witness: IndexWitness | None,
         unchecked: frozenset[bytes],
+        *,
+        keep: bool,
     ) -> None:
+        self.keep = keep
+        """Whether the cache is kept: ``fill`` returns what makes the new one."""
         self.old = old
         self.witness = witness
         self.unchecked = unchecked
@@ -264,9 +268,13 @@ class _Run:
         """Whether the names are those of the cache, in order."""
         changed = witness.changed if witness is not None else frozenset()
         usable = witness is not None and witness.listed_after and witness.index == old.index
+        # The names as a cache holds them, joined now: the join holds 80 bytes a name
+        # meanwhile, which at the end of a full plan of a million files was its peak.
+        self.joined_names = b"\0".join(names) if keep else b""
         if not old.count:
             pass  # no cache: every name is described
-        elif b"\0".join(names) == old.names and len(names) == old.count:
+        elif self.joined_names == old.names and len(names) == old.count:
+            self.joined_names = old.names  # the same: one copy of them
             self.same_names = True
             self._same_names(names, bytearray(old.verified) if usable else None, changed)
         else:
@@ -321,15 +329,16 @@ class _Run:
                 self.keys.append(bytes(old.keys[was * key_size : (was + 1) * key_size]))
 
     def fill(
-        self, chunks: list[describe.Chunk], *, keep: bool
+        self, chunks: list[describe.Chunk]
     ) -> tuple[bytes, Callable[[dict[str, Any]], hash_cache.Described] | None]:
-        """The plan, the described names put in their places; and with ``keep``, unless
+        """The plan, the described names put in their places; and with ``self.keep``, unless
         the cache holds all this run found already, what makes the new cache from the
         folders found (``FolderMemory.scanned``).
 
         Empties the chunks' lists of entries and keys: a million files' small objects,
-        freed once joined, before the plan's bytes are (the peak memory of a full plan)."""
-        witness, old = self.witness, self.old
+        freed once joined, before the plan's bytes are made (the peak memory of a full
+        plan; Python keeps most of that memory, for small objects, but not all)."""
+        witness, old, keep = self.witness, self.old, self.keep
         # Entries described now become vouched for when git's index is old enough
         # and git did not name them: their stat was checked after git's.
         recording = keep and witness is not None and witness.listed_after
@@ -389,7 +398,7 @@ class _Run:
 
         def described_now(folders: dict[str, Any]) -> hash_cache.Described:
             return hash_cache.Described(
-                names=old.names if self.same_names else b"\0".join(self.all_names),
+                names=self.joined_names,
                 entries=b"".join(pieces),  # no copy when it is one piece: a full plan
                 lengths=lengths,
                 keys=b"".join(new_keys),
