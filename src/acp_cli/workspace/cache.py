@@ -127,11 +127,15 @@ class HashCache:
         """What the cache holds; ``EMPTY`` when the file is missing or unusable. Read
         and checked once a run, while git lists the files."""
         try:
-            with self.path.open("rb") as handle:
+            # Unbuffered: read at once into one buffer of the file's size (a buffered
+            # read of the rest joins what it buffered to it: twice the cache's size).
+            with self.path.open("rb", buffering=0) as handle:
                 if not self._trusted(os.fstat(handle.fileno())):
                     return EMPTY
-                line = handle.readline().removesuffix(b"\n")
-                body = handle.read()
+                whole = handle.readall()
+            end = whole.find(b"\n")
+            line = whole[:end] if end >= 0 else whole
+            body = memoryview(whole)[len(line) + 1 :]  # the sections: views of it
             checksum, _, text = line.partition(b" ")
             if hashlib.sha256(text).hexdigest().encode() != checksum:
                 return EMPTY
