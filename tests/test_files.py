@@ -100,9 +100,11 @@ def test_a_dangling_symlink_creates_its_target_as_cp_does(work: Path) -> None:
     assert (work / "store" / "missing.json").read_bytes() == DATA
 
 
-def read_through_fifo(fifo: Path, target: Path) -> list[bytes]:
-    """Make ``fifo``, `write_atomic` DATA to ``target`` (the fifo, or a link to it) and
-    return what a reader of the fifo received: one read, if the writer closed it."""
+def read_through_fifo(
+    fifo: Path, target: Path, data: bytes | tuple[bytes | memoryview, ...] = DATA
+) -> list[bytes]:
+    """Make ``fifo``, `write_atomic` ``data`` to ``target`` (the fifo, or a link to it)
+    and return what a reader of the fifo received: one read, if the writer closed it."""
     os.mkfifo(fifo)
     received: list[bytes] = []
 
@@ -112,7 +114,7 @@ def read_through_fifo(fifo: Path, target: Path) -> list[bytes]:
 
     reader = threading.Thread(target=read_all, daemon=True)
     reader.start()
-    write_atomic(target, DATA)
+    write_atomic(target, data)
     reader.join(timeout=10)
     assert not reader.is_alive()
     return received
@@ -124,6 +126,24 @@ def test_a_fifo_is_written_in_place_and_never_renamed_over(work: Path) -> None:
     assert read_through_fifo(fifo, fifo) == [DATA]
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
     assert names(work) == ["pipe"]
+
+
+# DATA in parts: a view into a larger buffer, an empty part.
+PARTS = (b'{"version":1,', memoryview(b'..."files":[]}\n..')[3:-2], b"")
+
+
+def test_parts_are_written_one_after_the_other_into_a_file(work: Path) -> None:
+    target = work / "cache.json"
+    target.write_bytes(b"old content that is longer than the new")
+
+    write_atomic(target, PARTS, durable=False)
+
+    assert target.read_bytes() == DATA
+    assert names(work) == ["cache.json"]
+
+
+def test_parts_are_written_one_after_the_other_into_a_fifo(work: Path) -> None:
+    assert read_through_fifo(work / "pipe", work / "pipe", PARTS) == [DATA]
 
 
 def test_a_symlink_to_a_fifo_writes_into_the_fifo(work: Path) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -26,8 +27,16 @@ def only_ours(info: os.stat_result) -> bool:
     return info.st_uid == os.geteuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int = 0o600, durable: bool = True) -> None:
-    """Write ``data`` to ``path`` so that no reader ever sees half of it.
+def write_atomic(
+    path: Path,
+    data: bytes | Sequence[bytes | memoryview],
+    *,
+    mode: int = 0o600,
+    durable: bool = True,
+) -> None:
+    """Write ``data`` to ``path`` so that no reader ever sees half of it. ``data`` may be
+    a sequence of parts, written one after the other: no join, which would hold a copy
+    of all of them (the hash cache of a million files is hundreds of MiB).
 
     - A regular file, or a path where nothing exists yet: the data goes to a
       temporary file in the same folder, is flushed to disk (fsync) and given
@@ -80,16 +89,17 @@ def _reaches_descriptor(path: Path) -> bool:
     return False
 
 
-def _write_in_place(target: Path, data: bytes) -> None:
+def _write_in_place(target: Path, data: bytes | Sequence[bytes | memoryview]) -> None:
     """Write to a special file through an ordinary descriptor, as a shell's ``>`` would."""
     # No O_TRUNC: it means nothing to a device or a FIFO and fails on some of them,
     # and a file reached through /dev/stdout was opened (and truncated, or not:
     # >> appends) by the shell. O_APPEND writes after what the shell left.
     fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        for part in _parts(data):
+            view = memoryview(part)
+            while view:
+                view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
 
@@ -101,7 +111,13 @@ def temporary_affixes(name: str) -> tuple[str, str]:
     return f".{name}.", ".tmp"
 
 
-def _replace(target: Path, data: bytes, mode: int, durable: bool) -> None:
+def _parts(data: bytes | Sequence[bytes | memoryview]) -> Sequence[bytes | memoryview]:
+    return (data,) if isinstance(data, bytes) else data
+
+
+def _replace(
+    target: Path, data: bytes | Sequence[bytes | memoryview], mode: int, durable: bool
+) -> None:
     """Write a temporary file beside ``target`` and rename it over the target."""
     import tempfile  # 6 ms of start-up (shutil, random, bz2, lzma) that only writes pay
 
@@ -109,7 +125,8 @@ def _replace(target: Path, data: bytes, mode: int, durable: bool) -> None:
     fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for part in _parts(data):
+                handle.write(part)
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())

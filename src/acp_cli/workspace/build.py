@@ -169,7 +169,7 @@ def build_plan(
 
         if progress is not None:
             progress.start(len(names))
-        run = _Run(names, old, witness, listing.unchecked)
+        run = _Run(names, old, witness, listing.unchecked, keep=cached is not None)
         if run.vouched:
             (progress or _Unseen()).advance(run.vouched, 0)
         context = describe.Context(
@@ -190,7 +190,7 @@ def build_plan(
             message, hint = chunk.error
             raise UsageError(message, hint=hint)
 
-    data, learned = run.fill(chunks, keep=cached is not None)
+    data, learned = run.fill(chunks)
     hashed = sum(chunk.hashed_files for chunk in chunks)
     written = False
     if cached is not None:
@@ -250,7 +250,11 @@ class _Run:
         old: hash_cache.Described,
         witness: IndexWitness | None,
         unchecked: frozenset[bytes],
+        *,
+        keep: bool,
     ) -> None:
+        self.keep = keep
+        """Whether the cache is kept: ``fill`` returns what makes the new one."""
         self.old = old
         self.witness = witness
         self.unchecked = unchecked
@@ -264,9 +268,13 @@ class _Run:
         """Whether the names are those of the cache, in order."""
         changed = witness.changed if witness is not None else frozenset()
         usable = witness is not None and witness.listed_after and witness.index == old.index
+        # The names as a cache holds them, joined now: the join holds 80 bytes a name
+        # meanwhile, which at the end of a full plan of a million files was its peak.
+        self.joined_names = b"\0".join(names) if keep else b""
         if not old.count:
             pass  # no cache: every name is described
-        elif b"\0".join(names) == old.names and len(names) == old.count:
+        elif self.joined_names == old.names and len(names) == old.count:
+            self.joined_names = old.names  # the same: one copy of them
             self.same_names = True
             self._same_names(names, bytearray(old.verified) if usable else None, changed)
         else:
@@ -321,12 +329,16 @@ class _Run:
                 self.keys.append(bytes(old.keys[was * key_size : (was + 1) * key_size]))
 
     def fill(
-        self, chunks: list[describe.Chunk], *, keep: bool
+        self, chunks: list[describe.Chunk]
     ) -> tuple[bytes, Callable[[dict[str, Any]], hash_cache.Described] | None]:
-        """The plan, the described names put in their places; and with ``keep``, unless
+        """The plan, the described names put in their places; and with ``self.keep``, unless
         the cache holds all this run found already, what makes the new cache from the
-        folders found (``FolderMemory.scanned``)."""
-        witness, old = self.witness, self.old
+        folders found (``FolderMemory.scanned``).
+
+        Empties the chunks' lists of entries and keys: a million files' small objects,
+        freed once joined, before the plan's bytes are made (the peak memory of a full
+        plan; Python keeps most of that memory, for small objects, but not all)."""
+        witness, old, keep = self.witness, self.old, self.keep
         # Entries described now become vouched for when git's index is old enough
         # and git did not name them: their stat was checked after git's.
         recording = keep and witness is not None and witness.listed_after
@@ -338,9 +350,12 @@ class _Run:
         # without a cache, or with an empty one, every name is described).
         entries = list(itertools.chain.from_iterable(chunk.entries for chunk in chunks))
         keys = list(itertools.chain.from_iterable(chunk.keys for chunk in chunks))
+        for chunk in chunks:  # those two lists hold them now
+            chunk.entries.clear()
+            chunk.keys.clear()
         settled = b"".join(chunk.settled for chunk in chunks)
         key_size = hash_cache.KEY_SIZE
-        pieces: list[bytes | memoryview] = [b'{"files":[']
+        pieces: list[bytes | memoryview] = []  # the entries, each followed by a comma
         lengths = array("q")
         new_keys: list[bytes | memoryview] = []
         verified = bytearray(len(self.all_names)) if keep else bytearray()
@@ -348,11 +363,11 @@ class _Run:
         for position, start, end in [*self.runs, (len(self.all_names), 0, 0)]:
             count = position - at  # described names before this run
             described = entries[done : done + count]
-            if any(described):
-                pieces += (b",".join(filter(None, described)), b",")
+            if any(described):  # the empty one last: a comma after each entry
+                pieces.append(b",".join(itertools.chain(filter(None, described), (b"",))))
             if keep:
                 lengths.extend([len(entry) + 1 if entry else 0 for entry in described])
-                new_keys += keys[done : done + count]
+                new_keys.append(b"".join(keys[done : done + count]))
                 for offset, name in enumerate(self.names[done : done + count]):
                     vouched = (
                         recording
@@ -375,16 +390,16 @@ class _Run:
                 new_keys.append(old.keys[start * key_size : end * key_size])
                 verified[at : at + end - start] = b"\1" * (end - start)
                 at += end - start
-        if len(pieces) > 1:
-            pieces[-1] = pieces[-1][:-1]  # each entry is followed by a comma, the last not
-        data = b"".join((*pieces, b'],"version":%d}' % PLAN_VERSION))
+        del entries, keys, described  # in pieces and new_keys now
+        last = memoryview(pieces[-1])[:-1] if pieces else b""  # the last entry has no comma
+        data = b"".join((b'{"files":[', *pieces[:-1], last, b'],"version":%d}' % PLAN_VERSION))
         if not keep or not learned:
             return data, None
 
         def described_now(folders: dict[str, Any]) -> hash_cache.Described:
             return hash_cache.Described(
-                names=old.names if self.same_names else b"\0".join(self.all_names),
-                entries=b"".join((*pieces[1:], b"," if len(pieces) > 1 else b"")),
+                names=self.joined_names,
+                entries=b"".join(pieces),  # no copy when it is one piece: a full plan
                 lengths=lengths,
                 keys=b"".join(new_keys),
                 verified=bytes(verified),

@@ -127,11 +127,15 @@ class HashCache:
         """What the cache holds; ``EMPTY`` when the file is missing or unusable. Read
         and checked once a run, while git lists the files."""
         try:
-            with self.path.open("rb") as handle:
+            # Unbuffered: read at once into one buffer of the file's size (a buffered
+            # read of the rest joins what it buffered to it: twice the cache's size).
+            with self.path.open("rb", buffering=0) as handle:
                 if not self._trusted(os.fstat(handle.fileno())):
                     return EMPTY
-                line = handle.readline().removesuffix(b"\n")
-                body = handle.read()
+                whole = handle.readall()
+            end = whole.find(b"\n")
+            line = whole[:end] if end >= 0 else whole
+            body = memoryview(whole)[len(line) + 1 :]  # the sections: views of it
             checksum, _, text = line.partition(b" ")
             if hashlib.sha256(text).hexdigest().encode() != checksum:
                 return EMPTY
@@ -222,8 +226,8 @@ class HashCache:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             # Not flushed to disk: a cache cut short by a crash fails its checksum and
             # is ignored, and the flush costs a third of a re-plan's extra time.
-            data = b"".join((checksum, b" ", header, b"\n", *sections))
-            write_atomic(self.path, data, durable=False)
+            # Written part by part: a join would hold a copy of the whole cache.
+            write_atomic(self.path, (checksum, b" ", header, b"\n", *sections), durable=False)
             forget_oldest(
                 self.path.parent, keep_files=MAX_FILES, keep_bytes=MAX_BYTES, spare=self.path
             )
