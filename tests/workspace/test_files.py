@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from acp_cli.errors import UsageError
-from acp_cli.workspace import build_plan
+from acp_cli.workspace import SkippedPath, build_plan
 from tests.support.git_oracle import (
     acpignore_listing,
     fresh_repository_listing,
@@ -256,6 +256,30 @@ def test_excluded_special_files_and_nested_repositories_are_not_reported(work: P
 
     assert plan_paths(built) == {"a", ".acpignore"}
     assert built.skipped == ()
+
+
+@pytest.mark.parametrize("inside_git", [False, True])
+@pytest.mark.parametrize("specials_first", [True, False])  # the folders list them in turn
+def test_special_files_gitignore_ignores_are_not_reported(
+    work: Path, inside_git: bool, specials_first: bool
+) -> None:
+    def make_specials() -> None:
+        for name in ("p.tmp", "sub/q.tmp", "sub/kept", "z.tmp"):
+            os.mkfifo(work / name)
+
+    (work / "sub").mkdir()
+    if specials_first:
+        make_specials()
+    write_tree(work, {".gitignore": "*.tmp\n", "a": "1", "sub/b": "2"})
+    if not specials_first:
+        make_specials()
+    if inside_git:
+        git(work, "init", "--quiet")
+
+    built = build_plan(work)
+
+    assert plan_paths(built) == {".gitignore", "a", "sub/b"}
+    assert built.skipped == (SkippedPath("sub/kept", "a FIFO"),)
 
 
 NAMES = ["a", "b.py", "c.txt", "d", "node_modules", "build"]
