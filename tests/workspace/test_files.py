@@ -354,8 +354,32 @@ def test_random_trees_and_rules_give_gits_set(
         assert plan_paths(built) == expected
 
 
-def test_an_exclude_pattern_with_a_line_break_is_refused(work: Path) -> None:
-    write_tree(work, {"a": "", "b": ""})
+@pytest.mark.parametrize("pattern", ["a\nb", "a\rb", "a\0b", "\n"])
+@pytest.mark.parametrize("entries", [True, False])
+def test_an_exclude_pattern_with_a_line_break_is_refused(
+    work: Path, pattern: str, entries: bool
+) -> None:
+    if entries:
+        write_tree(work, {"a": "", "b": ""})
 
-    with pytest.raises(UsageError, match="line break"):
-        build_plan(work, excludes=["a\nb"])
+    with pytest.raises(UsageError) as refused:
+        build_plan(work, excludes=["*.log", pattern])
+
+    assert refused.value.message == (
+        f"The exclude pattern {pattern!r} holds a line break, which a gitignore pattern cannot."
+    )
+    assert refused.value.hint == "Give one pattern per --exclude option."
+
+
+def test_the_users_git_template_does_not_reach_the_scratch_repository(
+    work: Path, tmp_path: Path
+) -> None:
+    # Outside git the files are those of a fresh repository with no info/exclude,
+    # whatever init.templateDir would put in one.
+    template = tmp_path / "template"
+    write_tree(template, {"info/exclude": "secret.txt\n"})
+    git(work, "config", "--global", "init.templateDir", str(template))
+    write_tree(work, {"a": "", "secret.txt": ""})
+
+    assert plan_paths(build_plan(work)) == {"a", "secret.txt"}
+    assert plan_paths(build_plan(work, excludes=["a"])) == {"secret.txt"}

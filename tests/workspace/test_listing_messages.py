@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from acp_cli.errors import UsageError
-from acp_cli.workspace.listing import Git, Scratch
+from acp_cli.workspace.listing import Git, Scratch, acp_excluded
 
 GENERIC = "Run `git -C {root} status` to see what git objects to, and fix that."
 GITFILE = (
@@ -111,10 +111,10 @@ def test_a_git_file_that_leads_nowhere_is_named_where_it_is(
             "git reads no ignore file through a symlink: replace {top}/.acpignore with a copy.",
         ),
         (
-            b"warning: could not open directory 'sub/d\xffir/': Permission denied",
-            "Cannot read the folder sub/d\\xffir: permission denied.",
-            "Fix its permissions, or leave it out: add /sub/d\\xffir/ to the .acpignore in "
-            "the workspace folder, or give --exclude /sub/d\\xffir/.",
+            b"warning: could not open directory 'sub/d\xffirX/': Permission denied",
+            "Cannot read the folder sub/d\\xffirX: permission denied.",
+            "Fix its permissions, or leave it out: add /sub/d\\xffirX/ to the .acpignore in "
+            "the workspace folder, or give --exclude /sub/d\\xffirX/.",
         ),
         (
             b"warning: something else",
@@ -160,3 +160,25 @@ def test_a_scratch_file_that_cannot_be_written_is_an_error(tmp_path: Path) -> No
         with pytest.raises(UsageError) as refused:
             scratch.write("sub/missing/exclude", "x\n")
     assert (refused.value.message, refused.value.hint) == NO_SCRATCH
+
+
+@pytest.mark.parametrize(
+    ("entries", "excludes", "has_acpignore"),
+    [
+        ([], ["*.log"], True),  # nothing to leave out
+        ([(b"a.log", 0o100644)], [], False),  # no rules
+    ],
+)
+def test_no_scratch_repository_is_made_when_nothing_can_be_left_out(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    entries: list[tuple[bytes, int]],
+    excludes: list[str],
+    has_acpignore: bool,
+) -> None:
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    with Scratch(Git(tmp_path, os.environ)) as scratch:
+        assert acp_excluded(scratch, entries, excludes, has_acpignore) == set()
+        assert list(temporary.iterdir()) == []
