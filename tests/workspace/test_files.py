@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from acp_cli.errors import UsageError
-from acp_cli.workspace import SkippedPath, build_plan
+from acp_cli.workspace import SkippedPath, build_plan, early
 from tests.support.git_oracle import (
     acpignore_listing,
     fresh_repository_listing,
@@ -383,3 +384,33 @@ def test_the_users_git_template_does_not_reach_the_scratch_repository(
 
     assert plan_paths(build_plan(work)) == {"a", "secret.txt"}
     assert plan_paths(build_plan(work, excludes=["a"])) == {"secret.txt"}
+
+
+@pytest.mark.parametrize("inside_git", [True, False])
+def test_the_git_started_early_for_dir_is_the_one_listing_uses(
+    work: Path, monkeypatch: pytest.MonkeyPatch, inside_git: bool
+) -> None:
+    # The console script starts git while Python imports (early.start); build_plan
+    # takes those processes rather than starting its own, and ends none unused.
+    write_tree(work, {"a": "", "b/c": ""})
+    if inside_git:
+        git(work, "init", "--quiet")
+    ended: list[object] = []
+    end = early.end
+
+    def spy_end(process: subprocess.Popen[bytes]) -> None:
+        ended.append(process)
+        end(process)
+
+    monkeypatch.setattr(early, "end", spy_end)
+    early.start(["push", "plan", str(work)], os.environ)
+    try:
+        assert set(early._started) == {early.LOCATE, early.LIST}
+        built = build_plan(work)
+        assert early._started == {}
+    finally:
+        early.discard()
+
+    assert plan_paths(built) == {"a", "b/c"}
+    # Outside git the early listing is not the fresh repository's: it alone is ended.
+    assert len(ended) == (0 if inside_git else 1)
