@@ -217,12 +217,13 @@ def test_an_os_error_without_strerror_is_named_by_its_text() -> None:
 
 
 def test_a_malformed_cached_hash_is_hashed_again_and_only_that_one(work: Path) -> None:
-    write_tree(work, {"a": "1", "b": "2", "c": "3"})
+    write_tree(work, {"a": "1", "b": "2", "c": "3", "d": "4"})
     entries: list[dict[str, Any]] = [
         {"mode": describe.MODE_SYMLINK, "path": "l", "sha256": "not hex", "size": 1},
         {"mode": describe.MODE_FILE, "path": "a", "sha256": "0" * 64, "size": 1},
         {"mode": describe.MODE_FILE, "path": "b", "sha256": "0" * 64, "size": 1},
         {"mode": describe.MODE_FILE, "path": "c", "sha256": "C" * 64, "size": 1},
+        {"mode": describe.MODE_FILE, "path": "d", "sha256": "0" * 63 + "X", "size": 1},
     ]
     hashed: dict[str, str] = {"b": "key "}
     buffer = bytearray(describe.BLOCK)
@@ -234,8 +235,9 @@ def test_a_malformed_cached_hash_is_hashed_again_and_only_that_one(work: Path) -
         "0" * 64,
         "0" * 64,
         hashlib.sha256(b"3").hexdigest(),
+        hashlib.sha256(b"4").hexdigest(),
     ]
-    assert sorted(hashed) == ["b", "c"]
+    assert sorted(hashed) == ["b", "c", "d"]
 
 
 def test_a_malformed_cached_hash_of_a_file_gone_since_is_an_error(work: Path) -> None:
@@ -248,3 +250,55 @@ def test_a_malformed_cached_hash_of_a_file_gone_since_is_an_error(work: Path) ->
         )
     reason = "cannot read it: No such file or directory"
     assert error == (f"Cannot plan gone: {reason}.", UNREADABLE_HINT)
+
+
+def test_a_name_that_is_not_utf8_is_an_error_naming_it(work: Path) -> None:
+    write_tree(work, {"a": "1"})
+    chunk = chunk_of(work, b"a", b"bad-\xff", b"z")
+    assert chunk.error == (
+        "Cannot plan bad-\\xff: its name is not valid UTF-8, which JSON cannot hold.",
+        "Rename it, or leave it out with .acpignore or --exclude.",
+    )
+    assert chunk.files == 1
+
+
+def test_paths_gone_since_git_listed_them_are_left_out_and_the_rest_described(
+    work: Path,
+) -> None:
+    write_tree(work, {"b": "22", "d/e": "333"})
+    (work / "link").symlink_to("target-of-9")
+    chunk = chunk_of(work, b"a-gone", b"b", b"c-gone/x", b"d/e", b"link", b"z-gone")
+    assert chunk.error is None
+    assert chunk.files == 3
+    assert chunk.regular_files == 2
+    assert chunk.total_bytes == 2 + 3 + len("target-of-9")
+    assert b'"path":"link"' in chunk.entries
+
+
+class Progress:
+    def __init__(self) -> None:
+        self.files = 0
+
+    def advance(self, files: int, hashed_bytes: int) -> None:
+        self.files += files
+
+    def pending(self, hashed_bytes: int) -> None:
+        pass
+
+
+def test_a_big_file_gone_before_its_turn_is_an_error_naming_it(work: Path) -> None:
+    write_tree(work, {"a": "1", "big": "x" * 100, "bigger": "y" * 200})
+    state = _State.load(
+        Context(os.fsencode(work), None), on_block=lambda count: None, defer_from=100
+    )
+    chunk = describe_chunk([b"a", b"big", b"bigger"], state)
+    assert chunk.deferred == (("big", 100), ("bigger", 200))
+    (work / "bigger").unlink()
+
+    [failed] = describe._hash_deferred_here({0: chunk}, state, Progress())
+
+    assert failed.error == (
+        "Cannot plan bigger: cannot read it: No such file or directory.",
+        UNREADABLE_HINT,
+    )
+    assert failed.entries == chunk.entries
