@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from acp_cli.workspace import describe
+from acp_cli.workspace.cache import stat_key
 from acp_cli.workspace.describe import Chunk, Context, _State, describe_chunk
 from acp_cli.workspace.folders import FolderChain
 from tests.support.git_oracle import write_tree
@@ -302,3 +303,24 @@ def test_a_big_file_gone_before_its_turn_is_an_error_naming_it(work: Path) -> No
         UNREADABLE_HINT,
     )
     assert failed.entries == chunk.entries
+
+
+@pytest.mark.parametrize(("after_mtime", "trusted"), [(0, False), (1, True)])
+def test_a_cached_hash_is_trusted_only_for_a_file_older_than_the_racy_window(
+    work: Path, after_mtime: int, trusted: bool
+) -> None:
+    write_tree(work, {"a": "1"})
+    info = os.lstat(work / "a")
+    key = stat_key(info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
+    recorded = "f" * 64  # what the cache says; the file's true hash differs
+    state = _State(
+        os.fsencode(work),
+        {"a": key + recorded},
+        info.st_mtime_ns + after_mtime,  # files changed before this are trusted
+        lambda count: None,
+        describe.BIG,
+    )
+    chunk = describe_chunk([b"a"], state)
+    sha = recorded if trusted else hashlib.sha256(b"1").hexdigest()
+    assert f'"sha256":"{sha}"'.encode() in chunk.entries
+    assert chunk.hashed_files == (0 if trusted else 1)
