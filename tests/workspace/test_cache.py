@@ -193,3 +193,25 @@ def test_the_bound_is_documented() -> None:
     readme = (REPO / "README.md").read_text("utf-8")
     assert f"{hash_cache.MAX_FILES} workspaces" in readme
     assert f"{hash_cache.MAX_BYTES >> 20} MiB" in readme
+
+
+@pytest.mark.parametrize("name", ["a b", "x: y", 'q"uote'])
+def test_a_cache_whose_names_hold_spaces_and_quotes_is_used(work: Path, name: str) -> None:
+    # The header's first space ends the checksum; the JSON after it may hold more.
+    write_tree(work, {f"{name}/f": "1", f"{name}/g h": "2", "top": "3"})
+    make_old(work)
+    expected = build_plan(work).data
+    cache_file = hash_cache.cache_file(work.resolve(), os.environ)
+    written = cache_file.read_bytes()
+
+    again = build_plan(work)
+
+    assert again.data == expected
+    assert again.hashed_files == 0
+    assert cache_file.read_bytes() == written  # used, not rewritten
+
+
+def test_marking_a_cache_used_that_another_run_removed_is_no_error(tmp_path: Path) -> None:
+    kept = hash_cache.HashCache(tmp_path / "plans" / "gone.json", tmp_path)
+    kept.mark_used()
+    assert not kept.path.exists()
