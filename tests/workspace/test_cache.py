@@ -215,3 +215,11 @@ def test_marking_a_cache_used_that_another_run_removed_is_no_error(tmp_path: Pat
     kept = hash_cache.HashCache(tmp_path / "plans" / "gone.json", tmp_path)
     kept.mark_used()
     assert not kept.path.exists()
+
+
+def test_the_cache_folder_is_made_private(work: Path) -> None:
+    write_tree(work, {"a": "1"})
+    build_plan(work)
+    cache_file = hash_cache.cache_file(work.resolve(), os.environ)
+    assert cache_file.parent.stat().st_mode & 0o777 == 0o700
+    assert cache_file.stat().st_mode & 0o777 == 0o600
