@@ -223,3 +223,85 @@ def test_the_cache_folder_is_made_private(work: Path) -> None:
     cache_file = hash_cache.cache_file(work.resolve(), os.environ)
     assert cache_file.parent.stat().st_mode & 0o777 == 0o700
     assert cache_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_cache_is_written_without_a_flush_to_disk(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A cache cut short by a crash fails its checksum; the flush would cost a third
+    # of a re-plan's extra time.
+    write_tree(work, {"a": "1"})
+    flushed: list[int] = []
+    monkeypatch.setattr(os, "fsync", flushed.append)
+    build_plan(work)
+    assert hash_cache.cache_file(work.resolve(), os.environ).is_file()
+    assert flushed == []
+
+
+def _caches_of(tmp_path: Path, count: int) -> list[Path]:
+    """Plan ``count`` folders, the first used least recently; their cache files."""
+    caches = []
+    for index in range(count):
+        folder = tmp_path / f"job{index}"
+        write_tree(folder, {"a": "x" * (10 * index)})
+        build_plan(folder)
+        caches.append(hash_cache.cache_file(folder.resolve(), os.environ))
+        os.utime(caches[-1], ns=(OLD_NS + index, OLD_NS + index))
+    return caches
+
+
+def test_the_byte_bound_keeps_caches_up_to_exactly_max_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caches = _caches_of(tmp_path, 3)
+    sizes = [cache.stat().st_size for cache in caches]
+    monkeypatch.setattr(hash_cache, "MAX_BYTES", sizes[1] + sizes[2])
+
+    hash_cache._evict(caches[2])
+
+    assert sorted(caches[0].parent.iterdir()) == sorted(caches[1:])
+
+
+def test_the_cache_folder_bound_never_follows_nor_removes_a_symlink(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caches = _caches_of(tmp_path, 2)
+    outside = tmp_path / "outside.json"
+    outside.write_text("{}")
+    link = caches[0].parent / "link.json"
+    link.symlink_to(outside)
+    os.utime(link, ns=(OLD_NS - 1, OLD_NS - 1), follow_symlinks=False)  # the oldest
+    monkeypatch.setattr(hash_cache, "MAX_FILES", 2)
+
+    hash_cache._evict(caches[1])
+
+    assert set(caches[0].parent.iterdir()) == {link, *caches}
+    assert outside.read_text() == "{}"
+
+
+def test_a_cache_another_run_evicts_meanwhile_is_passed_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caches = _caches_of(tmp_path, 3)
+    scandir = os.scandir
+
+    class RacingScandir:
+        """The folder's entries, one of them removed once listed, before its stat."""
+
+        def __init__(self, path: Any) -> None:
+            with scandir(path) as entries:
+                self.entries = list(entries)
+            caches[0].unlink()
+
+        def __enter__(self) -> Any:
+            return iter(self.entries)
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    monkeypatch.setattr(os, "scandir", RacingScandir)
+    monkeypatch.setattr(hash_cache, "MAX_FILES", 1)
+
+    hash_cache._evict(caches[2])
+
+    assert list(caches[2].parent.iterdir()) == [caches[2]]
