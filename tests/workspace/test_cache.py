@@ -305,3 +305,21 @@ def test_a_cache_another_run_evicts_meanwhile_is_passed_over(
     hash_cache._evict(caches[2])
 
     assert list(caches[2].parent.iterdir()) == [caches[2]]
+
+
+def test_a_cache_another_run_removes_first_is_no_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caches = _caches_of(tmp_path, 3)
+    unlink = os.unlink
+
+    def racing_unlink(path: Any) -> None:
+        unlink(path)  # another run, a moment before
+        unlink(path)
+
+    monkeypatch.setattr(os, "unlink", racing_unlink)
+    monkeypatch.setattr(hash_cache, "MAX_FILES", 1)
+
+    hash_cache._evict(caches[2])
+
+    assert list(caches[2].parent.iterdir()) == [caches[2]]
