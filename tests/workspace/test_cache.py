@@ -4,10 +4,12 @@ replaced; the cache folder is bounded, the least recently used caches going firs
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from acp_cli.workspace import build_plan
@@ -323,3 +325,39 @@ def test_a_cache_another_run_removes_first_is_no_error(
     hash_cache._evict(caches[2])
 
     assert list(caches[2].parent.iterdir()) == [caches[2]]
+
+
+@pytest.mark.parametrize("body", [[], "files", {"files": ["not", "a", "mapping"]}, {}])
+def test_a_sealed_files_line_that_is_not_a_mapping_of_files_is_not_used(
+    work: Path, body: Any
+) -> None:
+    expected, cache_file = cached_workspace(work, 3)
+    header, _ = read_cache(cache_file)
+    files = orjson.dumps(body) + b"\n"
+    line = orjson.dumps({**header, "body": hashlib.sha256(files).hexdigest()})
+    cache_file.write_bytes(hashlib.sha256(line).hexdigest().encode() + b" " + line + b"\n" + files)
+
+    built = build_plan(work)
+
+    assert built.data == expected
+    assert built.hashed_files == 3
+    assert build_plan(work).hashed_files == 0  # rewritten whole
+
+
+def test_the_cache_of_another_folder_is_not_used_even_for_the_same_files(
+    tmp_path: Path,
+) -> None:
+    # The folder moved (its files keep their inodes and times) and its old cache was
+    # copied to where the new path's cache goes: the cache names the folder it is for.
+    before = tmp_path / "before"
+    expected, cache_file = cached_workspace(before, 3)
+    forge(cache_file, seal=True)
+    after = tmp_path / "after"
+    before.rename(after)
+    moved = hash_cache.cache_file(after.resolve(), os.environ)
+    moved.write_bytes(cache_file.read_bytes())
+
+    built = build_plan(after)
+
+    assert built.data == expected
+    assert FORGED.encode() not in built.data
