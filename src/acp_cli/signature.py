@@ -232,11 +232,11 @@ def _located_duplicate(
     assert found is not None  # the string counts say there is one
     index, *inside = found.path  # the first step is the element's index in the chunk
     path = (*strict_json.json_path_after(data[:array_open]), elements_before + int(index), *inside)
-    line = data.count(b"\n", 0, start) + found.line
+    before = data[:start]  # copied once, for an error
+    line = before.count(b"\n") + found.line
     column = found.column
     if found.line == 1:  # on the chunk's first line, after the "[" put before it
-        line_start = data.rfind(b"\n", 0, start) + 1
-        column += len(data[line_start:start].decode("utf-8")) - 1
+        column += len(before[before.rfind(b"\n") + 1 :].decode("utf-8")) - 1
     return strict_json.duplicate_key_error(
         strict_json.DuplicateKey(found.key, path, line, column), source
     )
