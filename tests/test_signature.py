@@ -624,18 +624,24 @@ def _cut_in(text: bytes) -> bytes:
     return middle.group()
 
 
+def assert_chunked_up_to_the_scan_limit(
+    monkeypatch: pytest.MonkeyPatch, document: Any, text: bytes, scanned: int
+) -> None:
+    """With ``_MAX_SCAN`` at ``scanned`` the chunked path is taken, one below it not;
+    the signature is right either way."""
+    for limit, chunked in ((scanned, True), (scanned - 1, False)):
+        monkeypatch.setattr(signature, "_MAX_SCAN", limit)
+        assert (signature._chunked_digest(text, "plan.json") is not None) == chunked
+        assert sign_plan_bytes(text, "plan.json") == reference_signature(document)
+
+
 @pytest.mark.usefixtures("small_chunks")
 def test_the_first_cut_may_lie_as_far_as_the_scan_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     document = {"head": ["x" * 10] * 100, "files": [{"path": f"f{i}"} for i in range(100)]}
     text = json.dumps(document).encode()
     first = text.find(_cut_in(text))
 
-    monkeypatch.setattr(signature, "_MAX_SCAN", first)
-    assert signature._chunked_digest(text, "plan.json") is not None
-    assert sign_plan_bytes(text, "plan.json") == reference_signature(document)
-    monkeypatch.setattr(signature, "_MAX_SCAN", first - 1)
-    assert signature._chunked_digest(text, "plan.json") is None
-    assert sign_plan_bytes(text, "plan.json") == reference_signature(document)
+    assert_chunked_up_to_the_scan_limit(monkeypatch, document, text, first)
 
 
 @pytest.mark.usefixtures("small_chunks")
@@ -651,12 +657,7 @@ def test_the_last_element_may_end_as_far_as_the_scan_limit(
     last_element = text.rfind(cut) + cut.index(b",") + 1
     scanned = text.rindex(b"]") - last_element
 
-    monkeypatch.setattr(signature, "_MAX_SCAN", scanned)
-    assert signature._chunked_digest(text, "plan.json") is not None
-    assert sign_plan_bytes(text, "plan.json") == reference_signature(document)
-    monkeypatch.setattr(signature, "_MAX_SCAN", scanned - 1)
-    assert signature._chunked_digest(text, "plan.json") is None
-    assert sign_plan_bytes(text, "plan.json") == reference_signature(document)
+    assert_chunked_up_to_the_scan_limit(monkeypatch, document, text, scanned)
 
 
 @pytest.mark.usefixtures("small_chunks")
