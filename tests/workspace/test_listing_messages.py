@@ -122,8 +122,13 @@ def test_a_git_file_that_leads_nowhere_is_named_where_it_is(
             "Fix what git warns about, then run acp again.",
         ),
         (b"odd", "git warned: odd", "Fix what git warns about, then run acp again."),
+        (
+            b"warning: in x: y",
+            "git warned: in x: y",
+            "Fix what git warns about, then run acp again.",
+        ),
     ],
-    ids=["unreadable", "quote in the name", "symlink", "folder", "other", "no prefix"],
+    ids=["unreadable", "quote in the name", "symlink", "folder", "other", "no prefix", "colons"],
 )
 def test_a_warning_is_an_error_naming_the_file_and_the_way_out(
     tmp_path: Path, line: bytes, message: str, hint: str
