@@ -4,10 +4,12 @@ replaced; the cache folder is bounded, the least recently used caches going firs
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from acp_cli.workspace import build_plan
@@ -194,3 +196,169 @@ def test_the_bound_is_documented() -> None:
     readme = (REPO / "README.md").read_text("utf-8")
     assert f"{hash_cache.MAX_FILES} workspaces" in readme
     assert f"{hash_cache.MAX_BYTES >> 20} MiB" in readme
+
+
+@pytest.mark.parametrize("name", ["a b", "x: y", 'q"uote'])
+def test_a_cache_whose_names_hold_spaces_and_quotes_is_used(work: Path, name: str) -> None:
+    # The header's first space ends the checksum; the JSON after it may hold more.
+    write_tree(work, {f"{name}/f": "1", f"{name}/g h": "2", "top": "3"})
+    make_old(work)
+    expected = build_plan(work).data
+    cache_file = hash_cache.cache_file(work.resolve(), os.environ)
+    written = cache_file.read_bytes()
+
+    again = build_plan(work)
+
+    assert again.data == expected
+    assert again.hashed_files == 0
+    assert cache_file.read_bytes() == written  # used, not rewritten
+
+
+def test_marking_a_cache_used_that_another_run_removed_is_no_error(tmp_path: Path) -> None:
+    kept = hash_cache.HashCache(tmp_path / "plans" / "gone.json", tmp_path)
+    kept.mark_used()
+    assert not kept.path.exists()
+
+
+def test_the_cache_folder_is_made_private(work: Path) -> None:
+    write_tree(work, {"a": "1"})
+    build_plan(work)
+    cache_file = hash_cache.cache_file(work.resolve(), os.environ)
+    assert cache_file.parent.stat().st_mode & 0o777 == 0o700
+    assert cache_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_cache_is_written_without_a_flush_to_disk(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A cache cut short by a crash fails its checksum; the flush would cost a third
+    # of a re-plan's extra time.
+    write_tree(work, {"a": "1"})
+    flushed: list[int] = []
+    monkeypatch.setattr(os, "fsync", flushed.append)
+    build_plan(work)
+    assert hash_cache.cache_file(work.resolve(), os.environ).is_file()
+    assert flushed == []
+
+
+def _caches_of(tmp_path: Path, count: int) -> list[Path]:
+    """Plan ``count`` folders, the first used least recently; their cache files."""
+    caches = []
+    for index in range(count):
+        folder = tmp_path / f"job{index}"
+        write_tree(folder, {"a": "x" * (10 * index)})
+        build_plan(folder)
+        caches.append(hash_cache.cache_file(folder.resolve(), os.environ))
+        os.utime(caches[-1], ns=(OLD_NS + index, OLD_NS + index))
+    return caches
+
+
+def test_the_byte_bound_keeps_caches_up_to_exactly_max_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caches = _caches_of(tmp_path, 3)
+    sizes = [cache.stat().st_size for cache in caches]
+    monkeypatch.setattr(hash_cache, "MAX_BYTES", sizes[1] + sizes[2])
+
+    hash_cache._evict(caches[2])
+
+    assert sorted(caches[0].parent.iterdir()) == sorted(caches[1:])
+
+
+def test_the_cache_folder_bound_never_follows_nor_removes_a_symlink(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caches = _caches_of(tmp_path, 2)
+    outside = tmp_path / "outside.json"
+    outside.write_text("{}")
+    link = caches[0].parent / "link.json"
+    link.symlink_to(outside)
+    os.utime(link, ns=(OLD_NS - 1, OLD_NS - 1), follow_symlinks=False)  # the oldest
+    monkeypatch.setattr(hash_cache, "MAX_FILES", 2)
+
+    hash_cache._evict(caches[1])
+
+    assert set(caches[0].parent.iterdir()) == {link, *caches}
+    assert outside.read_text() == "{}"
+
+
+def test_a_cache_another_run_evicts_meanwhile_is_passed_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caches = _caches_of(tmp_path, 3)
+    scandir = os.scandir
+
+    class RacingScandir:
+        """The folder's entries, one of them removed once listed, before its stat."""
+
+        def __init__(self, path: Any) -> None:
+            with scandir(path) as entries:
+                self.entries = list(entries)
+            caches[0].unlink()
+
+        def __enter__(self) -> Any:
+            return iter(self.entries)
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    monkeypatch.setattr(os, "scandir", RacingScandir)
+    monkeypatch.setattr(hash_cache, "MAX_FILES", 1)
+
+    hash_cache._evict(caches[2])
+
+    assert list(caches[2].parent.iterdir()) == [caches[2]]
+
+
+def test_a_cache_another_run_removes_first_is_no_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caches = _caches_of(tmp_path, 3)
+    unlink = os.unlink
+
+    def racing_unlink(path: Any) -> None:
+        unlink(path)  # another run, a moment before
+        unlink(path)
+
+    monkeypatch.setattr(os, "unlink", racing_unlink)
+    monkeypatch.setattr(hash_cache, "MAX_FILES", 1)
+
+    hash_cache._evict(caches[2])
+
+    assert list(caches[2].parent.iterdir()) == [caches[2]]
+
+
+@pytest.mark.parametrize("body", [[], "files", {"files": ["not", "a", "mapping"]}, {}])
+def test_a_sealed_files_line_that_is_not_a_mapping_of_files_is_not_used(
+    work: Path, body: Any
+) -> None:
+    expected, cache_file = cached_workspace(work, 3)
+    header, _ = read_cache(cache_file)
+    files = orjson.dumps(body) + b"\n"
+    line = orjson.dumps({**header, "body": hashlib.sha256(files).hexdigest()})
+    cache_file.write_bytes(hashlib.sha256(line).hexdigest().encode() + b" " + line + b"\n" + files)
+
+    built = build_plan(work)
+
+    assert built.data == expected
+    assert built.hashed_files == 3
+    assert build_plan(work).hashed_files == 0  # rewritten whole
+
+
+def test_the_cache_of_another_folder_is_not_used_even_for_the_same_files(
+    tmp_path: Path,
+) -> None:
+    # The folder moved (its files keep their inodes and times) and its old cache was
+    # copied to where the new path's cache goes: the cache names the folder it is for.
+    before = tmp_path / "before"
+    expected, cache_file = cached_workspace(before, 3)
+    forge(cache_file, seal=True)
+    after = tmp_path / "after"
+    before.rename(after)
+    moved = hash_cache.cache_file(after.resolve(), os.environ)
+    moved.write_bytes(cache_file.read_bytes())
+
+    built = build_plan(after)
+
+    assert built.data == expected
+    assert FORGED.encode() not in built.data
