@@ -4,14 +4,17 @@ replaced; the cache folder is bounded, the least recently used caches going firs
 
 from __future__ import annotations
 
-import hashlib
+import itertools
 import os
+from array import array
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from acp_cli.files import forget_oldest
 from acp_cli.workspace import build_plan
 from acp_cli.workspace import cache as hash_cache
 from tests.support.built_plans import sha
@@ -241,6 +244,16 @@ def test_the_cache_is_written_without_a_flush_to_disk(
     assert flushed == []
 
 
+def evict_beside(cache_file: Path) -> None:
+    """Bound the cache folder as writing ``cache_file`` does (``HashCache.save``)."""
+    forget_oldest(
+        cache_file.parent,
+        keep_files=hash_cache.MAX_FILES,
+        keep_bytes=hash_cache.MAX_BYTES,
+        spare=cache_file,
+    )
+
+
 def _caches_of(tmp_path: Path, count: int) -> list[Path]:
     """Plan ``count`` folders, the first used least recently; their cache files."""
     caches = []
@@ -260,7 +273,7 @@ def test_the_byte_bound_keeps_caches_up_to_exactly_max_bytes(
     sizes = [cache.stat().st_size for cache in caches]
     monkeypatch.setattr(hash_cache, "MAX_BYTES", sizes[1] + sizes[2])
 
-    hash_cache._evict(caches[2])
+    evict_beside(caches[2])
 
     assert sorted(caches[0].parent.iterdir()) == sorted(caches[1:])
 
@@ -276,7 +289,7 @@ def test_the_cache_folder_bound_never_follows_nor_removes_a_symlink(
     os.utime(link, ns=(OLD_NS - 1, OLD_NS - 1), follow_symlinks=False)  # the oldest
     monkeypatch.setattr(hash_cache, "MAX_FILES", 2)
 
-    hash_cache._evict(caches[1])
+    evict_beside(caches[1])
 
     assert set(caches[0].parent.iterdir()) == {link, *caches}
     assert outside.read_text() == "{}"
@@ -305,7 +318,7 @@ def test_a_cache_another_run_evicts_meanwhile_is_passed_over(
     monkeypatch.setattr(os, "scandir", RacingScandir)
     monkeypatch.setattr(hash_cache, "MAX_FILES", 1)
 
-    hash_cache._evict(caches[2])
+    evict_beside(caches[2])
 
     assert list(caches[2].parent.iterdir()) == [caches[2]]
 
@@ -323,20 +336,110 @@ def test_a_cache_another_run_removes_first_is_no_error(
     monkeypatch.setattr(os, "unlink", racing_unlink)
     monkeypatch.setattr(hash_cache, "MAX_FILES", 1)
 
-    hash_cache._evict(caches[2])
+    evict_beside(caches[2])
 
     assert list(caches[2].parent.iterdir()) == [caches[2]]
 
 
-@pytest.mark.parametrize("body", [[], "files", {"files": ["not", "a", "mapping"]}, {}])
-def test_a_sealed_files_line_that_is_not_a_mapping_of_files_is_not_used(
-    work: Path, body: Any
-) -> None:
+Edit = Callable[[list[bytes], dict[str, Any]], None]
+
+
+def _names_one_more(sections: list[bytes], header: dict[str, Any]) -> None:
+    header["names"] += 1
+
+
+def _key_cut(sections: list[bytes], header: dict[str, Any]) -> None:
+    sections[3] = sections[3][:-1]
+
+
+def _length_cut(sections: list[bytes], header: dict[str, Any]) -> None:
+    sections[2] = sections[2][:-8]
+
+
+def _length_not_whole(sections: list[bytes], header: dict[str, Any]) -> None:
+    sections[2] = sections[2][:-1]
+
+
+def _length_negative(sections: list[bytes], header: dict[str, Any]) -> None:
+    lengths = array("q", sections[2])
+    lengths[0], lengths[1] = -1, lengths[0] + lengths[1] + 1
+    sections[2] = lengths.tobytes()
+
+
+def _entry_longer(sections: list[bytes], header: dict[str, Any]) -> None:
+    sections[1] += b"x"
+
+
+def _verified_cut(sections: list[bytes], header: dict[str, Any]) -> None:
+    sections[4] = sections[4][:-1]
+
+
+def _name_more(sections: list[bytes], header: dict[str, Any]) -> None:
+    sections[0] += b"\0extra"
+
+
+def _four_sections(sections: list[bytes], header: dict[str, Any]) -> None:
+    sections[3:5] = [sections[3] + sections[4]]
+
+
+def _index_short(sections: list[bytes], header: dict[str, Any]) -> None:
+    header["index"] = [1, 2, 3]
+
+
+def _index_negative(sections: list[bytes], header: dict[str, Any]) -> None:
+    header["index"] = [1, 2, 3, -4]
+
+
+def _written_not_int(sections: list[bytes], header: dict[str, Any]) -> None:
+    header["written_ns"] = float(header["written_ns"])
+
+
+def _folders_not_mapping(sections: list[bytes], header: dict[str, Any]) -> None:
+    header["folders"] = list(header["folders"].items())
+
+
+def _other_format(sections: list[bytes], header: dict[str, Any]) -> None:
+    header["format"] = hash_cache.FORMAT - 1
+
+
+def resealed(cache_file: Path, edit: Edit) -> None:
+    """Rewrite the cache file's sections or header with ``edit``, then its lengths
+    and checksums as acp writes them, as a program that knows the format would."""
+    line, body = cache_file.read_bytes().split(b"\n", 1)
+    header = orjson.loads(line.partition(b" ")[2])
+    ends = list(itertools.accumulate(header["sections"]))
+    sections = [body[start:end] for start, end in zip([0, *ends], ends, strict=False)]
+    edit(sections, header)
+    data = b"".join(sections)
+    header |= {"body": sha(data), "sections": [len(section) for section in sections]}
+    text = orjson.dumps(header)
+    cache_file.write_bytes(sha(text).encode() + b" " + text + b"\n" + data)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        _names_one_more,
+        _key_cut,
+        _length_cut,
+        _length_not_whole,
+        _length_negative,
+        _entry_longer,
+        _verified_cut,
+        _name_more,
+        _four_sections,
+        _index_short,
+        _index_negative,
+        _written_not_int,
+        _folders_not_mapping,
+        _other_format,
+    ],
+)
+def test_a_sealed_cache_whose_sections_do_not_agree_is_not_used(work: Path, edit: Edit) -> None:
     expected, cache_file = cached_workspace(work, 3)
-    header, _ = read_cache(cache_file)
-    files = orjson.dumps(body) + b"\n"
-    line = orjson.dumps({**header, "body": hashlib.sha256(files).hexdigest()})
-    cache_file.write_bytes(hashlib.sha256(line).hexdigest().encode() + b" " + line + b"\n" + files)
+    resealed(cache_file, lambda sections, header: None)
+    assert build_plan(work).hashed_files == 0  # the control: resealed as it was, used
+    resealed(cache_file, edit)
 
     built = build_plan(work)
 

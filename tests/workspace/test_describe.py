@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from acp_cli.workspace import describe
-from acp_cli.workspace.cache import stat_key
+from acp_cli.workspace.cache import NO_KEY, stat_key
 from acp_cli.workspace.describe import Chunk, Context, _State, describe_chunk
 from acp_cli.workspace.folders import FolderChain
 from tests.support.git_oracle import write_tree
@@ -77,7 +77,7 @@ def serve(work: Path, tasks: list[Any], check: Any = None) -> list[list[tuple[in
 
     thread = threading.Thread(target=parent)
     thread.start()
-    describe._work(theirs, Context(os.fsencode(work), None), os.getppid())
+    describe._work(theirs, Context(os.fsencode(work)), os.getppid())
     thread.join()
     return received
 
@@ -98,19 +98,23 @@ def test_a_worker_describes_each_task_until_the_parent_closes_the_pipe(
             )
         )
 
-    received = serve(work, [[b"a", b"sub/b"], "big", "bigger", [b"a"]], check)
+    two = ([b"a", b"sub/b"], [NO_KEY, NO_KEY])
+    received = serve(work, [two, "big", "bigger", ([b"a"], [NO_KEY])], check)
 
     chunk, big, bigger, again = received
-    state = _State.load(Context(os.fsencode(work), None), on_block=lambda count: None)
+    state = _State.load(Context(os.fsencode(work)), on_block=lambda count: None)
     # The chunk's few bytes are reported with its result, not on their own.
-    assert chunk == [(3, describe_chunk([b"a", b"sub/b"], state))]
+    assert chunk == [(3, describe_chunk(*two, state))]
     # A big file: its bytes as a progress message once REPORT_BYTES are read, then the hash.
-    for messages, content in ((big, b"x" * 5000), (bigger, b"y" * 5001)):
+    for messages, name, content in ((big, "big", b"x" * 5000), (bigger, "bigger", b"y" * 5001)):
         [(read, progress), (unsent, (sha, size, key))] = messages
         assert (read, progress, unsent) == (len(content), None, 0)
         assert (sha, size) == (hashlib.sha256(content).hexdigest(), len(content))
-        assert key.startswith(f"{len(content)} ")
-    assert again == [(1, describe_chunk([b"a"], state))]
+        info = os.lstat(work / name)
+        assert key == stat_key(
+            info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev
+        )
+    assert again == [(1, describe_chunk([b"a"], [NO_KEY], state))]
     assert ignored == [True] * 4
 
 
@@ -126,7 +130,7 @@ def test_a_worker_below_the_report_size_sends_its_bytes_with_the_result(
 
 @pytest.mark.usefixtures("signals_restored")
 def test_a_worker_failure_is_sent_with_its_traceback(work: Path) -> None:
-    [[(read, failure)]] = serve(work, [[42]])  # not a path: a bug in the parent
+    [[(read, failure)]] = serve(work, [([42], [NO_KEY])])  # not a path: a bug in the parent
     assert read == 0
     assert isinstance(failure, describe._Failure)
     assert failure.text.startswith("Traceback (most recent call last):")
@@ -137,7 +141,7 @@ def test_a_worker_failure_is_sent_with_its_traceback(work: Path) -> None:
 def test_an_idle_worker_whose_parent_is_gone_stops(work: Path) -> None:
     ours, theirs = multiprocessing.Pipe()
     # The parent given is not this process's: the worker sees it gone within a second.
-    describe._work(theirs, Context(os.fsencode(work), None), os.getppid() + 1)
+    describe._work(theirs, Context(os.fsencode(work)), os.getppid() + 1)
     assert not ours.poll()  # it sent nothing
     ours.close()
 
@@ -146,8 +150,8 @@ def test_an_idle_worker_whose_parent_is_gone_stops(work: Path) -> None:
 
 
 def chunk_of(work: Path, *names: bytes) -> Chunk:
-    state = _State.load(Context(os.fsencode(work), None), on_block=lambda count: None)
-    return describe_chunk(list(names), state)
+    state = _State.load(Context(os.fsencode(work)), on_block=lambda count: None)
+    return describe_chunk(list(names), [NO_KEY] * len(names), state)
 
 
 def test_a_path_that_cannot_be_read_is_an_error_naming_it(work: Path) -> None:
@@ -217,42 +221,6 @@ def test_an_os_error_without_strerror_is_named_by_its_text() -> None:
     assert unreadable == ("Cannot read a\\xff: odd.", UNREADABLE_HINT)
 
 
-def test_a_malformed_cached_hash_is_hashed_again_and_only_that_one(work: Path) -> None:
-    write_tree(work, {"a": "1", "b": "2", "c": "3", "d": "4"})
-    entries: list[dict[str, Any]] = [
-        {"mode": describe.MODE_SYMLINK, "path": "l", "sha256": "not hex", "size": 1},
-        {"mode": describe.MODE_FILE, "path": "a", "sha256": "0" * 64, "size": 1},
-        {"mode": describe.MODE_FILE, "path": "b", "sha256": "0" * 64, "size": 1},
-        {"mode": describe.MODE_FILE, "path": "c", "sha256": "C" * 64, "size": 1},
-        {"mode": describe.MODE_FILE, "path": "d", "sha256": "0" * 63 + "X", "size": 1},
-    ]
-    hashed: dict[str, str] = {"b": "key "}
-    buffer = bytearray(describe.BLOCK)
-    with FolderChain(os.fsencode(work)) as folders:
-        error = describe._hash_malformed(entries, hashed, folders, buffer, lambda count: None)
-    assert error is None
-    assert [entry["sha256"] for entry in entries] == [
-        "not hex",  # a symlink's is never from the cache
-        "0" * 64,
-        "0" * 64,
-        hashlib.sha256(b"3").hexdigest(),
-        hashlib.sha256(b"4").hexdigest(),
-    ]
-    assert sorted(hashed) == ["b", "c", "d"]
-
-
-def test_a_malformed_cached_hash_of_a_file_gone_since_is_an_error(work: Path) -> None:
-    entries: list[dict[str, Any]] = [
-        {"mode": describe.MODE_FILE, "path": "gone", "sha256": "x" * 64, "size": 1}
-    ]
-    with FolderChain(os.fsencode(work)) as folders:
-        error = describe._hash_malformed(
-            entries, {}, folders, bytearray(describe.BLOCK), lambda count: None
-        )
-    reason = "cannot read it: No such file or directory"
-    assert error == (f"Cannot plan gone: {reason}.", UNREADABLE_HINT)
-
-
 def test_a_name_that_is_not_utf8_is_an_error_naming_it(work: Path) -> None:
     write_tree(work, {"a": "1"})
     chunk = chunk_of(work, b"a", b"bad-\xff", b"z")
@@ -273,7 +241,9 @@ def test_paths_gone_since_git_listed_them_are_left_out_and_the_rest_described(
     assert chunk.files == 3
     assert chunk.regular_files == 2
     assert chunk.total_bytes == 2 + 3 + len("target-of-9")
-    assert b'"path":"link"' in chunk.entries
+    # An entry per name, empty for each gone one.
+    assert [entry != b"" for entry in chunk.entries] == [False, True, False, True, True, False]
+    assert b'"path":"link"' in chunk.entries[4]
 
 
 class Progress:
@@ -289,11 +259,9 @@ class Progress:
 
 def test_a_big_file_gone_before_its_turn_is_an_error_naming_it(work: Path) -> None:
     write_tree(work, {"a": "1", "big": "x" * 100, "bigger": "y" * 200})
-    state = _State.load(
-        Context(os.fsencode(work), None), on_block=lambda count: None, defer_from=100
-    )
-    chunk = describe_chunk([b"a", b"big", b"bigger"], state)
-    assert chunk.deferred == (("big", 100), ("bigger", 200))
+    state = _State.load(Context(os.fsencode(work)), on_block=lambda count: None, defer_from=100)
+    chunk = describe_chunk([b"a", b"big", b"bigger"], [NO_KEY] * 3, state)
+    assert chunk.deferred == (("big", 100, 1), ("bigger", 200, 2))
     (work / "bigger").unlink()
 
     [failed] = describe._hash_deferred_here({0: chunk}, state, Progress())
@@ -313,14 +281,13 @@ def test_a_cached_hash_is_trusted_only_for_a_file_older_than_the_racy_window(
     info = os.lstat(work / "a")
     key = stat_key(info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
     recorded = "f" * 64  # what the cache says; the file's true hash differs
-    state = _State(
+    context = Context(
         os.fsencode(work),
-        {"a": key + recorded},
-        info.st_mtime_ns + after_mtime,  # files changed before this are trusted
-        lambda count: None,
-        describe.BIG,
+        trusted_before_ns=info.st_mtime_ns + after_mtime,  # files changed before: trusted
     )
-    chunk = describe_chunk([b"a"], state)
+    state = _State.load(context, on_block=lambda count: None, defer_from=describe.BIG)
+    chunk = describe_chunk([b"a"], [key + bytes.fromhex(recorded)], state)
     sha = recorded if trusted else hashlib.sha256(b"1").hexdigest()
-    assert f'"sha256":"{sha}"'.encode() in chunk.entries
+    [entry] = chunk.entries
+    assert f'"sha256":"{sha}"'.encode() in entry
     assert chunk.hashed_files == (0 if trusted else 1)
