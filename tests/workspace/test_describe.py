@@ -129,6 +129,17 @@ def test_a_worker_below_the_report_size_sends_its_bytes_with_the_result(
 
 
 @pytest.mark.usefixtures("signals_restored")
+def test_a_worker_leaves_the_big_files_of_its_chunk_to_tasks_of_their_own(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_tree(work, {"a": "1", "big": "x" * 100, "small": "y" * 99})
+    monkeypatch.setattr(describe, "BIG", 100)
+    [[(_, chunk)]] = serve(work, [[b"a", b"big", b"small"]])
+    assert chunk.deferred == (("big", 100),)
+    assert chunk.hashed_files == 2
+
+
+@pytest.mark.usefixtures("signals_restored")
 def test_a_worker_failure_is_sent_with_its_traceback(work: Path) -> None:
     [[(read, failure)]] = serve(work, [([42], [NO_KEY])])  # not a path: a bug in the parent
     assert read == 0
