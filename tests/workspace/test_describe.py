@@ -134,8 +134,8 @@ def test_a_worker_leaves_the_big_files_of_its_chunk_to_tasks_of_their_own(
 ) -> None:
     write_tree(work, {"a": "1", "big": "x" * 100, "small": "y" * 99})
     monkeypatch.setattr(describe, "BIG", 100)
-    [[(_, chunk)]] = serve(work, [[b"a", b"big", b"small"]])
-    assert chunk.deferred == (("big", 100),)
+    [[(_, chunk)]] = serve(work, [([b"a", b"big", b"small"], [NO_KEY] * 3)])
+    assert chunk.deferred == (("big", 100, 1),)
     assert chunk.hashed_files == 2
 
 

@@ -311,8 +311,9 @@ def test_the_git_started_early_for_dir_is_the_one_listing_uses(
     # The console script starts git while Python imports (early.start); build_plan
     # takes those processes rather than starting its own, and ends none unused.
     write_tree(work, {"a": "", "b/c": ""})
-    if inside_git:
+    if inside_git:  # with an index, for git diff-files to read
         git(work, "init", "--quiet")
+        git(work, "add", "a")
     ended: list[object] = []
     end = early.end
 
@@ -323,7 +324,9 @@ def test_the_git_started_early_for_dir_is_the_one_listing_uses(
     monkeypatch.setattr(early, "end", spy_end)
     early.start(["push", "plan", str(work)], os.environ)
     try:
-        assert set(early._started) == {early.LOCATE, early.LIST}
+        # In a git work tree, git's witness of which tracked files changed too.
+        expected = {early.LOCATE, early.LIST, *([early.DIFF] if inside_git else [])}
+        assert set(early._started) == expected
         built = build_plan(work)
         assert early._started == {}
     finally:
