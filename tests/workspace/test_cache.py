@@ -18,7 +18,7 @@ from acp_cli.files import forget_oldest
 from acp_cli.workspace import build_plan
 from acp_cli.workspace import cache as hash_cache
 from tests.support.built_plans import sha
-from tests.support.git_oracle import plan_paths, write_tree
+from tests.support.git_oracle import git, plan_paths, write_tree
 from tests.support.hash_cache import read_cache, sealed_cache
 from tests.support.paths import REPO
 
@@ -465,3 +465,28 @@ def test_the_cache_of_another_folder_is_not_used_even_for_the_same_files(
 
     assert built.data == expected
     assert FORGED.encode() not in built.data
+
+
+def test_a_cache_holding_names_the_plan_leaves_out_is_used(work: Path) -> None:
+    # A tracked file deleted from the work tree and a submodule are named by git's
+    # listing but planned by nobody: their entries in the cache are empty (length 0).
+    write_tree(work, {"a": "1", "gone": "2", "sub/f": "3"})
+    git(work, "init", "--quiet")
+    git(work, "-C", "sub", "init", "--quiet")
+    git(work, "-C", "sub", "add", "f")
+    git(work, "-C", "sub", "commit", "--quiet", "-m", "sub")
+    git(work, "add", "a", "gone", "sub")
+    (work / "gone").unlink()
+    make_old(work)
+    expected = build_plan(work)
+    cache_file = hash_cache.cache_file(work.resolve(), os.environ)
+    _, sections = read_cache(cache_file)
+    assert sorted(sections["verified"]) == ["a", "gone", "sub"]
+    assert sorted(sections["entries"]) == ["a"]  # none for the others
+    written = cache_file.read_bytes()
+
+    again = build_plan(work)
+
+    assert (again.data, again.skipped) == (expected.data, expected.skipped)
+    assert again.hashed_files == 0
+    assert cache_file.read_bytes() == written  # used, not rewritten
