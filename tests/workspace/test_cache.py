@@ -467,22 +467,24 @@ def test_the_cache_of_another_folder_is_not_used_even_for_the_same_files(
     assert FORGED.encode() not in built.data
 
 
-def test_a_cache_holding_names_the_plan_leaves_out_is_used(work: Path) -> None:
+@pytest.mark.parametrize("planned", [["a"], []])  # none: the entries section is empty
+def test_a_cache_holding_names_the_plan_leaves_out_is_used(work: Path, planned: list[str]) -> None:
     # A tracked file deleted from the work tree and a submodule are named by git's
     # listing but planned by nobody: their entries in the cache are empty (length 0).
-    write_tree(work, {"a": "1", "gone": "2", "sub/f": "3"})
+    write_tree(work, {"gone": "2", "sub/f": "3", **dict.fromkeys(planned, "1")})
     git(work, "init", "--quiet")
     git(work, "-C", "sub", "init", "--quiet")
     git(work, "-C", "sub", "add", "f")
     git(work, "-C", "sub", "commit", "--quiet", "-m", "sub")
-    git(work, "add", "a", "gone", "sub")
+    git(work, "add", *planned, "gone", "sub")
     (work / "gone").unlink()
     make_old(work)
     expected = build_plan(work)
     cache_file = hash_cache.cache_file(work.resolve(), os.environ)
-    _, sections = read_cache(cache_file)
-    assert sorted(sections["verified"]) == ["a", "gone", "sub"]
-    assert sorted(sections["entries"]) == ["a"]  # none for the others
+    header, sections = read_cache(cache_file)
+    assert sorted(sections["verified"]) == [*planned, "gone", "sub"]
+    assert sorted(sections["entries"]) == planned  # none for the others
+    assert (header["sections"][1] == 0) == (not planned)
     written = cache_file.read_bytes()
 
     again = build_plan(work)
