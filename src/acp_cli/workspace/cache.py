@@ -81,7 +81,7 @@ def stat_key(size: int, mtime_ns: int, ctime_ns: int, inode: int, device: int) -
 
 def cache_file(root: Path, env: Mapping[str, str]) -> Path:
     """Where the cache of the workspace at ``root`` (resolved) lives."""
-    key = hashlib.sha256(os.fsencode(root)).hexdigest()[:32]
+    key = hashlib.sha256(os.fsencode(root)).hexdigest()[:32]  # pragma: no mutate: any length
     return cache_dir(env).expanduser() / "plans" / f"{key}.json"
 
 
@@ -189,7 +189,7 @@ class HashCache:
         """Whether only this user can have written the cache file of stat ``info``:
         the file and its folder are the user's and writable by no one else."""
         if os.name != "posix":  # pragma: no cover - Windows has ACLs, not mode bits
-            return True
+            return True  # pragma: no mutate: not run on POSIX
         return only_ours(info) and only_ours(self.path.parent.stat())
 
     def save(self, described: Described) -> None:
@@ -223,7 +223,7 @@ class HashCache:
             # Not flushed to disk: a cache cut short by a crash fails its checksum and
             # is ignored, and the flush costs a third of a re-plan's extra time.
             data = b"".join((checksum, b" ", header, b"\n", *sections))
-            write_atomic(self.path, data, durable=False)
+            write_atomic(self.path, data, durable=False)  # pragma: no mutate: None is False
             forget_oldest(
                 self.path.parent, keep_files=MAX_FILES, keep_bytes=MAX_BYTES, spare=self.path
             )
