@@ -108,7 +108,7 @@ class Described:
 
     def sizes(self) -> Sequence[int]:
         """The size in each key."""
-        if sys.byteorder == "big":  # pragma: no cover, no mutate - most machines are little-endian
+        if sys.byteorder == "big":  # pragma: no cover, no mutate block - most machines are little-endian
             return [KEY.unpack_from(self.keys, at)[0] for at in range(0, len(self.keys), KEY_SIZE)]
         return memoryview(self.keys).cast("q")[:: KEY_SIZE // 8]
 
@@ -237,13 +237,13 @@ def _numbers(data: memoryview) -> array[int]:
     numbers = array("q")
     if len(data) % 8 == 0:
         numbers.frombytes(data)
-        if sys.byteorder == "big":  # pragma: no cover, no mutate - written little-endian
+        if sys.byteorder == "big":  # pragma: no cover, no mutate block - written little-endian
             numbers.byteswap()
     return numbers
 
 
 def _little_endian(sizes: array[int]) -> bytes:
-    if sys.byteorder == "big":  # pragma: no cover, no mutate - most machines are little-endian
+    if sys.byteorder == "big":  # pragma: no cover, no mutate block - most machines are little-endian
         sizes = array("q", sizes)
         sizes.byteswap()
     return sizes.tobytes()
