@@ -108,7 +108,7 @@ class Described:
 
     def sizes(self) -> Sequence[int]:
         """The size in each key."""
-        if sys.byteorder == "big":  # pragma: no cover, no mutate block - most machines are little-endian
+        if sys.byteorder == "big":  # pragma: no cover, no mutate block - little-endian here
             return [KEY.unpack_from(self.keys, at)[0] for at in range(0, len(self.keys), KEY_SIZE)]
         return memoryview(self.keys).cast("q")[:: KEY_SIZE // 8]
 
@@ -243,7 +243,7 @@ def _numbers(data: memoryview) -> array[int]:
 
 
 def _little_endian(sizes: array[int]) -> bytes:
-    if sys.byteorder == "big":  # pragma: no cover, no mutate block - most machines are little-endian
+    if sys.byteorder == "big":  # pragma: no cover, no mutate block - little-endian here
         sizes = array("q", sizes)
         sizes.byteswap()
     return sizes.tobytes()
