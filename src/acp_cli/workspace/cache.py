@@ -156,7 +156,7 @@ class HashCache:
         ends = list(itertools.accumulate(header["sections"]))
         # Views, not copies, of what is only sliced.
         names, entries, lengths, keys, verified = (
-            memoryview(body)[start:end] for start, end in zip([0, *ends], ends, strict=False)
+            memoryview(body)[start:end] for start, end in itertools.pairwise([0, *ends])
         )
         found = Described(
             names=bytes(names),
