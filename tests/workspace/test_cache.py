@@ -492,3 +492,18 @@ def test_a_cache_holding_names_the_plan_leaves_out_is_used(work: Path, planned: 
     assert (again.data, again.skipped) == (expected.data, expected.skipped)
     assert again.hashed_files == 0
     assert cache_file.read_bytes() == written  # used, not rewritten
+
+
+def test_the_cache_of_a_workspace_with_no_name_is_used(work: Path) -> None:
+    # git lists nothing: a cache of no names, whose folders part still spares the
+    # next run reading the folders.
+    (work / "empty").mkdir(parents=True)
+    make_old(work)
+    first = build_plan(work)
+    header, _ = read_cache(hash_cache.cache_file(work.resolve(), os.environ))
+    assert (first.folders_read, header["names"]) == (1, 0)
+
+    again = build_plan(work)
+
+    assert again.data == first.data
+    assert again.folders_read == 0
