@@ -174,7 +174,7 @@ class HashCache:
             and len(keys) == count * KEY_SIZE
             and (found.names.count(b"\0") + 1 if count else 0) == count
             and sum(found.lengths) == len(entries)
-            and min(found.lengths, default=0) >= 0
+            and min(found.lengths, default=0) >= 0  # pragma: no mutate: default=1 too
         ):
             return found
         return EMPTY
