@@ -12,6 +12,7 @@ import json
 import math
 import os
 import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -358,10 +359,13 @@ def test_chunked_path_with_nested_arrays_of_objects_that_look_alike() -> None:
 
 
 @pytest.mark.usefixtures("small_chunks")
-def test_two_arrays_cut_alike_are_read_in_one_piece() -> None:
+@pytest.mark.parametrize("dirs_first", [False, True])
+def test_two_arrays_cut_alike_are_read_in_one_piece(dirs_first: bool) -> None:
     # The cut between objects of "files" also occurs in "dirs": chunks of one array
-    # would run into the other, so the fast path steps aside.
-    document = {"files": [{"a": i} for i in range(100)], "dirs": [{"a": i} for i in range(3)]}
+    # would run into the other, so the fast path steps aside, whichever comes first.
+    files = [{"a": i} for i in range(100)]
+    dirs = [{"a": i} for i in range(3)]
+    document = {"dirs": dirs, "files": files} if dirs_first else {"files": files, "dirs": dirs}
     text = json.dumps(document).encode()
 
     assert signature._chunked_digest(text, "plan.json") is None
@@ -429,6 +433,8 @@ def test_chunked_path_keeps_the_nesting_limit_of_the_whole_document() -> None:
     ("outer", "inner", "valid", "chunked"),
     [
         (760, 200, True, True),  # orjson writes the elements
+        (772, 30, True, True),  # the deepest array chunked: its elements' objects at 1024
+        (773, 30, True, False),
         (700, 320, True, True),  # too deep for orjson: measured, then written in Python
         (700, 330, False, False),
         (800, 200, True, False),  # the array itself is too deep for chunks
@@ -537,3 +543,266 @@ def test_long_stretches_outside_the_chunks_are_read_in_one_piece(
 
     assert signature._chunked_digest(text, "plan.json") is None
     assert sign_plan_bytes(text, "plan.json") == reference_signature(document)
+
+
+@pytest.mark.parametrize(
+    ("value", "depth"),
+    [(0, 0), ("x", 0), ([], 1), ({}, 1), ([[]], 2), ({"a": [{}]}, 3), ([1, [2, [3]], {}], 3)],
+)
+def test_depth_counts_the_levels_of_nesting(value: Any, depth: int) -> None:
+    assert signature._depth(value) == depth
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_chunks_orjson_can_write_are_never_written_in_python(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The pure-Python writer is for what orjson refuses (integers from 2^53, deep
+    # nesting): taking it for every chunk gives the same bytes, ten times slower.
+    def refuse(value: Any) -> bytes:
+        raise AssertionError("canonical_python called for a chunk orjson can write")
+
+    monkeypatch.setattr(signature, "canonical_python", refuse)
+    document = {"files": [{"path": f"f\u00e9{i}", "size": i, "mtime": i / 3} for i in range(200)]}
+    text = json.dumps(document, indent=1).encode()
+
+    assert signature._chunked_digest(text, "plan.json") is not None
+    assert sign_plan_bytes(text, "plan.json") == reference_signature(document)
+
+
+def _one_line(document: Any) -> bytes:
+    return json.dumps(document, ensure_ascii=False).encode()
+
+
+def _line_breaks_inside_elements(document: Any) -> bytes:
+    # "}, {" stays on one line, so an element's first keys share the line its chunk
+    # starts on, and lines end before it.
+    return (
+        _one_line(document).replace(b', "size"', b',\n "size"').replace(b', "files"', b',\n"files"')
+    )
+
+
+@pytest.mark.usefixtures("small_chunks")
+@pytest.mark.parametrize(
+    "layout",
+    [
+        _one_line,
+        lambda document: b"\n" + _one_line(document),  # a blank first line
+        _line_breaks_inside_elements,
+        lambda document: json.dumps(document, indent=1, ensure_ascii=False).encode(),
+    ],
+    ids=["one line", "after a blank line", "line breaks inside elements", "indented"],
+)
+def test_a_duplicate_in_any_element_is_located_as_the_whole_document_parse_does(
+    layout: Callable[[Any], bytes],
+) -> None:
+    document = {
+        "version": 1,
+        "files": [{"path": f"d\u00e9/f{i}", "mode": 420, "size": i} for i in range(40)],
+    }
+    text = layout(document)
+    assert signature._chunked_digest(text, "plan.json") is not None
+    for element in range(40):
+        at = text.index(f'/f{element}"'.encode())
+        broken = text[:at] + text[at:].replace(b'"mode": 420', b'"mode": 420, "\\u006dode": 0', 1)
+
+        with pytest.raises(UsageError) as raised:
+            sign_plan_bytes(broken, "plan.json")
+        with pytest.raises(UsageError) as whole:
+            strict_json.parse_object(broken, "plan.json")
+
+        assert raised.value.message == whole.value.message, element
+        assert raised.value.message.startswith(
+            f'plan.json: duplicate key "mode" at $.files[{element}] (line '
+        )
+
+
+def _cut_in(text: bytes) -> bytes:
+    """The bytes between two elements that the chunked path cuts at."""
+    middle = signature._CUT.search(text, len(text) // 2)
+    assert middle is not None
+    return middle.group()
+
+
+def assert_chunked_up_to_the_scan_limit(
+    monkeypatch: pytest.MonkeyPatch, document: Any, text: bytes, scanned: int
+) -> None:
+    """With ``_MAX_SCAN`` at ``scanned`` the chunked path is taken, one below it not;
+    the signature is right either way."""
+    for limit, chunked in ((scanned, True), (scanned - 1, False)):
+        monkeypatch.setattr(signature, "_MAX_SCAN", limit)
+        assert (signature._chunked_digest(text, "plan.json") is not None) == chunked
+        assert sign_plan_bytes(text, "plan.json") == reference_signature(document)
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_the_first_cut_may_lie_as_far_as_the_scan_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    document = {"head": ["x" * 10] * 100, "files": [{"path": f"f{i}"} for i in range(100)]}
+    text = json.dumps(document).encode()
+    first = text.find(_cut_in(text))
+
+    assert_chunked_up_to_the_scan_limit(monkeypatch, document, text, first)
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_the_last_element_may_end_as_far_as_the_scan_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Elements longer than a chunk: each chunk is one element, the last one starting
+    # after the last cut; its "]" is found by a scan of at most _MAX_SCAN bytes.
+    files = [{"path": f"{i:0>250}"} for i in range(20)] + [{"path": "y" * 1000}]
+    document = {"files": files}
+    text = json.dumps(document).encode()
+    cut = _cut_in(text)
+    last_element = text.rfind(cut) + cut.index(b",") + 1
+    scanned = text.rindex(b"]") - last_element
+
+    assert_chunked_up_to_the_scan_limit(monkeypatch, document, text, scanned)
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_an_array_of_objects_cut_otherwise_is_not_taken_for_the_plans() -> None:
+    # "root" holds objects too, but its elements are not separated by the cut found
+    # in "files" (another first key): only the array that cut separates is chunked.
+    document = {"root": [{"a": 1}, {"a": 2}], "files": [{"path": f"f{i}"} for i in range(100)]}
+    text = json.dumps(document).encode()
+
+    assert signature._chunked_digest(text, "plan.json") is not None
+    assert sign_plan_bytes(text, "plan.json") == reference_signature(document)
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_the_scan_for_the_array_reaches_a_chunk_past_the_first_cut() -> None:
+    # The first cut is between the objects of a nested array (a.b); the plan's array,
+    # shallower, is found if its first cut starts within _CHUNK bytes of that one.
+    def text_with(pad: int) -> bytes:
+        files = ", ".join(f'{{"k": {i}}}' for i in range(100))
+        head = '{"a": {"b": [{"k": 1}, {"k": 2}]}, "pad": "' + "x" * pad + '", '
+        return f'{head}"files": [{files}]}}'.encode()
+
+    cut = b'}, {"k":'
+    unpadded = text_with(0)
+    first = unpadded.find(cut)
+    plan_array_cut = unpadded.find(cut, unpadded.index(b'"files"'))
+    reach = first + signature._CHUNK - plan_array_cut
+
+    assert signature._chunked_digest(text_with(reach), "plan.json") is not None
+    assert signature._chunked_digest(text_with(reach + 1), "plan.json") is None
+    for text in (text_with(reach), text_with(reach + 1)):
+        assert sign_plan_bytes(text, "plan.json") == reference_signature(json.loads(text))
+
+
+class ChunkSpy:
+    """Records what the chunked path parses: each piece's length and element count,
+    and where ``_array_close_after`` found the array's end."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.pieces: list[tuple[int, int | None]] = []
+        self.closes: list[int | None] = []
+        chunk, close_after = signature._canonical_chunk, signature._array_close_after
+
+        def spy_chunk(raw: memoryview, array_depth: int) -> tuple[bytes, int, bool] | None:
+            result = chunk(raw, array_depth)
+            self.pieces.append((len(raw), None if result is None else result[1]))
+            return result
+
+        def spy_close(data: bytes, start: int) -> int | None:
+            found = close_after(data, start)
+            self.closes.append(found)
+            return found
+
+        monkeypatch.setattr(signature, "_canonical_chunk", spy_chunk)
+        monkeypatch.setattr(signature, "_array_close_after", spy_close)
+
+    def elements(self) -> int:
+        """How many elements the pieces that parsed held."""
+        return sum(count for _, count in self.pieces if count is not None)
+
+
+@pytest.mark.usefixtures("small_chunks")
+@pytest.mark.parametrize("size", ["at the threshold", "below it"])
+def test_plans_from_min_chunked_bytes_take_the_chunked_path(
+    monkeypatch: pytest.MonkeyPatch, size: str
+) -> None:
+    document = {"files": [{"path": f"f{i}"} for i in range(100)]}
+    text = json.dumps(document).encode()
+    monkeypatch.setattr(signature, "_MIN_CHUNKED", len(text) + (size == "below it"))
+    spy = ChunkSpy(monkeypatch)
+
+    assert sign_plan_bytes(text, "plan.json") == reference_signature(document)
+    assert spy.elements() == (100 if size == "at the threshold" else 0)
+
+
+@pytest.mark.usefixtures("small_chunks")
+@pytest.mark.parametrize("where", ["first", "just before the middle"])
+def test_the_array_chunked_is_the_one_across_the_middle_of_the_file(
+    monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    # A smaller array of objects before the plan's: reading it in chunks would give
+    # the same signature, without the gain.
+    files = [{"path": f"f{i}"} for i in range(100)]
+    small = [{"a": 1}, {"a": 2}]
+    if where == "first":
+        document: dict[str, Any] = {"small": small, "files": files}
+    else:
+        pad = "x" * (len(json.dumps(files)) - 40)
+        document = {"pad": pad, "small": small, "files": files}
+    text = json.dumps(document).encode()
+    if where != "first":
+        assert len(text) // 3 < text.index(b'}, {"a"') < len(text) // 2
+    spy = ChunkSpy(monkeypatch)
+
+    assert sign_plan_bytes(text, "plan.json") == reference_signature(document)
+    assert spy.elements() == 100
+
+
+@pytest.mark.usefixtures("small_chunks")
+@pytest.mark.parametrize("key", ["a,b", "a, {b", '"a,"', "\\,"])
+def test_a_first_key_holding_a_comma_is_cut_after_the_elements_comma(
+    monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    document = {"files": [{key: i, "path": f"f{i}"} for i in range(100)]}
+    text = json.dumps(document).encode()
+    spy = ChunkSpy(monkeypatch)
+
+    assert signature._chunked_digest(text, "plan.json") is not None
+    assert sign_plan_bytes(text, "plan.json") == reference_signature(document)
+    assert spy.elements() == 200  # each call above reads the 100 elements
+
+
+@pytest.mark.usefixtures("small_chunks")
+@pytest.mark.parametrize(
+    "separators", [(",", ":"), (", ", ": "), (" ,\n ", " : ")], ids=["compact", "spaced", "odd"]
+)
+def test_the_arrays_end_is_found_first_from_the_last_cut(
+    monkeypatch: pytest.MonkeyPatch, separators: tuple[str, str]
+) -> None:
+    # Then the chunks are hashed as they come, none kept: the first search, from
+    # the last cut, finds the same "]" as the last chunk's.
+    document = {"files": [{"path": f"f{i}", "n": [i]} for i in range(100)], "z": [1]}
+    item, key = separators
+    text = json.dumps(document, separators=(item.replace("\\n", "\n"), key)).encode()
+    close = text.index(b"]", text.rindex(b'"path"'))
+    close = text.index(b"]", close + 1)  # past the "n" array of the last element
+    spy = ChunkSpy(monkeypatch)
+
+    assert sign_plan_bytes(text, "plan.json") == reference_signature(document)
+    assert spy.closes == [close, close]
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_a_cut_inside_an_element_moves_to_the_next_cut_not_further(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Nested arrays of lookalike objects: the cut after _CHUNK bytes may fall inside an
+    # element; the next one is tried, and the pieces stay about _CHUNK bytes long.
+    entries = [{"path": f"f{i}", "children": [{"path": "x"}, {"path": "y"}]} for i in range(200)]
+    document = {"files": entries}
+    text = json.dumps(document, separators=(",", ":")).encode()
+    spy = ChunkSpy(monkeypatch)
+
+    assert sign_plan_bytes(text, "plan.json") == reference_signature(document)
+    assert spy.elements() == 200
+    assert any(count is None for _, count in spy.pieces), "no cut fell inside an element"
+    element = len(json.dumps(entries[0], separators=(",", ":")))
+    assert max(length for length, _ in spy.pieces) < signature._CHUNK + 2 * element

@@ -6,7 +6,8 @@ mutmut reads its settings from the pyproject.toml of the folder it runs in, and
 keeps its results in the folder `mutants/` there. So that each module is tested
 with its own fast test files (mutmut has no per-module test selection) and keeps
 its own results between runs, each module gets a folder `.mutation/MODULE/`
-holding links to src/ and tests/ and a pyproject.toml whose [tool.mutmut] is the
+holding links to src/, tests/ and the files listed in ``also_copy`` (which
+the tests read), and a pyproject.toml whose [tool.mutmut] is the
 shared one plus this module's file and the test files listed for it under
 [tool.acp.mutation-tests] in the repository's pyproject.toml.
 
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import tomlkit
 
@@ -37,6 +39,12 @@ MUTMUT = str(Path(sys.executable).parent / "mutmut")
 def module_file(module: str) -> str:
     """The source file of MODULE ("settings", "workspace/cache") relative to REPO."""
     return f"src/acp_cli/{module.removesuffix('.py')}.py"
+
+
+def mutmut_also_copies(pyproject: Any) -> list[str]:
+    """The repository's files that mutmut copies next to the tests (``also_copy``):
+    those the tests read through ``tests.support.paths.REPO``, such as README.md."""
+    return [str(path) for path in pyproject["tool"]["mutmut"].get("also_copy", [])]
 
 
 def prepare(module: str) -> Path:
@@ -54,7 +62,7 @@ def prepare(module: str) -> Path:
         )
     folder = WORK / name.replace("/", "-")
     folder.mkdir(parents=True, exist_ok=True)
-    for link in ("src", "tests"):
+    for link in ("src", "tests", *mutmut_also_copies(pyproject)):
         target = folder / link
         if not target.is_symlink():
             target.symlink_to(REPO / link)

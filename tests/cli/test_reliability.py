@@ -336,6 +336,27 @@ def test_every_attempt_sends_the_same_bytes(
     assert b'"plan":{ "b" : [1.50, 1e2],\n "a": "\\u00e9 \xc3\xa9" }' in (bodies[0] or b"")
 
 
+@pytest.mark.parametrize(
+    "faults",
+    [
+        # Error answers after which the emulator keeps the connection open.
+        [{"status": 503}, {"status": 502}, {"status": 429, "retryAfter": "1"}],
+        [{"status": 503}, {"drop": True}, {"status": 500}],
+    ],
+)
+def test_every_attempt_opens_its_own_connection(
+    emulator: Emulator, api_env: dict[str, str], plan: str, faults: list[dict[str, Any]]
+) -> None:
+    # transport._client keeps no connection: a retry never rides the connection that
+    # just failed, though the server would keep it (tests/emulator/test_controls.py).
+    emulator.queue_faults(faults)
+    run = prepare("--plan", plan, "-o", "id", env=api_env)
+    assert run.code == 0, run.stderr
+    sent = emulator.requests()
+    assert [r.status for r in sent] == [f.get("status") for f in faults] + [201]
+    assert len({r.connection_id for r in sent}) == 4
+
+
 def test_a_201_lost_to_a_dropped_connection_then_200_is_shown_as_reused(
     emulator: Emulator, api_env: dict[str, str], plan: str
 ) -> None:

@@ -129,6 +129,7 @@ def test_requests_are_recorded_exactly(http: httpx.Client, emu: Emulator) -> Non
     assert ("ACP-Device-Id", "dev-1") in recorded.headers  # spelling kept
     assert recorded.json() == {"plan": {"files": ["a"]}, "planSignature": "sha256:x"}
     assert recorded.request_id.startswith("req_")
+    assert recorded.connection_id.startswith("conn_")
 
     listed = http.get("/_emulator/requests").json()["requests"]
     assert len(listed) == 1
@@ -137,11 +138,27 @@ def test_requests_are_recorded_exactly(http: httpx.Client, emu: Emulator) -> Non
     assert entry["bodyLength"] == len(body)
     assert entry["bodySha256"] == hashlib.sha256(body).hexdigest()
     assert entry["target"] == recorded.target
+    assert entry["connectionId"] == recorded.connection_id
     assert entry["fault"] is None
     assert RecordedRequest.from_json(entry) == recorded
 
     assert http.delete("/_emulator/requests").json() == {"requests": []}
     assert emu.requests() == []
+
+
+def test_each_request_names_the_connection_it_came_on(emu: Emulator) -> None:
+    # Two requests on one kept-alive connection (an injected error answer keeps it
+    # too), then one on a new connection.
+    emu.queue_fault(status=503)
+    with httpx.Client(base_url=emu.url, timeout=5) as first:
+        assert first.get("/v1/a").status_code == 503
+        first.get("/v1/b")
+    with httpx.Client(base_url=emu.url, timeout=5) as second:
+        second.get("/v1/c")
+    kept_1, kept_2, new = emu.requests()
+    assert [r.target for r in (kept_1, kept_2, new)] == ["/v1/a", "/v1/b", "/v1/c"]
+    assert kept_1.connection_id == kept_2.connection_id
+    assert new.connection_id != kept_1.connection_id
 
 
 def test_an_oversized_body_is_recorded_as_unread(make_emulator: Callable[..., Emulator]) -> None:

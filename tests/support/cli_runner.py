@@ -78,6 +78,21 @@ def reset_keyring_backend() -> None:
         keyring.core.init_backend()
 
 
+def process_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of an `acp` subprocess: the test's, plus ``env``, with the folder
+    of the acp_cli this process imported first on PYTHONPATH, so that the console
+    script runs the code under test: the same, except under `make mutation`, whose
+    mutants (the mutated copy, and MUTANT_UNDER_TEST) then reach the subprocess too."""
+    import acp_cli
+
+    full_env = {**os.environ, **(env or {})}
+    source = str(Path(acp_cli.__file__).parent.parent)
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        part for part in (source, full_env.get("PYTHONPATH", "")) if part
+    )
+    return full_env
+
+
 def run_acp_process(
     *args: str,
     env: Mapping[str, str] | None = None,
@@ -85,7 +100,7 @@ def run_acp_process(
     timeout: float = 60,
 ) -> Run:
     """Run the installed `acp` console script with the test's environment (plus ``env``)."""
-    full_env = {**os.environ, **(env or {})}
+    full_env = process_env(env)
     data = stdin.encode() if isinstance(stdin, str) else stdin
     done = subprocess.run(
         [str(ACP), *args],

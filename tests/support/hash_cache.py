@@ -34,7 +34,8 @@ def read_cache(cache_file: Path) -> tuple[dict[str, Any], Sections]:
     sizes = array("q", lengths)
     starts = list(itertools.accumulate(sizes, initial=0))
     files, planned = {}, {}
-    for at, name in enumerate(names.decode().split("\0")):
+    listed = names.decode().split("\0") if names else []  # "" is no name, not one
+    for at, name in enumerate(listed):
         key = keys[at * KEY_SIZE : (at + 1) * KEY_SIZE]
         if key != NO_KEY:
             files[name] = " ".join(map(str, KEY.unpack_from(key))) + " " + key[KEY.size :].hex()
@@ -44,7 +45,7 @@ def read_cache(cache_file: Path) -> tuple[dict[str, Any], Sections]:
     return header, {
         "files": files,
         "entries": planned,
-        "verified": dict(zip(names.decode().split("\0"), map(str, verified), strict=True)),
+        "verified": dict(zip(listed, map(str, verified), strict=True)),
     }
 
 

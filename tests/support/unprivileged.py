@@ -14,7 +14,7 @@ import os
 import subprocess
 from collections.abc import Mapping
 
-from tests.support.cli_runner import ACP, Run
+from tests.support.cli_runner import ACP, Run, process_env
 
 _PR_CAPBSET_DROP = 24
 _CAP_DAC_OVERRIDE = 1
@@ -35,7 +35,7 @@ def run_acp_unprivileged(*args: str, env: Mapping[str, str] | None = None) -> Ru
     done = subprocess.run(
         [str(ACP), *args],
         capture_output=True,
-        env={**os.environ, **(env or {})},
+        env=process_env(env),
         timeout=60,
         check=False,
         preexec_fn=_drop_permission_overrides if os.geteuid() == 0 else None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from acp_cli.errors import UsageError
-from acp_cli.workspace import build_plan
+from acp_cli.workspace import SkippedPath, build_plan, early
 from tests.support.git_oracle import (
     acpignore_listing,
     fresh_repository_listing,
@@ -176,6 +177,30 @@ def test_excluded_special_files_and_nested_repositories_are_not_reported(work: P
     assert built.skipped == ()
 
 
+@pytest.mark.parametrize("inside_git", [False, True])
+@pytest.mark.parametrize("specials_first", [True, False])  # the folders list them in turn
+def test_special_files_gitignore_ignores_are_not_reported(
+    work: Path, inside_git: bool, specials_first: bool
+) -> None:
+    def make_specials() -> None:
+        for name in ("p.tmp", "sub/q.tmp", "sub/kept", "z.tmp"):
+            os.mkfifo(work / name)
+
+    (work / "sub").mkdir()
+    if specials_first:
+        make_specials()
+    write_tree(work, {".gitignore": "*.tmp\n", "a": "1", "sub/b": "2"})
+    if not specials_first:
+        make_specials()
+    if inside_git:
+        git(work, "init", "--quiet")
+
+    built = build_plan(work)
+
+    assert plan_paths(built) == {".gitignore", "a", "sub/b"}
+    assert built.skipped == (SkippedPath("sub/kept", "a FIFO"),)
+
+
 NAMES = ["a", "b.py", "c.txt", "d", "node_modules", "build"]
 PATTERNS = [
     "*",
@@ -248,8 +273,65 @@ def test_random_trees_and_rules_give_gits_set(
         assert plan_paths(built) == expected
 
 
-def test_an_exclude_pattern_with_a_line_break_is_refused(work: Path) -> None:
-    write_tree(work, {"a": "", "b": ""})
+@pytest.mark.parametrize("pattern", ["a\nb", "a\rb", "a\0b", "\n"])
+@pytest.mark.parametrize("entries", [True, False])
+def test_an_exclude_pattern_with_a_line_break_is_refused(
+    work: Path, pattern: str, entries: bool
+) -> None:
+    if entries:
+        write_tree(work, {"a": "", "b": ""})
 
-    with pytest.raises(UsageError, match="line break"):
-        build_plan(work, excludes=["a\nb"])
+    with pytest.raises(UsageError) as refused:
+        build_plan(work, excludes=["*.log", pattern])
+
+    assert refused.value.message == (
+        f"The exclude pattern {pattern!r} holds a line break, which a gitignore pattern cannot."
+    )
+    assert refused.value.hint == "Give one pattern per --exclude option."
+
+
+def test_the_users_git_template_does_not_reach_the_scratch_repository(
+    work: Path, tmp_path: Path
+) -> None:
+    # Outside git the files are those of a fresh repository with no info/exclude,
+    # whatever init.templateDir would put in one.
+    template = tmp_path / "template"
+    write_tree(template, {"info/exclude": "secret.txt\n"})
+    git(work, "config", "--global", "init.templateDir", str(template))
+    write_tree(work, {"a": "", "secret.txt": ""})
+
+    assert plan_paths(build_plan(work)) == {"a", "secret.txt"}
+    assert plan_paths(build_plan(work, excludes=["a"])) == {"secret.txt"}
+
+
+@pytest.mark.parametrize("inside_git", [True, False])
+def test_the_git_started_early_for_dir_is_the_one_listing_uses(
+    work: Path, monkeypatch: pytest.MonkeyPatch, inside_git: bool
+) -> None:
+    # The console script starts git while Python imports (early.start); build_plan
+    # takes those processes rather than starting its own, and ends none unused.
+    write_tree(work, {"a": "", "b/c": ""})
+    if inside_git:  # with an index, for git diff-files to read
+        git(work, "init", "--quiet")
+        git(work, "add", "a")
+    ended: list[object] = []
+    end = early.end
+
+    def spy_end(process: subprocess.Popen[bytes]) -> None:
+        ended.append(process)
+        end(process)
+
+    monkeypatch.setattr(early, "end", spy_end)
+    early.start(["push", "plan", str(work)], os.environ)
+    try:
+        # In a git work tree, git's witness of which tracked files changed too.
+        expected = {early.LOCATE, early.LIST, *([early.DIFF] if inside_git else [])}
+        assert set(early._started) == expected
+        built = build_plan(work)
+        assert early._started == {}
+    finally:
+        early.discard()
+
+    assert plan_paths(built) == {"a", "b/c"}
+    # Outside git the early listing is not the fresh repository's: it alone is ended.
+    assert len(ended) == (0 if inside_git else 1)

@@ -252,7 +252,11 @@ def test_a_corrupt_index_is_refused_and_the_rebuild_hint_works(work: Path) -> No
         build_plan(work)
 
     assert refused.value.hint is not None
-    command = refused.value.hint.rpartition("lost): ")[2]
+    index = work / ".git" / "index"
+    command = f"mv {index} {index}.corrupt && git -C {work} reset"
+    assert refused.value.hint == (
+        f"Rebuild the index from the last commit (changes staged since are lost): {command}"
+    )
     subprocess.run(["sh", "-c", command], check=True, capture_output=True)  # as a user would
     assert plan_paths(build_plan(work)) == git_listing(work) == {"a", "b"}
 

@@ -1,9 +1,10 @@
 """The log of API requests the emulator received, so tests can check their exact shape.
 
-Only API requests are recorded (not ``/_emulator/`` controls), with the raw
-request target, the headers in the order and spelling they arrived in, and the
-body bytes. Bodies are kept up to a total budget: past it the oldest entries
-are forgotten, so a benchmark pushing large plans cannot exhaust memory.
+Only API requests are recorded (not ``/_emulator/`` controls), with the
+connection they came on, the raw request target, the headers in the order and
+spelling they arrived in, and the body bytes. Bodies are kept up to a total
+budget: past it the oldest entries are forgotten, so a benchmark pushing large
+plans cannot exhaust memory.
 """
 
 from __future__ import annotations
@@ -31,9 +32,12 @@ class RecordedRequest:
     ``body`` is None when it was never read (refused as too large, or a
     ``reset`` fault). ``status`` is None when no answer was sent (a ``drop`` or
     ``reset`` fault, or the client went away). ``fault`` is the fault applied, if any.
+    ``connection_id`` names the TCP connection the request came on: requests that
+    share one came on one kept-alive connection.
     """
 
     request_id: str
+    connection_id: str
     received_at: str
     method: str
     target: str
@@ -61,6 +65,7 @@ class RecordedRequest:
         """The JSON form served by ``GET /_emulator/requests``."""
         return {
             "requestId": self.request_id,
+            "connectionId": self.connection_id,
             "receivedAt": self.received_at,
             "method": self.method,
             "target": self.target,
@@ -79,6 +84,7 @@ class RecordedRequest:
         encoded = data.get("bodyBase64")
         return cls(
             request_id=data["requestId"],
+            connection_id=data["connectionId"],
             received_at=data["receivedAt"],
             method=data["method"],
             target=data["target"],

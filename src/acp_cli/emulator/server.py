@@ -141,6 +141,8 @@ class _Handler(BaseHTTPRequestHandler):
     # Idle keep-alive connections and stalled uploads give up after this long.
     timeout = 60
 
+    _connection_id = ""  # this connection's, made by setup()
+
     # Per-request state, reset by _begin().
     _request_id = ""
     _started = 0.0
@@ -165,7 +167,9 @@ class _Handler(BaseHTTPRequestHandler):
     # --- connection and request life cycle ---------------------------------
 
     def setup(self) -> None:
-        """Register the connection, so a stopping emulator can close it."""
+        """Name the connection (in the request log), and register it, so a stopping
+        emulator can close it."""
+        self._connection_id = "conn_" + secrets.token_hex(8)
         super().setup()
         self._server.track(self.connection)
 
@@ -512,6 +516,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._server.state.requests.append(
             RecordedRequest(
                 request_id=self._request_id,
+                connection_id=self._connection_id,
                 received_at=self._received_at,
                 method=self.command or "",
                 target=self.path,

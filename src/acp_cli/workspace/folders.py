@@ -25,6 +25,8 @@ _FOLDER_FLAGS = (
     | getattr(os, "O_NOFOLLOW", 0)
     | getattr(os, "O_CLOEXEC", 0)
 )
+# DIR itself may be named through a symlink (every caller gives it resolved, though).
+_ROOT_FLAGS = _FOLDER_FLAGS & ~getattr(os, "O_NOFOLLOW", 0)
 # A component that is missing, a symlink or a file: nothing below it is in the workspace.
 NOT_A_FOLDER = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP})
 
@@ -34,7 +36,7 @@ class FolderChain:
 
     def __init__(self, root: bytes) -> None:
         self._names: list[bytes] = []
-        self._fds = [os.open(root, _FOLDER_FLAGS & ~getattr(os, "O_NOFOLLOW", 0))]
+        self._fds = [os.open(root, _ROOT_FLAGS)]
 
     def __enter__(self) -> FolderChain:
         return self

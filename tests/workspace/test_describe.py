@@ -1,0 +1,304 @@
+"""`describe`: the worker's protocol (run here, in-process, so that what it does is
+seen), and every error and skip reason whole, one table per class."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import signal
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from acp_cli.workspace import describe
+from acp_cli.workspace.cache import NO_KEY, stat_key
+from acp_cli.workspace.describe import Chunk, Context, _State, describe_chunk
+from acp_cli.workspace.folders import FolderChain
+from tests.support.git_oracle import write_tree
+
+UNREADABLE_HINT = "Fix its permissions, or leave it out with .acpignore or --exclude."
+CHANGING_HINT = "Stop whatever writes to it, or leave it out with .acpignore or --exclude."
+LONG = "n" * 300  # longer than a file name may be: ENAMETOOLONG
+
+
+@pytest.mark.parametrize(
+    ("exitcode", "how"),
+    [
+        (-9, "was killed by SIGKILL, most likely by the system's out-of-memory killer"),
+        (-15, "was killed by SIGTERM"),
+        (-200, "was killed by signal 200"),
+        (1, "ended with status 1"),
+        (0, "ended with status 0"),
+        (None, "ended with status None"),
+    ],
+)
+def test_a_worker_that_died_is_named_with_how(exitcode: int | None, how: str) -> None:
+    died = describe._worker_died(exitcode)
+    assert died.message == f"A worker process that hashed files {how}; no plan was written."
+    assert died.hint == "Free some memory or stop what killed it, then run the command again."
+
+
+# --- the worker, in this process ------------------------------------------------------
+
+
+@pytest.fixture
+def signals_restored() -> Iterator[None]:
+    """The worker ignores the signals that end a run; give this process its own back."""
+    names = ("SIGINT", "SIGTERM", "SIGHUP")
+    saved = {name: signal.getsignal(getattr(signal, name)) for name in names}
+    yield
+    for name, handler in saved.items():
+        signal.signal(getattr(signal, name), handler)
+
+
+def serve(work: Path, tasks: list[Any], check: Any = None) -> list[list[tuple[int, Any]]]:
+    """Run ``describe._work`` here, sending it ``tasks`` from a thread standing for the
+    parent: the messages received for each task, up to and with its result."""
+    ours, theirs = multiprocessing.Pipe()
+    received: list[list[tuple[int, Any]]] = []
+
+    def parent() -> None:
+        try:
+            for task in tasks:
+                ours.send(task)
+                messages = [ours.recv()]
+                while messages[-1][1] is None:
+                    messages.append(ours.recv())
+                received.append(messages)
+                if check is not None:
+                    check()
+        finally:
+            ours.close()
+
+    thread = threading.Thread(target=parent)
+    thread.start()
+    describe._work(theirs, Context(os.fsencode(work)), os.getppid())
+    thread.join()
+    return received
+
+
+@pytest.mark.usefixtures("signals_restored")
+def test_a_worker_describes_each_task_until_the_parent_closes_the_pipe(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_tree(work, {"a": "1", "sub/b": "22", "big": "x" * 5000, "bigger": "y" * 5001})
+    monkeypatch.setattr(describe, "REPORT_BYTES", 5000)
+    ignored: list[bool] = []
+
+    def check() -> None:  # while the worker runs: Ctrl-C and the like are the parent's
+        ignored.append(
+            all(
+                signal.getsignal(getattr(signal, name)) == signal.SIG_IGN
+                for name in ("SIGINT", "SIGTERM", "SIGHUP")
+            )
+        )
+
+    two = ([b"a", b"sub/b"], [NO_KEY, NO_KEY])
+    received = serve(work, [two, "big", "bigger", ([b"a"], [NO_KEY])], check)
+
+    chunk, big, bigger, again = received
+    state = _State.load(Context(os.fsencode(work)), on_block=lambda count: None)
+    # The chunk's few bytes are reported with its result, not on their own.
+    assert chunk == [(3, describe_chunk(*two, state))]
+    # A big file: its bytes as a progress message once REPORT_BYTES are read, then the hash.
+    for messages, name, content in ((big, "big", b"x" * 5000), (bigger, "bigger", b"y" * 5001)):
+        [(read, progress), (unsent, (sha, size, key))] = messages
+        assert (read, progress, unsent) == (len(content), None, 0)
+        assert (sha, size) == (hashlib.sha256(content).hexdigest(), len(content))
+        info = os.lstat(work / name)
+        assert key == stat_key(
+            info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev
+        )
+    assert again == [(1, describe_chunk([b"a"], [NO_KEY], state))]
+    assert ignored == [True] * 4
+
+
+@pytest.mark.usefixtures("signals_restored")
+def test_a_worker_below_the_report_size_sends_its_bytes_with_the_result(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_tree(work, {"big": "x" * 4999})
+    monkeypatch.setattr(describe, "REPORT_BYTES", 5000)
+    [[(read, (sha, size, _))]] = serve(work, ["big"])
+    assert (read, sha, size) == (4999, hashlib.sha256(b"x" * 4999).hexdigest(), 4999)
+
+
+@pytest.mark.usefixtures("signals_restored")
+def test_a_worker_leaves_the_big_files_of_its_chunk_to_tasks_of_their_own(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_tree(work, {"a": "1", "big": "x" * 100, "small": "y" * 99})
+    monkeypatch.setattr(describe, "BIG", 100)
+    [[(_, chunk)]] = serve(work, [([b"a", b"big", b"small"], [NO_KEY] * 3)])
+    assert chunk.deferred == (("big", 100, 1),)
+    assert chunk.hashed_files == 2
+
+
+@pytest.mark.usefixtures("signals_restored")
+def test_a_worker_failure_is_sent_with_its_traceback(work: Path) -> None:
+    [[(read, failure)]] = serve(work, [([42], [NO_KEY])])  # not a path: a bug in the parent
+    assert read == 0
+    assert isinstance(failure, describe._Failure)
+    assert failure.text.startswith("Traceback (most recent call last):")
+    assert "AttributeError" in failure.text
+
+
+@pytest.mark.usefixtures("signals_restored")
+def test_an_idle_worker_whose_parent_is_gone_stops(work: Path) -> None:
+    ours, theirs = multiprocessing.Pipe()
+    # The parent given is not this process's: the worker sees it gone within a second.
+    describe._work(theirs, Context(os.fsencode(work)), os.getppid() + 1)
+    assert not ours.poll()  # it sent nothing
+    ours.close()
+
+
+# --- errors and skips ------------------------------------------------------------------
+
+
+def chunk_of(work: Path, *names: bytes) -> Chunk:
+    state = _State.load(Context(os.fsencode(work)), on_block=lambda count: None)
+    return describe_chunk(list(names), [NO_KEY] * len(names), state)
+
+
+def test_a_path_that_cannot_be_read_is_an_error_naming_it(work: Path) -> None:
+    write_tree(work, {"a": "1"})
+    chunk = chunk_of(work, b"a", LONG.encode(), b"z")
+    assert chunk.error == (f"Cannot read {LONG}: File name too long.", UNREADABLE_HINT)
+    assert chunk.files == 1  # what came before it; nothing after
+
+
+def test_a_symlink_whose_text_is_not_utf8_is_an_error_naming_it(work: Path) -> None:
+    (work / "link").symlink_to(os.fsdecode(b"target-\xff"))
+    chunk = chunk_of(work, b"link")
+    assert chunk.error == (
+        "Cannot plan link: its link text is not valid UTF-8, which JSON cannot hold.",
+        "Rename it, or leave it out with .acpignore or --exclude.",
+    )
+
+
+def test_a_symlink_replaced_by_a_file_before_it_is_read_is_an_error(work: Path) -> None:
+    # lstat said symlink; then readlink finds a file (swapped in between).
+    write_tree(work, {"was-a-link": "x"})
+    fd = os.open(work, os.O_RDONLY)
+    try:
+        found = describe._describe_other(b"was-a-link", "was-a-link", b"was-a-link", fd, 0o120777)
+    finally:
+        os.close(fd)
+    assert found == ("Cannot read was-a-link: Invalid argument.", UNREADABLE_HINT)
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [
+        (stat.S_IFDIR, "a folder"),
+        (stat.S_IFIFO, "a FIFO"),
+        (stat.S_IFSOCK, "a socket"),
+        (stat.S_IFCHR, "a character device"),
+        (stat.S_IFBLK, "a block device"),
+        (0, "a special file"),  # a type this system does not name
+    ],
+)
+def test_each_kind_of_path_a_plan_cannot_hold_is_skipped_with_its_name(
+    mode: int, reason: str
+) -> None:
+    assert describe._describe_other(b"x", "x", b"x", -1, mode) == ("skip", reason)
+
+
+def test_hash_in_refuses_a_folder_that_became_a_symlink_or_cannot_be_opened(
+    work: Path, tmp_path: Path
+) -> None:
+    write_tree(work, {"real/f": "1"})
+    (work / "link").symlink_to("real")
+    buffer = bytearray(describe.BLOCK)
+    with FolderChain(os.fsencode(work)) as folders:
+        moved = describe.hash_in(folders, "link/f", buffer, lambda count: None)
+        too_long = describe.hash_in(folders, f"{LONG}/f", buffer, lambda count: None)
+        gone = describe.hash_in(folders, "real/gone", buffer, lambda count: None)
+        found = describe.hash_in(folders, "real/f", buffer, lambda count: None)
+    assert moved == ("it was moved while acp read it", CHANGING_HINT)
+    assert too_long == ("cannot read it: File name too long", UNREADABLE_HINT)
+    assert gone == ("cannot read it: No such file or directory", UNREADABLE_HINT)
+    assert found[:2] == (hashlib.sha256(b"1").hexdigest(), 1)
+
+
+def test_an_os_error_without_strerror_is_named_by_its_text() -> None:
+    assert describe._os_reason(OSError("odd")) == ("cannot read it: odd", UNREADABLE_HINT)
+    unreadable = describe._unreadable(b"a\xff", OSError("odd"))
+    assert unreadable == ("Cannot read a\\xff: odd.", UNREADABLE_HINT)
+
+
+def test_a_name_that_is_not_utf8_is_an_error_naming_it(work: Path) -> None:
+    write_tree(work, {"a": "1"})
+    chunk = chunk_of(work, b"a", b"bad-\xff", b"z")
+    assert chunk.error == (
+        "Cannot plan bad-\\xff: its name is not valid UTF-8, which JSON cannot hold.",
+        "Rename it, or leave it out with .acpignore or --exclude.",
+    )
+    assert chunk.files == 1
+
+
+def test_paths_gone_since_git_listed_them_are_left_out_and_the_rest_described(
+    work: Path,
+) -> None:
+    write_tree(work, {"b": "22", "d/e": "333"})
+    (work / "link").symlink_to("target-of-9")
+    chunk = chunk_of(work, b"a-gone", b"b", b"c-gone/x", b"d/e", b"link", b"z-gone")
+    assert chunk.error is None
+    assert chunk.files == 3
+    assert chunk.regular_files == 2
+    assert chunk.total_bytes == 2 + 3 + len("target-of-9")
+    # An entry per name, empty for each gone one.
+    assert [entry != b"" for entry in chunk.entries] == [False, True, False, True, True, False]
+    assert b'"path":"link"' in chunk.entries[4]
+
+
+class Progress:
+    def __init__(self) -> None:
+        self.files = 0
+
+    def advance(self, files: int, hashed_bytes: int) -> None:
+        self.files += files
+
+    def pending(self, hashed_bytes: int) -> None:
+        pass
+
+
+def test_a_big_file_gone_before_its_turn_is_an_error_naming_it(work: Path) -> None:
+    write_tree(work, {"a": "1", "big": "x" * 100, "bigger": "y" * 200})
+    state = _State.load(Context(os.fsencode(work)), on_block=lambda count: None, defer_from=100)
+    chunk = describe_chunk([b"a", b"big", b"bigger"], [NO_KEY] * 3, state)
+    assert chunk.deferred == (("big", 100, 1), ("bigger", 200, 2))
+    (work / "bigger").unlink()
+
+    [failed] = describe._hash_deferred_here({0: chunk}, state, Progress())
+
+    assert failed.error == (
+        "Cannot plan bigger: cannot read it: No such file or directory.",
+        UNREADABLE_HINT,
+    )
+    assert failed.entries == chunk.entries
+
+
+@pytest.mark.parametrize(("after_mtime", "trusted"), [(0, False), (1, True)])
+def test_a_cached_hash_is_trusted_only_for_a_file_older_than_the_racy_window(
+    work: Path, after_mtime: int, trusted: bool
+) -> None:
+    write_tree(work, {"a": "1"})
+    info = os.lstat(work / "a")
+    key = stat_key(info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
+    recorded = "f" * 64  # what the cache says; the file's true hash differs
+    context = Context(
+        os.fsencode(work),
+        trusted_before_ns=info.st_mtime_ns + after_mtime,  # files changed before: trusted
+    )
+    state = _State.load(context, on_block=lambda count: None, defer_from=describe.BIG)
+    chunk = describe_chunk([b"a"], [key + bytes.fromhex(recorded)], state)
+    sha = recorded if trusted else hashlib.sha256(b"1").hexdigest()
+    [entry] = chunk.entries
+    assert f'"sha256":"{sha}"'.encode() in entry
+    assert chunk.hashed_files == (0 if trusted else 1)
