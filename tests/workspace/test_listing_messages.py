@@ -50,6 +50,18 @@ GITFILE = (
             "Make /x/cannot use y a file or remove it (for core.excludesFile: "
             "`git config --global --unset core.excludesFile`).",
         ),
+        (
+            # An older git says no command to run: the hint must still give one.
+            b"fatal: detected dubious ownership in repository at '/r'\n",
+            "detected dubious ownership in repository at '/r'",
+            GENERIC,
+        ),
+        (
+            b"fatal: cannot use /x/y as an exclude file z as an exclude file\n",
+            "cannot use /x/y as an exclude file z as an exclude file",
+            "Make /x/y as an exclude file z a file or remove it (for core.excludesFile: "
+            "`git config --global --unset core.excludesFile`).",
+        ),
     ],
     ids=[
         "error and fatal",
@@ -59,6 +71,8 @@ GITFILE = (
         "not UTF-8",
         "dubious",
         "exclude file",
+        "dubious without git's command",
+        "exclude file named like git's words",
     ],
 )
 def test_a_refusal_names_what_git_said_and_the_way_out(

@@ -168,8 +168,9 @@ class Git:
         ] or [escape(line) for line in lines[:1]]
         message = f"git refused to work in {self.root}: {'; '.join(said) or 'no reason given'}."
         text = "\n".join(said)
-        if "dubious ownership" in text:
-            command = next((escape(line) for line in lines if b"safe.directory" in line), "")
+        generic = f"Run `git -C {self.root} status` to see what git objects to, and fix that."
+        command = next((escape(line) for line in lines if b"safe.directory" in line), None)
+        if "dubious ownership" in text and command:
             hint = f"If you trust that repository, tell git so, then run acp again: {command}"
         elif "not a git repository: " in text or "invalid gitfile format" in text:
             hint = (
@@ -178,7 +179,7 @@ class Git:
                 "worktree), or remove it to plan the folder as one outside git."
             )
         elif " as an exclude file" in text:
-            name = text.partition("cannot use ")[2].partition(" as an exclude file")[0]
+            name = text.partition("cannot use ")[2].rpartition(" as an exclude file")[0]
             hint = (
                 f"Make {name} a file or remove it (for core.excludesFile: "
                 "`git config --global --unset core.excludesFile`)."
@@ -191,7 +192,7 @@ class Git:
                 f"mv {index_path} {index_path}.corrupt && git -C {self.root} reset"
             )
         else:
-            hint = f"Run `git -C {self.root} status` to see what git objects to, and fix that."
+            hint = generic
         return UsageError(message, hint=hint)
 
     def warning(self, line: bytes) -> UsageError:
