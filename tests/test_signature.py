@@ -485,24 +485,27 @@ def test_non_bmp_characters_in_values_and_keys(value: Any) -> None:
 
 
 @pytest.mark.usefixtures("small_chunks")
+def duplicate_located_as_whole(text: bytes, after: bytes) -> str:
+    """The error for a duplicate ``mode`` key put into the entry at ``after``, which
+    must say what the strict reader of the whole document says (line, column, key)."""
+    at = text.index(after)
+    broken = text[:at] + text[at:].replace(b'"mode": 420', b'"mode": 420, "\\u006dode": 0', 1)
+    with pytest.raises(UsageError) as raised:
+        sign_plan_bytes(broken, "plan.json")
+    with pytest.raises(UsageError) as whole:
+        strict_json.parse_object(broken, "plan.json")
+    assert raised.value.message == whole.value.message, after
+    return raised.value.message
+
+
 @pytest.mark.parametrize("indent", [None, 1])
 @pytest.mark.parametrize("element", [0, 1, 151, 299])
 def test_a_duplicate_in_a_chunk_is_located_in_the_document(
     indent: int | None, element: int
 ) -> None:
     text = json.dumps(make_plan(300), indent=indent, ensure_ascii=False).encode()
-    at = text.index(f"/f\u00e9{element}.txt".encode())
-    broken = text[:at] + text[at:].replace(b'"mode": 420', b'"mode": 420, "\\u006dode": 0', 1)
-
-    with pytest.raises(UsageError) as raised:
-        sign_plan_bytes(broken, "plan.json")
-    with pytest.raises(UsageError) as whole:
-        strict_json.parse_object(broken, "plan.json")
-
-    assert raised.value.message == whole.value.message
-    assert raised.value.message.startswith(
-        f'plan.json: duplicate key "mode" at $.files[{element}] (line '
-    )
+    message = duplicate_located_as_whole(text, f"/f\u00e9{element}.txt".encode())
+    assert message.startswith(f'plan.json: duplicate key "mode" at $.files[{element}] (line ')
 
 
 @pytest.mark.usefixtures("small_chunks")
@@ -603,18 +606,8 @@ def test_a_duplicate_in_any_element_is_located_as_the_whole_document_parse_does(
     text = layout(document)
     assert signature._chunked_digest(text, "plan.json") is not None
     for element in range(40):
-        at = text.index(f'/f{element}"'.encode())
-        broken = text[:at] + text[at:].replace(b'"mode": 420', b'"mode": 420, "\\u006dode": 0', 1)
-
-        with pytest.raises(UsageError) as raised:
-            sign_plan_bytes(broken, "plan.json")
-        with pytest.raises(UsageError) as whole:
-            strict_json.parse_object(broken, "plan.json")
-
-        assert raised.value.message == whole.value.message, element
-        assert raised.value.message.startswith(
-            f'plan.json: duplicate key "mode" at $.files[{element}] (line '
-        )
+        message = duplicate_located_as_whole(text, f'/f{element}"'.encode())
+        assert message.startswith(f'plan.json: duplicate key "mode" at $.files[{element}] (line ')
 
 
 def _cut_in(text: bytes) -> bytes:
