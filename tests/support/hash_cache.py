@@ -11,7 +11,8 @@ from typing import Any
 
 import orjson
 
-from acp_cli.workspace.cache import KEY, KEY_SIZE, NO_KEY
+from acp_cli.workspace.cache import KEY_SIZE, NO_KEY
+from acp_cli.workspace.hashing import KEY
 from tests.support.built_plans import sha
 
 Sections = dict[str, dict[str, Any]]

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from acp_cli.workspace import describe
-from acp_cli.workspace.cache import NO_KEY, stat_key
+from acp_cli.workspace.cache import NO_KEY
 from acp_cli.workspace.describe import Chunk, Context, _State, describe_chunk
-from acp_cli.workspace.folders import FolderChain
+from acp_cli.workspace.hashing import stat_key
 from tests.support.git_oracle import write_tree
 
 UNREADABLE_HINT = "Fix its permissions, or leave it out with .acpignore or --exclude."
@@ -209,25 +209,7 @@ def test_each_kind_of_path_a_plan_cannot_hold_is_skipped_with_its_name(
     assert describe._describe_other(b"x", "x", b"x", -1, mode) == ("skip", reason)
 
 
-def test_hash_in_refuses_a_folder_that_became_a_symlink_or_cannot_be_opened(
-    work: Path, tmp_path: Path
-) -> None:
-    write_tree(work, {"real/f": "1"})
-    (work / "link").symlink_to("real")
-    buffer = bytearray(describe.BLOCK)
-    with FolderChain(os.fsencode(work)) as folders:
-        moved = describe.hash_in(folders, "link/f", buffer, lambda count: None)
-        too_long = describe.hash_in(folders, f"{LONG}/f", buffer, lambda count: None)
-        gone = describe.hash_in(folders, "real/gone", buffer, lambda count: None)
-        found = describe.hash_in(folders, "real/f", buffer, lambda count: None)
-    assert moved == ("it was moved while acp read it", CHANGING_HINT)
-    assert too_long == ("cannot read it: File name too long", UNREADABLE_HINT)
-    assert gone == ("cannot read it: No such file or directory", UNREADABLE_HINT)
-    assert found[:2] == (hashlib.sha256(b"1").hexdigest(), 1)
-
-
 def test_an_os_error_without_strerror_is_named_by_its_text() -> None:
-    assert describe._os_reason(OSError("odd")) == ("cannot read it: odd", UNREADABLE_HINT)
     unreadable = describe._unreadable(b"a\xff", OSError("odd"))
     assert unreadable == ("Cannot read a\\xff: odd.", UNREADABLE_HINT)
 

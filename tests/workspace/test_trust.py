@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from acp_cli.errors import UsageError
-from acp_cli.workspace import build_plan, describe
+from acp_cli.workspace import build_plan, describe, hashing
 from tests.support.cli_runner import Run, run_acp
 from tests.support.git_oracle import (
     fresh_repository_listing,
@@ -154,7 +154,7 @@ def test_a_big_file_hashed_on_its_own_is_never_read_through_a_symlinked_folder(
     (work / depth).mkdir(parents=True)
     (work / depth / "big.bin").write_bytes(b"mine")
     path = f"{depth}/big.bin"
-    buffer = bytearray(describe.BLOCK)
+    buffer = bytearray(hashing.BLOCK)
     hashed = describe._hash_big(os.fsencode(work), path, buffer, lambda count: None)
     assert hashed[0] == hashlib.sha256(b"mine").hexdigest()
 
@@ -162,7 +162,7 @@ def test_a_big_file_hashed_on_its_own_is_never_read_through_a_symlinked_folder(
     (work / depth).symlink_to(outside)
     refused = describe._hash_big(os.fsencode(work), path, buffer, lambda count: None)
 
-    assert isinstance(refused, describe.Unhashable)
+    assert isinstance(refused, hashing.Unhashable)
     assert hashlib.sha256(CANARY).hexdigest() not in refused.reason
 
 

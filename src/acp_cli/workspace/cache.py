@@ -42,7 +42,6 @@ import contextlib
 import hashlib
 import itertools
 import os
-import struct
 import sys
 import time
 from array import array
@@ -55,6 +54,7 @@ import orjson
 
 from acp_cli.files import forget_oldest, only_ours, write_atomic
 from acp_cli.settings import cache_dir
+from acp_cli.workspace.hashing import KEY
 
 FORMAT = 3
 RACY_NS = 2_000_000_000
@@ -67,16 +67,9 @@ MAX_BYTES = 256 << 20
 """And at most this many bytes of them (each is about 250 bytes per file planned)."""
 
 
-KEY = struct.Struct("<qqqQQ")
-"""A file's stat in its cache key: size, mtime_ns, ctime_ns, inode, device."""
 KEY_SIZE = KEY.size + 32
 """The bytes of a key: the stat, then the SHA-256."""
 NO_KEY = bytes(KEY_SIZE)
-
-
-def stat_key(size: int, mtime_ns: int, ctime_ns: int, inode: int, device: int) -> bytes:
-    """A file's stat as its cache key starts (``KEY``)."""
-    return KEY.pack(size, mtime_ns, ctime_ns, inode, device)
 
 
 def cache_file(root: Path, env: Mapping[str, str]) -> Path:

@@ -33,21 +33,27 @@ import sys
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import orjson
 
 from acp_cli.errors import UsageError
-from acp_cli.workspace.cache import KEY, NO_KEY, stat_key
+from acp_cli.workspace.cache import NO_KEY
 from acp_cli.workspace.folders import FolderChain
+from acp_cli.workspace.hashing import (
+    BLOCK,
+    KEY,
+    UNREADABLE_HINT,
+    Unhashable,
+    hash_file,
+    hash_in,
+)
 from acp_cli.workspace.listing import escape
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
     from multiprocessing.process import BaseProcess
 
-BLOCK = 1 << 20
-REREADS = 3
 MODE_FILE = "100644"
 MODE_EXECUTABLE = "100755"
 MODE_SYMLINK = "120000"
@@ -69,14 +75,6 @@ START_METHOD: str | None = None
 # In an entry left for a big file: where its SHA-256 and size go.
 _PENDING = b'"sha256":"","size":-1}'
 
-# O_NONBLOCK: a file swapped for a FIFO since its lstat opens without hanging (and
-# fails the S_ISREG check); O_NOFOLLOW: one swapped for a symlink is not followed.
-_OPEN_FLAGS = (
-    os.O_RDONLY
-    | getattr(os, "O_CLOEXEC", 0)
-    | getattr(os, "O_NOFOLLOW", 0)
-    | getattr(os, "O_NONBLOCK", 0)
-)
 FOLDER = "a folder"
 """The skip reason of a listed path that is a folder: a submodule, or a file that
 became one."""
@@ -86,8 +84,6 @@ _SPECIAL_KINDS = (
     (stat.S_ISCHR, "a character device"),
     (stat.S_ISBLK, "a block device"),
 )
-_UNREADABLE_HINT = "Fix its permissions, or leave it out with .acpignore or --exclude."
-_CHANGING_HINT = "Stop whatever writes to it, or leave it out with .acpignore or --exclude."
 _NOT_UTF8_HINT = "Rename it, or leave it out with .acpignore or --exclude."
 
 
@@ -570,7 +566,7 @@ def describe_chunk(names: Sequence[bytes], keys: Sequence[bytes], context: _Stat
             continue
         regular_files += 1
         size, mtime_ns, ctime_ns = info.st_size, info.st_mtime_ns, info.st_ctime_ns
-        key = pack(size, mtime_ns, ctime_ns, info.st_ino, info.st_dev)  # cache.stat_key
+        key = pack(size, mtime_ns, ctime_ns, info.st_ino, info.st_dev)  # hashing.stat_key
         recorded = keys[at]
         # The cache's hash, unless the file changed too recently to trust: racy git
         if mtime_ns < trusted_before_ns and recorded[:stat_size] == key:
@@ -658,80 +654,6 @@ def _describe_other(
     return ("skip", next((label for test, label in _SPECIAL_KINDS if test(mode)), "a special file"))
 
 
-class Unhashable(NamedTuple):
-    """Why a file could not be hashed, and what to do about it."""
-
-    reason: str
-    hint: str
-
-    def error(self, path: str) -> tuple[str, str]:
-        """The (message, hint) of the error naming ``path``."""
-        return f"Cannot plan {path}: {self.reason}.", self.hint
-
-
-def hash_in(
-    folders: FolderChain, path: str, buffer: bytearray, on_block: Callable[[int], None]
-) -> tuple[str, int, bytes] | Unhashable:
-    """``hash_file`` of ``path`` (relative to DIR), opened through ``folders``: never
-    through a symlinked folder on its way."""
-    parent, _, base = path.encode().rpartition(b"/")
-    try:
-        folder_fd = folders.open(parent)
-    except OSError as exc:
-        return _os_reason(exc)
-    if folder_fd is None:
-        return Unhashable("it was moved while acp read it", _CHANGING_HINT)
-    return hash_file(base, buffer, on_block, folder_fd)
-
-
-def hash_file(
-    path: bytes, buffer: bytearray, on_block: Callable[[int], None], dir_fd: int | None = None
-) -> tuple[str, int, bytes] | Unhashable:
-    """The SHA-256, size and stat key (``cache.stat_key``) of the regular file at
-    ``path`` (relative to the folder open as ``dir_fd``, if given), read until it holds
-    still; or why it could not be. ``on_block`` is told the size of each block read."""
-    view = memoryview(buffer)
-    for _ in range(1 + REREADS):
-        try:
-            fd = os.open(path, _OPEN_FLAGS, dir_fd=dir_fd)
-        except OSError as exc:
-            return _os_reason(exc)
-        try:
-            before = os.fstat(fd)
-            if not stat.S_ISREG(before.st_mode):
-                return Unhashable(
-                    "it stopped being a regular file while acp read it", _CHANGING_HINT
-                )
-            digest = hashlib.sha256()
-            remaining = before.st_size
-            while remaining > 0:
-                count = os.readv(fd, [view])
-                if count == 0:
-                    break  # shorter than it was: the fstat after the read says so
-                digest.update(view[:count])
-                remaining -= count
-                on_block(count)
-            after = os.fstat(fd)
-        except OSError as exc:
-            return _os_reason(exc)
-        finally:
-            os.close(fd)
-        if remaining == 0 and (before.st_size, before.st_mtime_ns, before.st_ctime_ns) == (
-            after.st_size,
-            after.st_mtime_ns,
-            after.st_ctime_ns,
-        ):
-            key = stat_key(
-                before.st_size, before.st_mtime_ns, before.st_ctime_ns, before.st_ino, before.st_dev
-            )
-            return digest.hexdigest(), before.st_size, key
-    return Unhashable(f"it kept changing while acp read it ({1 + REREADS} reads)", _CHANGING_HINT)
-
-
-def _os_reason(exc: OSError) -> Unhashable:
-    return Unhashable(f"cannot read it: {exc.strerror or exc}", _UNREADABLE_HINT)
-
-
 def _not_utf8(name: bytes, what: str) -> tuple[str, str]:
     return (
         f"Cannot plan {escape(name)}: its {what} is not valid UTF-8, which JSON cannot hold.",
@@ -740,7 +662,7 @@ def _not_utf8(name: bytes, what: str) -> tuple[str, str]:
 
 
 def _unreadable(name: bytes, exc: OSError) -> tuple[str, str]:
-    return f"Cannot read {escape(name)}: {exc.strerror or exc}.", _UNREADABLE_HINT
+    return f"Cannot read {escape(name)}: {exc.strerror or exc}.", UNREADABLE_HINT
 
 
 def _worker_count() -> int:
