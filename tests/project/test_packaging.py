@@ -33,6 +33,7 @@ from tests.support.cli_runner import Run
 from tests.support.emulator_process import emulator_process
 from tests.support.git_oracle import git, git_listing, write_tree
 from tests.support.paths import REPO
+from tests.support.processes import run_bounded
 from tests.support.shells import BASH_COMPLETION, missing, require
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("wheel")]
@@ -76,13 +77,8 @@ def copy_source(folder: Path) -> Path:
 def build(source: Path, out: Path) -> Path:
     """Build ``source`` into ``out`` as `make dist` does; return ``out``."""
     env = {**os.environ, "SOURCE_DATE_EPOCH": source_date_epoch()}
-    done = subprocess.run(
-        [sys.executable, "-m", "build", "--outdir", str(out), str(source)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
+    done = run_bounded(
+        [sys.executable, "-m", "build", "--outdir", str(out), str(source)], env=env, timeout=600
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert sorted(path.name for path in out.iterdir()) == sorted([SDIST, WHEEL])
@@ -216,13 +212,7 @@ def installed(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Installed
     # Without a pip of its own (ensurepip costs seconds): this pip installs into it.
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", prefix], check=True, timeout=60)
     pip: list[str | Path] = [sys.executable, "-m", "pip", "--python", prefix / "bin" / "python"]
-    done = subprocess.run(
-        [*pip, "install", "--quiet", dist / WHEEL, "pytest"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    done = run_bounded([*pip, "install", "--quiet", dist / WHEEL, "pytest"], timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     return Installed(prefix, tmp_path_factory.mktemp("elsewhere"))
 
