@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from acp_cli.workspace import BuiltPlan, build_plan, early
+from acp_cli.workspace import BuiltPlan, build_plan, early, hashing
 from acp_cli.workspace import cache as hash_cache
 from tests.support.built_plans import by_path, sha
 from tests.support.git_oracle import git, write_tree
@@ -121,7 +121,8 @@ def test_a_plain_command_line_has_git_list_its_folder_early(
     try:
         listing = early.take(early.LIST, root, env)
         assert listing is not None
-        assert listing.communicate()[0] == b"? a.txt\0"  # what git lists there, tagged
+        # what git lists there, tagged, read by the early hash
+        assert early.answer(listing) == (b"? a.txt\0", b"")
         assert early.take(early.LIST, root, env) is None  # taken once
         # With the cache, git diff-files too, and the index it reads, seen before
         diff = early.take(early.DIFF, root, env)
@@ -169,11 +170,13 @@ def test_an_early_git_in_another_folder_or_environment_is_not_used(work: Path) -
 
 
 def test_the_console_script_plans_what_build_plan_plans(work: Path, tmp_path: Path) -> None:
-    """Through the process, git started early: the same plan, byte for byte, in a
-    work tree and in a folder outside git (where the early listing is not used)."""
+    """Through the process, git started early and the big file hashed meanwhile: the
+    same plan, byte for byte, in a work tree and in a folder outside git (where the
+    early listing is not used)."""
     outside = tmp_path / "outside"
     write_tree(outside, {"b.txt": "b\n", ".gitignore": "*.log\n", "x.log": "x"})
     write_tree(work, {"a.txt": "a\n", "sub/c.txt": "c\n"})
+    (work / "sub" / "big.bin").write_bytes(b"b" * hashing.BIG)  # hashed while acp loads
     git(work, "init", "--quiet")
     acp = Path(sys.executable).parent / "acp"
     for folder in (work, work / "sub", outside):

@@ -38,15 +38,18 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import orjson
 
 from acp_cli.errors import UsageError
+from acp_cli.workspace import early
 from acp_cli.workspace.cache import NO_KEY
 from acp_cli.workspace.folders import FolderChain
 from acp_cli.workspace.hashing import (
+    BIG,
     BLOCK,
     KEY,
     UNREADABLE_HINT,
     Unhashable,
     hash_file,
     hash_in,
+    key_in,
 )
 from acp_cli.workspace.listing import escape
 
@@ -62,9 +65,6 @@ MODE_SYMLINK = "120000"
 CHUNKS_PER_WORKER = 24
 CHUNK_MIN = 256
 CHUNK_MAX = 4096
-# A file of BIG bytes or more that needs hashing is hashed as a task of its own,
-# largest first, after the chunks: a few huge files spread over the workers.
-BIG = 16 << 20
 # Workers report the bytes they read every REPORT_BYTES; the caller hears of
 # progress at least every TICK seconds, for a bar that redraws on time.
 REPORT_BYTES = 4 << 20
@@ -143,7 +143,7 @@ class Describer:
 
     def __init__(self) -> None:
         self.context = Context(b"")
-        self.workers = _worker_count()
+        self.workers = early.cores()
         self._pool: _Pool | None = None
 
     def __enter__(self) -> Describer:
@@ -251,6 +251,7 @@ class _Pool:
 
         if multiprocessing.current_process().daemon:
             return None  # a daemonic process may not have children
+        early.hashed(())  # no thread may run while a worker is forked
         # fork: a worker starts in a millisecond with everything imported; spawn
         # (where fork does not exist) starts a new interpreter per worker.
         methods = multiprocessing.get_all_start_methods()
@@ -373,12 +374,22 @@ class _Pool:
 def _hash_deferred_here(
     described: Mapping[int, Chunk], state: _State, progress: Progress
 ) -> list[Chunk]:
-    """The ``described`` chunks, in order, with the big files they left hashed here."""
+    """The ``described`` chunks, in order, with the big files they left hashed here, or
+    while acp loaded (``early``) if they have not changed since."""
     buffer = bytearray(BLOCK)
     hashes: dict[tuple[int, int], tuple[str, int, bytes]] = {}
+    early_hashes = early.hashed(
+        [path for chunk in described.values() for path, _, _ in chunk.deferred]
+    )
     for at, chunk in described.items():
         for number, (path, _, _) in enumerate(chunk.deferred):
-            hashed = _hash_big(state.root, path, buffer, state.on_block)
+            hashed: tuple[str, int, bytes] | Unhashable
+            done = early_hashes.get(path)
+            if done is not None and _key_of(state.root, path) == done[2]:
+                hashed = done
+                state.on_block(done[1])
+            else:
+                hashed = _hash_big(state.root, path, buffer, state.on_block)
             if isinstance(hashed, Unhashable):
                 return [_unhashable(chunk, path, hashed)]
             hashes[at, number] = hashed
@@ -394,6 +405,12 @@ def _hash_big(
     following a symlinked folder: the one place where a big file is opened."""
     with FolderChain(root) as folders:
         return hash_in(folders, path, buffer, on_block)
+
+
+def _key_of(root: bytes, path: str) -> bytes | None:
+    """``key_in`` of a big file a chunk left, by its path in DIR."""
+    with FolderChain(root) as folders:
+        return key_in(folders, path)
 
 
 def _unhashable(chunk: Chunk, path: str, why: Unhashable) -> Chunk:
@@ -663,10 +680,3 @@ def _not_utf8(name: bytes, what: str) -> tuple[str, str]:
 
 def _unreadable(name: bytes, exc: OSError) -> tuple[str, str]:
     return f"Cannot read {escape(name)}: {exc.strerror or exc}.", UNREADABLE_HINT
-
-
-def _worker_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1

@@ -13,17 +13,28 @@ not match.
 
 Only a plain command line counts (the options below, in any order): anything else,
 including ``--help``, is left to the command.
+
+The big files of a small workspace are hashed while acp loads, too: a thread reads
+LIST's answer (handed to the listing by ``answer``), and when it names at most
+``HASH_NAMES`` paths, hashes those of ``hashing.BIG`` bytes or more, largest first,
+opened as the describers open them (never through a symlinked folder). The
+describer asks for the hashes of the big files the plan holds (``hashed``): the
+hash under way is finished if it is one of them, the others are not started, and
+the thread is over. It takes a hash only for a file whose stat key is still the one
+hashed. Workers are never forked while the thread runs (``hashed`` is called
+first), and it runs only where there is a second core for it.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import subprocess
+    import threading
 
 # Variables that would point git at another repository than the one around DIR.
 REPOSITORY_VARIABLES = (
@@ -65,11 +76,17 @@ DIFF = (
     "-z",
 )
 
+HASH_NAMES = 1024
+"""The thread hashes early only in a listing of at most this many paths: it stats each
+one, holding the lock the imports need too, and a bigger tree's run is long enough
+for the imports not to matter."""
+
 _FLAGS = {"plan": {"-q", "--quiet", "--no-cache"}, "prepare": {"--no-cache"}}
 _VALUES = {"plan": {"-o", "--output", "--exclude"}, "prepare": {"--exclude"}}
 _started: dict[tuple[str, ...], tuple[str, dict[str, str], subprocess.Popen[bytes]]] = {}
 _started_ns: dict[int, int] = {}  # when each was started, by process ID
 _index_before: dict[int, tuple[str, list[int] | None]] = {}  # DIFF's index, by process ID
+_hasher: _Hasher | None = None
 
 
 def git_env(env: Mapping[str, str]) -> dict[str, str]:
@@ -120,6 +137,18 @@ def start(argv: Sequence[str], env: Mapping[str, str]) -> None:
                 _index_before[_started[args][2].pid] = (index, identity)
     except OSError:  # no git: the listing says so
         discard()
+        return
+    if cores() > 1:
+        global _hasher
+        _hasher = _Hasher(root, _started[LIST][2])
+
+
+def cores() -> int:
+    """How many cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
 
 
 def take(args: Sequence[str], root: str, env: Mapping[str, str]) -> subprocess.Popen[bytes] | None:
@@ -171,9 +200,10 @@ def started_ns(process: subprocess.Popen[bytes]) -> int | None:
 
 
 def discard() -> None:
-    """End the git processes nobody took."""
+    """End the git processes nobody took, and the early hash."""
     while _started:
         end(_started.popitem()[1][2])
+    hashed(())
 
 
 def end(process: subprocess.Popen[bytes]) -> None:
@@ -182,7 +212,96 @@ def end(process: subprocess.Popen[bytes]) -> None:
     _index_before.pop(process.pid, None)
     if process.poll() is None:
         process.kill()
-    process.communicate()
+    if _hasher is not None and _hasher.process is process:
+        hashed(())  # its thread reaps it
+    else:
+        process.communicate()
+
+
+def answer(process: subprocess.Popen[bytes]) -> tuple[bytes, bytes] | None:
+    """The (stdout, stderr) of LIST, once it is done, when ``process`` is the one the
+    early hash reads; else None, and the caller reads ``process`` itself."""
+    if _hasher is None or _hasher.process is not process:
+        return None
+    _hasher.listed.wait()
+    return _hasher.answer
+
+
+def hashed(wanted: Collection[str]) -> dict[str, tuple[str, int, bytes]]:
+    """The early hashes (SHA-256, size, stat key) of the ``wanted`` paths, relative to
+    DIR, that are done: the one under way is finished if wanted, no other is started.
+    The thread is over when this returns."""
+    global _hasher
+    hasher, _hasher = _hasher, None
+    if hasher is None:
+        return {}
+    hasher.wanted = frozenset(wanted)
+    hasher.thread.join()
+    return {path: hasher.hashes[path] for path in wanted if path in hasher.hashes}
+
+
+class _Abandoned(Exception):
+    """The file being hashed early is no longer wanted."""
+
+
+class _Hasher:
+    """A thread that reads LIST's answer, then hashes the big files it names."""
+
+    def __init__(self, root: str, process: subprocess.Popen[bytes]) -> None:
+        import threading
+
+        self.root = root
+        self.process = process
+        self.listed = threading.Event()
+        self.answer: tuple[bytes, bytes] = (b"", b"")
+        self.hashes: dict[str, tuple[str, int, bytes]] = {}
+        self.wanted: frozenset[str] | None = None
+        """None until the describer says which paths it wants."""
+        self.thread: threading.Thread = threading.Thread(
+            target=self._run, name="acp-early-hash", daemon=True
+        )
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.answer = self.process.communicate()
+        finally:
+            self.listed.set()
+        if self.process.returncode != 0 or self.answer[1]:
+            return
+        records = self.answer[0].split(b"\0")[:-1]
+        if len(records) > HASH_NAMES:
+            return
+        from acp_cli.workspace import hashing
+        from acp_cli.workspace.folders import FolderChain
+
+        with FolderChain(os.fsencode(self.root)) as folders:
+            big = []
+            for record in records:
+                try:
+                    path = record[2:].decode()  # after the tag
+                except UnicodeDecodeError:
+                    continue  # the describer refuses it
+                key = hashing.key_in(folders, path)
+                size = hashing.KEY.unpack(key)[0] if key is not None else 0
+                if size >= hashing.BIG:
+                    big.append((size, path))
+            big.sort(reverse=True)
+            buffer = bytearray(hashing.BLOCK)
+            for _, path in big:
+                if self.wanted is not None and path not in self.wanted:
+                    continue
+
+                def on_block(_: int, path: str = path) -> None:
+                    if self.wanted is not None and path not in self.wanted:
+                        raise _Abandoned
+
+                try:
+                    found = hashing.hash_in(folders, path, buffer, on_block)
+                except _Abandoned:
+                    continue
+                if not isinstance(found, hashing.Unhashable):
+                    self.hashes[path] = found
 
 
 def _workspace(argv: Sequence[str]) -> str | None:

@@ -23,6 +23,10 @@ from acp_cli.workspace.folders import FolderChain
 
 BLOCK = 1 << 20
 REREADS = 3
+# A file of BIG bytes or more that needs hashing is hashed as a task of its own
+# (``describe``: largest first, after the chunks, so that a few huge files spread
+# over the workers), and may be hashed while acp loads (``early``).
+BIG = 16 << 20
 KEY = struct.Struct("<qqqQQ")
 """A file's stat in its cache key: size, mtime_ns, ctime_ns, inode, device."""
 # O_NONBLOCK: a file swapped for a FIFO since its lstat opens without hanging (and
@@ -51,6 +55,23 @@ class Unhashable(NamedTuple):
     def error(self, path: str) -> tuple[str, str]:
         """The (message, hint) of the error naming ``path``."""
         return f"Cannot plan {path}: {self.reason}.", self.hint
+
+
+def key_in(folders: FolderChain, path: str) -> bytes | None:
+    """The stat key of the regular file at ``path`` (relative to DIR), found through
+    ``folders``; None when it is not one, or cannot be reached without following a
+    symlink."""
+    parent, _, base = path.encode().rpartition(b"/")
+    try:
+        folder_fd = folders.open(parent)
+        if folder_fd is None:
+            return None
+        info = os.stat(base, dir_fd=folder_fd, follow_symlinks=False)
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return stat_key(info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
 
 
 def hash_in(

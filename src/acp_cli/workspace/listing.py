@@ -148,7 +148,7 @@ class Git:
         holds may be the ones that keep a secret out. A folder git could not open
         is added to ``unreadable`` when given (the caller decides), else an error.
         """
-        out, err = process.communicate(stdin)
+        out, err = early.answer(process) or process.communicate(stdin)
         if process.returncode not in allowed:
             raise self.refusal(err)
         for line in err.splitlines():

@@ -1,0 +1,230 @@
+"""`early`: the big files of a small workspace hashed while acp loads. The describer
+takes such a hash only for a file whose stat key has not moved since, only for the
+files the plan holds; nothing is read through a symlinked folder; and no thread runs
+while the workers are forked."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from acp_cli.workspace import build_plan, describe, early, hashing
+from tests.support.built_plans import by_path, sha
+from tests.support.git_oracle import git, write_tree
+from tests.support.polling import wait_until
+
+pytestmark = pytest.mark.usefixtures("isolated_git")
+
+BIG = hashing.BIG
+ARGV = ["push", "plan", "{work}", "-q", "-o", "plan.json"]
+
+
+@pytest.fixture
+def started(work: Path) -> Iterator[None]:
+    """What the console script does first, for ``work``; and its clean-up at exit."""
+    yield
+    early.discard()
+    assert "acp-early-hash" not in [thread.name for thread in threading.enumerate()]
+
+
+def start(work: Path) -> None:
+    early.start([word.format(work=work) for word in ARGV], os.environ)
+
+
+def big_file(path: Path, size: int, fill: bytes) -> bytes:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    content = fill * size
+    path.write_bytes(content)
+    return content
+
+
+def hashed_early(path: str) -> None:
+    """Wait until the early hash of ``path`` is done."""
+    hasher = early._hasher
+    assert hasher is not None
+    wait_until(lambda: path in hasher.hashes, timeout=30)
+
+
+@pytest.fixture
+def hashed_here(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The big files the describer hashes itself, by path."""
+    paths: list[str] = []
+    hash_big = describe._hash_big
+
+    def spy(root: bytes, path: str, *args: Any) -> Any:
+        paths.append(path)
+        return hash_big(root, path, *args)
+
+    monkeypatch.setattr(describe, "_hash_big", spy)
+    return paths
+
+
+@pytest.mark.usefixtures("started")
+def test_a_big_file_hashed_while_acp_loads_is_not_hashed_again(
+    work: Path, hashed_here: list[str]
+) -> None:
+    content = big_file(work / "data" / "big.bin", BIG, b"b")
+    write_tree(work, {"a.txt": "a\n"})
+    git(work, "init", "--quiet")
+    start(work)
+    hashed_early("data/big.bin")
+
+    built = build_plan(work, cache=False)
+
+    assert hashed_here == []
+    assert by_path(built)["data/big.bin"]["sha256"] == sha(content)
+    assert by_path(built)["data/big.bin"]["size"] == BIG
+    assert (built.hashed_files, built.total_bytes) == (2, BIG + 2)
+
+
+def _append(path: Path) -> None:
+    with open(path, "ab") as handle:
+        handle.write(b"!")
+
+
+def _rewrite_keeping_size_and_mtime(path: Path) -> None:
+    before = path.stat()
+    deadline = time.monotonic() + 5
+    while path.stat().st_ctime_ns == before.st_ctime_ns:  # the clock must move
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+        with open(path, "r+b") as handle:
+            handle.write(b"c")
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def _replace_with_a_copy(path: Path) -> None:
+    """Another file (another inode) of the same size and times, other content."""
+    before = path.stat()
+    other = path.with_name("other")
+    other.write_bytes(b"c" * before.st_size)
+    os.utime(other, ns=(before.st_atime_ns, before.st_mtime_ns))
+    other.replace(path)
+
+
+@pytest.mark.usefixtures("started")
+@pytest.mark.parametrize("change", [_append, _rewrite_keeping_size_and_mtime, _replace_with_a_copy])
+def test_a_big_file_changed_since_its_early_hash_is_hashed_again(
+    work: Path, hashed_here: list[str], change: Any
+) -> None:
+    big_file(work / "big.bin", BIG, b"b")
+    git(work, "init", "--quiet")
+    start(work)
+    hashed_early("big.bin")
+
+    change(work / "big.bin")
+    built = build_plan(work, cache=False)
+
+    assert hashed_here == ["big.bin"]
+    content = (work / "big.bin").read_bytes()
+    assert by_path(built)["big.bin"]["sha256"] == sha(content)
+    assert by_path(built)["big.bin"]["size"] == len(content)
+
+
+@pytest.mark.usefixtures("started")
+@pytest.mark.parametrize("depth", ["conf", "a/b/conf"])
+def test_nothing_is_hashed_early_through_a_symlinked_folder(
+    work: Path, tmp_path: Path, depth: str
+) -> None:
+    """git lists conf/big.bin (tracked); conf has become a symlink to a folder outside
+    DIR holding a big file of that name, which must never be read."""
+    big_file(work / depth / "big.bin", BIG, b"m")
+    git(work, "init", "--quiet")
+    git(work, "add", "--all")
+    outside = tmp_path / "outside"
+    canary = big_file(outside / "big.bin", BIG, b"x")
+    shutil.rmtree(work / depth)
+    (work / depth).symlink_to(outside)
+    start(work)
+
+    hasher = early._hasher
+    assert hasher is not None
+    assert early.hashed([f"{depth}/big.bin"]) == {}
+    assert not hasher.thread.is_alive()
+    assert hasher.hashes == {}
+    assert sha(canary) not in repr(hasher.__dict__)
+
+
+@pytest.mark.usefixtures("started")
+def test_only_the_big_files_the_plan_holds_are_hashed_early(work: Path) -> None:
+    """The biggest first; one the describer does not ask for is left, even under way."""
+    big_file(work / "left-out.bin", 4 * BIG, b"l")
+    content = big_file(work / "kept.bin", BIG, b"k")
+    git(work, "init", "--quiet")
+    start(work)
+    hasher = early._hasher
+    assert hasher is not None
+
+    assert early.hashed(["kept.bin"]) == {
+        "kept.bin": (sha(content), BIG, hasher.hashes["kept.bin"][2])
+    }
+    assert "left-out.bin" not in hasher.hashes
+    assert not hasher.thread.is_alive()
+    assert early.hashed(["kept.bin"]) == {}  # asked once: the thread is over
+
+
+@pytest.mark.usefixtures("started")
+def test_files_below_big_and_big_listings_are_not_hashed_early(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big_file(work / "small.bin", BIG - 1, b"s")
+    big_file(work / "big.bin", BIG, b"b")
+    git(work, "init", "--quiet")
+    start(work)
+    assert set(early.hashed(["small.bin", "big.bin"])) == {"big.bin"}
+
+    monkeypatch.setattr(early, "HASH_NAMES", 1)  # two paths listed
+    start(work)
+    assert early.hashed(["small.bin", "big.bin"]) == {}
+
+
+@pytest.mark.usefixtures("started")
+def test_no_thread_runs_while_the_workers_are_forked(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two big files are hashed side by side by the workers: the early hash is ended
+    before the first one is forked (a thread holding a lock at the fork would leave
+    the child waiting for it forever)."""
+    for name in ("a.bin", "b.bin"):
+        big_file(work / name, BIG, name[0].encode())
+    git(work, "init", "--quiet")
+    threads_at_fork: list[list[str]] = []
+    fork = os.fork
+
+    def spy_fork() -> int:
+        threads_at_fork.append([thread.name for thread in threading.enumerate()])
+        return fork()
+
+    monkeypatch.setattr(os, "fork", spy_fork)
+    monkeypatch.setattr(describe, "START_METHOD", "fork")
+    start(work)
+
+    built = build_plan(work, cache=False)
+
+    assert threads_at_fork  # the workers were forked
+    assert all("acp-early-hash" not in names for names in threads_at_fork)
+    assert by_path(built)["b.bin"]["sha256"] == sha(b"b" * BIG)
+
+
+@pytest.mark.usefixtures("started")
+def test_a_listing_that_is_not_used_ends_the_early_hash(work: Path) -> None:
+    big_file(work / "big.bin", BIG, b"b")
+    git(work, "init", "--quiet")
+    start(work)
+    hasher = early._hasher
+    assert hasher is not None
+    listing = early.take(early.LIST, os.path.realpath(work), early.git_env(os.environ))
+    assert listing is not None
+
+    early.end(listing)  # as the listing does outside a work tree
+
+    assert not hasher.thread.is_alive()
+    assert early._hasher is None
+    assert listing.returncode is not None
