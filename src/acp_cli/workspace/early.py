@@ -264,17 +264,18 @@ class _Hasher:
 
     def _run(self) -> None:
         try:
+            # Imported while git lists, not after: the hash starts as soon as it has.
+            from acp_cli.workspace import hashing
+            from acp_cli.workspace.folders import FolderChain
+
             self.answer = self.process.communicate()
         finally:
-            self.listed.set()
+            self.listed.set()  # whatever happened: the listing never waits forever
         if self.process.returncode != 0 or self.answer[1]:
             return
         records = self.answer[0].split(b"\0")[:-1]
         if len(records) > HASH_NAMES:
             return
-        from acp_cli.workspace import hashing
-        from acp_cli.workspace.folders import FolderChain
-
         with FolderChain(os.fsencode(self.root)) as folders:
             big = []
             for record in records:
