@@ -56,10 +56,10 @@ def test_a_missing_or_unknown_shell_is_exit_2_naming_the_supported_ones(
 @pytest.mark.parametrize("args", [["--version"], ["completion", "zsh"]])
 def test_version_and_completion_load_no_heavy_modules(args: list[str]) -> None:
     """`source <(acp completion zsh)` runs at every shell start."""
-    stdout, loaded = modules_after_console_script(*args)
+    stdout, loaded, said = modules_after_console_script(*args)
     assert stdout.startswith("acp " if args == ["--version"] else "#compdef acp\n")
     for heavy in ("rich", "httpx", "keyring", "tomlkit", "orjson"):
-        assert heavy not in loaded, f"acp {' '.join(args)} imported {heavy}"
+        assert heavy not in loaded, f"acp {' '.join(args)} imported {heavy}; it said: {said}"
 
 
 @pytest.mark.parametrize("args", [["--version"], ["config", "profiles"]])
@@ -70,9 +70,9 @@ def test_version_and_the_profile_names_load_no_command_tree(
     tree would be most of its time."""
     isolated_env.mkdir(mode=0o700)
     (isolated_env / "config.toml").write_text("[profiles.default]\n[profiles.staging]\n")
-    stdout, loaded = modules_after_console_script(*args)
+    stdout, loaded, said = modules_after_console_script(*args)
     assert stdout == ("default\nstaging\n" if args[0] == "config" else run_acp(*args).stdout)
-    assert not {"typer", "acp_cli.cli.root", "acp_cli.cli.options"} & loaded
+    assert not {"typer", "acp_cli.cli.root", "acp_cli.cli.options"} & loaded, said
 
 
 @pytest.mark.parametrize(

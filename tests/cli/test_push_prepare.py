@@ -381,7 +381,7 @@ def test_a_scripts_prepare_imports_only_what_it_uses(
     time, and none of these has a part in it."""
     first = run_acp("push", "prepare", BINDING, "--plan", str(plan_file), env=api_env)
     assert first.code == 0, first.stderr  # and the device has its ID
-    stdout, loaded = modules_after_console_script(
+    stdout, loaded, said = modules_after_console_script(
         "push", "prepare", BINDING, "--plan", str(plan_file), "-o", "id", env=api_env
     )
     [session] = emulator.sessions()
@@ -396,7 +396,7 @@ def test_a_scripts_prepare_imports_only_what_it_uses(
         "keyring",  # ACP_TOKEN is set
         "tomlkit",  # nothing is written to config.toml once the device has its ID
     }
-    assert unused & loaded == set()
+    assert unused & loaded == set(), said  # what it said tells why, if it loaded one
 
 
 # --- bad input: exit 2, a clear message, nothing sent ---------------------------------------

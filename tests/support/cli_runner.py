@@ -119,10 +119,10 @@ def run_acp_process(
 
 def modules_after_console_script(
     *args: str, env: Mapping[str, str] | None = None
-) -> tuple[str, set[str]]:
+) -> tuple[str, set[str], str]:
     """Run the console script's main() on ``args`` in a fresh interpreter, with the test's
-    environment (plus ``env``); its stdout and the modules loaded by the time it exited
-    (which modules a command imports is start-up time)."""
+    environment (plus ``env``); its stdout, the modules loaded by the time it exited
+    (which modules a command imports is start-up time), and what it said on stderr."""
     code = (
         "import atexit, sys\n"
         "atexit.register(lambda: sys.stderr.write('\\n<modules>' + ' '.join(sys.modules)))\n"
@@ -138,4 +138,5 @@ def modules_after_console_script(
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    return done.stdout, set(done.stderr.rpartition("<modules>")[2].split())
+    said, _, modules = done.stderr.rpartition("<modules>")
+    return done.stdout, set(modules.split()), said
