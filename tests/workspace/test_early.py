@@ -153,15 +153,29 @@ def test_nothing_is_hashed_early_through_a_symlinked_folder(
 
 
 @pytest.mark.usefixtures("started")
-def test_only_the_big_files_the_plan_holds_are_hashed_early(work: Path) -> None:
+def test_only_the_big_files_the_plan_holds_are_hashed_early(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The biggest first; one the describer does not ask for is left, even under way."""
     with open(work / "left-out.bin", "wb") as huge:
         huge.truncate(1 << 32)  # sparse: read at memory speed, yet seconds to hash whole
     content = big_file(work / "kept.bin", BIG, b"k")
     git(work, "init", "--quiet")
+    under_way = threading.Event()
+    hash_in = hashing.hash_in
+
+    def spy(folders: Any, path: str, buffer: bytearray, on_block: Any) -> Any:
+        def told(count: int) -> None:
+            under_way.set()
+            on_block(count)
+
+        return hash_in(folders, path, buffer, told)
+
+    monkeypatch.setattr(hashing, "hash_in", spy)
     start(work)
     hasher = early._hasher
     assert hasher is not None
+    assert under_way.wait(30)  # the first block of left-out.bin, the biggest, is read
 
     assert early.hashed(["kept.bin"]) == {
         "kept.bin": (sha(content), BIG, hasher.hashes["kept.bin"][2])
