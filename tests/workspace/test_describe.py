@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from acp_cli.workspace import describe
+from acp_cli.workspace import describe, hashing
 from acp_cli.workspace.cache import NO_KEY
 from acp_cli.workspace.describe import Chunk, Context, _State, describe_chunk
 from acp_cli.workspace.hashing import stat_key
@@ -278,7 +278,7 @@ def test_a_cached_hash_is_trusted_only_for_a_file_older_than_the_racy_window(
         os.fsencode(work),
         trusted_before_ns=info.st_mtime_ns + after_mtime,  # files changed before: trusted
     )
-    state = _State.load(context, on_block=lambda count: None, defer_from=describe.BIG)
+    state = _State.load(context, on_block=lambda count: None, defer_from=hashing.BIG)
     chunk = describe_chunk([b"a"], [key + bytes.fromhex(recorded)], state)
     sha = recorded if trusted else hashlib.sha256(b"1").hexdigest()
     [entry] = chunk.entries
