@@ -66,7 +66,11 @@ def key_in(folders: FolderChain, path: str) -> bytes | None:
         folder_fd = folders.open(parent)
         if folder_fd is None:
             return None
-        info = os.stat(base, dir_fd=folder_fd, follow_symlinks=False)
+        info = os.stat(
+            base,
+            dir_fd=folder_fd,
+            follow_symlinks=False,  # pragma: no mutate: None is as false
+        )
     except OSError:
         return None
     if not stat.S_ISREG(info.st_mode):
