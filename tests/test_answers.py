@@ -183,6 +183,29 @@ def test_the_server_message_and_its_code_hint() -> None:
     assert error_for_response(404, {}, b'{"message": "gone"}', "b").server_code is None
 
 
+def test_a_long_server_code_is_cut_to_100_characters() -> None:
+    """The code is for searching and reports: kept short, whatever the server sends."""
+    for length, shown in [(100, "c" * 100), (101, "c" * 99 + "…"), (500, "c" * 99 + "…")]:
+        body = b'{"error": {"code": "%s", "message": "no"}}' % (b"c" * length)
+        assert error_for_response(400, {}, body, "b").server_code == shown
+
+
+@pytest.mark.parametrize(
+    ("said", "detail"),
+    [
+        ("refused by proxy X.", "refused by proxy X"),  # only the final full stops go
+        ("cut at XX...", "cut at XX"),
+        ("X", "X"),
+    ],
+)
+def test_the_reason_keeps_the_exception_s_words_but_its_final_full_stops(
+    said: str, detail: str
+) -> None:
+    assert transport_failure(httpx.ConnectError(said), "https://h", LIMITS).reason == (
+        f"could not connect: {detail}"
+    )
+
+
 # --- the exception tables -----------------------------------------------------------------------
 
 

@@ -229,7 +229,7 @@ def error_for_response(
     """The typed error for a non-success answer, with the server's own words."""
     rule = next((rule for rule in STATUS_RULES if status in rule.statuses), UNEXPECTED_STATUS)
     code, detail = server_message(body)
-    said = f"{code or ''} {detail}"
+    said = f"{code or ''} {detail}"  # pragma: no mutate: searched for the hints' codes only
     hint = next((h for known, h in SERVER_CODE_HINTS.items() if known in said), rule.hint)
     message = rule.message.format(
         status=status,
