@@ -5,6 +5,7 @@ while the workers are forked."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import threading
@@ -15,7 +16,9 @@ from typing import Any
 
 import pytest
 
+from acp_cli.errors import UsageError
 from acp_cli.workspace import build_plan, describe, early, hashing
+from acp_cli.workspace.listing import Git
 from tests.support.built_plans import by_path, sha
 from tests.support.git_oracle import git, write_tree
 from tests.support.polling import wait_until
@@ -29,9 +32,10 @@ ARGV = ["push", "plan", "{work}", "-q", "-o", "plan.json"]
 @pytest.fixture
 def started(work: Path) -> Iterator[None]:
     """What the console script does first, for ``work``; and its clean-up at exit."""
+    threads = set(threading.enumerate())
     yield
     early.discard()
-    assert "acp-early-hash" not in [thread.name for thread in threading.enumerate()]
+    assert set(threading.enumerate()) <= threads  # the early hash is over
 
 
 def start(work: Path) -> None:
@@ -210,21 +214,22 @@ def test_no_thread_runs_while_the_workers_are_forked(
     for name in ("a.bin", "b.bin"):
         big_file(work / name, BIG, name[0].encode())
     git(work, "init", "--quiet")
-    threads_at_fork: list[list[str]] = []
+    hashing_at_fork: list[bool] = []
     fork = os.fork
+    monkeypatch.setattr(describe, "START_METHOD", "fork")
+    start(work)
+    hasher = early._hasher
+    assert hasher is not None
 
     def spy_fork() -> int:
-        threads_at_fork.append([thread.name for thread in threading.enumerate()])
+        hashing_at_fork.append(hasher.thread.is_alive())
         return fork()
 
     monkeypatch.setattr(os, "fork", spy_fork)
-    monkeypatch.setattr(describe, "START_METHOD", "fork")
-    start(work)
-
     built = build_plan(work, cache=False)
 
-    assert threads_at_fork  # the workers were forked
-    assert all("acp-early-hash" not in names for names in threads_at_fork)
+    assert hashing_at_fork  # the workers were forked
+    assert not any(hashing_at_fork)
     assert by_path(built)["b.bin"]["sha256"] == sha(b"b" * BIG)
 
 
@@ -243,3 +248,58 @@ def test_a_listing_that_is_not_used_ends_the_early_hash(work: Path) -> None:
     assert not hasher.thread.is_alive()
     assert early._hasher is None
     assert listing.returncode is not None
+
+
+@pytest.mark.usefixtures("started")
+def test_nothing_is_hashed_early_when_git_warns(work: Path) -> None:
+    """git lists, but says it could not read an ignore file: the listing refuses, so
+    nothing is read for a plan that will not be made."""
+    big_file(work / "big.bin", BIG, b"b")
+    git(work, "init", "--quiet")
+    (work / ".gitignore").symlink_to(".gitignore")  # a loop: git cannot read it, and warns
+    start(work)
+    hasher = early._hasher
+    assert hasher is not None
+    hasher.thread.join(30)
+
+    assert hasher.process.returncode == 0
+    assert b"unable to access '.gitignore'" in hasher.answer[1]
+    assert hasher.hashes == {}
+
+
+def test_an_early_hash_in_a_subfolder_of_a_work_tree_reads_the_index_above(
+    work: Path,
+) -> None:
+    write_tree(work, {"sub/a.txt": "a\n"})
+    git(work, "init", "--quiet")
+    git(work, "add", "--all")
+    sub = os.path.realpath(work / "sub")
+    early.start(["push", "plan", sub, "-o", "plan.json"], os.environ)
+    try:
+        diff = early.take(early.DIFF, sub, early.git_env(os.environ))
+        assert diff is not None
+        index = os.path.join(os.path.realpath(work), ".git", "index")
+        assert early.index_before(diff) == (index, early.index_identity(index))
+        assert early.index_before(diff) is None  # asked once
+    finally:
+        early.discard()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_listing_the_thread_could_not_read_is_refused_not_waited_for(work: Path) -> None:
+    class Unreadable:
+        """A git whose answer cannot be read: its exit status stays unknown."""
+
+        returncode = None
+        pid = -1
+
+        def communicate(self) -> tuple[bytes, bytes]:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    process: Any = Unreadable()
+    early._hasher = early._Hasher(str(work), process)
+    try:
+        with pytest.raises(UsageError, match="git refused to work in"):
+            Git(work, os.environ).finish(process)
+    finally:
+        early.hashed(())

@@ -254,11 +254,15 @@ class _Hasher:
         self.process = process
         self.listed = threading.Event()
         self.answer: tuple[bytes, bytes] = (b"", b"")
+        """LIST's (stdout, stderr); if they could not be read, nothing, and git's exit
+        status stays unknown (None): the listing refuses."""
         self.hashes: dict[str, tuple[str, int, bytes]] = {}
         self.wanted: frozenset[str] | None = None
         """None until the describer says which paths it wants."""
         self.thread: threading.Thread = threading.Thread(
-            target=self._run, name="acp-early-hash", daemon=True
+            target=self._run,
+            name="acp-early-hash",  # pragma: no mutate: for people, in tracebacks
+            daemon=True,  # pragma: no mutate: discard() ends it before any exit anyway
         )
         self.thread.start()
 
