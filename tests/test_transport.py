@@ -7,6 +7,7 @@ sockets is in tests/cli/test_reliability.py.
 
 from __future__ import annotations
 
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from acp_cli.errors import (
     UnavailableError,
 )
 from acp_cli.request import prepare_request
+from acp_cli.retry import GiveUp
 from tests.support.cli_runner import PREPARED_SESSION
 from tests.support.mock_transport import Recorder, request, send
 from tests.support.retry_policy import Extremes, FakeClock, policy
@@ -355,3 +357,41 @@ def test_the_watchdog_cuts_a_request_the_server_reads_slowly() -> None:
         elapsed = time.monotonic() - started
     assert "did not complete within the 1.5 s deadline" in caught.value.message
     assert 1.5 <= elapsed < 1.5 + transport.WATCHDOG_GRACE + 0.5
+
+
+# --- the watchdog and the last error, up close ----------------------------------------------
+
+
+def test_the_last_error_keeps_the_server_s_code_and_request_id() -> None:
+    error = UnavailableError("The server is busy (503).", request_id="r1", server_code="busy")
+    final = transport.final_error(error, GiveUp("after attempt 3 of 3", hint="Try later."))
+    assert final.message == "The server is busy (503); after attempt 3 of 3."
+    assert (final.request_id, final.server_code, final.hint) == ("r1", "busy", "Try later.")
+
+
+class _Stream:
+    """What httpcore's trace hands the watchdog: a stream that knows its socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def get_extra_info(self, name: str) -> Any:
+        return self.sock if name == "socket" else None
+
+
+def test_a_connection_made_after_the_deadline_fired_is_cut_at_once() -> None:
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.settimeout(10)  # a connection left open fails the test, not hangs it
+        dog = transport._Watchdog(60)
+        dog._fire()  # before any connection: nothing to cut yet, and no error
+        dog.trace("connection.connect_tcp.complete", {"return_value": _Stream(ours)})
+        assert theirs.recv(1) == b""  # cut: the other end reads the end of the stream
+
+
+def test_cutting_a_connection_that_is_gone_or_never_was_is_no_error() -> None:
+    dog = transport._Watchdog(60)
+    dog._shut_down()  # no connection yet
+    with socket.socket() as never_connected:  # shutdown: ENOTCONN
+        dog.trace("connection.connect_tcp.complete", {"return_value": _Stream(never_connected)})
+        dog._shut_down()
