@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -168,9 +169,13 @@ def test_only_the_big_files_the_plan_holds_are_hashed_early(
     under_way = threading.Event()
     hash_in = hashing.hash_in
 
+    first: list[str] = []
+
     def spy(folders: Any, path: str, buffer: bytearray, on_block: Any) -> Any:
         def told(count: int) -> None:
-            under_way.set()
+            if not under_way.is_set():
+                first.append(path)
+                under_way.set()
             on_block(count)
 
         return hash_in(folders, path, buffer, told)
@@ -180,6 +185,7 @@ def test_only_the_big_files_the_plan_holds_are_hashed_early(
     hasher = early._hasher
     assert hasher is not None
     assert under_way.wait(30)  # the first block of left-out.bin, the biggest, is read
+    assert first == ["left-out.bin"]
 
     assert early.hashed(["kept.bin"]) == {
         "kept.bin": (sha(content), BIG, hasher.hashes["kept.bin"][2])
@@ -199,7 +205,11 @@ def test_files_below_big_and_big_listings_are_not_hashed_early(
     start(work)
     assert set(early.hashed(["small.bin", "big.bin"])) == {"big.bin"}
 
-    monkeypatch.setattr(early, "HASH_NAMES", 1)  # two paths listed
+    monkeypatch.setattr(early, "HASH_NAMES", 2)  # two paths listed: at the bound
+    start(work)
+    assert set(early.hashed(["small.bin", "big.bin"])) == {"big.bin"}
+
+    monkeypatch.setattr(early, "HASH_NAMES", 1)  # beyond it
     start(work)
     assert early.hashed(["small.bin", "big.bin"]) == {}
 
@@ -299,7 +309,39 @@ def test_a_listing_the_thread_could_not_read_is_refused_not_waited_for(work: Pat
     process: Any = Unreadable()
     early._hasher = early._Hasher(str(work), process)
     try:
-        with pytest.raises(UsageError, match="git refused to work in"):
+        with pytest.raises(UsageError) as refused:
             Git(work, os.environ).finish(process)
     finally:
         early.hashed(())
+    assert refused.value.message == f"git refused to work in {work}: no reason given."
+
+
+@pytest.mark.usefixtures("started")
+def test_names_that_cannot_be_hashed_are_passed_over(work: Path) -> None:
+    """A name that is not UTF-8, a symlink, a FIFO and a tracked file since deleted are
+    listed before the big file (git sorts by bytes): it is hashed all the same."""
+    content = big_file(work / "big.bin", BIG, b"b")
+    write_tree(work, {"a-gone": "x"})
+    git(work, "init", "--quiet")
+    git(work, "add", "a-gone")
+    (work / "a-gone").unlink()
+    (work / "a-link").symlink_to("big.bin")
+    os.mkfifo(work / "a-pipe")
+    with open(os.fsencode(work) + b"/a-\xff", "wb") as handle:
+        handle.write(b"not UTF-8")
+    start(work)
+
+    assert early.hashed(["big.bin"]) == {"big.bin": (sha(content), BIG, ANY)}
+
+
+@pytest.mark.usefixtures("started")
+def test_a_big_file_left_out_before_its_hash_starts_is_skipped_for_the_next(
+    work: Path,
+) -> None:
+    with open(work / "left-out.bin", "wb") as huge:
+        huge.truncate(1 << 32)
+    content = big_file(work / "kept.bin", BIG, b"k")
+    git(work, "init", "--quiet")
+    start(work)
+    # Said at once: git has most likely not even listed yet.
+    assert early.hashed(["kept.bin"]) == {"kept.bin": (sha(content), BIG, ANY)}

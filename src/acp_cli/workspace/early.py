@@ -253,7 +253,10 @@ class _Hasher:
         self.root = root
         self.process = process
         self.listed = threading.Event()
-        self.answer: tuple[bytes, bytes] = (b"", b"")
+        self.answer: tuple[bytes, bytes] = (
+            b"",  # pragma: no mutate: not read when git's exit status is unknown
+            b"",
+        )
         """LIST's (stdout, stderr); if they could not be read, nothing, and git's exit
         status stays unknown (None): the listing refuses."""
         self.hashes: dict[str, tuple[str, int, bytes]] = {}
@@ -287,9 +290,8 @@ class _Hasher:
                     path = record[2:].decode()  # after the tag
                 except UnicodeDecodeError:
                     continue  # the describer refuses it
-                key = hashing.key_in(folders, path)
-                size = hashing.KEY.unpack(key)[0] if key is not None else 0
-                if size >= hashing.BIG:
+                key = hashing.key_in(folders, path)  # None: no regular file
+                if key is not None and (size := hashing.KEY.unpack(key)[0]) >= hashing.BIG:
                     big.append((size, path))
             big.sort(reverse=True)
             buffer = bytearray(hashing.BLOCK)
