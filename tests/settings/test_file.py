@@ -160,6 +160,17 @@ def test_set_refuses_a_profiles_entry_that_is_not_a_table(tmp_path: Path, text: 
 # --- the device ID -------------------------------------------------------------------------------
 
 
+def test_what_the_caller_already_read_is_used_not_read_again(tmp_path: Path) -> None:
+    """A run reads config.toml once: given that reading, these functions trust it
+    (here the file has changed since; what the run read wins)."""
+    path = tmp_path / "config.toml"
+    path.write_text('device_id = "in-the-file"\n[profiles.default]\ntimeout = 3\n')
+    read_before = {"device_id": "read-before", "profiles": {"default": {}}}
+    assert config_file.device_id(tmp_path, {}, read_before) == "read-before"
+    assert config_file.unset_profile_value(path, "default", "timeout", read_before) is False
+    assert config_file.load(path)["profiles"]["default"] == {"timeout": 3}  # untouched
+
+
 def test_device_id_is_created_once_and_kept(tmp_path: Path) -> None:
     import uuid
 

@@ -106,7 +106,7 @@ def known_profile(
     import difflib  # not at start-up: only a mistyped profile needs it
 
     given = PROFILE.flag if flag is not None else PROFILE.variable
-    close = difflib.get_close_matches(name, known, n=1)
+    close = difflib.get_close_matches(name, known, n=1)  # pragma: no mutate: close[0] is best
     guess = f"Did you mean '{close[0]}'? " if close else ""
     raise ConfigError(
         f"Profile '{name}' (from {given}) is not in {path}.",

@@ -126,7 +126,8 @@ class Count(ValueType):
 
     def check(self, value: Any) -> int:
         if type(value) is not int or value < 0:
-            raise InvalidValue(f"must be a whole number, 0 or more, not {described(value)}")
+            shown = str(value) if type(value) in (int, float) else described(value)
+            raise InvalidValue(f"must be a whole number, 0 or more, not {shown}")
         return value
 
 
