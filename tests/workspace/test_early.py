@@ -345,3 +345,102 @@ def test_a_big_file_left_out_before_its_hash_starts_is_skipped_for_the_next(
     start(work)
     # Said at once: git has most likely not even listed yet.
     assert early.hashed(["kept.bin"]) == {"kept.bin": (sha(content), BIG, ANY)}
+
+
+# --- which command lines start git early ----------------------------------------------------
+
+
+def started_for(argv: list[str]) -> str | None:
+    """The folder early.start(argv) started git in (its LIST taken and ended), or None."""
+    early.start(argv, os.environ)
+    try:
+        found = early._started.get(early.LIST)
+        return found[0] if found is not None else None
+    finally:
+        early.discard()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["push", "plan", "-q", "{work}", "-o", "plan.json"],  # flags before DIR
+        ["push", "plan", "--exclude", "x/", "{work}", "-o", "plan.json"],  # a value too
+        ["push", "plan", "--output=plan.json", "--no-cache", "{work}"],
+        ["push", "prepare", "wb_1", "--no-cache", "--dir", "{work}"],
+    ],
+)
+def test_dir_is_found_wherever_it_stands_among_the_options(work: Path, argv: list[str]) -> None:
+    git(work, "init", "--quiet")
+    assert started_for([word.format(work=work) for word in argv]) == os.path.realpath(work)
+
+
+def test_push_plan_alone_plans_the_current_folder(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    git(work, "init", "--quiet")
+    monkeypatch.chdir(work)
+    assert started_for(["push", "plan"]) == os.path.realpath(work)
+    assert started_for(["push"]) is None
+    assert started_for([]) is None
+
+
+def test_on_a_terminal_only_a_plan_written_to_a_file_starts_git(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """acp push plan refuses to print a plan on a terminal: git would run for nothing."""
+    git(work, "init", "--quiet")
+    monkeypatch.setattr(os, "isatty", lambda fd: fd == 1)
+    assert started_for(["push", "plan", str(work)]) is None
+    for output in (["-o", "plan.json"], ["--output", "plan.json"], ["--output=plan.json"]):
+        assert started_for(["push", "plan", str(work), *output]) == os.path.realpath(work)
+
+
+@pytest.mark.parametrize("closed", [0, 1, 2])
+def test_nothing_starts_early_when_a_standard_descriptor_is_closed(
+    work: Path, monkeypatch: pytest.MonkeyPatch, closed: int
+) -> None:
+    """A pipe to git would take the closed descriptor's number, which acp reserves later."""
+    git(work, "init", "--quiet")
+    fstat = os.fstat
+
+    def closed_one(fd: int) -> os.stat_result:
+        if fd == closed:
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+        return fstat(fd)
+
+    monkeypatch.setattr(os, "fstat", closed_one)
+    assert started_for(["push", "plan", str(work), "-o", "plan.json"]) is None
+
+
+def test_one_core_starts_git_early_but_no_hash(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    git(work, "init", "--quiet")
+    monkeypatch.setattr(early, "cores", lambda: 1)
+    early.start(["push", "plan", str(work), "-o", "plan.json"], os.environ)
+    try:
+        assert early.LIST in early._started
+        assert early._hasher is None
+    finally:
+        early.discard()
+
+
+def test_git_started_early_lists_dir_whatever_git_s_variables_say(
+    work: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIT_DIR and the like in acp's environment would list another repository."""
+    write_tree(work, {"mine.txt": "m"})
+    git(work, "init", "--quiet")
+    other = tmp_path / "other"
+    write_tree(other, {"theirs.txt": "t"})
+    git(other, "init", "--quiet")
+    git(other, "add", "--all")
+    monkeypatch.setenv("GIT_DIR", str(other / ".git"))
+    monkeypatch.setenv("GIT_WORK_TREE", str(other))
+    early.start(["push", "plan", str(work), "-o", "plan.json"], os.environ)
+    try:
+        root, env = os.path.realpath(work), early.git_env(os.environ)
+        listing = early.take(early.LIST, root, env)
+        assert listing is not None
+        assert early.answer(listing) == (b"? mine.txt\0", b"")
+        assert early.index_before(listing) is None  # only diff-files reads the index
+    finally:
+        early.discard()

@@ -127,7 +127,7 @@ def start(argv: Sequence[str], env: Mapping[str, str]) -> None:
                     ["git", *args],
                     cwd=root,
                     env=environment,
-                    stdin=subprocess.DEVNULL,
+                    stdin=subprocess.DEVNULL,  # pragma: no mutate: git reads none here
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                 ),
