@@ -8,6 +8,8 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -378,10 +380,18 @@ def test_push_plan_alone_plans_the_current_folder(
     work: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     git(work, "init", "--quiet")
+    (work / "--weird").mkdir()  # an option acp does not know, and a folder of that name
+    (work / "sub").mkdir()
     monkeypatch.chdir(work)
     assert started_for(["push", "plan"]) == os.path.realpath(work)
-    assert started_for(["push"]) is None
-    assert started_for([]) is None
+    for argv in (
+        ["push"],
+        [],
+        ["push", "plan", "--weird", "-o", "plan.json"],
+        ["push", "plan", "sub", "sub", "-o", "plan.json"],  # two folders: the command says
+        ["push", "prepare", "wb_1", "wb_2", "--dir", "sub"],
+    ):
+        assert started_for(argv) is None, argv
 
 
 def test_on_a_terminal_only_a_plan_written_to_a_file_starts_git(
@@ -444,3 +454,27 @@ def test_git_started_early_lists_dir_whatever_git_s_variables_say(
         assert early.index_before(listing) is None  # only diff-files reads the index
     finally:
         early.discard()
+
+
+def test_git_runs_in_english_whatever_the_user_s_language() -> None:
+    """The listing looks for git's messages in English."""
+    env = {"LANG": "de_DE.UTF-8", "LANGUAGE": "de:en", "LC_ALL": "de_DE.UTF-8", "X": "1"}
+    assert early.git_env(env) == {"LANG": "de_DE.UTF-8", "LC_ALL": "C", "X": "1"}
+    assert early.git_env({"GIT_DIR": "/x", "GIT_INDEX_FILE": "/y"}) == {"LC_ALL": "C"}
+
+
+def test_a_git_that_is_not_wanted_is_ended_and_forgotten(work: Path) -> None:
+    git(work, "init", "--quiet")
+    early.start(["push", "plan", str(work), "-o", "plan.json"], os.environ)
+    try:
+        diff = early.take(early.DIFF, os.path.realpath(work), early.git_env(os.environ))
+        assert diff is not None
+        early.end(diff)
+        assert (early.started_ns(diff), early.index_before(diff)) == (None, None)
+    finally:
+        early.discard()
+    sleeper = subprocess.Popen(
+        ["sleep", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    early.end(sleeper)  # killed, not waited for
+    assert sleeper.returncode == -signal.SIGKILL
