@@ -26,6 +26,11 @@ def main() -> None:
     import sys
 
     gc.disable()
+    # httpx imports its own command line (click, rich, pygments: about 40 ms) whenever
+    # click is installed beside it, and acp never runs it. An empty module in its place
+    # makes httpx take its own fallback for a missing click. Only in acp's process: the
+    # library leaves httpx to whoever imports it.
+    sys.modules.setdefault("httpx._main", type(sys)("httpx._main"))
 
     planning = sys.argv[1:2] == ["push"]
     if planning:
