@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import rfc8785
 
-from acp_cli import signature, strict_json
+from acp_cli import jcs, signature, strict_json
 from acp_cli.emulator.endpoint import reference_signature
 from acp_cli.errors import UsageError
 from acp_cli.signature import canonical_json, plan_signature, sign_plan_bytes
@@ -154,6 +154,8 @@ def test_numbers(json_text: str, expected: str) -> None:
         (2**64, "18446744073709552000"),
         (10**21, "1e+21"),
         (10**30, "1e+30"),
+        (2**1024 - 2**971, "1.7976931348623157e+308"),  # the largest double
+        (-(2**1024) + 2**971, "-1.7976931348623157e+308"),
         (True, "true"),
         (None, "null"),
         ("", '""'),
@@ -199,6 +201,51 @@ def test_non_bmp_characters_in_values_only_keep_the_fast_order() -> None:
     assert canonical_json(value) == rfc8785.dumps(value)
 
 
+def test_non_bmp_keys_in_the_same_order_either_way_are_written_by_orjson(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Keys above U+FFFF send the objects to the exact order check; where UTF-16
+    # and code points agree, orjson's text stands and the slow writer is not run.
+    def refuse(value: Any) -> bytes:
+        raise AssertionError("canonical_python called where orjson's order is right")
+
+    monkeypatch.setattr(jcs, "canonical_python", refuse)
+    value: Any = {"\U0001f600": 1, "a": [{"\U00010000": {"\U0001f601": 0, "": 1}}], "\u00e9": 2}
+
+    expected = '{"a":[{"\U00010000":{"":1,"\U0001f601":0}}],"é":2,"😀":1}'
+    assert canonical_json(value) == expected.encode()
+
+
+def test_the_first_character_above_the_bmp_and_an_empty_key_sort_by_utf16() -> None:
+    # U+10000 is D800 DC00 in UTF-16, the first non-BMP character; "" is ASCII.
+    value = {"": 0, "\ue000": 1, "\U00010000": 2, "a\U00010000b": 3}
+
+    assert canonical_json(value) == '{"":0,"a\U00010000b":3,"\U00010000":2,"\ue000":1}'.encode()
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize(
+    ("key", "written"),
+    [
+        ("\U0001f600", '"\U0001f600"'),
+        ('\U0001f600"', '"\U0001f600\\""'),  # one backslash: the first quote is escaped
+        ("\U0001f600\\", '"\U0001f600\\\\"'),  # two: the first quote closes the key
+        ('\U0001f600\\"', '"\U0001f600\\\\\\""'),  # three
+        ("\U0001f600\\\\", '"\U0001f600\\\\\\\\"'),  # four
+        ('\U0001f600"x\\y":', '"\U0001f600\\"x\\\\y\\":"'),
+    ],
+)
+def test_keys_escaping_quotes_after_a_non_bmp_character_sort_by_utf16(
+    key: str, written: str
+) -> None:
+    # orjson writes {"\ue000":1,KEY:"😀"}; the key's end must be found past its
+    # escapes for it to be seen as a key, and the objects' order to be checked.
+    value: Any = {"\ue000": 1, key: "\U0001f600"}
+
+    assert canonical_json(value) == ("{" + written + ':"\U0001f600","\ue000":1}').encode()
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -221,37 +268,48 @@ def test_number_like_text_inside_strings_is_left_alone(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "error"),
+    ("value", "error", "message"),
     [
-        (math.nan, ValueError),
-        (math.inf, ValueError),
-        ([-math.inf], ValueError),
-        ({"a": 10**400}, ValueError),
-        ("\ud800", ValueError),
-        ({"\udc00": 1}, ValueError),
-        ({1: 2}, TypeError),
-        ((1, 2), TypeError),
-        ({1, 2}, TypeError),
-        (b"bytes", TypeError),
-        ({"a": object()}, TypeError),
+        (math.nan, ValueError, "nan has no JSON form"),
+        (math.inf, ValueError, "inf has no JSON form"),
+        ([-math.inf], ValueError, "-inf has no JSON form"),
+        ({"a": 10**400}, ValueError, "integer of 1329 bits overflows a double"),
+        ([1, [-(10**309)]], ValueError, "integer of 1027 bits overflows a double"),
+        (2**1024, ValueError, "integer of 1025 bits overflows a double"),
+        pytest.param(  # beyond what str() writes (4300 digits)
+            10**5000, ValueError, "integer of 16610 bits overflows a double", id="10**5000"
+        ),
+        ("\ud800", ValueError, "string '\\ud800' holds a lone surrogate"),
+        ({"\udc00": 1}, ValueError, "object key '\\udc00' holds a lone surrogate"),
+        ({1: 2}, TypeError, "object key 1 is not a string"),
+        ({"a": {None: 2}}, TypeError, "object key None is not a string"),
+        ((1, 2), TypeError, "tuple is not a JSON value"),
+        ({1, 2}, TypeError, "set is not a JSON value"),
+        (b"bytes", TypeError, "bytes is not a JSON value"),
+        ({"a": object()}, TypeError, "object is not a JSON value"),
     ],
 )
-def test_values_without_a_canonical_form_are_refused(value: Any, error: type[Exception]) -> None:
-    with pytest.raises(error):
+def test_values_without_a_canonical_form_are_refused(
+    value: Any, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error) as raised:
         canonical_json(value)
+    assert str(raised.value) == message
 
 
 def test_cycles_and_excessive_depth_are_refused() -> None:
     cycle: list[Any] = []
     cycle.append(cycle)
-    deep: list[Any] = []
-    for _ in range(strict_json.MAX_DEPTH):
-        deep = [deep]
+    deepest: Any = {}  # MAX_DEPTH levels, the most there may be
+    for _ in range(strict_json.MAX_DEPTH - 1):
+        deepest = [deepest]
+    message = "nested deeper than 1024 levels (or a cycle)"
 
-    with pytest.raises(ValueError, match="deeper"):
-        canonical_json(cycle)
-    with pytest.raises(ValueError, match="deeper"):
-        canonical_json(deep)
+    assert canonical_json(deepest) == b"[" * 1023 + b"{}" + b"]" * 1023
+    for value in (cycle, [deepest], {"a": deepest}):
+        with pytest.raises(ValueError, match="deeper") as raised:
+            canonical_json(value)
+        assert str(raised.value) == message
 
 
 def test_deep_nesting_beyond_what_orjson_writes() -> None:
