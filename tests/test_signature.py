@@ -267,33 +267,46 @@ def test_number_like_text_inside_strings_is_left_alone(text: str) -> None:
     assert canonical_json(value) == rfc8785.dumps(value)
 
 
+NO_CANONICAL_FORM = [
+    (math.nan, ValueError, "nan has no JSON form"),
+    (math.inf, ValueError, "inf has no JSON form"),
+    ([-math.inf], ValueError, "-inf has no JSON form"),
+    ({"a": 10**400}, ValueError, "integer of 1329 bits overflows a double"),
+    ([1, [-(10**309)]], ValueError, "integer of 1027 bits overflows a double"),
+    (2**1024, ValueError, "integer of 1025 bits overflows a double"),
+    pytest.param(  # beyond what str() writes (4300 digits)
+        10**5000, ValueError, "integer of 16610 bits overflows a double", id="10**5000"
+    ),
+    ("\ud800", ValueError, "string '\\ud800' holds a lone surrogate"),
+    ({"\udc00": 1}, ValueError, "object key '\\udc00' holds a lone surrogate"),
+    ({1: 2}, TypeError, "object key 1 is not a string"),
+    ({"a": {None: 2}}, TypeError, "object key None is not a string"),
+    ((1, 2), TypeError, "tuple is not a JSON value"),
+    ({1, 2}, TypeError, "set is not a JSON value"),
+    ({"a": object()}, TypeError, "object is not a JSON value"),
+]
+
+
 @pytest.mark.parametrize(
     ("value", "error", "message"),
-    [
-        (math.nan, ValueError, "nan has no JSON form"),
-        (math.inf, ValueError, "inf has no JSON form"),
-        ([-math.inf], ValueError, "-inf has no JSON form"),
-        ({"a": 10**400}, ValueError, "integer of 1329 bits overflows a double"),
-        ([1, [-(10**309)]], ValueError, "integer of 1027 bits overflows a double"),
-        (2**1024, ValueError, "integer of 1025 bits overflows a double"),
-        pytest.param(  # beyond what str() writes (4300 digits)
-            10**5000, ValueError, "integer of 16610 bits overflows a double", id="10**5000"
-        ),
-        ("\ud800", ValueError, "string '\\ud800' holds a lone surrogate"),
-        ({"\udc00": 1}, ValueError, "object key '\\udc00' holds a lone surrogate"),
-        ({1: 2}, TypeError, "object key 1 is not a string"),
-        ({"a": {None: 2}}, TypeError, "object key None is not a string"),
-        ((1, 2), TypeError, "tuple is not a JSON value"),
-        ({1, 2}, TypeError, "set is not a JSON value"),
-        (b"bytes", TypeError, "bytes is not a JSON value"),
-        ({"a": object()}, TypeError, "object is not a JSON value"),
-    ],
+    [*NO_CANONICAL_FORM, ([b"bytes"], TypeError, "bytes is not a JSON value")],
 )
 def test_values_without_a_canonical_form_are_refused(
     value: Any, error: type[Exception], message: str
 ) -> None:
     with pytest.raises(error) as raised:
         canonical_json(value)
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(("value", "error", "message"), NO_CANONICAL_FORM)
+def test_the_exact_writer_refuses_them_alike(
+    value: Any, error: type[Exception], message: str
+) -> None:
+    # The exact writer, which takes over where orjson cannot, refuses them by itself
+    # too (bytes on its stack are its own punctuation, so they are left out here).
+    with pytest.raises(error) as raised:
+        jcs.canonical_python(value)
     assert str(raised.value) == message
 
 

@@ -146,7 +146,7 @@ def _utf16_order_differs(value: Any) -> bool:
 
 def _utf16_key(key: str) -> bytes:
     # Big-endian UTF-16 bytes compare as the sequence of code units does.
-    return key.encode("utf-16-be")
+    return key.encode("utf-16-be")  # pragma: no mutate: "UTF-16-BE" is the same codec
 
 
 def _fix_numbers(out: bytes) -> tuple[bytes, int]:
