@@ -201,6 +201,32 @@ def test_non_bmp_characters_in_values_only_keep_the_fast_order() -> None:
     assert canonical_json(value) == rfc8785.dumps(value)
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            {"b": [1.0, -0.0, 1e21, 1e-7], "a": 2**53 - 1},
+            '{"a":9007199254740991,"b":[1,0,1e+21,1e-7]}',
+        ),
+        ({"\u00e9": "\ue000", "\uffff": ["\U0001f600"]}, '{"é":"\ue000","\uffff":["😀"]}'),
+        (['\U0001f600":', {"k": "\U0001f600"}], '["😀\\":",{"k":"😀"}]'),
+        ("\U0001f600", '"😀"'),
+    ],
+)
+def test_what_orjson_writes_is_not_written_again_in_python(
+    monkeypatch: pytest.MonkeyPatch, value: Any, expected: str
+) -> None:
+    # Only keys above U+FFFF send the objects to the order check, and only a
+    # different order (or what orjson refuses) to the slow exact writer.
+    def refuse(value: Any) -> bool:
+        raise AssertionError("the slow path taken where orjson's text is right")
+
+    monkeypatch.setattr(jcs, "canonical_python", refuse)
+    monkeypatch.setattr(jcs, "_utf16_order_differs", refuse)
+
+    assert canonical_json(value) == expected.encode()
+
+
 def test_non_bmp_keys_in_the_same_order_either_way_are_written_by_orjson(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -265,6 +291,7 @@ def test_number_like_text_inside_strings_is_left_alone(text: str) -> None:
     value: Any = {"s": text, "n": [1.0, 1e16, 1e-6, text], "t": {text: 2.0}}
 
     assert canonical_json(value) == rfc8785.dumps(value)
+    assert canonical_json(text) == rfc8785.dumps(text)  # the string alone: its quote at 0
 
 
 NO_CANONICAL_FORM = [
