@@ -250,6 +250,14 @@ def test_the_first_character_above_the_bmp_and_an_empty_key_sort_by_utf16() -> N
     assert canonical_json(value) == rfc8785.dumps(value)
 
 
+def test_a_non_bmp_key_between_non_bmp_values_sorts_by_utf16() -> None:
+    # orjson writes {"a":"😀","\ue000":1,"😀k":"😀"}: each non-BMP character is
+    # looked at in turn, the key's after a value's, and before another value's.
+    value = {"\ue000": 1, "\U0001f600k": "\U0001f600", "a": "\U0001f600"}
+
+    assert canonical_json(value) == '{"a":"😀","😀k":"😀","\ue000":1}'.encode()
+
+
 @pytest.mark.parametrize(
     ("key", "written"),
     [
