@@ -14,6 +14,7 @@ import os
 import struct
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -39,6 +40,15 @@ def jcs_file(*parts: str) -> Path:
 
 def sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def refuse_calls(monkeypatch: pytest.MonkeyPatch, module: ModuleType, name: str) -> None:
+    """Fail the test if ``module.name`` is called: a slow path that gives the same result."""
+
+    def refuse(*args: Any) -> None:
+        raise AssertionError(f"{module.__name__}.{name} called")
+
+    monkeypatch.setattr(module, name, refuse)
 
 
 def double(hex_bits: str) -> float:
@@ -218,11 +228,8 @@ def test_what_orjson_writes_is_not_written_again_in_python(
 ) -> None:
     # Only keys above U+FFFF send the objects to the order check, and only a
     # different order (or what orjson refuses) to the slow exact writer.
-    def refuse(value: Any) -> bool:
-        raise AssertionError("the slow path taken where orjson's text is right")
-
-    monkeypatch.setattr(jcs, "canonical_python", refuse)
-    monkeypatch.setattr(jcs, "_utf16_order_differs", refuse)
+    refuse_calls(monkeypatch, jcs, "canonical_python")
+    refuse_calls(monkeypatch, jcs, "_utf16_order_differs")
 
     assert canonical_json(value) == expected.encode()
 
@@ -232,10 +239,7 @@ def test_non_bmp_keys_in_the_same_order_either_way_are_written_by_orjson(
 ) -> None:
     # Keys above U+FFFF send the objects to the exact order check; where UTF-16
     # and code points agree, orjson's text stands and the slow writer is not run.
-    def refuse(value: Any) -> bytes:
-        raise AssertionError("canonical_python called where orjson's order is right")
-
-    monkeypatch.setattr(jcs, "canonical_python", refuse)
+    refuse_calls(monkeypatch, jcs, "canonical_python")
     value: Any = {"\U0001f600": 1, "a": [{"\U00010000": {"\U0001f601": 0, "": 1}}], "\u00e9": 2}
 
     expected = '{"a":[{"\U00010000":{"":1,"\U0001f601":0}}],"é":2,"😀":1}'
@@ -668,10 +672,7 @@ def test_chunks_orjson_can_write_are_never_written_in_python(
 ) -> None:
     # The pure-Python writer is for what orjson refuses (integers from 2^53, deep
     # nesting): taking it for every chunk gives the same bytes, ten times slower.
-    def refuse(value: Any) -> bytes:
-        raise AssertionError("canonical_python called for a chunk orjson can write")
-
-    monkeypatch.setattr(signature, "canonical_python", refuse)
+    refuse_calls(monkeypatch, signature, "canonical_python")
     document = {"files": [{"path": f"f\u00e9{i}", "size": i, "mtime": i / 3} for i in range(200)]}
     text = json.dumps(document, indent=1).encode()
 
