@@ -214,8 +214,8 @@ def _es_number(x: float) -> str:
     mantissa, _, exponent = text.partition("e")
     integer, _, fraction = mantissa.partition(".")
     digits = integer + fraction
-    # No mutants of the strips' characters: digits hold no other to strip. (Left
-    # in, leading zeros, from "0.001", are written back by the second case.)
+    # No mutants of the strips' characters: digits hold no other to strip. (Leading
+    # zeros left in, from "0.001", would be written back as they are by the second case.)
     stripped = digits.lstrip("0")  # pragma: no mutate
     # x = 0.DIGITS * 10**n, DIGITS without leading or trailing zeros.
     n = len(integer) + (int(exponent) if exponent else 0) - (len(digits) - len(stripped))
