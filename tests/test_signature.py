@@ -14,12 +14,13 @@ import os
 import struct
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 import rfc8785
 
-from acp_cli import signature, strict_json
+from acp_cli import jcs, signature, strict_json
 from acp_cli.emulator.endpoint import reference_signature
 from acp_cli.errors import UsageError
 from acp_cli.signature import canonical_json, plan_signature, sign_plan_bytes
@@ -39,6 +40,15 @@ def jcs_file(*parts: str) -> Path:
 
 def sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def refuse_calls(monkeypatch: pytest.MonkeyPatch, module: ModuleType, name: str) -> None:
+    """Fail the test if ``module.name`` is called: a slow path that gives the same result."""
+
+    def refuse(*args: Any) -> None:
+        raise AssertionError(f"{module.__name__}.{name} called")
+
+    monkeypatch.setattr(module, name, refuse)
 
 
 def double(hex_bits: str) -> float:
@@ -154,6 +164,12 @@ def test_numbers(json_text: str, expected: str) -> None:
         (2**64, "18446744073709552000"),
         (10**21, "1e+21"),
         (10**30, "1e+30"),
+        (12 * 10**20, "1.2e+21"),
+        (-(2**70), "-1.1805916207174113e+21"),
+        # 2^53 sends the whole value to the exact writer, floats and all.
+        ([2**53, 1.5e-7, -2.5e30], "[9007199254740992,1.5e-7,-2.5e+30]"),
+        (2**1024 - 2**971, "1.7976931348623157e+308"),  # the largest double
+        (-(2**1024) + 2**971, "-1.7976931348623157e+308"),
         (True, "true"),
         (None, "null"),
         ("", '""'),
@@ -200,6 +216,79 @@ def test_non_bmp_characters_in_values_only_keep_the_fast_order() -> None:
 
 
 @pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            {"b": [1.0, -0.0, 1e21, 1e-7], "a": 2**53 - 1},
+            '{"a":9007199254740991,"b":[1,0,1e+21,1e-7]}',
+        ),
+        ({"\u00e9": "\ue000", "\uffff": ["\U0001f600"]}, '{"é":"\ue000","\uffff":["😀"]}'),
+        (['\U0001f600":', {"k": "\U0001f600"}], '["😀\\":",{"k":"😀"}]'),
+        ("\U0001f600", '"😀"'),
+    ],
+)
+def test_what_orjson_writes_is_not_written_again_in_python(
+    monkeypatch: pytest.MonkeyPatch, value: Any, expected: str
+) -> None:
+    # Only keys above U+FFFF send the objects to the order check, and only a
+    # different order (or what orjson refuses) to the slow exact writer.
+    refuse_calls(monkeypatch, jcs, "canonical_python")
+    refuse_calls(monkeypatch, jcs, "_utf16_order_differs")
+
+    assert canonical_json(value) == expected.encode()
+
+
+def test_non_bmp_keys_in_the_same_order_either_way_are_written_by_orjson(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Keys above U+FFFF send the objects to the exact order check; where UTF-16
+    # and code points agree, orjson's text stands and the slow writer is not run.
+    refuse_calls(monkeypatch, jcs, "canonical_python")
+    value: Any = {"\U0001f600": 1, "a": [{"\U00010000": {"\U0001f601": 0, "": 1}}], "\u00e9": 2}
+
+    expected = '{"a":[{"\U00010000":{"":1,"\U0001f601":0}}],"é":2,"😀":1}'
+    assert canonical_json(value) == expected.encode()
+
+
+def test_the_first_character_above_the_bmp_and_an_empty_key_sort_by_utf16() -> None:
+    # U+10000 is D800 DC00 in UTF-16, the first non-BMP character; "" is ASCII.
+    value = {"": 0, "\ue000": 1, "\U00010000": 2, "a\U00010000b": 3}
+
+    assert canonical_json(value) == '{"":0,"a\U00010000b":3,"\U00010000":2,"\ue000":1}'.encode()
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+def test_a_non_bmp_key_between_non_bmp_values_sorts_by_utf16() -> None:
+    # orjson writes {"a":"😀","\ue000":1,"😀k":"😀"}: each non-BMP character is
+    # looked at in turn, the key's after a value's, and before another value's.
+    value = {"\ue000": 1, "\U0001f600k": "\U0001f600", "a": "\U0001f600"}
+
+    assert canonical_json(value) == '{"a":"😀","😀k":"😀","\ue000":1}'.encode()
+
+
+@pytest.mark.parametrize(
+    ("key", "written"),
+    [
+        ("\U0001f600", '"\U0001f600"'),
+        ('\U0001f600"', '"\U0001f600\\""'),  # one backslash: the first quote is escaped
+        ("\U0001f600\\", '"\U0001f600\\\\"'),  # two: the first quote closes the key
+        ('\U0001f600\\"', '"\U0001f600\\\\\\""'),  # three
+        ("\U0001f600\\\\", '"\U0001f600\\\\\\\\"'),  # four
+        ('\U0001f600"x\\y":', '"\U0001f600\\"x\\\\y\\":"'),
+    ],
+)
+def test_keys_escaping_quotes_after_a_non_bmp_character_sort_by_utf16(
+    key: str, written: str
+) -> None:
+    # orjson writes {"\ue000":1,KEY:"😀"}; the key's end must be found past its
+    # escapes for it to be seen as a key, and the objects' order to be checked.
+    value: Any = {"\ue000": 1, key: "\U0001f600"}
+
+    assert canonical_json(value) == ("{" + written + ':"\U0001f600","\ue000":1}').encode()
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "1.0,",
@@ -218,40 +307,65 @@ def test_number_like_text_inside_strings_is_left_alone(text: str) -> None:
     value: Any = {"s": text, "n": [1.0, 1e16, 1e-6, text], "t": {text: 2.0}}
 
     assert canonical_json(value) == rfc8785.dumps(value)
+    assert canonical_json(text) == rfc8785.dumps(text)  # the string alone: its quote at 0
+
+
+NO_CANONICAL_FORM = [
+    (math.nan, ValueError, "nan has no JSON form"),
+    (math.inf, ValueError, "inf has no JSON form"),
+    ([-math.inf], ValueError, "-inf has no JSON form"),
+    ({"a": 10**400}, ValueError, "integer of 1329 bits overflows a double"),
+    ([1, [-(10**309)]], ValueError, "integer of 1027 bits overflows a double"),
+    (2**1024, ValueError, "integer of 1025 bits overflows a double"),
+    pytest.param(  # beyond what str() writes (4300 digits)
+        10**5000, ValueError, "integer of 16610 bits overflows a double", id="10**5000"
+    ),
+    ("\ud800", ValueError, "string '\\ud800' holds a lone surrogate"),
+    ({"\udc00": 1}, ValueError, "object key '\\udc00' holds a lone surrogate"),
+    ({1: 2}, TypeError, "object key 1 is not a string"),
+    ({"a": {None: 2}}, TypeError, "object key None is not a string"),
+    ((1, 2), TypeError, "tuple is not a JSON value"),
+    ({1, 2}, TypeError, "set is not a JSON value"),
+    ({"a": object()}, TypeError, "object is not a JSON value"),
+]
 
 
 @pytest.mark.parametrize(
-    ("value", "error"),
-    [
-        (math.nan, ValueError),
-        (math.inf, ValueError),
-        ([-math.inf], ValueError),
-        ({"a": 10**400}, ValueError),
-        ("\ud800", ValueError),
-        ({"\udc00": 1}, ValueError),
-        ({1: 2}, TypeError),
-        ((1, 2), TypeError),
-        ({1, 2}, TypeError),
-        (b"bytes", TypeError),
-        ({"a": object()}, TypeError),
-    ],
+    ("value", "error", "message"),
+    [*NO_CANONICAL_FORM, ([b"bytes"], TypeError, "bytes is not a JSON value")],
 )
-def test_values_without_a_canonical_form_are_refused(value: Any, error: type[Exception]) -> None:
-    with pytest.raises(error):
+def test_values_without_a_canonical_form_are_refused(
+    value: Any, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error) as raised:
         canonical_json(value)
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(("value", "error", "message"), NO_CANONICAL_FORM)
+def test_the_exact_writer_refuses_them_alike(
+    value: Any, error: type[Exception], message: str
+) -> None:
+    # The exact writer, which takes over where orjson cannot, refuses them by itself
+    # too (bytes on its stack are its own punctuation, so they are left out here).
+    with pytest.raises(error) as raised:
+        jcs.canonical_python(value)
+    assert str(raised.value) == message
 
 
 def test_cycles_and_excessive_depth_are_refused() -> None:
     cycle: list[Any] = []
     cycle.append(cycle)
-    deep: list[Any] = []
-    for _ in range(strict_json.MAX_DEPTH):
-        deep = [deep]
+    deepest: Any = {}  # MAX_DEPTH levels, the most there may be
+    for _ in range(strict_json.MAX_DEPTH - 1):
+        deepest = [deepest]
+    message = "nested deeper than 1024 levels (or a cycle)"
 
-    with pytest.raises(ValueError, match="deeper"):
-        canonical_json(cycle)
-    with pytest.raises(ValueError, match="deeper"):
-        canonical_json(deep)
+    assert canonical_json(deepest) == b"[" * 1023 + b"{}" + b"]" * 1023
+    for value in (cycle, [deepest], {"a": deepest}):
+        with pytest.raises(ValueError, match="deeper") as raised:
+            canonical_json(value)
+        assert str(raised.value) == message
 
 
 def test_deep_nesting_beyond_what_orjson_writes() -> None:
@@ -562,10 +676,7 @@ def test_chunks_orjson_can_write_are_never_written_in_python(
 ) -> None:
     # The pure-Python writer is for what orjson refuses (integers from 2^53, deep
     # nesting): taking it for every chunk gives the same bytes, ten times slower.
-    def refuse(value: Any) -> bytes:
-        raise AssertionError("canonical_python called for a chunk orjson can write")
-
-    monkeypatch.setattr(signature, "canonical_python", refuse)
+    refuse_calls(monkeypatch, signature, "canonical_python")
     document = {"files": [{"path": f"f\u00e9{i}", "size": i, "mtime": i / 3} for i in range(200)]}
     text = json.dumps(document, indent=1).encode()
 

@@ -62,13 +62,21 @@ def test_any_other_os_error_is_named(tmp_path: Path) -> None:
         strict_json.read_source(str(a_file / "plan.json"), io.BytesIO())
 
 
-def test_an_unreadable_standard_input_is_named() -> None:
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (OSError(5, "Input/output error"), "Input/output error"),
+        (OSError("the pipe broke"), "the pipe broke"),  # no strerror: the error's own text
+    ],
+)
+def test_an_unreadable_standard_input_is_named(error: OSError, reason: str) -> None:
     class BrokenInput(io.BytesIO):
         def read(self, size: int | None = -1) -> bytes:
-            raise OSError(5, "Input/output error")
+            raise error
 
-    with pytest.raises(UsageError, match="cannot read standard input: Input/output error"):
+    with pytest.raises(UsageError) as raised:
         strict_json.read_source("-", BrokenInput())
+    assert raised.value.message == f"cannot read standard input: {reason}"
 
 
 # --- good input ---------------------------------------------------------------------------
@@ -207,6 +215,8 @@ def test_invalid_utf8_is_refused_with_the_byte_and_its_place(data: bytes, messag
         ('{"a b": {"é": 1, "é": 2}}', 'duplicate key "é" at $["a b"]'),
         ('{"x": [[{"\\ud83d\\ude00": 1, "😀": 2}]]}', 'duplicate key "😀" at $.x[0][0]'),
         ('{"": 1, "": 2}', 'duplicate key "" at $ ('),
+        # Values are not keys, even where they repeat one.
+        ('{"a": "b", "b": "a", "b": 1}', 'duplicate key "b" at $ (line 1, column 22)'),
     ],
 )
 def test_duplicate_keys_are_refused_with_their_path(data: str, message: str) -> None:

@@ -100,7 +100,8 @@ def _astral_in_keys(out: bytes) -> bool:
     """
     for lead in _ASTRAL_LEAD_BYTES:
         at = out.find(lead)
-        while at >= 0:
+        # JSON text starts with ASCII, so `at` is never 0 (no mutants: `> 0` is as right).
+        while at >= 0:  # pragma: no mutate
             end = _string_end(out, at)
             if out[end + 1 : end + 2] == b":":
                 return True
@@ -109,14 +110,19 @@ def _astral_in_keys(out: bytes) -> bool:
 
 
 def _string_end(out: bytes, inside: int) -> int:
-    """Position of the quote that closes the string holding position ``inside``."""
+    """Position of the quote that closes the string holding position ``inside``.
+
+    ``out`` is JSON text and ``inside`` is within one of its strings, after the
+    quote that opens it: the closing quote is found, and no run of backslashes
+    reaches back past the opening one.
+    """
     quote = out.find(b'"', inside)
-    while quote > 0 and out[quote - 1] == _BACKSLASH:
+    while out[quote - 1] == _BACKSLASH:
         # Escaped when an odd number of backslashes precede it.
-        run = quote - 1
-        while out[run - 1] == _BACKSLASH:
-            run -= 1
-        if (quote - run) % 2 == 0:
+        backslashes = 1
+        while out[quote - 1 - backslashes] == _BACKSLASH:
+            backslashes += 1
+        if backslashes % 2 == 0:
             break
         quote = out.find(b'"', quote + 1)
     return quote
@@ -128,7 +134,7 @@ def _utf16_order_differs(value: Any) -> bool:
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
-            if len(item) > 1 and any(not k.isascii() and max(k) > "\uffff" for k in item):
+            if any(not k.isascii() and ord(max(k)) >= 0x10000 for k in item):
                 by_code_point = sorted(item)
                 if by_code_point != sorted(by_code_point, key=_utf16_key):
                     return True
@@ -140,7 +146,7 @@ def _utf16_order_differs(value: Any) -> bool:
 
 def _utf16_key(key: str) -> bytes:
     # Big-endian UTF-16 bytes compare as the sequence of code units does.
-    return key.encode("utf-16-be")
+    return key.encode("utf-16-be")  # pragma: no mutate: "UTF-16-BE" is the same codec
 
 
 def _fix_numbers(out: bytes) -> tuple[bytes, int]:
@@ -154,9 +160,8 @@ def _fix_numbers(out: bytes) -> tuple[bytes, int]:
     if b"+" in out:  # a memchr: "+" is rare outside exponents
         ends += [m.end() for m in _BIG_EXPONENT.finditer(out)]
     if b"-" in out:
-        ends += [
-            m.end() for m in _SMALL_EXPONENT.finditer(out) if m.start() and out[m.start() - 1] == _E
-        ]
+        # (A match at 0 is the whole text "-6", whose last byte, out[-1], is no "e".)
+        ends += [m.end() for m in _SMALL_EXPONENT.finditer(out) if out[m.start() - 1] == _E]
     quotes_text = out
     if b"\\" in out:
         # Same length, with escaped backslashes and escaped quotes blanked out,
@@ -166,20 +171,22 @@ def _fix_numbers(out: bytes) -> tuple[bytes, int]:
         return out, quotes_text.count(b'"')
     ends.sort()
     pieces: list[bytes] = []
-    done = 0  # output copied up to here
-    counted = 0  # quotes counted up to here
-    quotes = 0
+    # Output copied up to `done`; `quotes` string quotes counted up to `counted`.
+    done = counted = quotes = 0
     for end in ends:
         quotes += quotes_text.count(b'"', counted, end)
         counted = end
         if quotes % 2:  # inside a string
             continue
-        # The token starts after the ":", "," or "[" before it (orjson writes no spaces).
-        window = max(0, end - 32)
-        start = 1 + max(out.rfind(b":", window, end), out.rfind(b",", window, end))
-        start = max(start, 1 + out.rfind(b"[", window, end))
+        # The token starts after the ":", "," or "[" before it (orjson writes no
+        # spaces), at most 25 bytes back ("-0.0000012345678901234567"); looking no
+        # further keeps each look short (no mutants: any window from 26 is as right).
+        window = max(0, end - 32)  # pragma: no mutate
+        before = out[window:end]
+        start = window + 1 + max(before.rfind(b":"), before.rfind(b","), before.rfind(b"["))
         pieces.append(out[done:start])
-        if out[end - 2 : end] == b".0":
+        # A fast path (no mutants: _es_number writes these alike, only slower).
+        if out[end - 2 : end] == b".0":  # pragma: no mutate
             # orjson writes "X.0" only below 1e16, where a double's integer
             # digits are its shortest digits: ES writes "X" ("-0" as "0").
             integer = out[start : end - 2]
@@ -207,21 +214,24 @@ def _es_number(x: float) -> str:
     mantissa, _, exponent = text.partition("e")
     integer, _, fraction = mantissa.partition(".")
     digits = integer + fraction
-    stripped = digits.lstrip("0")
+    # No mutants of the strips' characters: digits hold no other to strip. (Leading
+    # zeros left in, from "0.001", would be written back as they are by the second case.)
+    stripped = digits.lstrip("0")  # pragma: no mutate
     # x = 0.DIGITS * 10**n, DIGITS without leading or trailing zeros.
     n = len(integer) + (int(exponent) if exponent else 0) - (len(digits) - len(stripped))
-    digits = stripped.rstrip("0")
+    digits = stripped.rstrip("0")  # pragma: no mutate
     k = len(digits)
+    # The four cases of Number::toString as the standard words them. A double has
+    # k <= 17 digits, so the second case never sees n = 21 and the third never
+    # n = 1 (no mutants of those bounds).
     if k <= n <= 21:
         body = digits + "0" * (n - k)
-    elif 0 < n <= 21:
+    elif 0 < n <= 21:  # pragma: no mutate
         body = digits[:n] + "." + digits[n:]
-    elif -6 < n <= 0:
+    elif -6 < n <= 0:  # pragma: no mutate
         body = "0." + "0" * -n + digits
     else:
-        e = n - 1
-        body = digits[0] + ("." + digits[1:] if k > 1 else "") + ("e+" if e >= 0 else "e-")
-        body += str(abs(e))
+        body = digits[0] + ("." + digits[1:] if k > 1 else "") + f"e{n - 1:+d}"
     return sign + body
 
 
@@ -265,7 +275,8 @@ def canonical_python(value: Any) -> bytes:
         elif item is None:
             parts.append(b"null")
         elif isinstance(item, int):
-            if -_SAFE_INTEGER < item < _SAFE_INTEGER:
+            # A fast path (no mutants: _es_number writes these integers alike).
+            if -_SAFE_INTEGER < item < _SAFE_INTEGER:  # pragma: no mutate
                 parts.append(str(item).encode())
             else:
                 parts.append(_es_number(_to_double(item)).encode())
@@ -282,7 +293,7 @@ def _to_double(value: int) -> float:
     try:
         return float(value)  # correctly rounded to the nearest double
     except OverflowError:
-        raise ValueError(f"integer with {len(str(value))} digits overflows a double") from None
+        raise ValueError(f"integer of {value.bit_length()} bits overflows a double") from None
 
 
 def _string(text: str) -> bytes:
@@ -322,7 +333,8 @@ def _check_json_value(value: Any) -> None:
             if not math.isfinite(item):
                 raise ValueError(f"{item} has no JSON form")
         elif kind is int:
-            if not -_SAFE_INTEGER < item < _SAFE_INTEGER:
-                _to_double(item)
+            # A fast path (no mutants: any bound up to the double range is as right).
+            if not -_SAFE_INTEGER < item < _SAFE_INTEGER:  # pragma: no mutate
+                _to_double(item)  # refuses an integer beyond the double range
         elif kind not in (str, bool, type(None)):
             raise TypeError(f"{kind.__name__} is not a JSON value")

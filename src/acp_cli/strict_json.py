@@ -103,8 +103,7 @@ def parse_value(text: str | bytes, source: str) -> Any:
         found = 2 * _count_strings(value)
     if structural_quote_count(text) != found:
         duplicate = find_duplicate_key(text)
-        if duplicate is None:  # pragma: no cover - the string counts say there is one
-            raise UsageError(f"{source} has a duplicate key.")
+        assert duplicate is not None  # the string counts say there is one
         raise duplicate_key_error(duplicate, source)
     return value
 
@@ -135,14 +134,16 @@ def structural_quote_count(text: str | bytes) -> int:
     to right, which is how a JSON reader pairs them) leaves exactly the
     escaping backslashes in front of escaped quotes.
     """
+    # No mutants of these lines: any other replacement without a backslash or a
+    # quote ("XXXX") breaks the pairs alike.
     if isinstance(text, str):
         quotes = text.count('"')
         if "\\" in text:
-            quotes -= text.replace("\\\\", "").count('\\"')
+            quotes -= text.replace("\\\\", "").count('\\"')  # pragma: no mutate
         return quotes
     quotes = text.count(b'"')
     if b"\\" in text:
-        quotes -= text.replace(b"\\\\", b"").count(b'\\"')
+        quotes -= text.replace(b"\\\\", b"").count(b'\\"')  # pragma: no mutate
     return quotes
 
 
@@ -178,9 +179,7 @@ def find_duplicate_key(text: str | bytes) -> DuplicateKey | None:
     for match in _TOKEN_RE.finditer(text):
         key = _scan(stack, match.group())
         if key is not None and key in stack[-1].keys:
-            start = match.start()
-            line = text.count("\n", 0, start) + 1
-            column = start - (text.rfind("\n", 0, start) + 1) + 1
+            line, column = _line_and_column(text[: match.start()])
             return DuplicateKey(key, _path_of(stack[:-1]), line, column)
         if key is not None:
             stack[-1].keys.add(key)
@@ -195,11 +194,11 @@ def object_members(document: bytes) -> list[tuple[str, bytes]]:
     (``99999999999999999999``, ``1.0``) where parsing and re-serializing would
     round or reformat it. ``document`` must already have passed `parse_object`.
     """
-    text = document.decode("utf-8")
+    text = document.decode()  # UTF-8
     members: list[tuple[str, bytes]] = []
     depth = 0
     key: str | None = None
-    value_start = 0
+    value_start = 0  # pragma: no mutate: set at each member's ":", before it is read
     for match in _TOKEN_RE.finditer(text):
         lexeme = match.group()
         if depth == 1 and lexeme in (",", "}") and key is not None:
@@ -245,7 +244,9 @@ class _Container:
     def __init__(self, is_object: bool) -> None:
         self.is_object = is_object
         self.keys: set[str] = set()
-        self.position: str | int = "" if is_object else 0  # current key or index
+        # The current key or index. (No mutants: an object's is set at its first key,
+        # before a path reaches into it.)
+        self.position: str | int = "" if is_object else 0  # pragma: no mutate
         self.expecting_key = is_object
 
 
@@ -264,7 +265,7 @@ def _scan(stack: list[_Container], lexeme: str) -> str | None:
         else:
             top.position = int(top.position) + 1
     elif lexeme == ":":
-        top.expecting_key = False
+        top.expecting_key = False  # pragma: no mutate: None is as false
     elif top.expecting_key:
         key: str = orjson.loads(lexeme)
         return key
@@ -341,27 +342,27 @@ def _encoding_error(text: str | bytes, source: str) -> UsageError:
     try:
         text.decode()  # UTF-8
     except UnicodeDecodeError as exc:
-        before = text[: exc.start].decode()
-        line = before.count("\n") + 1
-        column = len(before) - (before.rfind("\n") + 1) + 1
+        line, column = _line_and_column(text[: exc.start].decode())
         return UsageError(
             f"{source} is not valid UTF-8: byte 0x{text[exc.start]:02x}"
             f" at line {line}, column {column}.",
             hint="Save the file as UTF-8.",
         )
-    return UsageError(
-        f"{source} is not valid UTF-8.", hint="Save the file as UTF-8."
-    )  # pragma: no cover
+    raise AssertionError  # pragma: no cover - orjson found a byte that is not UTF-8
+
+
+def _line_and_column(before: str) -> tuple[int, int]:
+    """The line and column (from 1) of the character after the text ``before``."""
+    return before.count("\n") + 1, len(before) - before.rfind("\n")
 
 
 def _is_nan_or_infinity(text: str | bytes, pos: int) -> bool:
-    """Whether the character position orjson stopped at is NaN or (+-)Infinity."""
-    chars = _as_text(text)
-    # orjson stops on the sign for "+Infinity" and after it for "-Infinity".
-    return any(
-        0 <= start < len(chars) and _NAN_RE.match(chars, start) is not None
-        for start in (pos, pos - 1)
-    )
+    """Whether the character position orjson stopped at is NaN or (+-)Infinity.
+
+    orjson stops on the sign of "+Infinity" and after the sign of "-Infinity",
+    so at a word the pattern matches, with its optional sign.
+    """
+    return _NAN_RE.match(_as_text(text), pos) is not None
 
 
 def _as_text(text: str | bytes) -> str:
@@ -375,10 +376,8 @@ def _reason(exc: OSError) -> str:
 
 
 def _quote(key: str) -> str:
-    try:
-        return orjson.dumps(key).decode()
-    except orjson.JSONEncodeError:  # a lone surrogate
-        return repr(key)
+    # Keys come from parsed text, which holds no lone surrogate: orjson writes them all.
+    return orjson.dumps(key).decode()
 
 
 def _kind(value: Any) -> str:
