@@ -7,18 +7,23 @@ for the index git read, unchanged while it looked; the one started early
 from __future__ import annotations
 
 import os
+import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from acp_cli.workspace import early
-from acp_cli.workspace.listing import FolderMemory, Git, IndexWitness, PendingListing, Scratch
+from acp_cli.workspace import cache, early
+from acp_cli.workspace.early import DIFF, LIST, LOCATE
+from acp_cli.workspace.listing import Git, IndexWitness, PendingListing, Scratch
 from tests.support.git_oracle import git, write_tree
 
 pytestmark = pytest.mark.usefixtures("isolated_git")
+
+OLD_NS = 1_600_000_000_000_000_000
 
 
 def committed(work: Path) -> None:
@@ -29,16 +34,16 @@ def committed(work: Path) -> None:
 
 
 @contextmanager
-def pending_listing(folder: Path) -> Iterator[PendingListing]:
-    """The listing of ``folder`` started with its witness; git's listing read and
-    ended when the block ends."""
-    git_in_dir = Git(Path(os.path.realpath(folder)), os.environ)
+def pending_listing(folder: Path, env: Mapping[str, str] = os.environ) -> Iterator[PendingListing]:
+    """The listing of ``folder`` started with its witness; git's listing ended when
+    the block ends."""
+    git_in_dir = Git(Path(os.path.realpath(folder)), env)
     with Scratch(git_in_dir) as scratch:
         pending = PendingListing(git_in_dir, scratch, witness=True)
         try:
             yield pending
         finally:
-            pending.finish(FolderMemory({}, 0))
+            early.end(pending.process)
             pending.close()
 
 
@@ -82,6 +87,33 @@ def test_an_index_replaced_while_git_looks_gives_no_witness(work: Path) -> None:
     assert (witness.changed, witness.index) == (changed_by_git(work), index_of(work))
 
 
+def test_a_diff_files_that_says_anything_on_stderr_gives_no_witness(work: Path) -> None:
+    """Here git's trace, which GIT_TRACE asks for: git exits 0, the index unchanged."""
+    committed(work)
+    with pending_listing(work, {**os.environ, "GIT_TRACE": "1"}) as pending:
+        assert pending.witness() is None
+
+
+def test_an_index_is_older_than_the_listing_only_by_more_than_the_racy_window(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``listed_after`` says whether the listing's tags are of that index too: its
+    ctime (an mtime can be put back) more than RACY_NS before the listing started."""
+    committed(work)
+    index = work / ".git" / "index"
+    os.utime(index, ns=(OLD_NS, OLD_NS))
+    changed_ns = index.stat().st_ctime_ns
+
+    assert not witness_of(work).listed_after  # just written
+
+    for offset, after in ((0, False), (1, True)):  # the listing at exactly, then just past
+        with monkeypatch.context() as patched:
+            patched.setattr(time, "time_ns", lambda at=changed_ns + cache.RACY_NS + offset: at)
+            witness = witness_of(work)
+        assert witness.listed_after is after
+        assert (witness.changed, witness.index) == (frozenset(), index_of(work))
+
+
 @contextmanager
 def started_early(folder: Path, tmp_path: Path) -> Iterator[tuple[int, int]]:
     """git started as the console script starts it for ``acp push plan FOLDER``; the
@@ -100,6 +132,31 @@ def witness_of(folder: Path) -> IndexWitness:
         witness = pending.witness()
     assert witness is not None
     return witness
+
+
+@pytest.mark.parametrize("early_start", [True, False])
+def test_git_started_early_is_taken_not_run_again(
+    work: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, early_start: bool
+) -> None:
+    """In a work tree the console script starts all three commands the listing runs
+    first: the listing starts none of its own. (Without: it starts each, the control.)"""
+    committed(work)
+    started: list[list[str]] = []
+    popen = subprocess.Popen
+
+    def recording(args: list[str], *rest: Any, **options: Any) -> Any:
+        started.append(list(args))
+        return popen(args, *rest, **options)
+
+    with (
+        started_early(work, tmp_path) if early_start else nullcontext((0, 0)),
+        monkeypatch.context() as patched,
+    ):
+        patched.setattr(subprocess, "Popen", recording)
+        witness = witness_of(work)
+
+    assert started == ([] if early_start else [["git", *args] for args in (LOCATE, LIST, DIFF)])
+    assert (witness.changed, witness.index) == (changed_by_git(work), index_of(work))
 
 
 def test_the_diff_files_started_early_is_the_witness(work: Path, tmp_path: Path) -> None:
