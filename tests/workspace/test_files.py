@@ -201,6 +201,24 @@ def test_special_files_gitignore_ignores_are_not_reported(
     assert built.skipped == (SkippedPath("sub/kept", "a FIFO"),)
 
 
+def test_special_files_the_repositorys_own_rules_ignore_are_not_reported(work: Path) -> None:
+    """DIR below the top of a work tree: its special files are checked against all of the
+    repository's rules, a .gitignore above DIR and .git/info/exclude too."""
+    write_tree(work, {".gitignore": "*.sock\n", "sub/a": "1"})
+    git(work, "init", "--quiet")
+    (work / ".git" / "info" / "exclude").write_text("*.tmp\n", encoding="utf-8")
+    specials = ["sub/kept", "sub/p.tmp", "sub/q.sock"]
+    for name in specials:
+        os.mkfifo(work / name)
+    ignored = git(work, "check-ignore", *specials).decode().split()
+
+    built = build_plan(work / "sub")
+
+    assert ignored == ["sub/p.tmp", "sub/q.sock"]
+    assert plan_paths(built) == {"a"}
+    assert built.skipped == (SkippedPath("kept", "a FIFO"),)
+
+
 NAMES = ["a", "b.py", "c.txt", "d", "node_modules", "build"]
 PATTERNS = [
     "*",

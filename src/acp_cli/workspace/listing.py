@@ -321,7 +321,7 @@ class PendingListing:
     runs too (``witness()``).
     """
 
-    def __init__(self, git: Git, scratch: Scratch, *, witness: bool = False) -> None:
+    def __init__(self, git: Git, scratch: Scratch, *, witness: bool) -> None:
         self.git = git
         listed_ns = time.time_ns()
         locate = git.start(*early.LOCATE)
