@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ import pytest
 
 from acp_cli.workspace import cache, early
 from acp_cli.workspace.early import DIFF, LIST, LOCATE
-from acp_cli.workspace.listing import Git, IndexWitness, PendingListing, Scratch
+from acp_cli.workspace.listing import FolderMemory, Git, IndexWitness, PendingListing, Scratch
 from tests.support.git_oracle import git, write_tree
 
 pytestmark = pytest.mark.usefixtures("isolated_git")
@@ -189,3 +189,57 @@ def test_a_diff_files_started_early_for_another_index_is_not_the_witness(
     assert witness.started_ns > after_ns
     assert (witness.changed, witness.index) == (changed_by_git(work / "sub"), index_of(work))
     assert witness.changed == {b"c.txt"}
+
+
+# --- FolderMemory: what earlier runs found in each folder, from the cache ---------
+
+
+def test_a_folder_remembered_as_it_is_now_is_not_read_again(tmp_path: Path) -> None:
+    info = os.stat(tmp_path)
+    recorded = FolderMemory({}, 0)
+    recorded.record("sub", info, True, ["pipe"])
+    assert recorded.scanned == {"sub": [info.st_mtime_ns, info.st_ctime_ns, True, ["pipe"]]}
+
+    memory = FolderMemory(recorded.scanned, info.st_mtime_ns + 1)
+
+    assert memory.recall("sub", info) == (True, ["pipe"])
+    assert (memory.read, memory.changed) == (0, False)
+
+
+# Entries recorded for a folder of mtime m and ctime c, each wrong in one way.
+WRONG: dict[str, Callable[[int, int], object]] = {
+    "a tuple": lambda m, c: (m, c, False, []),
+    "a mapping": lambda m, c: {"0": m},
+    "three items": lambda m, c: [m, c, False],
+    "five items": lambda m, c: [m, c, False, [], []],
+    "another mtime": lambda m, c: [m - 1, c, False, []],
+    "another ctime": lambda m, c: [m, c - 1, False, []],
+    "an acpignore flag that is a number": lambda m, c: [m, c, 1, []],
+    "special files in a tuple": lambda m, c: [m, c, False, ("pipe",)],
+    "a special file's name in bytes": lambda m, c: [m, c, False, ["pipe", b"sock"]],
+}
+
+
+@pytest.mark.parametrize("name", list(WRONG))
+def test_a_folder_remembered_otherwise_is_read_again(tmp_path: Path, name: str) -> None:
+    info = os.stat(tmp_path)
+    known = WRONG[name](info.st_mtime_ns, info.st_ctime_ns)
+    memory = FolderMemory({"": known}, info.st_mtime_ns + 1)
+
+    assert memory.recall("", info) is None
+    assert (memory.read, memory.changed) == (1, True)
+
+
+@pytest.mark.parametrize(("after_ns", "trusted"), [(0, False), (1, True)])
+def test_a_folder_changed_within_the_racy_window_is_read_again(
+    tmp_path: Path, after_ns: int, trusted: bool
+) -> None:
+    """Only a folder whose mtime is before the time the cache trusts (its writing, less
+    RACY_NS) is taken as remembered: one changed at that very moment is read."""
+    info = os.stat(tmp_path)
+    known = [info.st_mtime_ns, info.st_ctime_ns, False, []]
+    memory = FolderMemory({"": known, "other": known}, info.st_mtime_ns + after_ns)
+
+    assert memory.recall("", info) == ((False, []) if trusted else None)
+    assert memory.recall("unknown", info) is None
+    assert memory.read == 2 - trusted
