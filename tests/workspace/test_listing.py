@@ -34,12 +34,14 @@ def committed(work: Path) -> None:
 
 
 @contextmanager
-def pending_listing(folder: Path, env: Mapping[str, str] = os.environ) -> Iterator[PendingListing]:
-    """The listing of ``folder`` started with its witness; git's listing ended when
-    the block ends."""
+def pending_listing(
+    folder: Path, env: Mapping[str, str] = os.environ, *, witness: bool = True
+) -> Iterator[PendingListing]:
+    """The listing of ``folder`` started (with its witness unless told); git's listing
+    ended when the block ends."""
     git_in_dir = Git(Path(os.path.realpath(folder)), env)
     with Scratch(git_in_dir) as scratch:
-        pending = PendingListing(git_in_dir, scratch, witness=True)
+        pending = PendingListing(git_in_dir, scratch, witness=witness)
         try:
             yield pending
         finally:
@@ -85,6 +87,57 @@ def test_an_index_replaced_while_git_looks_gives_no_witness(work: Path) -> None:
         witness = pending.witness()
     assert witness is not None
     assert (witness.changed, witness.index) == (changed_by_git(work), index_of(work))
+
+
+def linked_worktree(work: Path) -> Path:
+    committed(work)
+    linked = work.parent / "linked"
+    git(work, "worktree", "add", "--quiet", str(linked))
+    return linked
+
+
+def junk_git_folder(work: Path) -> Path:
+    """A folder outside git holding a `.git` folder that is no repository."""
+    write_tree(work, {"a.txt": "a\n", ".git/index": "not an index\n"})
+    return work
+
+
+def work_tree(work: Path) -> Path:
+    committed(work)
+    return work
+
+
+@pytest.mark.parametrize(
+    ("make", "witness", "diff_files"),
+    [
+        (work_tree, True, True),  # the control
+        (work_tree, False, False),  # not asked: no cache to use it
+        (linked_worktree, True, False),  # its .git a file: no index of its own to watch
+        (junk_git_folder, True, False),  # outside git
+    ],
+)
+def test_diff_files_runs_only_when_asked_in_a_work_tree_whose_git_is_a_folder(
+    work: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    make: Callable[[Path], Path],
+    witness: bool,
+    diff_files: bool,
+) -> None:
+    folder = make(work)
+    started: list[list[str]] = []
+    popen = subprocess.Popen
+
+    def recording(args: list[str], *rest: Any, **options: Any) -> Any:
+        started.append(list(args))
+        return popen(args, *rest, **options)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(subprocess, "Popen", recording)
+        with pending_listing(folder, witness=witness) as pending:
+            given = pending.witness()
+
+    assert (["git", *DIFF] in started) == diff_files
+    assert (given is not None) == diff_files
 
 
 def test_a_diff_files_that_says_anything_on_stderr_gives_no_witness(work: Path) -> None:
