@@ -140,6 +140,16 @@ def test_diff_files_runs_only_when_asked_in_a_work_tree_whose_git_is_a_folder(
     assert (given is not None) == diff_files
 
 
+def test_a_witness_nobody_asked_for_is_ended_by_close(work: Path) -> None:
+    """The build ends diff-files when it fails before it asks (``close`` in a finally):
+    nothing is left to ask for after, and closing again is no error."""
+    committed(work)
+    with pending_listing(work) as pending:
+        pending.close()
+        assert pending.witness() is None
+        pending.close()
+
+
 def test_a_diff_files_that_says_anything_on_stderr_gives_no_witness(work: Path) -> None:
     """Here git's trace, which GIT_TRACE asks for: git exits 0, the index unchanged."""
     committed(work)
