@@ -134,7 +134,7 @@ class HashCache:
                     return EMPTY
                 whole = handle.readall()
             end = whole.find(b"\n")
-            line = whole[:end] if end >= 0 else whole
+            line = whole[:end] if end >= 0 else whole  # pragma: no mutate: `> 0` too
             body = memoryview(whole)[len(line) + 1 :]  # the sections: views of it
             checksum, _, text = line.partition(b" ")
             if hashlib.sha256(text).hexdigest().encode() != checksum:

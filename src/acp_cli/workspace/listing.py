@@ -377,7 +377,9 @@ class PendingListing:
         others = [record for record in records if not record.startswith(b"H ")]
         unchecked = {record[2:] for record in others} if self.inside else set()
         nested = [record[2:-1] for record in others if record.endswith(b"/")]
-        if nested or (self.inside and len(unchecked) < len(others)):  # conflicted: per stage
+        if nested or (  # conflicted: per stage
+            self.inside and len(unchecked) < len(others)  # pragma: no mutate: only a shortcut
+        ):
             paths = [name for name in dict.fromkeys(paths) if not name.endswith(b"/")]
         specials, acpignore_seen = _scan_folders(self.git.root, paths, memory)
         if specials:  # a tracked file that became a FIFO is listed by git already
