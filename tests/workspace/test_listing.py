@@ -254,6 +254,34 @@ def test_a_diff_files_started_early_for_another_index_is_not_the_witness(
     assert witness.changed == {b"c.txt"}
 
 
+@pytest.mark.parametrize("inside_git", [True, False])
+def test_the_paths_git_does_not_check_against_its_index_are_unchecked(
+    work: Path, inside_git: bool
+) -> None:
+    """What git's index cannot vouch for: untracked, assume-unchanged and skip-worktree
+    files (all but those `ls-files -v` tags H). Outside git there is no index, and no
+    witness to need them."""
+    write_tree(work, {"tracked": "1", "assumed": "2", "skipped": "3", "sub/new": "4"})
+    if inside_git:
+        git(work, "init", "--quiet")
+        git(work, "add", "tracked", "assumed", "skipped")
+        git(work, "commit", "--quiet", "-m", "files")
+        git(work, "update-index", "--assume-unchanged", "assumed")
+        git(work, "update-index", "--skip-worktree", "skipped")
+        tagged = git(work, "ls-files", "-v", "-z", "--cached", "--others", "--exclude-standard")
+        expected = {record[2:] for record in tagged.split(b"\0") if record[:2] not in (b"", b"H ")}
+        assert expected == {b"assumed", b"skipped", b"sub/new"}
+    else:
+        expected = set()
+
+    with pending_listing(work, witness=False) as pending:
+        listing = pending.finish(FolderMemory({}, 0))
+
+    assert listing.unchecked == expected
+    assert sorted(listing.paths) == [b"assumed", b"skipped", b"sub/new", b"tracked"]
+    assert listing.inside_work_tree == inside_git
+
+
 # --- FolderMemory: what earlier runs found in each folder, from the cache ---------
 
 
