@@ -89,6 +89,27 @@ def test_an_index_replaced_while_git_looks_gives_no_witness(work: Path) -> None:
     assert (witness.changed, witness.index) == (changed_by_git(work), index_of(work))
 
 
+@pytest.mark.parametrize("name", ["plain", "two\nlines", "ends\n"])
+def test_the_top_of_the_work_tree_is_found_whatever_its_name(
+    work: Path, tmp_path: Path, name: str
+) -> None:
+    """git names the top on a line of its answer: a newline in it spans lines."""
+    top = tmp_path / name
+    write_tree(top, {"sub/a.txt": "a\n"})
+    git(top, "init", "--quiet")
+    git(top, "add", "--all")
+    git_in_dir = Git(top / "sub", os.environ)
+    with Scratch(git_in_dir) as scratch:
+        pending = PendingListing(git_in_dir, scratch, witness=True)
+        listing = pending.finish(FolderMemory({}, 0))
+        witness = pending.witness()
+
+    assert (git_in_dir.top, pending.prefix) == (top, b"sub/")
+    assert listing.paths == [b"a.txt"]
+    assert witness is not None  # the index of its .git folder, found
+    assert witness.index == index_of(top)
+
+
 def linked_worktree(work: Path) -> Path:
     committed(work)
     linked = work.parent / "linked"
