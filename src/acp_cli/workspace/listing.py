@@ -431,7 +431,10 @@ def _locate(git: Git, process: subprocess.Popen[bytes]) -> tuple[bool, bytes]:
         )
     if process.returncode != 0:
         if b"fatal: not a git repository (or any" in err:
-            return False, b""
+            return (
+                False,
+                b"",  # pragma: no mutate: another prefix, which no name git gives starts with
+            )
         raise git.refusal(err)
     git.top = Path(os.fsdecode(b"\n".join(answers[2:-2])))
     return True, answers[-2]
