@@ -48,9 +48,13 @@ def test_a_worker_that_died_is_named_with_how(exitcode: int | None, how: str) ->
 
 @pytest.fixture
 def signals_restored() -> Iterator[None]:
-    """The worker ignores the signals that end a run; give this process its own back."""
+    """The worker ignores the signals that end a run; give this process its own back.
+    Each starts at its default action, so that the worker's change is seen even where
+    the test runner ignores one already (mutmut's workers ignore SIGINT)."""
     names = ("SIGINT", "SIGTERM", "SIGHUP")
     saved = {name: signal.getsignal(getattr(signal, name)) for name in names}
+    for name in names:
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
     yield
     for name, handler in saved.items():
         signal.signal(getattr(signal, name), handler)
