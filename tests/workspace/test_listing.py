@@ -49,6 +49,21 @@ def pending_listing(
             pending.close()
 
 
+@contextmanager
+def processes_started(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[str]]]:
+    """The command lines of the processes started in the block, in order."""
+    started: list[list[str]] = []
+    popen = subprocess.Popen
+
+    def recording(args: list[str], *rest: Any, **options: Any) -> Any:
+        started.append(list(args))
+        return popen(args, *rest, **options)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(subprocess, "Popen", recording)
+        yield started
+
+
 def changed_by_git(folder: Path) -> frozenset[bytes]:
     """What ``git diff-files`` names in ``folder``: the oracle."""
     out = git(folder, "diff-files", "--name-only", "--relative", "-z")
@@ -145,17 +160,11 @@ def test_diff_files_runs_only_when_asked_in_a_work_tree_whose_git_is_a_folder(
     diff_files: bool,
 ) -> None:
     folder = make(work)
-    started: list[list[str]] = []
-    popen = subprocess.Popen
-
-    def recording(args: list[str], *rest: Any, **options: Any) -> Any:
-        started.append(list(args))
-        return popen(args, *rest, **options)
-
-    with monkeypatch.context() as patched:
-        patched.setattr(subprocess, "Popen", recording)
-        with pending_listing(folder, witness=witness) as pending:
-            given = pending.witness()
+    with (
+        processes_started(monkeypatch) as started,
+        pending_listing(folder, witness=witness) as pending,
+    ):
+        given = pending.witness()
 
     assert (["git", *DIFF] in started) == diff_files
     assert (given is not None) == diff_files
@@ -225,18 +234,10 @@ def test_git_started_early_is_taken_not_run_again(
     """In a work tree the console script starts all three commands the listing runs
     first: the listing starts none of its own. (Without: it starts each, the control.)"""
     committed(work)
-    started: list[list[str]] = []
-    popen = subprocess.Popen
-
-    def recording(args: list[str], *rest: Any, **options: Any) -> Any:
-        started.append(list(args))
-        return popen(args, *rest, **options)
-
     with (
         started_early(work, tmp_path) if early_start else nullcontext((0, 0)),
-        monkeypatch.context() as patched,
+        processes_started(monkeypatch) as started,
     ):
-        patched.setattr(subprocess, "Popen", recording)
         witness = witness_of(work)
 
     assert started == ([] if early_start else [["git", *args] for args in (LOCATE, LIST, DIFF)])
