@@ -201,6 +201,29 @@ def test_special_files_gitignore_ignores_are_not_reported(
     assert built.skipped == (SkippedPath("sub/kept", "a FIFO"),)
 
 
+@pytest.mark.parametrize("inside_git", [False, True])
+def test_special_files_are_found_in_every_folder_that_holds_a_listed_path(
+    work: Path, inside_git: bool
+) -> None:
+    """DIR itself even when git lists nothing at all, and folders deep down (and those
+    between) when git lists a file there."""
+    os.mkfifo(work / "top.pipe")
+    if inside_git:
+        git(work, "init", "--quiet")
+    assert build_plan(work).skipped == (SkippedPath("top.pipe", "a FIFO"),)
+
+    write_tree(work, {"a/b/c/file": "1"})
+    for name in ("a/pipe", "a/b/pipe", "a/b/c/pipe"):
+        os.mkfifo(work / name)
+
+    built = build_plan(work)
+
+    assert plan_paths(built) == {"a/b/c/file"}
+    assert sorted(built.skipped, key=str) == [
+        SkippedPath(name, "a FIFO") for name in ("a/b/c/pipe", "a/b/pipe", "a/pipe", "top.pipe")
+    ]
+
+
 def test_special_files_the_repositorys_own_rules_ignore_are_not_reported(work: Path) -> None:
     """DIR below the top of a work tree: its special files are checked against all of the
     repository's rules, a .gitignore above DIR and .git/info/exclude too."""
