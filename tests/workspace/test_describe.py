@@ -306,3 +306,16 @@ def test_a_cached_hash_is_trusted_only_for_a_file_older_than_the_racy_window(
     [entry] = chunk.entries
     assert f'"sha256":"{sha}"'.encode() in entry
     assert chunk.hashed_files == (0 if trusted else 1)
+
+
+# --- the pool's processes ---------------------------------------------------------------
+
+
+def test_close_kills_every_worker_at_once(work: Path) -> None:
+    pool = describe._Pool.start(Context(os.fsencode(work)), 2)
+    assert pool is not None
+    processes = [process for process, _ in pool.workers]
+    assert len(processes) == 2
+    pool.close()
+    assert [process.exitcode for process in processes] == [-signal.SIGKILL] * 2
+    assert pool.workers == []
