@@ -266,7 +266,9 @@ class _Pool:
             for _ in range(count):
                 ours, theirs = mp_context.Pipe()
                 process = mp_context.Process(
-                    target=_work, args=(theirs, context, os.getpid()), daemon=True
+                    target=_work,
+                    args=(theirs, context, os.getpid()),
+                    daemon=True,  # pragma: no mutate: close() ends them, whatever this says
                 )
                 try:
                     process.start()
