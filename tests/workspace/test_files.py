@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -222,6 +223,25 @@ def test_special_files_are_found_in_every_folder_that_holds_a_listed_path(
     assert sorted(built.skipped, key=str) == [
         SkippedPath(name, "a FIFO") for name in ("a/b/c/pipe", "a/b/pipe", "a/pipe", "top.pipe")
     ]
+
+
+@pytest.mark.parametrize("gone", ["deleted", "a symlink now"])
+def test_a_folder_gone_since_git_listed_it_leaves_the_others_scanned(work: Path, gone: str) -> None:
+    write_tree(work, {"a/b/f": "1", "c/g": "2"})
+    git(work, "init", "--quiet")
+    git(work, "add", "--all")
+    git(work, "commit", "--quiet", "-m", "files")
+    os.mkfifo(work / "c" / "pipe")
+    if gone == "deleted":
+        shutil.rmtree(work / "a")
+    else:
+        (work / "a").rename(work / "moved")
+        (work / "a").symlink_to("moved")
+
+    built = build_plan(work)
+
+    assert plan_paths(built) == git_listing(work)
+    assert built.skipped == (SkippedPath("c/pipe", "a FIFO"),)
 
 
 def test_special_files_the_repositorys_own_rules_ignore_are_not_reported(work: Path) -> None:

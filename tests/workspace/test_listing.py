@@ -18,7 +18,14 @@ import pytest
 
 from acp_cli.workspace import cache, early
 from acp_cli.workspace.early import DIFF, LIST, LOCATE
-from acp_cli.workspace.listing import FolderMemory, Git, IndexWitness, PendingListing, Scratch
+from acp_cli.workspace.listing import (
+    FolderMemory,
+    Git,
+    IndexWitness,
+    Listing,
+    PendingListing,
+    Scratch,
+)
 from tests.support.git_oracle import git, write_tree
 
 pytestmark = pytest.mark.usefixtures("isolated_git")
@@ -356,3 +363,45 @@ def test_a_folder_changed_within_the_racy_window_is_read_again(
     assert memory.recall("", info) == ((False, []) if trusted else None)
     assert memory.recall("unknown", info) is None
     assert memory.read == 2 - trusted
+
+
+# --- what the scan of the listed folders finds ----------------------------------------
+
+
+def finished(folder: Path, memory: FolderMemory) -> Listing:
+    with pending_listing(folder, witness=False) as pending:
+        return pending.finish(memory)
+
+
+@pytest.mark.parametrize(
+    ("acpignore", "seen"), [(None, False), ("sub/.acpignore", True), (".acpignore", True)]
+)
+def test_an_acpignore_is_seen_in_any_folder_that_holds_a_listed_path(
+    work: Path, acpignore: str | None, seen: bool
+) -> None:
+    write_tree(work, {"a.txt": "a\n", "sub/b.txt": "b\n", "sub/deeper/c.txt": "c\n"})
+    if acpignore is not None:
+        write_tree(work, {acpignore: "*.log\n"})
+    memory = FolderMemory({}, 0)
+
+    assert finished(work, memory).has_acpignore is seen
+    # And what each folder held is remembered, the acpignore flag with it.
+    assert {folder: known[2:] for folder, known in memory.scanned.items()} == {
+        "": [acpignore == ".acpignore", []],
+        "sub": [acpignore == "sub/.acpignore", []],
+        "sub/deeper": [False, []],
+    }
+
+
+def test_a_folder_remembered_unchanged_is_taken_from_memory_not_read(work: Path) -> None:
+    """What the memory says an unchanged folder holds is what the listing finds there
+    (here a special file that is not: nothing reads the folder to see)."""
+    write_tree(work, {"a.txt": "a\n"})
+    info = os.lstat(work)
+    remembered = {"": [info.st_mtime_ns, info.st_ctime_ns, True, ["ghost"]]}
+    memory = FolderMemory(remembered, info.st_mtime_ns + 1)
+
+    listing = finished(work, memory)
+
+    assert (listing.special_files, listing.has_acpignore) == ([b"ghost"], True)
+    assert (memory.read, memory.scanned) == (0, remembered)
