@@ -564,9 +564,9 @@ def _scan_folders(
     component at a time).
     """
     found: list[bytes] = []
-    acpignore_seen = False
+    acpignore_seen = False  # pragma: no mutate: None too: `None or False` is False
     with FolderChain(os.fsencode(root)) as chain:
-        top = chain.open(b"")
+        top = chain.open(b"")  # pragma: no mutate: None names DIR as b"" does
         for folder in sorted(_folders(paths)):
             key = os.fsdecode(folder)
             try:
@@ -603,7 +603,11 @@ def _scan_folder(fd: int) -> tuple[bool, list[str]]:
         for entry in entries:
             if entry.name == ACPIGNORE:
                 acpignore = True
-            if entry.is_file(follow_symlinks=False) or entry.is_dir(follow_symlinks=False):
+            if entry.is_file(
+                follow_symlinks=False  # pragma: no mutate: a symlink is skipped next anyway
+            ) or entry.is_dir(
+                follow_symlinks=False  # pragma: no mutate: a symlink is skipped next anyway
+            ):
                 continue
             if entry.is_symlink():
                 continue
