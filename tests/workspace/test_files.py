@@ -244,6 +244,27 @@ def test_a_folder_gone_since_git_listed_it_leaves_the_others_scanned(work: Path,
     assert built.skipped == (SkippedPath("c/pipe", "a FIFO"),)
 
 
+@pytest.mark.parametrize("symlinks_first", [True, False])  # the folder lists them in turn
+def test_a_symlink_beside_a_special_file_does_not_hide_it(work: Path, symlinks_first: bool) -> None:
+    links = [f"l{index}" for index in range(8)]  # some before the FIFO in any order
+
+    def make_symlinks() -> None:
+        for name in links:
+            (work / name).symlink_to("a")
+
+    write_tree(work, {"a": "1"})
+    if symlinks_first:
+        make_symlinks()
+    os.mkfifo(work / "pipe")
+    if not symlinks_first:
+        make_symlinks()
+
+    built = build_plan(work)
+
+    assert plan_paths(built) == {"a", *links}
+    assert built.skipped == (SkippedPath("pipe", "a FIFO"),)
+
+
 def test_special_files_the_repositorys_own_rules_ignore_are_not_reported(work: Path) -> None:
     """DIR below the top of a work tree: its special files are checked against all of the
     repository's rules, a .gitignore above DIR and .git/info/exclude too."""
