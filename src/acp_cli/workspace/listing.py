@@ -612,7 +612,9 @@ def _scan_folder(fd: int) -> tuple[bool, list[str]]:
             if entry.is_symlink():
                 continue
             try:
-                mode = entry.stat(follow_symlinks=False).st_mode
+                mode = entry.stat(
+                    follow_symlinks=False  # pragma: no mutate: None is False; no symlink here
+                ).st_mode
             except OSError:
                 continue
             if not stat.S_ISREG(mode):
