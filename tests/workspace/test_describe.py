@@ -319,3 +319,37 @@ def test_close_kills_every_worker_at_once(work: Path) -> None:
     pool.close()
     assert [process.exitcode for process in processes] == [-signal.SIGKILL] * 2
     assert pool.workers == []
+
+
+class Recorded:
+    """A Progress that keeps what it was told of the bytes of big files still to hash."""
+
+    def __init__(self) -> None:
+        self.pendings: list[int] = []
+
+    def advance(self, files: int, hashed_bytes: int) -> None:
+        pass
+
+    def pending(self, hashed_bytes: int) -> None:
+        self.pendings.append(hashed_bytes)
+
+
+def test_the_big_files_a_chunk_leaves_are_hashed_largest_first(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One worker, so one at a time: the bytes still pending fall by the largest first."""
+    sizes = {"b1": 100, "b2": 300, "b3": 200}
+    write_tree(work, {"small": "s", **{name: "x" * size for name, size in sizes.items()}})
+    monkeypatch.setattr(describe, "BIG", 100)
+    names = sorted(name.encode() for name in [*sizes, "small"])
+    pool = describe._Pool.start(Context(os.fsencode(work)), 1)
+    assert pool is not None
+    progress = Recorded()
+    try:
+        [chunk] = pool.describe([(names, [NO_KEY] * len(names))], progress)
+    finally:
+        pool.close()
+
+    assert progress.pendings == [600, 300, 100, 0]
+    assert chunk.deferred == ()
+    assert chunk.hashed_files == 4
