@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from acp_cli.errors import UsageError
 from acp_cli.workspace import cache, early
 from acp_cli.workspace.early import DIFF, LIST, LOCATE
 from acp_cli.workspace.listing import (
@@ -405,3 +406,30 @@ def test_a_folder_remembered_unchanged_is_taken_from_memory_not_read(work: Path)
 
     assert (listing.special_files, listing.has_acpignore) == ([b"ghost"], True)
     assert (memory.read, memory.scanned) == (0, remembered)
+
+
+@pytest.mark.parametrize(
+    ("stderr", "warning"),
+    [
+        (b"", None),
+        (b"hint: advice\nhint: more advice\n", None),
+        (b"\n  \n", None),
+        (b"hint: advice\n\nwarning: odd\n", "git warned: odd"),
+        (b"Hint: not git's advice\n", "git warned: not git's advice"),
+    ],
+)
+def test_what_git_says_on_stderr_is_an_error_but_its_hints_and_blank_lines(
+    tmp_path: Path, stderr: bytes, warning: str | None
+) -> None:
+    said = subprocess.Popen(
+        ["sh", "-c", 'printf "%s" "$1" >&2; printf out', "sh", os.fsdecode(stderr)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    git_in_dir = Git(tmp_path, os.environ)
+    if warning is None:
+        assert git_in_dir.finish(said) == b"out"
+    else:
+        with pytest.raises(UsageError) as warned:
+            git_in_dir.finish(said)
+        assert warned.value.message == warning
