@@ -494,14 +494,19 @@ def test_a_cache_holding_names_the_plan_leaves_out_is_used(work: Path, planned: 
     assert cache_file.read_bytes() == written  # used, not rewritten
 
 
-def test_the_cache_of_a_workspace_with_no_name_is_used(work: Path) -> None:
+@pytest.mark.parametrize("newline", [True, False])
+def test_the_cache_of_a_workspace_with_no_name_is_used(work: Path, newline: bool) -> None:
     # git lists nothing: a cache of no names, whose folders part still spares the
-    # next run reading the folders.
+    # next run reading the folders. Its sections are empty: the header is all of it,
+    # whole even when a write cut short loses the newline after it.
     (work / "empty").mkdir(parents=True)
     make_old(work)
     first = build_plan(work)
-    header, _ = read_cache(hash_cache.cache_file(work.resolve(), os.environ))
+    cache_file = hash_cache.cache_file(work.resolve(), os.environ)
+    header, _ = read_cache(cache_file)
     assert (first.folders_read, header["names"]) == (1, 0)
+    if not newline:
+        cache_file.write_bytes(cache_file.read_bytes().removesuffix(b"\n"))
 
     again = build_plan(work)
 

@@ -48,9 +48,13 @@ def test_a_worker_that_died_is_named_with_how(exitcode: int | None, how: str) ->
 
 @pytest.fixture
 def signals_restored() -> Iterator[None]:
-    """The worker ignores the signals that end a run; give this process its own back."""
+    """The worker ignores the signals that end a run; give this process its own back.
+    Each starts at its default action, so that the worker's change is seen even where
+    the test runner ignores one already (mutmut's workers ignore SIGINT)."""
     names = ("SIGINT", "SIGTERM", "SIGHUP")
     saved = {name: signal.getsignal(getattr(signal, name)) for name in names}
+    for name in names:
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
     yield
     for name, handler in saved.items():
         signal.signal(getattr(signal, name), handler)
@@ -284,3 +288,50 @@ def test_a_cached_hash_is_trusted_only_for_a_file_older_than_the_racy_window(
     [entry] = chunk.entries
     assert f'"sha256":"{sha}"'.encode() in entry
     assert chunk.hashed_files == (0 if trusted else 1)
+
+
+# --- the pool's processes ---------------------------------------------------------------
+
+
+def test_close_kills_every_worker_at_once(work: Path) -> None:
+    pool = describe._Pool.start(Context(os.fsencode(work)), 2)
+    assert pool is not None
+    processes = [process for process, _ in pool.workers]
+    assert len(processes) == 2
+    pool.close()
+    assert [process.exitcode for process in processes] == [-signal.SIGKILL] * 2
+    assert pool.workers == []
+
+
+class Recorded:
+    """A Progress that keeps what it was told of the bytes of big files still to hash."""
+
+    def __init__(self) -> None:
+        self.pendings: list[int] = []
+
+    def advance(self, files: int, hashed_bytes: int) -> None:
+        pass
+
+    def pending(self, hashed_bytes: int) -> None:
+        self.pendings.append(hashed_bytes)
+
+
+def test_the_big_files_a_chunk_leaves_are_hashed_largest_first(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One worker, so one at a time: the bytes still pending fall by the largest first."""
+    sizes = {"b1": 100, "b2": 300, "b3": 200}
+    write_tree(work, {"small": "s", **{name: "x" * size for name, size in sizes.items()}})
+    monkeypatch.setattr(describe, "BIG", 100)
+    names = sorted(name.encode() for name in [*sizes, "small"])
+    pool = describe._Pool.start(Context(os.fsencode(work)), 1)
+    assert pool is not None
+    progress = Recorded()
+    try:
+        [chunk] = pool.describe([(names, [NO_KEY] * len(names))], progress)
+    finally:
+        pool.close()
+
+    assert progress.pendings == [600, 300, 100, 0]
+    assert chunk.deferred == ()
+    assert chunk.hashed_files == 4

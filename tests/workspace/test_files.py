@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -199,6 +200,87 @@ def test_special_files_gitignore_ignores_are_not_reported(
 
     assert plan_paths(built) == {".gitignore", "a", "sub/b"}
     assert built.skipped == (SkippedPath("sub/kept", "a FIFO"),)
+
+
+@pytest.mark.parametrize("inside_git", [False, True])
+def test_special_files_are_found_in_every_folder_that_holds_a_listed_path(
+    work: Path, inside_git: bool
+) -> None:
+    """DIR itself even when git lists nothing at all, and folders deep down (and those
+    between) when git lists a file there."""
+    os.mkfifo(work / "top.pipe")
+    if inside_git:
+        git(work, "init", "--quiet")
+    assert build_plan(work).skipped == (SkippedPath("top.pipe", "a FIFO"),)
+
+    write_tree(work, {"a/b/c/file": "1"})
+    for name in ("a/pipe", "a/b/pipe", "a/b/c/pipe"):
+        os.mkfifo(work / name)
+
+    built = build_plan(work)
+
+    assert plan_paths(built) == {"a/b/c/file"}
+    assert sorted(built.skipped, key=str) == [
+        SkippedPath(name, "a FIFO") for name in ("a/b/c/pipe", "a/b/pipe", "a/pipe", "top.pipe")
+    ]
+
+
+@pytest.mark.parametrize("gone", ["deleted", "a symlink now"])
+def test_a_folder_gone_since_git_listed_it_leaves_the_others_scanned(work: Path, gone: str) -> None:
+    write_tree(work, {"a/b/f": "1", "c/g": "2"})
+    git(work, "init", "--quiet")
+    git(work, "add", "--all")
+    git(work, "commit", "--quiet", "-m", "files")
+    os.mkfifo(work / "c" / "pipe")
+    if gone == "deleted":
+        shutil.rmtree(work / "a")
+    else:
+        (work / "a").rename(work / "moved")
+        (work / "a").symlink_to("moved")
+
+    built = build_plan(work)
+
+    assert plan_paths(built) == git_listing(work)
+    assert built.skipped == (SkippedPath("c/pipe", "a FIFO"),)
+
+
+@pytest.mark.parametrize("symlinks_first", [True, False])  # the folder lists them in turn
+def test_a_symlink_beside_a_special_file_does_not_hide_it(work: Path, symlinks_first: bool) -> None:
+    links = [f"l{index}" for index in range(8)]  # some before the FIFO in any order
+
+    def make_symlinks() -> None:
+        for name in links:
+            (work / name).symlink_to("a")
+
+    write_tree(work, {"a": "1"})
+    if symlinks_first:
+        make_symlinks()
+    os.mkfifo(work / "pipe")
+    if not symlinks_first:
+        make_symlinks()
+
+    built = build_plan(work)
+
+    assert plan_paths(built) == {"a", *links}
+    assert built.skipped == (SkippedPath("pipe", "a FIFO"),)
+
+
+def test_special_files_the_repositorys_own_rules_ignore_are_not_reported(work: Path) -> None:
+    """DIR below the top of a work tree: its special files are checked against all of the
+    repository's rules, a .gitignore above DIR and .git/info/exclude too."""
+    write_tree(work, {".gitignore": "*.sock\n", "sub/a": "1"})
+    git(work, "init", "--quiet")
+    (work / ".git" / "info" / "exclude").write_text("*.tmp\n", encoding="utf-8")
+    specials = ["sub/kept", "sub/p.tmp", "sub/q.sock"]
+    for name in specials:
+        os.mkfifo(work / name)
+    ignored = git(work, "check-ignore", *specials).decode().split()
+
+    built = build_plan(work / "sub")
+
+    assert ignored == ["sub/p.tmp", "sub/q.sock"]
+    assert plan_paths(built) == {"a"}
+    assert built.skipped == (SkippedPath("kept", "a FIFO"),)
 
 
 NAMES = ["a", "b.py", "c.txt", "d", "node_modules", "build"]

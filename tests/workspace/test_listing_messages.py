@@ -201,3 +201,15 @@ def test_no_scratch_repository_is_made_when_nothing_can_be_left_out(
     with Scratch(Git(tmp_path, os.environ)) as scratch:
         assert acp_excluded(scratch, entries, excludes, has_acpignore) == set()
         assert list(temporary.iterdir()) == []
+
+
+def test_git_not_installed_is_an_error_saying_where_to_get_it(tmp_path: Path) -> None:
+    no_git = tmp_path / "bin"
+    no_git.mkdir()
+    with pytest.raises(UsageError) as refused:
+        Git(tmp_path, {**os.environ, "PATH": str(no_git)}).run("status")
+    assert (refused.value.message, refused.value.hint) == (
+        "acp push plan needs git, which decides which files a workspace holds, and git is "
+        "not installed.",
+        "Install git (https://git-scm.com/downloads), then try again.",
+    )

@@ -267,10 +267,32 @@ def test_a_folder_inside_a_git_folder_is_refused(work: Path, tmp_path: Path, whe
     commit_all(work)
     git(tmp_path, "init", "--quiet", "--bare", "bare.git")
 
-    with pytest.raises(UsageError, match="inside a git folder"):
+    with pytest.raises(UsageError) as refused:
         build_plan(work / where)
 
+    assert refused.value.message == (
+        f"{(work / where).resolve()} is inside a git folder, which holds git's own data, "
+        "not workspace files."
+    )
+    assert refused.value.hint == (
+        "Plan the work tree instead: the folder that holds the .git folder."
+    )
     assert plan_paths(build_plan(work)) == {"a"}  # the work tree, as the hint says
+
+
+def test_a_folder_of_a_repository_whose_work_tree_is_elsewhere_is_refused(
+    work: Path, tmp_path: Path
+) -> None:
+    """core.worktree names another folder: git in DIR answers for that one (neither in
+    a work tree nor in a git folder, and no error), and its files are not DIR's."""
+    elsewhere = tmp_path / "elsewhere"
+    write_tree(elsewhere, {"other.txt": "not in DIR\n"})
+    write_tree(work, {"sub/a": ""})
+    git(work, "init", "--quiet")
+    git(work, "config", "core.worktree", str(elsewhere))
+
+    with pytest.raises(UsageError, match="is inside a git folder"):
+        build_plan(work / "sub")
 
 
 @pytest.mark.parametrize("ignore_file", [".gitignore", "sub/.gitignore", ".acpignore"])
@@ -394,6 +416,8 @@ def test_an_unreadable_folder_is_refused_and_each_way_out_the_hint_gives_works(
     paths = listed(run_acp_unprivileged("push", "plan", str(plan_dir), *args))
     assert (f"{locked}/b" in paths) == (follow == "chmod")
     assert "sub/c" in paths or "dir/sub/c" in paths
+    # The plan of one who can read the folder (this process, as root in CI) is the same.
+    assert paths == plan_paths(build_plan(plan_dir, excludes=args[1:]))
 
 
 def test_a_folder_rule_that_leaves_out_only_some_files_does_not_hide_an_unreadable_one(

@@ -259,6 +259,8 @@ def test_a_file_changed_with_its_mtime_put_back_is_hashed_again_on_the_index_pat
     before = build_plan(work)
     # The control: the index vouches for every tracked file that git checks.
     assert (before.vouched_files, before.hashed_files) == (files + checked_by_git, 0)
+    # Their sizes, counted from the cache's keys, are in the total.
+    assert before.total_bytes == sum(entry["size"] for entry in by_path(before).values())
 
     for name in TARGETS:
         rewrite_keeping_mtime(work / name)

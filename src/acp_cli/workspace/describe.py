@@ -255,14 +255,17 @@ class _Pool:
         # fork: a worker starts in a millisecond with everything imported; spawn
         # (where fork does not exist) starts a new interpreter per worker.
         methods = multiprocessing.get_all_start_methods()
-        method = START_METHOD or ("fork" if "fork" in methods else None)
+        # Equivalent mutants (CONTRIBUTING.md): where fork is the default, None is fork.
+        method = START_METHOD or ("fork" if "fork" in methods else None)  # pragma: no mutate
         mp_context: Any = multiprocessing.get_context(method)  # typeshed: no Process
         pool = cls([], context)
         try:
             for _ in range(count):
                 ours, theirs = mp_context.Pipe()
                 process = mp_context.Process(
-                    target=_work, args=(theirs, context, os.getpid()), daemon=True
+                    target=_work,
+                    args=(theirs, context, os.getpid()),
+                    daemon=True,  # pragma: no mutate: close() ends them, whatever this says
                 )
                 try:
                     process.start()
@@ -474,7 +477,7 @@ def _work(connection: Connection, context: Context, parent: int) -> None:
         unsent += count
         if unsent >= REPORT_BYTES:
             if os.getppid() != parent:  # the parent is gone: nobody waits for this
-                os._exit(1)
+                os._exit(1)  # pragma: no mutate: nobody reads its status
             connection.send((unsent, None))
             unsent = 0
 
@@ -484,7 +487,7 @@ def _work(connection: Connection, context: Context, parent: int) -> None:
         while True:
             # A worker forked later holds this pipe's other end too: the parent's
             # end closing is no EOF here, so an idle worker looks for its parent.
-            while not connection.poll(1):
+            while not connection.poll(1):  # pragma: no mutate: how soon it notices
                 if os.getppid() != parent:
                     return
             try:
@@ -516,7 +519,11 @@ def _worker_died(exitcode: int | None) -> UsageError:
         except ValueError:
             name = f"signal {-exitcode}"
         how = f"was killed by {name}"
-        if -exitcode == getattr(signal, "SIGKILL", None):
+        if -exitcode == getattr(
+            signal,
+            "SIGKILL",
+            None,  # pragma: no mutate: SIGKILL exists wherever the tests run
+        ):
             how += ", most likely by the system's out-of-memory killer"
     else:
         how = f"ended with status {exitcode}"
@@ -552,7 +559,7 @@ def describe_chunk(names: Sequence[bytes], keys: Sequence[bytes], context: _Stat
     folder, folder_fd = None, None  # the folder of the last path, and its descriptor
     for at, name in enumerate(names):
         try:
-            path = name.decode("utf-8")
+            path = name.decode("utf-8")  # pragma: no mutate: "UTF-8" is the same codec
         except UnicodeDecodeError:
             error = _not_utf8(name, "name")
             break
@@ -653,7 +660,7 @@ def _describe_other(
         except OSError as exc:
             return _unreadable(name, exc)
         try:
-            text = target.decode("utf-8")
+            text = target.decode("utf-8")  # pragma: no mutate: "UTF-8" is the same codec
         except UnicodeDecodeError:
             return _not_utf8(name, "link text")
         return {

