@@ -463,6 +463,20 @@ def test_git_runs_in_english_whatever_the_user_s_language() -> None:
     assert early.git_env({"GIT_DIR": "/x", "GIT_INDEX_FILE": "/y"}) == {"LC_ALL": "C"}
 
 
+@pytest.mark.parametrize(
+    "variable", ["GIT_TRACE", "GIT_TRACE_SETUP", "GIT_TRACE_PERFORMANCE", "GIT_TRACE2"]
+)
+def test_a_user_tracing_git_gets_the_plan_all_the_same(
+    work: Path, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    """git writes its trace to stderr, where the listing takes any line for a warning."""
+    write_tree(work, {"a.txt": "a\n"})
+    git(work, "init", "--quiet")
+    monkeypatch.setenv(variable, "1")
+    assert variable not in early.git_env(os.environ)
+    assert list(by_path(build_plan(work))) == ["a.txt"]
+
+
 def test_a_git_that_is_not_wanted_is_ended_and_forgotten(work: Path) -> None:
     git(work, "init", "--quiet")
     early.start(["push", "plan", str(work), "-o", "plan.json"], os.environ)

@@ -90,9 +90,14 @@ _hasher: _Hasher | None = None
 
 
 def git_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The environment git runs in: nothing that redirects it, messages in English
-    (so that the one looked for in stderr is found)."""
-    clean = {k: v for k, v in env.items() if k not in REPOSITORY_VARIABLES}
+    """The environment git runs in: nothing that redirects it, no tracing (``GIT_TRACE``
+    and its kin write to stderr, which the listing reads as git's warnings), messages in
+    English (so that the one looked for in stderr is found)."""
+    clean = {
+        k: v
+        for k, v in env.items()
+        if k not in REPOSITORY_VARIABLES and not k.startswith(("GIT_TRACE", "GIT_CURL_VERBOSE"))
+    }
     clean["LC_ALL"] = "C"
     clean.pop("LANGUAGE", None)
     return clean
