@@ -5,6 +5,7 @@ as a subprocess only where a process shows the behaviour (`run_acp_process`)."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -19,6 +20,13 @@ from tests.support.ordinary_user import ordinary_folder  # noqa: F401 - a fixtur
 
 if TYPE_CHECKING:
     from acp_cli.emulator import Emulator
+
+# A suite started in the background (`make test &`) inherits SIGINT ignored, and so
+# would every acp it starts, which keeps an ignored SIGINT as a background job must:
+# the Ctrl-C tests would wait in vain. This process handles it as Python does, so
+# the processes it starts get the default action, as from a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Variables the user's own shell (or CI) may carry that would change what acp does:
 # every ACP_* setting of the registry, and the others acp reads.
