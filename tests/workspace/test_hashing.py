@@ -6,7 +6,9 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from acp_cli.workspace import hashing
 from acp_cli.workspace.folders import FolderChain
@@ -38,15 +40,20 @@ def test_an_os_error_without_strerror_is_named_by_its_text() -> None:
     assert hashing._os_reason(OSError("odd")) == ("cannot read it: odd", UNREADABLE_HINT)
 
 
+def hashed(work: Path, name: str, on_block: Callable[[int], None] = lambda count: None) -> Any:
+    """``hash_file`` of ``work/name``, opened relative to ``work`` as the describers do."""
+    folder = os.open(work, os.O_RDONLY)
+    try:
+        return hashing.hash_file(name.encode(), bytearray(hashing.BLOCK), on_block, folder)
+    finally:
+        os.close(folder)
+
+
 def test_a_file_is_hashed_in_blocks_with_its_size_and_stat_key(work: Path) -> None:
     content = os.urandom(hashing.BLOCK * 2 + 5)
     (work / "f").write_bytes(content)
     told: list[int] = []
-    folder = os.open(work, os.O_RDONLY)
-    try:
-        result = hashing.hash_file(b"f", bytearray(hashing.BLOCK), told.append, folder)
-    finally:
-        os.close(folder)
+    result = hashed(work, "f", told.append)
     info = (work / "f").stat()
     key = hashing.stat_key(
         info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev
@@ -64,11 +71,7 @@ def test_a_file_that_keeps_changing_is_read_four_times_then_refused(work: Path) 
         with open(work / "f", "ab") as handle:
             handle.write(b"y")
 
-    folder = os.open(work, os.O_RDONLY)
-    try:
-        result = hashing.hash_file(b"f", bytearray(hashing.BLOCK), grow, folder)
-    finally:
-        os.close(folder)
+    result = hashed(work, "f", grow)
     assert result == ("it kept changing while acp read it (4 reads)", CHANGING_HINT)
     assert reads == [10, 11, 12, 13]  # each read whole, at the size its fstat gave
 
@@ -82,11 +85,7 @@ def test_a_file_cut_short_while_it_is_read_is_read_again(work: Path) -> None:
             cut.append(count)
             os.truncate(work / "f", 10)  # the next read finds the end early
 
-    folder = os.open(work, os.O_RDONLY)
-    try:
-        result = hashing.hash_file(b"f", bytearray(hashing.BLOCK), cut_once, folder)
-    finally:
-        os.close(folder)
+    result = hashed(work, "f", cut_once)
     assert result[:2] == (hashlib.sha256(b"a" * 10).hexdigest(), 10)
 
 
@@ -96,22 +95,14 @@ def test_a_read_that_fails_is_named_by_its_error(work: Path) -> None:
     def fail(count: int) -> None:
         raise OSError(errno.EIO, os.strerror(errno.EIO))
 
-    folder = os.open(work, os.O_RDONLY)
-    try:
-        result = hashing.hash_file(b"f", bytearray(hashing.BLOCK), fail, folder)
-    finally:
-        os.close(folder)
+    result = hashed(work, "f", fail)
     assert result == ("cannot read it: Input/output error", UNREADABLE_HINT)
 
 
 def test_a_path_that_is_no_regular_file_once_opened_is_refused(work: Path) -> None:
     """Opened without blocking (a FIFO, where a file was when listed)."""
     os.mkfifo(work / "pipe")
-    folder = os.open(work, os.O_RDONLY)
-    try:
-        result = hashing.hash_file(b"pipe", bytearray(hashing.BLOCK), lambda count: None, folder)
-    finally:
-        os.close(folder)
+    result = hashed(work, "pipe")
     assert result == ("it stopped being a regular file while acp read it", CHANGING_HINT)
 
 
