@@ -188,11 +188,25 @@ def test_a_witness_nobody_asked_for_is_ended_by_close(work: Path) -> None:
         pending.close()
 
 
-def test_a_diff_files_that_says_anything_on_stderr_gives_no_witness(work: Path) -> None:
-    """Here git's trace, which GIT_TRACE asks for: git exits 0, the index unchanged."""
+def test_a_diff_files_that_says_anything_on_stderr_gives_no_witness(
+    work: Path, tmp_path: Path
+) -> None:
+    """A git whose diff-files exits 0, the index unchanged, but says something on
+    stderr (a git on PATH that adds a line, as a wrapper or a newer git might)."""
     committed(work)
-    with pending_listing(work, {**os.environ, "GIT_TRACE": "1"}) as pending:
+    real = subprocess.run(["sh", "-c", "command -v git"], capture_output=True, text=True)
+    wrapper = tmp_path / "bin" / "git"
+    wrapper.parent.mkdir()
+    wrapper.write_text(
+        f'#!/bin/sh\n"{real.stdout.strip()}" "$@"; status=$?\n'
+        'case " $* " in *" diff-files "*) echo "note: something" >&2;; esac\nexit $status\n'
+    )
+    wrapper.chmod(0o755)
+    env = {**os.environ, "PATH": f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}"}
+    with pending_listing(work, env) as pending:
         assert pending.witness() is None
+    with pending_listing(work) as pending:  # the control: the same git, silent
+        assert pending.witness() is not None
 
 
 def test_an_index_is_older_than_the_listing_only_by_more_than_the_racy_window(
