@@ -492,3 +492,30 @@ def test_a_git_that_is_not_wanted_is_ended_and_forgotten(work: Path) -> None:
     )
     early.end(sleeper)  # killed, not waited for
     assert sleeper.returncode == -signal.SIGKILL
+
+
+@pytest.mark.usefixtures("started")
+def test_a_folder_gone_before_the_early_hash_is_left_to_the_describer(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No traceback from the thread: the plan's own run names what went wrong."""
+    big_file(work / "big.bin", BIG, b"b")
+    git(work, "init", "--quiet")
+    errors: list[object] = []
+    monkeypatch.setattr(threading, "excepthook", errors.append)
+    listed = threading.Event()
+    communicate = subprocess.Popen.communicate
+
+    def remove_dir_once_listed(process: Any, *args: Any) -> Any:
+        answer = communicate(process, *args)
+        if threading.current_thread() is not threading.main_thread() and not listed.is_set():
+            listed.set()
+            shutil.rmtree(work)
+        return answer
+
+    monkeypatch.setattr(subprocess.Popen, "communicate", remove_dir_once_listed)
+    start(work)
+    assert listed.wait(30)
+
+    assert early.hashed(["big.bin"]) == {}
+    assert errors == []

@@ -288,7 +288,11 @@ class _Hasher:
         records = self.answer[0].split(b"\0")[:-1]
         if len(records) > HASH_NAMES:
             return
-        with FolderChain(os.fsencode(self.root)) as folders:
+        try:
+            folders = FolderChain(os.fsencode(self.root))
+        except OSError:  # DIR went away or shut acp out: the describer will say so
+            return
+        with folders:
             big = []
             for record in records:
                 try:
