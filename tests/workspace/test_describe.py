@@ -335,3 +335,49 @@ def test_the_big_files_a_chunk_leaves_are_hashed_largest_first(
     assert progress.pendings == [600, 300, 100, 0]
     assert chunk.deferred == ()
     assert chunk.hashed_files == 4
+
+
+@pytest.mark.parametrize("mtime_after_ctime", [False, True])
+def test_a_cached_file_is_settled_only_when_both_times_are_before_the_bound(
+    work: Path, mtime_after_ctime: bool
+) -> None:
+    """git's index may vouch later only for a file whose mtime and ctime were both
+    older than the bound when it was seen: at the bound is not before it."""
+    write_tree(work, {"a": "1"})
+    ctime = (work / "a").stat().st_ctime_ns
+    mtime = ctime + 10**10 if mtime_after_ctime else ctime - 1000  # utime moves ctime on
+    os.utime(work / "a", ns=(mtime, mtime))
+    info = (work / "a").stat()
+    key = stat_key(info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
+    recorded = key + hashlib.sha256(b"1").digest()
+
+    def settled(bound: int) -> bytes:
+        context = Context(os.fsencode(work), trusted_before_ns=mtime + 1, settled_before_ns=bound)
+        chunk = describe_chunk([b"a"], [recorded], _State.load(context, on_block=lambda n: None))
+        assert chunk.hashed_files == 0  # the cache's hash, in each case
+        return chunk.settled
+
+    latest = max(mtime, info.st_ctime_ns)
+    assert settled(latest) == b"0"  # the later of the two times at the bound
+    assert settled(latest + 1) == b"1"
+
+
+def test_a_chunk_counts_the_bytes_it_hashed(work: Path) -> None:
+    write_tree(work, {"a": "1", "b": "22", "c": "333"})
+    chunk = chunk_of(work, b"a", b"b", b"c")
+    assert (chunk.hashed_files, chunk.hashed_bytes, chunk.total_bytes) == (3, 6, 6)
+
+
+def test_a_small_file_that_cannot_be_hashed_is_an_error_naming_it(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a file that keeps changing while it is read (hashing's own tests make one)."""
+    write_tree(work, {"a": "1", "b": "2"})
+    why = hashing.Unhashable("it kept changing while acp read it (4 reads)", CHANGING_HINT)
+    monkeypatch.setattr(describe, "hash_file", lambda *args: why)
+    chunk = chunk_of(work, b"a", b"b")
+    assert chunk.error == (
+        "Cannot plan a: it kept changing while acp read it (4 reads).",
+        CHANGING_HINT,
+    )
+    assert chunk.files == 0  # nothing after it

@@ -625,7 +625,7 @@ def describe_chunk(names: Sequence[bytes], keys: Sequence[bytes], context: _Stat
     folders.close()
     serialized = [b""] * len(names)
     dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
-    for entry, at in zip(entries, positions, strict=True):
+    for entry, at in zip(entries, positions, strict=True):  # pragma: no mutate: as long
         serialized[at] = dumps(entry, option=sort_keys)
     return Chunk(
         entries=serialized,
