@@ -381,3 +381,47 @@ def test_a_small_file_that_cannot_be_hashed_is_an_error_naming_it(
         CHANGING_HINT,
     )
     assert chunk.files == 0  # nothing after it
+
+
+class RecordedProgress:
+    """A ``describe.Progress`` that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+        self.pendings: list[int] = []
+
+    def advance(self, files: int, hashed_bytes: int) -> None:
+        self.calls.append((files, hashed_bytes))
+
+    def pending(self, hashed_bytes: int) -> None:
+        self.pendings.append(hashed_bytes)
+
+
+def test_the_workers_progress_adds_up_to_every_file_and_byte(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks and two big files hashed by the workers, reported in small steps and on
+    a fast clock: each file counted once, each byte once, nothing left pending."""
+    contents = {f"d/f{index:04}": "x" * index for index in range(700)}
+    write_tree(work, contents)
+    big = {"a.bin": hashing.BIG + 5, "b.bin": hashing.BIG + 7}
+    for name, size in big.items():
+        (work / name).write_bytes(b"b" * size)
+    names = sorted(name.encode() for name in [*contents, *big])
+    monkeypatch.setattr(describe, "REPORT_BYTES", 1 << 20)
+    monkeypatch.setattr(describe, "TICK", 0.0005)
+    monkeypatch.setattr(describe, "START_METHOD", "fork")
+    progress = RecordedProgress()
+    with describe.Describer() as describer:
+        describer.workers = 2
+        chunks = describer.describe_all(
+            Context(os.fsencode(work)), names, [NO_KEY] * len(names), progress
+        )
+
+    assert len(chunks) > 1  # described by the workers, in chunks
+    assert sum(files for files, _ in progress.calls) == len(names)
+    total = sum(len(text) for text in contents.values()) + sum(big.values())
+    assert sum(hashed for _, hashed in progress.calls) == total
+    assert progress.pendings[0] == sum(big.values())  # the big files, when found
+    assert progress.pendings[-1] == 0
+    assert (0, 0) in progress.calls  # the clock moved while a worker hashed

@@ -324,7 +324,7 @@ class _Pool:
             ready = wait(list(busy), timeout=TICK)
             if not ready:
                 progress.advance(0, 0)  # the clock moved: a bar redraws
-            for connection in cast("list[Connection]", ready):
+            for connection in cast("list[Connection]", ready):  # pragma: no mutate: typing
                 read, result = self._receive(connection)
                 at, index, path = busy[connection]
                 if index >= 0:  # a big file: its bytes were pending
