@@ -12,9 +12,12 @@ acp's own outputs, ``build`` puts it together.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+# Not typing.TYPE_CHECKING: every `acp push` imports this package first
+# (``acp_cli.workspace.early``), and git starts only after it: typing would delay it.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from acp_cli.workspace.build import BuiltPlan, PlanProgress, SkippedPath, build_plan
 
 __all__ = ["BuiltPlan", "PlanProgress", "SkippedPath", "build_plan"]
