@@ -1,16 +1,19 @@
-"""`early`: the big files of a small workspace hashed while acp loads. The describer
-takes such a hash only for a file whose stat key has not moved since, only for the
-files the plan holds; nothing is read through a symlinked folder; and no thread runs
-while the workers are forked."""
+"""`early`: the big files of a small workspace hashed while acp loads, by a process
+forked before the imports. The describer takes such a hash only for a file whose stat
+key has not moved since, only for the files the plan holds; nothing is read through a
+symlinked folder; the hashing process is ended and reaped before the workers are
+forked, at the first file the plan does not hold, and when acp exits; it stops by
+itself when acp is gone; and the listing always gets git's whole answer."""
 
 from __future__ import annotations
 
 import errno
+import io
 import os
 import shutil
 import signal
 import subprocess
-import threading
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +27,7 @@ from acp_cli.workspace import build_plan, describe, early, hashing
 from acp_cli.workspace.listing import Git
 from tests.support.built_plans import by_path, sha
 from tests.support.git_oracle import git, write_tree
+from tests.support.paths import REPO
 from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.usefixtures("isolated_git")
@@ -32,13 +36,53 @@ BIG = hashing.BIG
 ARGV = ["push", "plan", "{work}", "-q", "-o", "plan.json"]
 
 
+def reaped(pid: int) -> bool:
+    """Whether the child ``pid`` of this process has been waited for (it is gone)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)  # an unreaped child answers, and is reaped if it ended
+    except ChildProcessError:
+        return True
+    return False
+
+
 @pytest.fixture
-def started(work: Path) -> Iterator[None]:
-    """What the console script does first, for ``work``; and its clean-up at exit."""
-    threads = set(threading.enumerate())
+def hashers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The process IDs of the hashing processes started."""
+    pids: list[int] = []
+    fork = early._Hasher.__init__
+
+    def spy(self: Any, *args: Any) -> None:
+        fork(self, *args)
+        pids.append(self.pid)
+
+    monkeypatch.setattr(early._Hasher, "__init__", spy)
+    return pids
+
+
+@pytest.fixture
+def exits(monkeypatch: pytest.MonkeyPatch, hashers: list[int]) -> list[int]:
+    """How the hashing processes reaped ended (wait statuses)."""
+    statuses: list[int] = []
+    waitpid = os.waitpid
+
+    def spy(pid: int, options: int) -> tuple[int, int]:
+        found = waitpid(pid, options)
+        if pid in hashers:
+            statuses.append(found[1])
+        return found
+
+    monkeypatch.setattr(os, "waitpid", spy)
+    return statuses
+
+
+@pytest.fixture
+def started(work: Path, hashers: list[int]) -> Iterator[None]:
+    """What the console script does first, for ``work``; and its clean-up at exit, after
+    which no hashing process is left."""
     yield
     early.discard()
-    assert set(threading.enumerate()) <= threads  # the early hash is over
+    assert early._hasher is None
+    assert all(reaped(pid) for pid in hashers)
 
 
 def start(work: Path) -> None:
@@ -52,11 +96,27 @@ def big_file(path: Path, size: int, fill: bytes) -> bytes:
     return content
 
 
+def sparse_file(path: Path, size: int) -> None:
+    """A file of ``size`` zero bytes that takes no room: read at memory speed, yet it
+    takes a second per GiB to hash."""
+    with open(path, "wb") as handle:
+        handle.truncate(size)
+
+
 def hashed_early(path: str) -> None:
-    """Wait until the early hash of ``path`` is done."""
+    """Wait until the hashing process has said it hashed ``path``."""
     hasher = early._hasher
     assert hasher is not None
-    wait_until(lambda: path in hasher.hashes, timeout=30)
+    while path not in hasher.hashes:
+        assert hasher.receive(), f"{path} was not hashed early"
+
+
+def under_way(path: str) -> None:
+    """Wait until the hashing process has said it started on ``path``."""
+    hasher = early._hasher
+    assert hasher is not None
+    while hasher.current != path:
+        assert hasher.receive(), f"{path} was not started early"
 
 
 @pytest.fixture
@@ -146,55 +206,121 @@ def test_nothing_is_hashed_early_through_a_symlinked_folder(
     git(work, "init", "--quiet")
     git(work, "add", "--all")
     outside = tmp_path / "outside"
-    canary = big_file(outside / "big.bin", BIG, b"x")
+    big_file(outside / "big.bin", BIG, b"x")
     shutil.rmtree(work / depth)
     (work / depth).symlink_to(outside)
     start(work)
 
     hasher = early._hasher
     assert hasher is not None
+    assert not hasher.receive()  # the hashing process said nothing: it started no file
     assert early.hashed([f"{depth}/big.bin"]) == {}
-    assert not hasher.thread.is_alive()
-    assert hasher.hashes == {}
-    assert sha(canary) not in repr(hasher.__dict__)
 
 
 @pytest.mark.usefixtures("started")
-def test_only_the_big_files_the_plan_holds_are_hashed_early(
-    work: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_big_files_the_plan_holds_are_hashed_early_largest_first(
+    work: Path, exits: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The biggest first; one the describer does not ask for is left, even under way."""
-    with open(work / "left-out.bin", "wb") as huge:
-        huge.truncate(1 << 32)  # sparse: read at memory speed, yet seconds to hash whole
-    content = big_file(work / "kept.bin", BIG, b"k")
+    """The hashing process is ended once it has hashed every wanted file, even if it
+    is still at work: here, on a.bin, whose hash never ends."""
+    biggest = big_file(work / "z.bin", 2 * BIG, b"z")
+    bigger = big_file(work / "m.bin", BIG + 1, b"m")
+    big_file(work / "a.bin", BIG, b"a")
     git(work, "init", "--quiet")
-    under_way = threading.Event()
     hash_in = hashing.hash_in
 
-    first: list[str] = []
+    def stalled_on_a(folders: Any, path: str, *args: Any) -> Any:
+        while path == "a.bin":  # in the hashing process, which inherits this
+            time.sleep(1)
+        return hash_in(folders, path, *args)
 
-    def spy(folders: Any, path: str, buffer: bytearray, on_block: Any) -> Any:
-        def told(count: int) -> None:
-            if not under_way.is_set():
-                first.append(path)
-                under_way.set()
-            on_block(count)
-
-        return hash_in(folders, path, buffer, told)
-
-    monkeypatch.setattr(hashing, "hash_in", spy)
+    monkeypatch.setattr(hashing, "hash_in", stalled_on_a)
     start(work)
     hasher = early._hasher
     assert hasher is not None
-    assert under_way.wait(30)  # the first block of left-out.bin, the biggest, is read
-    assert first == ["left-out.bin"]
+    assert hasher.receive()
+    assert hasher.current == "z.bin"  # the biggest first; git lists it last
 
-    assert early.hashed(["kept.bin"]) == {
-        "kept.bin": (sha(content), BIG, hasher.hashes["kept.bin"][2])
+    found = early.hashed(["m.bin", "z.bin", "small.txt"])
+
+    assert found == {
+        "z.bin": (sha(biggest), 2 * BIG, describe._key_of(os.fsencode(work), "z.bin")),
+        "m.bin": (sha(bigger), BIG + 1, describe._key_of(os.fsencode(work), "m.bin")),
     }
-    assert "left-out.bin" not in hasher.hashes
-    assert not hasher.thread.is_alive()
-    assert early.hashed(["kept.bin"]) == {}  # asked once: the thread is over
+    assert exits == [signal.SIGKILL]
+    assert early.hashed(["a.bin"]) == {}  # asked once: the hashing process is over
+
+
+@pytest.mark.usefixtures("started")
+def test_a_big_file_the_plan_does_not_hold_ends_the_early_hash(
+    work: Path, exits: list[int], hashed_here: list[str]
+) -> None:
+    """left-out.bin, the biggest, is hashed first; the describer does not want it: the
+    hashing process is ended at once, not after hashing it, and the describer hashes
+    kept.bin itself."""
+    sparse_file(work / "left-out.bin", 1 << 40)  # twenty minutes to hash whole
+    content = big_file(work / "kept.bin", BIG, b"k")
+    git(work, "init", "--quiet")
+    start(work)
+    under_way("left-out.bin")
+
+    assert early.hashed(["kept.bin"]) == {}
+    assert exits == [signal.SIGKILL]
+
+    built = build_plan(work, cache=False, excludes=["left-out.bin"])
+    assert hashed_here == ["kept.bin"]
+    assert by_path(built)["kept.bin"]["sha256"] == sha(content)
+
+
+@pytest.mark.usefixtures("started")
+def test_a_big_file_left_out_before_its_hash_starts_ends_the_early_hash(
+    work: Path, exits: list[int]
+) -> None:
+    sparse_file(work / "left-out.bin", 1 << 40)
+    big_file(work / "kept.bin", BIG, b"k")
+    git(work, "init", "--quiet")
+    start(work)
+    # Said at once: the hashing process has most likely not started on left-out.bin yet.
+    assert early.hashed(["kept.bin"]) == {}
+    assert exits == [signal.SIGKILL]
+
+
+@pytest.mark.parametrize(
+    ("said", "hashes", "current"),
+    [
+        (b"", {}, None),
+        (b"S", {}, None),
+        (b"S\x05\x00", {}, None),
+        (b"S\x05\x00\x00\x00a.bi", {}, None),
+        (b"S\x05\x00\x00\x00a.bin", {}, "a.bin"),
+        (b"S\x05\x00\x00\x00a.binD" + b"d" * 32, {}, "a.bin"),
+        (b"S\x05\x00\x00\x00a.binD" + b"d" * 32 + b"k" * (hashing.KEY.size - 1), {}, "a.bin"),
+        (b"S\x05\x00\x00\x00a.binU", {}, None),
+        (b"S\x05\x00\x00\x00a.binX", {}, "a.bin"),
+        (b"D" + b"d" * 32 + b"k" * hashing.KEY.size, {}, None),
+    ],
+)
+def test_what_a_hashing_process_ended_while_it_spoke_said_is_not_taken(
+    said: bytes, hashes: dict[str, Any], current: str | None
+) -> None:
+    """Ended mid-record (or saying what it never says): no hash is made up of a part."""
+    hasher = early._Hasher.__new__(early._Hasher)
+    hasher.events = io.BufferedReader(io.BytesIO(said))
+    hasher.hashes, hasher.current = {}, None
+    while hasher.receive():
+        pass
+    assert (hasher.hashes, hasher.current) == (hashes, current)
+
+
+def test_a_whole_record_is_taken() -> None:
+    key = hashing.stat_key(BIG, 1, 2, 3, 4)
+    hasher = early._Hasher.__new__(early._Hasher)
+    said = b"S\x05\x00\x00\x00a.binD" + bytes(range(32)) + key + b"S\x01\x00\x00\x00b"
+    hasher.events = io.BufferedReader(io.BytesIO(said))
+    hasher.hashes, hasher.current = {}, None
+    assert [hasher.receive() for _ in range(4)] == [True, True, True, False]
+    assert hasher.hashes == {"a.bin": (bytes(range(32)).hex(), BIG, key)}
+    assert hasher.current == "b"
 
 
 @pytest.mark.usefixtures("started")
@@ -213,16 +339,52 @@ def test_files_below_big_and_big_listings_are_not_hashed_early(
 
     monkeypatch.setattr(early, "HASH_NAMES", 1)  # beyond it
     start(work)
-    assert early.hashed(["small.bin", "big.bin"]) == {}
+    assert early._hasher is None
 
 
 @pytest.mark.usefixtures("started")
-def test_no_thread_runs_while_the_workers_are_forked(
-    work: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("names", "wait"),
+    [(3, early.LISTING_WAIT), (early.HASH_NAMES, 0.0)],
+    ids=["more-names-than-hashed-early", "git-slower-than-the-wait"],
+)
+def test_the_listing_gets_git_s_whole_answer_when_start_read_a_part(
+    work: Path, monkeypatch: pytest.MonkeyPatch, names: int, wait: float
 ) -> None:
-    """Two big files are hashed side by side by the workers: the early hash is ended
-    before the first one is forked (a thread holding a lock at the fork would leave
-    the child waiting for it forever)."""
+    """start stops reading git's listing after HASH_NAMES names, or LISTING_WAIT seconds;
+    the listing reads the rest. 600 names of 200 bytes: more than a pipe holds."""
+    files = {f"{n:03}-" + "x" * 196: f"{n}\n" for n in range(600)}
+    write_tree(work, files)
+    git(work, "init", "--quiet")
+    monkeypatch.setattr(early, "HASH_NAMES", names)
+    monkeypatch.setattr(early, "LISTING_WAIT", wait)
+    read: list[Any] = []
+    read_listing = early._read_listing
+
+    def spy(process: Any) -> Any:
+        read.append(read_listing(process))
+        return read[-1]
+
+    monkeypatch.setattr(early, "_read_listing", spy)
+    start(work)
+    assert early._hasher is None
+    [(out, err, ended)] = read
+    assert not ended
+    assert err == b""
+    assert (names < out.count(b"\0") < 600) if wait else out == b""
+
+    built = build_plan(work, cache=False)
+
+    assert list(by_path(built)) == sorted(files)
+    assert by_path(built)["599-" + "x" * 196]["sha256"] == sha(b"599\n")
+
+
+@pytest.mark.usefixtures("started")
+def test_the_early_hash_is_over_before_the_workers_are_forked(
+    work: Path, monkeypatch: pytest.MonkeyPatch, hashers: list[int]
+) -> None:
+    """Two big files are hashed side by side by the workers: the hashing process is
+    ended and reaped before the first one is forked (they would hold its pipe)."""
     for name in ("a.bin", "b.bin"):
         big_file(work / name, BIG, name[0].encode())
     git(work, "init", "--quiet")
@@ -230,11 +392,10 @@ def test_no_thread_runs_while_the_workers_are_forked(
     fork = os.fork
     monkeypatch.setattr(describe, "START_METHOD", "fork")
     start(work)
-    hasher = early._hasher
-    assert hasher is not None
+    assert len(hashers) == 1
 
     def spy_fork() -> int:
-        hashing_at_fork.append(hasher.thread.is_alive())
+        hashing_at_fork.append(early._hasher is not None or not reaped(hashers[0]))
         return fork()
 
     monkeypatch.setattr(os, "fork", spy_fork)
@@ -246,20 +407,17 @@ def test_no_thread_runs_while_the_workers_are_forked(
 
 
 @pytest.mark.usefixtures("started")
-def test_a_listing_that_is_not_used_ends_the_early_hash(work: Path) -> None:
+def test_a_listing_that_is_not_used_is_ended_and_forgotten(work: Path) -> None:
     big_file(work / "big.bin", BIG, b"b")
     git(work, "init", "--quiet")
     start(work)
-    hasher = early._hasher
-    assert hasher is not None
     listing = early.take(early.LIST, os.path.realpath(work), early.git_env(os.environ))
     assert listing is not None
 
     early.end(listing)  # as the listing does outside a work tree
 
-    assert not hasher.thread.is_alive()
-    assert early._hasher is None
-    assert listing.returncode is not None
+    assert listing.returncode == 0  # start had read it all: git was done
+    assert early.answer(listing) is None
 
 
 @pytest.mark.usefixtures("started")
@@ -270,13 +428,14 @@ def test_nothing_is_hashed_early_when_git_warns(work: Path) -> None:
     git(work, "init", "--quiet")
     (work / ".gitignore").symlink_to(".gitignore")  # a loop: git cannot read it, and warns
     start(work)
-    hasher = early._hasher
-    assert hasher is not None
-    hasher.thread.join(30)
+    assert early._hasher is None
 
-    assert hasher.process.returncode == 0
-    assert b"unable to access '.gitignore'" in hasher.answer[1]
-    assert hasher.hashes == {}
+    listing = early.take(early.LIST, os.path.realpath(work), early.git_env(os.environ))
+    assert listing is not None
+    out, err = early.answer(listing) or (b"", b"")
+    assert listing.returncode == 0
+    assert b"? big.bin\0" in out
+    assert b"unable to access '.gitignore'" in err
 
 
 def test_an_early_hash_in_a_subfolder_of_a_work_tree_reads_the_index_above(
@@ -297,24 +456,33 @@ def test_an_early_hash_in_a_subfolder_of_a_work_tree_reads_the_index_above(
         early.discard()
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-def test_a_listing_the_thread_could_not_read_is_refused_not_waited_for(work: Path) -> None:
-    class Unreadable:
-        """A git whose answer cannot be read: its exit status stays unknown."""
+def test_a_listing_start_could_not_read_is_refused_not_waited_for(work: Path) -> None:
+    """Reading LIST's answer failed (here: its output is a folder): git's exit status
+    stays unknown, and the listing refuses."""
 
+    class Output:
+        def __init__(self, fd: int) -> None:
+            self.fd = fd
+
+        def fileno(self) -> int:
+            return self.fd
+
+    class Unreadable:
         returncode = None
         pid = -1
 
-        def communicate(self) -> tuple[bytes, bytes]:
-            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        def __init__(self, fd: int) -> None:
+            self.stdout = self.stderr = Output(fd)
 
-    process: Any = Unreadable()
-    early._hasher = early._Hasher(str(work), process)
+    folder = os.open(work, os.O_RDONLY)
     try:
+        process: Any = Unreadable(folder)
+        early._hash_early(str(work), process)
+        assert early._hasher is None
         with pytest.raises(UsageError) as refused:
             Git(work, os.environ).finish(process)
     finally:
-        early.hashed(())
+        os.close(folder)
     assert refused.value.message == f"git refused to work in {work}: no reason given."
 
 
@@ -334,19 +502,6 @@ def test_names_that_cannot_be_hashed_are_passed_over(work: Path) -> None:
     start(work)
 
     assert early.hashed(["big.bin"]) == {"big.bin": (sha(content), BIG, ANY)}
-
-
-@pytest.mark.usefixtures("started")
-def test_a_big_file_left_out_before_its_hash_starts_is_skipped_for_the_next(
-    work: Path,
-) -> None:
-    with open(work / "left-out.bin", "wb") as huge:
-        huge.truncate(1 << 32)
-    content = big_file(work / "kept.bin", BIG, b"k")
-    git(work, "init", "--quiet")
-    start(work)
-    # Said at once: git has most likely not even listed yet.
-    assert early.hashed(["kept.bin"]) == {"kept.bin": (sha(content), BIG, ANY)}
 
 
 # --- which command lines start git early ----------------------------------------------------
@@ -496,26 +651,57 @@ def test_a_git_that_is_not_wanted_is_ended_and_forgotten(work: Path) -> None:
 
 @pytest.mark.usefixtures("started")
 def test_a_folder_gone_before_the_early_hash_is_left_to_the_describer(
-    work: Path, monkeypatch: pytest.MonkeyPatch
+    work: Path, monkeypatch: pytest.MonkeyPatch, exits: list[int], capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """No traceback from the thread: the plan's own run names what went wrong."""
+    """The hashing process ends quietly: the plan's own run names what went wrong."""
     big_file(work / "big.bin", BIG, b"b")
     git(work, "init", "--quiet")
-    errors: list[object] = []
-    monkeypatch.setattr(threading, "excepthook", errors.append)
-    listed = threading.Event()
-    communicate = subprocess.Popen.communicate
+    read_listing = early._read_listing
 
-    def remove_dir_once_listed(process: Any, *args: Any) -> Any:
-        answer = communicate(process, *args)
-        if threading.current_thread() is not threading.main_thread() and not listed.is_set():
-            listed.set()
-            shutil.rmtree(work)
-        return answer
+    def remove_dir_once_listed(process: Any) -> Any:
+        found = read_listing(process)
+        shutil.rmtree(work)
+        return found
 
-    monkeypatch.setattr(subprocess.Popen, "communicate", remove_dir_once_listed)
+    monkeypatch.setattr(early, "_read_listing", remove_dir_once_listed)
     start(work)
-    assert listed.wait(30)
 
     assert early.hashed(["big.bin"]) == {}
-    assert errors == []
+    assert capfd.readouterr() == ("", "")
+    assert exits in ([1 << 8], [signal.SIGKILL])  # it gave up, or was ended first
+
+
+def test_a_hashing_process_whose_acp_is_gone_stops(work: Path) -> None:
+    """acp killed (kill -9, nothing cleaned up) while its hashing process works on a
+    file that takes twenty minutes to hash: the hashing process stops within a block."""
+    sparse_file(work / "huge.bin", 1 << 40)
+    git(work, "init", "--quiet")
+    script = (
+        "import os, sys\n"
+        "from acp_cli.workspace import early\n"
+        "early.start(['push', 'plan', sys.argv[1], '-o', 'plan.json'], os.environ)\n"
+        "hasher = early._hasher\n"
+        "assert hasher is not None\n"
+        "while hasher.current is None:\n"
+        "    assert hasher.receive()\n"
+        "print(hasher.pid, flush=True)\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    acp = subprocess.run(
+        [sys.executable, "-c", script, str(work)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert acp.returncode == -signal.SIGKILL, acp.stderr
+    child = int(acp.stdout)
+
+    def running() -> bool:
+        try:
+            with open(f"/proc/{child}/stat") as stat:
+                return stat.read().rpartition(")")[2].split()[0] not in ("Z", "X")
+        except FileNotFoundError:
+            return False
+
+    wait_until(lambda: not running(), timeout=30)

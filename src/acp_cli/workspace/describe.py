@@ -251,7 +251,7 @@ class _Pool:
 
         if multiprocessing.current_process().daemon:
             return None  # a daemonic process may not have children
-        early.hashed(())  # no thread may run while a worker is forked
+        early.hashed(())  # over before the workers are forked: they would hold its pipe
         # fork: a worker starts in a millisecond with everything imported; spawn
         # (where fork does not exist) starts a new interpreter per worker.
         methods = multiprocessing.get_all_start_methods()

@@ -14,27 +14,32 @@ not match.
 Only a plain command line counts (the options below, in any order): anything else,
 including ``--help``, is left to the command.
 
-The big files of a small workspace are hashed while acp loads, too: a thread reads
-LIST's answer (handed to the listing by ``answer``), and when it names at most
-``HASH_NAMES`` paths, hashes those of ``hashing.BIG`` bytes or more, largest first,
-opened as the describers open them (never through a symlinked folder). The
-describer asks for the hashes of the big files the plan holds (``hashed``): the
-hash under way is finished if it is one of them, any other is left after its first
-block read, and the thread is over. The describer takes a hash only for a file whose
-stat key is still the one hashed. Workers are never forked while the thread runs
-(``hashed`` is called first), and it runs only where there is a second core for it.
+The big files of a small workspace are hashed while acp loads, too. ``start`` reads
+the start of LIST's answer (for at most ``LISTING_WAIT`` seconds: git lists a small
+folder in a few milliseconds), and when LIST is done, content and silent, naming at
+most ``HASH_NAMES`` paths, forks a process (``_Hasher``) that hashes those of
+``hashing.BIG`` bytes or more, largest first, opened as the describers open them
+(never through a symlinked folder), while this one imports the rest. The listing
+gets LIST's whole answer all the same (``answer``). The describer asks for the hashes
+of the big files the plan holds (``hashed``): it waits for them while the hashing
+process works on wanted files, and ends that process at the first file it does not
+want. It takes a hash only for a file whose stat key is still the one hashed. All
+this only where there is a second core for it, and ``fork``.
 """
 
 from __future__ import annotations
 
 import os
+import struct
 import time
-from collections.abc import Collection, Mapping, Sequence
-from typing import TYPE_CHECKING
 
+# Not typing.TYPE_CHECKING: git starts before anything else of acp's loads, so what
+# this module imports delays it (typing: a few milliseconds).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import subprocess
-    import threading
+    from collections.abc import Collection, Mapping, Sequence
+    from typing import NoReturn
 
 # Variables that would point git at another repository than the one around DIR.
 REPOSITORY_VARIABLES = (
@@ -77,15 +82,18 @@ DIFF = (
 )
 
 HASH_NAMES = 1024
-"""The thread hashes early only in a listing of at most this many paths: it stats each
-one, holding the lock the imports need too, and a bigger tree's run is long enough
-for the imports not to matter."""
+"""Big files are hashed early only in a listing of at most this many paths: a bigger
+tree's run is long enough for the imports not to matter."""
+LISTING_WAIT = 0.05
+"""How long, in seconds, ``start`` waits for LIST to name more than ``HASH_NAMES`` paths
+or be done: the imports wait as long."""
 
 _FLAGS = {"plan": {"-q", "--quiet", "--no-cache"}, "prepare": {"--no-cache"}}
 _VALUES = {"plan": {"-o", "--output", "--exclude"}, "prepare": {"--exclude"}}
 _started: dict[tuple[str, ...], tuple[str, dict[str, str], subprocess.Popen[bytes]]] = {}
 _started_ns: dict[int, int] = {}  # when each was started, by process ID
 _index_before: dict[int, tuple[str, list[int] | None]] = {}  # DIFF's index, by process ID
+_read: dict[int, tuple[bytes, bytes] | None] = {}  # what start read of LIST, by process ID
 _hasher: _Hasher | None = None
 
 
@@ -143,9 +151,24 @@ def start(argv: Sequence[str], env: Mapping[str, str]) -> None:
     except OSError:  # no git: the listing says so
         discard()
         return
-    if cores() > 1:
+    if cores() > 1 and hasattr(os, "fork"):
+        _hash_early(root, _started[LIST][2])
+
+
+def _hash_early(root: str, process: subprocess.Popen[bytes]) -> None:
+    """Read the start of LIST's answer (``process``); start the hashing process when it
+    is all there and names few paths."""
+    # Imported while git lists, and before the fork: the child imports nothing.
+    from acp_cli.workspace import folders, hashing  # noqa: F401
+
+    found = _read_listing(process)
+    _read[process.pid] = None if found is None else found[:2]
+    if found is None or not found[2] or found[1] or process.wait() != 0:
+        return
+    records = found[0].split(b"\0")[:-1]
+    if len(records) <= HASH_NAMES:
         global _hasher
-        _hasher = _Hasher(root, _started[LIST][2])
+        _hasher = _Hasher(root, records)
 
 
 def cores() -> int:
@@ -215,84 +238,158 @@ def end(process: subprocess.Popen[bytes]) -> None:
     """End a git whose answer is not wanted, and reap it."""
     _started_ns.pop(process.pid, None)
     _index_before.pop(process.pid, None)
+    _read.pop(process.pid, None)
     if process.poll() is None:
         process.kill()
-    if _hasher is not None and _hasher.process is process:
-        hashed(())  # its thread reaps it
-    else:
-        process.communicate()
+    process.communicate()
 
 
 def answer(process: subprocess.Popen[bytes]) -> tuple[bytes, bytes] | None:
-    """The (stdout, stderr) of LIST, once it is done, when ``process`` is the one the
-    early hash reads; else None, and the caller reads ``process`` itself."""
-    if _hasher is None or _hasher.process is not process:
+    """The (stdout, stderr) of LIST, once it is done, when ``start`` read the start of
+    it; else None, and the caller reads ``process`` itself. When what was read could
+    not be, nothing: git's exit status stays unknown (None) and the listing refuses."""
+    if process.pid not in _read:
         return None
-    _hasher.listed.wait()
-    return _hasher.answer
+    found = _read.pop(process.pid)
+    if found is None:
+        return b"", b""
+    out, err = process.communicate()  # the rest, if any, and git's exit status
+    return found[0] + out, found[1] + err
 
 
 def hashed(wanted: Collection[str]) -> dict[str, tuple[str, int, bytes]]:
     """The early hashes (SHA-256, size, stat key) of the ``wanted`` paths, relative to
-    DIR: the one under way and those still to come are finished if wanted, any other is
-    left after its first block. The thread is over when this returns."""
+    DIR: the hash under way and those still to come are waited for while they are
+    wanted; at the first one that is not, or when every wanted one is in, the hashing
+    process is ended. It is over (ended and reaped) when this returns; the describer
+    hashes any wanted file this leaves out."""
     global _hasher
     hasher, _hasher = _hasher, None
     if hasher is None:
         return {}
-    hasher.wanted = frozenset(wanted)
-    hasher.thread.join()
+    try:
+        missing = set(wanted)
+        while missing - hasher.hashes.keys():
+            if hasher.current is not None and hasher.current not in missing:
+                break  # hashing a file the plan does not hold
+            if not hasher.receive():
+                break  # all done
+    finally:
+        hasher.end()
     return {path: hasher.hashes[path] for path in wanted if path in hasher.hashes}
 
 
-class _Abandoned(Exception):
-    """The file being hashed early is no longer wanted."""
+def _read_listing(process: subprocess.Popen[bytes]) -> tuple[bytes, bytes, bool] | None:
+    """What LIST says within ``LISTING_WAIT`` seconds, stopping as soon as it names
+    more than ``HASH_NAMES`` paths: (stdout, stderr, whether git closed both); None if
+    they could not be read."""
+    import select
+
+    assert process.stdout is not None
+    assert process.stderr is not None
+    out, err = process.stdout.fileno(), process.stderr.fileno()
+    chunks: dict[int, list[bytes]] = {out: [], err: []}
+    poller = select.poll()
+    for fd in chunks:
+        poller.register(fd, select.POLLIN)
+    deadline = time.monotonic() + LISTING_WAIT
+    reading, names = set(chunks), 0
+    try:
+        while reading and names <= HASH_NAMES and (left := deadline - time.monotonic()) > 0:
+            for fd, _ in poller.poll(left * 1000):
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    poller.unregister(fd)
+                    reading.discard(fd)
+                elif fd == out:
+                    names += chunk.count(b"\0")
+                chunks[fd].append(chunk)
+    except OSError:
+        return None
+    return b"".join(chunks[out]), b"".join(chunks[err]), not reading
 
 
 class _Hasher:
-    """A thread that reads LIST's answer, then hashes the big files it names."""
+    """A process forked from acp's, before it loads the rest, that hashes the big files
+    of a small listing, largest first: a process and not a thread, so that it hashes at
+    full speed on another core while the imports hold the interpreter's lock.
 
-    def __init__(self, root: str, process: subprocess.Popen[bytes]) -> None:
-        import threading
+    It tells its parent, through a pipe, each file it starts (``S``, the path's length
+    and the path) and how that ended: its hash (``D``, the SHA-256 and the stat key) or
+    not (``U``). It reads no input: the parent ends it when it no longer needs it, and
+    it stops by itself when its parent is gone (it would be another process's child)."""
 
-        self.root = root
-        self.process = process
-        self.listed = threading.Event()
-        self.answer: tuple[bytes, bytes] = (
-            b"",  # pragma: no mutate: not read when git's exit status is unknown
-            b"",
-        )
-        """LIST's (stdout, stderr); if they could not be read, nothing, and git's exit
-        status stays unknown (None): the listing refuses."""
+    def __init__(self, root: str, records: list[bytes]) -> None:
+        read_end, write_end = os.pipe()
+        parent = os.getpid()
+        self.pid = os.fork()
+        if self.pid == 0:  # pragma: no cover - the child; its results are tested
+            os.close(read_end)
+            _hash_in_child(root, records, write_end, parent)
+        os.close(write_end)
+        self.events = open(read_end, "rb")  # noqa: SIM115 - closed by end()
         self.hashes: dict[str, tuple[str, int, bytes]] = {}
-        self.wanted: frozenset[str] | None = None
-        """None until the describer says which paths it wants."""
-        self.thread: threading.Thread = threading.Thread(
-            target=self._run,
-            name="acp-early-hash",  # pragma: no mutate: for people, in tracebacks
-            daemon=True,  # pragma: no mutate: discard() ends it before any exit anyway
-        )
-        self.thread.start()
+        self.current: str | None = None
+        """The path the child is hashing, as far as the parent has read."""
 
-    def _run(self) -> None:
-        try:
-            # Imported while git lists, not after: the hash starts as soon as it has.
-            from acp_cli.workspace import hashing
-            from acp_cli.workspace.folders import FolderChain
+    def receive(self) -> bool:
+        """Read what the child said next; False when it has no more to say, or was
+        ended while it said it."""
+        from acp_cli.workspace.hashing import KEY
 
-            self.answer = self.process.communicate()
-        finally:
-            self.listed.set()  # whatever happened: the listing never waits forever
-        if self.process.returncode != 0 or self.answer[1]:
-            return
-        records = self.answer[0].split(b"\0")[:-1]
-        if len(records) > HASH_NAMES:
-            return
         try:
-            folders = FolderChain(os.fsencode(self.root))
-        except OSError:  # DIR went away or shut acp out: the describer will say so
-            return
-        with folders:
+            kind = self._take(1)
+            if kind == b"S":
+                self.current = self._take(_LENGTH.unpack(self._take(_LENGTH.size))[0]).decode()
+                return True
+            if kind == b"D" and self.current is not None:
+                digest, key = self._take(32), self._take(KEY.size)
+                self.hashes[self.current] = (digest.hex(), KEY.unpack(key)[0], key)
+            elif kind != b"U":
+                return False
+        except EOFError:
+            return False
+        self.current = None
+        return True
+
+    def _take(self, size: int) -> bytes:
+        """The next ``size`` bytes the child said; EOFError if it said fewer."""
+        data = self.events.read(size)
+        if len(data) != size:
+            raise EOFError
+        return data
+
+    def end(self) -> None:
+        """End the child, if it still runs, and reap it."""
+        import signal
+
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except OSError:  # pragma: no cover - reaped already: acp was started with SIGCHLD ignored
+            pass
+        self.events.close()
+
+
+_LENGTH = struct.Struct("<I")
+
+
+def _hash_in_child(root: str, records: list[bytes], out: int, parent: int) -> NoReturn:
+    """The hashing process (``_Hasher``): hash the big files among ``records`` (LIST's,
+    tags included), opened as the describers open them, and say how each went to
+    ``out``; stop when ``parent`` (acp) is gone. Whatever happens, it exits here,
+    silently: what it could not hash, the describer hashes (and names the error, if
+    there is one)."""
+    status = 1
+    try:
+        from acp_cli.workspace import hashing
+        from acp_cli.workspace.folders import FolderChain
+
+        def on_block(_: int) -> None:
+            if os.getppid() != parent:
+                raise SystemExit  # orphaned: nobody will read the hash
+
+        with FolderChain(os.fsencode(root)) as folders:
             big = []
             for record in records:
                 try:
@@ -305,17 +402,21 @@ class _Hasher:
             big.sort(reverse=True)
             buffer = bytearray(hashing.BLOCK)
             for _, path in big:
+                name = path.encode()
+                _write(out, b"S" + _LENGTH.pack(len(name)) + name)
+                found = hashing.hash_in(folders, path, buffer, on_block)
+                if isinstance(found, hashing.Unhashable):
+                    _write(out, b"U")
+                else:
+                    _write(out, b"D" + bytes.fromhex(found[0]) + found[2])
+        status = 0
+    finally:
+        os._exit(status)
 
-                def on_block(_: int, path: str = path) -> None:
-                    if self.wanted is not None and path not in self.wanted:
-                        raise _Abandoned
 
-                try:
-                    found = hashing.hash_in(folders, path, buffer, on_block)
-                except _Abandoned:
-                    continue
-                if not isinstance(found, hashing.Unhashable):
-                    self.hashes[path] = found
+def _write(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data) :]
 
 
 def _workspace(argv: Sequence[str]) -> str | None:
