@@ -76,6 +76,20 @@ def exits(monkeypatch: pytest.MonkeyPatch, hashers: list[int]) -> list[int]:
 
 
 @pytest.fixture
+def listings_read(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """What ``start`` read of git's listings (``early._read_listing``), in order."""
+    read: list[Any] = []
+    read_listing = early._read_listing
+
+    def spy(process: Any) -> Any:
+        read.append(read_listing(process))
+        return read[-1]
+
+    monkeypatch.setattr(early, "_read_listing", spy)
+    return read
+
+
+@pytest.fixture
 def started(work: Path, hashers: list[int]) -> Iterator[None]:
     """What the console script does first, for ``work``; and its clean-up at exit, after
     which no hashing process is left."""
@@ -349,7 +363,7 @@ def test_files_below_big_and_big_listings_are_not_hashed_early(
     ids=["more-names-than-hashed-early", "git-slower-than-the-wait"],
 )
 def test_the_listing_gets_git_s_whole_answer_when_start_read_a_part(
-    work: Path, monkeypatch: pytest.MonkeyPatch, names: int, wait: float
+    work: Path, monkeypatch: pytest.MonkeyPatch, listings_read: list[Any], names: int, wait: float
 ) -> None:
     """start stops reading git's listing after HASH_NAMES names, or LISTING_WAIT seconds;
     the listing reads the rest. 600 names of 200 bytes: more than a pipe holds."""
@@ -358,17 +372,9 @@ def test_the_listing_gets_git_s_whole_answer_when_start_read_a_part(
     git(work, "init", "--quiet")
     monkeypatch.setattr(early, "HASH_NAMES", names)
     monkeypatch.setattr(early, "LISTING_WAIT", wait)
-    read: list[Any] = []
-    read_listing = early._read_listing
-
-    def spy(process: Any) -> Any:
-        read.append(read_listing(process))
-        return read[-1]
-
-    monkeypatch.setattr(early, "_read_listing", spy)
     start(work)
     assert early._hasher is None
-    [(out, err, ended)] = read
+    [(out, err, ended)] = listings_read
     assert not ended
     assert err == b""
     assert (names < out.count(b"\0") < 600) if wait else out == b""
@@ -377,6 +383,46 @@ def test_the_listing_gets_git_s_whole_answer_when_start_read_a_part(
 
     assert list(by_path(built)) == sorted(files)
     assert by_path(built)["599-" + "x" * 196]["sha256"] == sha(b"599\n")
+
+
+@pytest.mark.usefixtures("started")
+@pytest.mark.parametrize(("tracked", "waited"), [(2, True), (3, False)])
+def test_a_work_tree_that_tracks_many_files_is_not_waited_for(
+    work: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    listings_read: list[Any],
+    tracked: int,
+    waited: bool,
+) -> None:
+    """git lists the untracked files first, after a walk of the whole tree: in a big
+    work tree, start would wait for it in vain. The index's header says how big."""
+    content = big_file(work / "big.bin", BIG, b"b")
+    write_tree(work, {f"t{n}.txt": f"{n}\n" for n in range(tracked - 1)})
+    git(work, "init", "--quiet")
+    git(work, "add", "--all")
+    monkeypatch.setattr(early, "HASH_NAMES", 2)
+    start(work)
+
+    assert len(listings_read) == waited
+    assert early.hashed(["big.bin"]) == ({"big.bin": (sha(content), BIG, ANY)} if waited else {})
+
+
+@pytest.mark.parametrize(
+    ("header", "entries"),
+    [
+        (b"DIRC\x00\x00\x00\x02\x00\x01\x00\x07", 65543),
+        (b"DIRC\x00\x00\x00\x02\x01\x02", 0),  # cut short
+        (b"XXXX\x00\x00\x00\x02\x00\x01\x00\x07", 0),  # not an index
+        (b"", 0),
+    ],
+)
+def test_the_entries_of_an_index_are_read_from_its_header(
+    tmp_path: Path, header: bytes, entries: int
+) -> None:
+    (tmp_path / "index").write_bytes(header)
+    assert early._index_entries(str(tmp_path / "index")) == entries
+    assert early._index_entries(str(tmp_path / "none")) == 0
+    assert early._index_entries(None) == 0
 
 
 @pytest.mark.usefixtures("started")

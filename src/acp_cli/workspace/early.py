@@ -151,7 +151,7 @@ def start(argv: Sequence[str], env: Mapping[str, str]) -> None:
     except OSError:  # no git: the listing says so
         discard()
         return
-    if cores() > 1 and hasattr(os, "fork"):
+    if cores() > 1 and hasattr(os, "fork") and _index_entries(_index_of(root)) <= HASH_NAMES:
         _hash_early(root, _started[LIST][2])
 
 
@@ -219,6 +219,20 @@ def _index_of(root: str) -> str | None:
         if os.path.lexists(dot_git) or os.path.dirname(folder) == folder:
             return None
         folder = os.path.dirname(folder)
+
+
+def _index_entries(index: str | None) -> int:
+    """How many entries git's ``index`` holds, by its header (0 when there is none, or
+    it cannot be read): a work tree that tracks more files than ``HASH_NAMES`` is not
+    waited for (git lists the untracked files first, after walking the whole tree)."""
+    if index is None:
+        return 0
+    try:
+        with open(index, "rb") as file:
+            header = file.read(12)
+    except OSError:
+        return 0
+    return int.from_bytes(header[8:], "big") if len(header) == 12 and header[:4] == b"DIRC" else 0
 
 
 def started_ns(process: subprocess.Popen[bytes]) -> int | None:
