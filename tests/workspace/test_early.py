@@ -752,3 +752,19 @@ def test_a_hashing_process_whose_acp_is_gone_stops(work: Path) -> None:
             return False
 
     wait_until(lambda: not running(), timeout=30)
+
+
+@pytest.mark.usefixtures("started")
+def test_an_acp_started_with_sigchld_ignored_plans_all_the_same(work: Path) -> None:
+    """A supervisor that ignores SIGCHLD passes that on through exec: children are then
+    reaped by the kernel, and waiting for the hashing process finds none."""
+    content = big_file(work / "big.bin", BIG, b"b")
+    git(work, "init", "--quiet")
+    previous = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    try:
+        start(work)
+        assert early._hasher is not None
+        built = build_plan(work, cache=False)
+    finally:
+        signal.signal(signal.SIGCHLD, previous)
+    assert by_path(built)["big.bin"]["sha256"] == sha(content)
