@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -133,6 +134,33 @@ def under_way(path: str) -> None:
         assert hasher.receive(), f"{path} was not started early"
 
 
+def reader(said: bytes) -> early._Hasher:
+    """The parent's end of a hashing process that said ``said``."""
+    hasher = early._Hasher.__new__(early._Hasher)
+    hasher.events = io.BufferedReader(io.BytesIO(said))
+    hasher.hashes, hasher.current = {}, None
+    return hasher
+
+
+def reported(work: Path, parent: int | None = None) -> tuple[list[str], early._Hasher]:
+    """Run ``report_hashes`` here on git's listing of ``work``: the paths it started, in
+    order, and what the parent makes of what it said."""
+    records = git(work, *early.LIST).split(b"\0")[:-1]
+    with tempfile.TemporaryFile() as said:
+        try:
+            early.report_hashes(
+                str(work), records, said.fileno(), os.getppid() if parent is None else parent
+            )
+        finally:
+            said.seek(0)
+            hasher = reader(said.read())
+    started: list[str] = []
+    while hasher.receive():
+        if hasher.current is not None:
+            started.append(hasher.current)
+    return started, hasher
+
+
 @pytest.fixture
 def hashed_here(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The big files the describer hashes itself, by path."""
@@ -223,6 +251,7 @@ def test_nothing_is_hashed_early_through_a_symlinked_folder(
     big_file(outside / "big.bin", BIG, b"x")
     shutil.rmtree(work / depth)
     (work / depth).symlink_to(outside)
+    assert reported(work) == ([], ANY)
     start(work)
 
     hasher = early._hasher
@@ -319,9 +348,7 @@ def test_what_a_hashing_process_ended_while_it_spoke_said_is_not_taken(
     said: bytes, hashes: dict[str, Any], current: str | None
 ) -> None:
     """Ended mid-record (or saying what it never says): no hash is made up of a part."""
-    hasher = early._Hasher.__new__(early._Hasher)
-    hasher.events = io.BufferedReader(io.BytesIO(said))
-    hasher.hashes, hasher.current = {}, None
+    hasher = reader(said)
     while hasher.receive():
         pass
     assert (hasher.hashes, hasher.current) == (hashes, current)
@@ -329,10 +356,7 @@ def test_what_a_hashing_process_ended_while_it_spoke_said_is_not_taken(
 
 def test_a_whole_record_is_taken() -> None:
     key = hashing.stat_key(BIG, 1, 2, 3, 4)
-    hasher = early._Hasher.__new__(early._Hasher)
-    said = b"S\x05\x00\x00\x00a.binD" + bytes(range(32)) + key + b"S\x01\x00\x00\x00b"
-    hasher.events = io.BufferedReader(io.BytesIO(said))
-    hasher.hashes, hasher.current = {}, None
+    hasher = reader(b"S\x05\x00\x00\x00a.binD" + bytes(range(32)) + key + b"S\x01\x00\x00\x00b")
     assert [hasher.receive() for _ in range(4)] == [True, True, True, False]
     assert hasher.hashes == {"a.bin": (bytes(range(32)).hex(), BIG, key)}
     assert hasher.current == "b"
@@ -533,7 +557,6 @@ def test_a_listing_start_could_not_read_is_refused_not_waited_for(work: Path) ->
     assert refused.value.message == f"git refused to work in {work}: no reason given."
 
 
-@pytest.mark.usefixtures("started")
 def test_names_that_cannot_be_hashed_are_passed_over(work: Path) -> None:
     """A name that is not UTF-8, a symlink, a FIFO and a tracked file since deleted are
     listed before the big file (git sorts by bytes): it is hashed all the same."""
@@ -546,9 +569,70 @@ def test_names_that_cannot_be_hashed_are_passed_over(work: Path) -> None:
     os.mkfifo(work / "a-pipe")
     with open(os.fsencode(work) + b"/a-\xff", "wb") as handle:
         handle.write(b"not UTF-8")
-    start(work)
+    started, hasher = reported(work)
 
-    assert early.hashed(["big.bin"]) == {"big.bin": (sha(content), BIG, ANY)}
+    assert started == ["big.bin"]
+    assert hasher.hashes == {"big.bin": (sha(content), BIG, ANY)}
+
+
+def test_the_hashing_process_says_the_big_files_largest_first(work: Path) -> None:
+    biggest = big_file(work / "z.bin", 2 * BIG, b"z")
+    bigger = big_file(work / "m.bin", BIG + 1, b"m")
+    big_file(work / "a.bin", BIG - 1, b"a")
+    git(work, "init", "--quiet")
+
+    started, hasher = reported(work)
+
+    assert started == ["z.bin", "m.bin"]
+    root = os.fsencode(work)
+    assert hasher.hashes == {
+        "z.bin": (sha(biggest), 2 * BIG, describe._key_of(root, "z.bin")),
+        "m.bin": (sha(bigger), BIG + 1, describe._key_of(root, "m.bin")),
+    }
+    assert hasher.current is None
+
+
+def test_a_file_the_hashing_process_cannot_hash_is_said_and_passed_over(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content = big_file(work / "a.bin", BIG, b"a")
+    big_file(work / "b.bin", BIG + 1, b"b")
+    git(work, "init", "--quiet")
+    hash_in = hashing.hash_in
+
+    def b_changes(folders: Any, path: str, *args: Any) -> Any:
+        if path == "b.bin":
+            return hashing.Unhashable("it kept changing", hashing.CHANGING_HINT)
+        return hash_in(folders, path, *args)
+
+    monkeypatch.setattr(hashing, "hash_in", b_changes)
+    started, hasher = reported(work)
+
+    assert started == ["b.bin", "a.bin"]
+    assert hasher.hashes == {"a.bin": (sha(content), BIG, ANY)}
+
+
+def test_the_hashing_process_stops_within_a_block_once_acp_is_gone(work: Path) -> None:
+    """Its parent is gone (another process has become its parent): nobody would read
+    the hash of a file that takes twenty minutes to hash."""
+    sparse_file(work / "huge.bin", 1 << 40)
+    git(work, "init", "--quiet")
+    records = git(work, *early.LIST).split(b"\0")[:-1]
+    with tempfile.TemporaryFile() as said:
+        with pytest.raises(SystemExit):
+            early.report_hashes(str(work), records, said.fileno(), parent=-1)
+        said.seek(0)
+        assert said.read() == b"S\x08\x00\x00\x00huge.bin"
+
+
+def test_a_dir_gone_before_the_hashing_process_opens_it_is_an_error_there(work: Path) -> None:
+    """The hashing process exits on it, silently (its end is tested through ``start``)."""
+    big_file(work / "big.bin", BIG, b"b")
+    git(work, "init", "--quiet")
+    records = git(work, *early.LIST).split(b"\0")[:-1]
+    shutil.rmtree(work)
+    with tempfile.TemporaryFile() as said, pytest.raises(FileNotFoundError):
+        early.report_hashes(str(work), records, said.fileno(), os.getppid())
 
 
 # --- which command lines start git early ----------------------------------------------------
@@ -715,7 +799,7 @@ def test_a_folder_gone_before_the_early_hash_is_left_to_the_describer(
 
     assert early.hashed(["big.bin"]) == {}
     assert capfd.readouterr() == ("", "")
-    assert exits in ([1 << 8], [signal.SIGKILL])  # it gave up, or was ended first
+    assert exits in ([0], [signal.SIGKILL])  # it gave up, or was ended first
 
 
 def test_a_hashing_process_whose_acp_is_gone_stops(work: Path) -> None:

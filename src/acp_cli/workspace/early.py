@@ -389,43 +389,46 @@ _LENGTH = struct.Struct("<I")
 
 
 def _hash_in_child(root: str, records: list[bytes], out: int, parent: int) -> NoReturn:
-    """The hashing process (``_Hasher``): hash the big files among ``records`` (LIST's,
-    tags included), opened as the describers open them, and say how each went to
-    ``out``; stop when ``parent`` (acp) is gone. Whatever happens, it exits here,
-    silently: what it could not hash, the describer hashes (and names the error, if
-    there is one)."""
-    status = 1
+    """The hashing process's whole life (``_Hasher``): ``report_hashes``, then exit,
+    silently whatever happened. Its exit status says nothing (the pipe says what it
+    did); what it could not hash, the describer hashes, and names the error if any."""
     try:
-        from acp_cli.workspace import hashing
-        from acp_cli.workspace.folders import FolderChain
-
-        def on_block(_: int) -> None:
-            if os.getppid() != parent:
-                raise SystemExit  # orphaned: nobody will read the hash
-
-        with FolderChain(os.fsencode(root)) as folders:
-            big = []
-            for record in records:
-                try:
-                    path = record[2:].decode()  # after the tag
-                except UnicodeDecodeError:
-                    continue  # the describer refuses it
-                key = hashing.key_in(folders, path)  # None: no regular file
-                if key is not None and (size := hashing.KEY.unpack(key)[0]) >= hashing.BIG:
-                    big.append((size, path))
-            big.sort(reverse=True)
-            buffer = bytearray(hashing.BLOCK)
-            for _, path in big:
-                name = path.encode()
-                _write(out, b"S" + _LENGTH.pack(len(name)) + name)
-                found = hashing.hash_in(folders, path, buffer, on_block)
-                if isinstance(found, hashing.Unhashable):
-                    _write(out, b"U")
-                else:
-                    _write(out, b"D" + bytes.fromhex(found[0]) + found[2])
-        status = 0
+        report_hashes(root, records, out, parent)
     finally:
-        os._exit(status)
+        os._exit(0)
+
+
+def report_hashes(root: str, records: list[bytes], out: int, parent: int) -> None:
+    """Hash the big files among ``records`` (LIST's, tags included), largest first,
+    opened as the describers open them, and say how each went to ``out`` (``_Hasher``).
+    SystemExit when ``parent`` (acp) is gone: nobody would read the hashes."""
+    from acp_cli.workspace import hashing
+    from acp_cli.workspace.folders import FolderChain
+
+    def on_block(_: int) -> None:
+        if os.getppid() != parent:
+            raise SystemExit
+
+    with FolderChain(os.fsencode(root)) as folders:
+        big = []
+        for record in records:
+            try:
+                path = record[2:].decode()  # after the tag
+            except UnicodeDecodeError:
+                continue  # the describer refuses it
+            key = hashing.key_in(folders, path)  # None: no regular file
+            if key is not None and (size := hashing.KEY.unpack(key)[0]) >= hashing.BIG:
+                big.append((size, path))
+        big.sort(reverse=True)
+        buffer = bytearray(hashing.BLOCK)
+        for _, path in big:
+            name = path.encode()
+            _write(out, b"S" + _LENGTH.pack(len(name)) + name)
+            found = hashing.hash_in(folders, path, buffer, on_block)
+            if isinstance(found, hashing.Unhashable):
+                _write(out, b"U")
+            else:
+                _write(out, b"D" + bytes.fromhex(found[0]) + found[2])
 
 
 def _write(fd: int, data: bytes) -> None:
