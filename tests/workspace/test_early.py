@@ -382,6 +382,36 @@ def test_files_below_big_and_big_listings_are_not_hashed_early(
 
 
 @pytest.mark.usefixtures("started")
+@pytest.mark.parametrize(("names", "hashed"), [(1024, True), (1025, False)])
+def test_a_listing_of_up_to_1024_paths_is_hashed_early(
+    work: Path, names: int, hashed: bool
+) -> None:
+    content = big_file(work / "big.bin", BIG, b"b")
+    write_tree(work, {f"f{n:04}": "" for n in range(names - 1)})
+    git(work, "init", "--quiet")
+    start(work)
+    assert early.hashed(["big.bin"]) == ({"big.bin": (sha(content), BIG, ANY)} if hashed else {})
+
+
+@pytest.mark.usefixtures("started")
+def test_a_git_slower_than_50_ms_is_not_waited_for(work: Path, tmp_path: Path) -> None:
+    """The imports go on; the listing reads git's whole answer, later."""
+    big_file(work / "big.bin", BIG, b"b")
+    git(work, "init", "--quiet")
+    slow = tmp_path / "bin" / "git"
+    slow.parent.mkdir()
+    slow.write_text(f'#!/bin/sh\nsleep 0.5\nexec {shutil.which("git")} "$@"\n')
+    slow.chmod(0o755)
+    env = {**os.environ, "PATH": f"{slow.parent}{os.pathsep}{os.environ['PATH']}"}
+    early.start([word.format(work=work) for word in ARGV], env)
+    assert early._hasher is None
+
+    listing = early.take(early.LIST, os.path.realpath(work), early.git_env(env))
+    assert listing is not None
+    assert early.answer(listing) == (b"? big.bin\0", b"")
+
+
+@pytest.mark.usefixtures("started")
 @pytest.mark.parametrize(
     ("names", "wait"),
     [(3, early.LISTING_WAIT), (early.HASH_NAMES, 0.0)],
