@@ -142,9 +142,9 @@ def reader(said: bytes) -> early._Hasher:
     return hasher
 
 
-def reported(work: Path, parent: int | None = None) -> tuple[list[str], early._Hasher]:
-    """Run ``report_hashes`` here on git's listing of ``work``: the paths it started, in
-    order, and what the parent makes of what it said."""
+def reported(work: Path, parent: int | None = None) -> tuple[list[str | None], early._Hasher]:
+    """Run ``report_hashes`` here on git's listing of ``work``: the path the parent sees
+    under way after each thing it said (None once a file is done), and the parent."""
     records = git(work, *early.LIST).split(b"\0")[:-1]
     with tempfile.TemporaryFile() as said:
         try:
@@ -154,11 +154,10 @@ def reported(work: Path, parent: int | None = None) -> tuple[list[str], early._H
         finally:
             said.seek(0)
             hasher = reader(said.read())
-    started: list[str] = []
+    steps: list[str | None] = []
     while hasher.receive():
-        if hasher.current is not None:
-            started.append(hasher.current)
-    return started, hasher
+        steps.append(hasher.current)
+    return steps, hasher
 
 
 @pytest.fixture
@@ -341,6 +340,7 @@ def test_a_big_file_left_out_before_its_hash_starts_ends_the_early_hash(
         (b"S\x05\x00\x00\x00a.binD" + b"d" * 32 + b"k" * (hashing.KEY.size - 1), {}, "a.bin"),
         (b"S\x05\x00\x00\x00a.binU", {}, None),
         (b"S\x05\x00\x00\x00a.binX", {}, "a.bin"),
+        (b"XS\x01\x00\x00\x00b", {}, None),  # nothing after what it never says
         (b"D" + b"d" * 32 + b"k" * hashing.KEY.size, {}, None),
     ],
 )
@@ -599,9 +599,9 @@ def test_names_that_cannot_be_hashed_are_passed_over(work: Path) -> None:
     os.mkfifo(work / "a-pipe")
     with open(os.fsencode(work) + b"/a-\xff", "wb") as handle:
         handle.write(b"not UTF-8")
-    started, hasher = reported(work)
+    steps, hasher = reported(work)
 
-    assert started == ["big.bin"]
+    assert steps == ["big.bin", None]
     assert hasher.hashes == {"big.bin": (sha(content), BIG, ANY)}
 
 
@@ -611,9 +611,9 @@ def test_the_hashing_process_says_the_big_files_largest_first(work: Path) -> Non
     big_file(work / "a.bin", BIG - 1, b"a")
     git(work, "init", "--quiet")
 
-    started, hasher = reported(work)
+    steps, hasher = reported(work)
 
-    assert started == ["z.bin", "m.bin"]
+    assert steps == ["z.bin", None, "m.bin", None]
     root = os.fsencode(work)
     assert hasher.hashes == {
         "z.bin": (sha(biggest), 2 * BIG, describe._key_of(root, "z.bin")),
@@ -636,9 +636,9 @@ def test_a_file_the_hashing_process_cannot_hash_is_said_and_passed_over(
         return hash_in(folders, path, *args)
 
     monkeypatch.setattr(hashing, "hash_in", b_changes)
-    started, hasher = reported(work)
+    steps, hasher = reported(work)
 
-    assert started == ["b.bin", "a.bin"]
+    assert steps == ["b.bin", None, "a.bin", None]
     assert hasher.hashes == {"a.bin": (sha(content), BIG, ANY)}
 
 
