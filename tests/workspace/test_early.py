@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -411,6 +412,64 @@ def test_a_git_slower_than_50_ms_is_not_waited_for(work: Path, tmp_path: Path) -
     assert early.answer(listing) == (b"? big.bin\0", b"")
 
 
+def test_start_reads_git_s_listing_as_it_comes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In pieces, as git writes them: the names are counted over the pieces (start
+    stops past HASH_NAMES), and the pieces joined as they were. Here a git that warns at
+    length (more than a pipe holds), then names six paths of 40,000 bytes."""
+    monkeypatch.setattr(early, "HASH_NAMES", 3)
+    monkeypatch.setattr(early, "LISTING_WAIT", 60)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    warnings = b"warning: " + b"w" * 100_000 + b"\n"
+    names = b"".join(b"? " + bytes([97 + n]) * 40_000 + b"\0" for n in range(6))
+
+    def git() -> None:
+        with open(err_w, "wb") as stderr:
+            stderr.write(warnings)
+        with open(out_w, "wb") as stdout:
+            stdout.write(names)
+
+    class Output:
+        def __init__(self, fd: int) -> None:
+            self.fd = fd
+
+        def fileno(self) -> int:
+            return self.fd
+
+    class Git:
+        stdout, stderr = Output(out_r), Output(err_r)
+
+    writer = threading.Thread(target=git)
+    writer.start()
+    try:
+        found = early._read_listing(Git())  # type: ignore[arg-type]
+    finally:
+        with open(out_r, "rb") as rest:
+            rest.read()  # what start left, as the listing reads it
+        writer.join()
+        os.close(err_r)
+    assert found is not None
+    out, err, ended = found
+    assert err == warnings
+    assert 3 < out.count(b"\0") < 6
+    assert names.startswith(out)
+    assert not ended
+
+
+@pytest.mark.usefixtures("started")
+def test_a_git_that_hangs_is_not_waited_for(work: Path, tmp_path: Path) -> None:
+    big_file(work / "big.bin", BIG, b"b")
+    git(work, "init", "--quiet")
+    hung = tmp_path / "bin" / "git"
+    hung.parent.mkdir()
+    hung.write_text("#!/bin/sh\nexec sleep 3600\n")
+    hung.chmod(0o755)
+    env = {**os.environ, "PATH": f"{hung.parent}{os.pathsep}{os.environ['PATH']}"}
+    early.start([word.format(work=work) for word in ARGV], env)
+    assert early._hasher is None
+    assert early.LIST in early._started  # ended by discard
+
+
 @pytest.mark.usefixtures("started")
 @pytest.mark.parametrize(
     ("names", "wait"),
@@ -465,9 +524,9 @@ def test_a_work_tree_that_tracks_many_files_is_not_waited_for(
 @pytest.mark.parametrize(
     ("header", "entries"),
     [
-        (b"DIRC\x00\x00\x00\x02\x00\x01\x00\x07", 65543),
+        (b"DIRC\x00\x00\x00\x02\x01\x00\x00\x07", 16777223),
         (b"DIRC\x00\x00\x00\x02\x01\x02", 0),  # cut short
-        (b"XXXX\x00\x00\x00\x02\x00\x01\x00\x07", 0),  # not an index
+        (b"XXXX\x00\x00\x00\x02\x01\x00\x00\x07", 0),  # not an index
         (b"", 0),
     ],
 )

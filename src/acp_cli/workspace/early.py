@@ -93,7 +93,7 @@ _VALUES = {"plan": {"-o", "--output", "--exclude"}, "prepare": {"--exclude"}}
 _started: dict[tuple[str, ...], tuple[str, dict[str, str], subprocess.Popen[bytes]]] = {}
 _started_ns: dict[int, int] = {}  # when each was started, by process ID
 _index_before: dict[int, tuple[str, list[int] | None]] = {}  # DIFF's index, by process ID
-_read: dict[int, tuple[bytes, bytes] | None] = {}  # what start read of LIST, by process ID
+_read: dict[int, tuple[bytes, bytes, bool] | None] = {}  # what start read of LIST, by ID
 _hasher: _Hasher | None = None
 
 
@@ -162,7 +162,7 @@ def _hash_early(root: str, process: subprocess.Popen[bytes]) -> None:
     from acp_cli.workspace import folders, hashing  # noqa: F401
 
     found = _read_listing(process)
-    _read[process.pid] = None if found is None else found[:2]
+    _read[process.pid] = found
     if found is None or not found[2] or found[1] or process.wait() != 0:
         return
     records = found[0].split(b"\0")[:-1]
@@ -232,7 +232,8 @@ def _index_entries(index: str | None) -> int:
             header = file.read(12)
     except OSError:
         return 0
-    return int.from_bytes(header[8:], "big") if len(header) == 12 and header[:4] == b"DIRC" else 0
+    # Big-endian, as int.from_bytes reads by default.
+    return int.from_bytes(header[8:]) if len(header) == 12 and header[:4] == b"DIRC" else 0
 
 
 def started_ns(process: subprocess.Popen[bytes]) -> int | None:
@@ -266,7 +267,7 @@ def answer(process: subprocess.Popen[bytes]) -> tuple[bytes, bytes] | None:
         return None
     found = _read.pop(process.pid)
     if found is None:
-        return b"", b""
+        return b"", b""  # pragma: no mutate: not read when git's exit status is unknown
     out, err = process.communicate()  # the rest, if any, and git's exit status
     return found[0] + out, found[1] + err
 
@@ -305,13 +306,17 @@ def _read_listing(process: subprocess.Popen[bytes]) -> tuple[bytes, bytes, bool]
     chunks: dict[int, list[bytes]] = {out: [], err: []}
     poller = select.poll()
     for fd in chunks:
-        poller.register(fd, select.POLLIN)
+        poller.register(fd)  # readable, ended or failed
     deadline = time.monotonic() + LISTING_WAIT
     reading, names = set(chunks), 0
     try:
-        while reading and names <= HASH_NAMES and (left := deadline - time.monotonic()) > 0:
-            for fd, _ in poller.poll(left * 1000):
-                chunk = os.read(fd, 1 << 16)
+        while (
+            reading
+            and names <= HASH_NAMES
+            and (left := deadline - time.monotonic()) > 0  # pragma: no mutate: when to stop
+        ):
+            for fd, _ in poller.poll(left * 1000):  # pragma: no mutate: how long to wait
+                chunk = os.read(fd, 1 << 16)  # pragma: no mutate: a pipe's size, or any
                 if not chunk:
                     poller.unregister(fd)
                     reading.discard(fd)
