@@ -135,6 +135,27 @@ def under_way(path: str) -> None:
         assert hasher.receive(), f"{path} was not started early"
 
 
+class Output:
+    """A process's stdout or stderr, as ``start`` reads it: by its descriptor."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+
+class FakeGit:
+    """A git whose answer ``start`` reads from the descriptors given, its exit status
+    unknown."""
+
+    returncode = None
+    pid = -1
+
+    def __init__(self, stdout: int, stderr: int) -> None:
+        self.stdout, self.stderr = Output(stdout), Output(stderr)
+
+
 def reader(said: bytes) -> early._Hasher:
     """The parent's end of a hashing process that said ``said``."""
     hasher = early._Hasher.__new__(early._Hasher)
@@ -394,17 +415,24 @@ def test_a_listing_of_up_to_1024_paths_is_hashed_early(
     assert early.hashed(["big.bin"]) == ({"big.bin": (sha(content), BIG, ANY)} if hashed else {})
 
 
+def start_with_git(work: Path, tmp_path: Path, script: str) -> dict[str, str]:
+    """``start`` for a git work tree holding a big file, with ``git`` on PATH the shell
+    ``script`` given; the environment it ran with."""
+    big_file(work / "big.bin", BIG, b"b")
+    git(work, "init", "--quiet")
+    wrapper = tmp_path / "bin" / "git"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f"#!/bin/sh\n{script}\n")
+    wrapper.chmod(0o755)
+    env = {**os.environ, "PATH": f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}"}
+    early.start([word.format(work=work) for word in ARGV], env)
+    return env
+
+
 @pytest.mark.usefixtures("started")
 def test_a_git_slower_than_50_ms_is_not_waited_for(work: Path, tmp_path: Path) -> None:
     """The imports go on; the listing reads git's whole answer, later."""
-    big_file(work / "big.bin", BIG, b"b")
-    git(work, "init", "--quiet")
-    slow = tmp_path / "bin" / "git"
-    slow.parent.mkdir()
-    slow.write_text(f'#!/bin/sh\nsleep 0.5\nexec {shutil.which("git")} "$@"\n')
-    slow.chmod(0o755)
-    env = {**os.environ, "PATH": f"{slow.parent}{os.pathsep}{os.environ['PATH']}"}
-    early.start([word.format(work=work) for word in ARGV], env)
+    env = start_with_git(work, tmp_path, f'sleep 0.5\nexec {shutil.which("git")} "$@"')
     assert early._hasher is None
 
     listing = early.take(early.LIST, os.path.realpath(work), early.git_env(env))
@@ -429,20 +457,10 @@ def test_start_reads_git_s_listing_as_it_comes(monkeypatch: pytest.MonkeyPatch) 
         with open(out_w, "wb") as stdout:
             stdout.write(names)
 
-    class Output:
-        def __init__(self, fd: int) -> None:
-            self.fd = fd
-
-        def fileno(self) -> int:
-            return self.fd
-
-    class Git:
-        stdout, stderr = Output(out_r), Output(err_r)
-
     writer = threading.Thread(target=git)
     writer.start()
     try:
-        found = early._read_listing(Git())  # type: ignore[arg-type]
+        found = early._read_listing(FakeGit(out_r, err_r))  # type: ignore[arg-type]
     finally:
         with open(out_r, "rb") as rest:
             rest.read()  # what start left, as the listing reads it
@@ -458,14 +476,7 @@ def test_start_reads_git_s_listing_as_it_comes(monkeypatch: pytest.MonkeyPatch) 
 
 @pytest.mark.usefixtures("started")
 def test_a_git_that_hangs_is_not_waited_for(work: Path, tmp_path: Path) -> None:
-    big_file(work / "big.bin", BIG, b"b")
-    git(work, "init", "--quiet")
-    hung = tmp_path / "bin" / "git"
-    hung.parent.mkdir()
-    hung.write_text("#!/bin/sh\nexec sleep 3600\n")
-    hung.chmod(0o755)
-    env = {**os.environ, "PATH": f"{hung.parent}{os.pathsep}{os.environ['PATH']}"}
-    early.start([word.format(work=work) for word in ARGV], env)
+    start_with_git(work, tmp_path, "exec sleep 3600")
     assert early._hasher is None
     assert early.LIST in early._started  # ended by discard
 
@@ -620,23 +631,9 @@ def test_a_listing_start_could_not_read_is_refused_not_waited_for(work: Path) ->
     """Reading LIST's answer failed (here: its output is a folder): git's exit status
     stays unknown, and the listing refuses."""
 
-    class Output:
-        def __init__(self, fd: int) -> None:
-            self.fd = fd
-
-        def fileno(self) -> int:
-            return self.fd
-
-    class Unreadable:
-        returncode = None
-        pid = -1
-
-        def __init__(self, fd: int) -> None:
-            self.stdout = self.stderr = Output(fd)
-
     folder = os.open(work, os.O_RDONLY)
     try:
-        process: Any = Unreadable(folder)
+        process: Any = FakeGit(folder, folder)
         early._hash_early(str(work), process)
         assert early._hasher is None
         with pytest.raises(UsageError) as refused:
