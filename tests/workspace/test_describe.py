@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import signal
 import stat
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -337,24 +338,33 @@ def test_the_big_files_a_chunk_leaves_are_hashed_largest_first(
     assert chunk.hashed_files == 4
 
 
+@pytest.mark.parametrize("how", ["cached", "hashed", "hashed on its own"])
 @pytest.mark.parametrize("mtime_after_ctime", [False, True])
-def test_a_cached_file_is_settled_only_when_both_times_are_before_the_bound(
-    work: Path, mtime_after_ctime: bool
+def test_a_file_is_settled_only_when_both_times_are_before_the_bound(
+    work: Path, mtime_after_ctime: bool, how: str
 ) -> None:
     """git's index may vouch later only for a file whose mtime and ctime were both
-    older than the bound when it was seen: at the bound is not before it."""
+    older than the bound when it was seen: at the bound is not before it. The same
+    whether its hash came from the cache, was made in line, or was made on its own
+    (a big file, after the chunk)."""
     write_tree(work, {"a": "1"})
     ctime = (work / "a").stat().st_ctime_ns
     mtime = ctime + 10**10 if mtime_after_ctime else ctime - 1000  # utime moves ctime on
     os.utime(work / "a", ns=(mtime, mtime))
     info = (work / "a").stat()
     key = stat_key(info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
-    recorded = key + hashlib.sha256(b"1").digest()
+    recorded = key + hashlib.sha256(b"1").digest() if how == "cached" else NO_KEY
 
     def settled(bound: int) -> bytes:
         context = Context(os.fsencode(work), trusted_before_ns=mtime + 1, settled_before_ns=bound)
-        chunk = describe_chunk([b"a"], [recorded], _State.load(context, on_block=lambda n: None))
-        assert chunk.hashed_files == 0  # the cache's hash, in each case
+        defer_from = 1 if how == "hashed on its own" else sys.maxsize
+        state = _State.load(context, on_block=lambda n: None, defer_from=defer_from)
+        chunk = describe_chunk([b"a"], [recorded], state)
+        if how == "hashed on its own":
+            assert chunk.deferred == (("a", 1, 0),)
+            [chunk] = describe._hash_deferred_here({0: chunk}, state, RecordedProgress())
+        assert chunk.hashed_files == (0 if how == "cached" else 1)
+        assert chunk.keys == [key + hashlib.sha256(b"1").digest()]
         return chunk.settled
 
     latest = max(mtime, info.st_ctime_ns)
