@@ -435,3 +435,44 @@ def test_the_workers_progress_adds_up_to_every_file_and_byte(
     assert progress.pendings[0] == sum(big.values())  # the big files, when found
     assert progress.pendings[-1] == 0
     assert (0, 0) in progress.calls  # the clock moved while a worker hashed
+
+
+def test_big_files_hashed_on_their_own_give_the_chunk_described_in_line(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two big files among small ones and a big cached one: whether the big files are
+    hashed after the chunk here or by a worker, the chunk is the one described in one
+    go (entries, keys, settled flags, counts), and no file is left pending."""
+    sizes = {"a": 1, "big": 100, "bigger": 200, "cached": 150, "mid": 2}
+    write_tree(work, {name: name[0] * size for name, size in sizes.items()})
+    info = os.lstat(work / "cached")
+    key = stat_key(info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
+    names = sorted(name.encode() for name in sizes)
+    keys = [
+        key + hashlib.sha256(b"c" * 150).digest() if name == b"cached" else NO_KEY for name in names
+    ]
+    context = Context(os.fsencode(work), trusted_before_ns=2**62, settled_before_ns=2**62)
+
+    def state(defer_from: int) -> _State:
+        return _State.load(context, on_block=lambda count: None, defer_from=defer_from)
+
+    in_line = describe_chunk(names, keys, state(sys.maxsize))
+    assert in_line.settled == b"11111"
+    assert (in_line.hashed_files, in_line.hashed_bytes, in_line.total_bytes) == (4, 303, 453)
+
+    left = describe_chunk(names, keys, state(100))
+    assert left.deferred == (("big", 100, 1), ("bigger", 200, 2))
+    assert left.entries[1].endswith(describe._PENDING)
+    [here] = describe._hash_deferred_here({0: left}, state(100), RecordedProgress())
+    assert here == in_line
+
+    monkeypatch.setattr(describe, "BIG", 100)
+    pool = describe._Pool.start(context, 2)
+    assert pool is not None
+    progress = RecordedProgress()
+    try:
+        [pooled] = pool.describe([(names, keys)], progress)
+    finally:
+        pool.close()
+    assert pooled == in_line
+    assert progress.pendings[-1] == 0

@@ -435,7 +435,9 @@ def _with_deferred(
     for number, (_, _, position) in enumerate(chunk.deferred):
         sha, size, key = hashes[at, number]
         entries[position] = entries[position].replace(
-            _PENDING, b'"sha256":"%s","size":%d}' % (sha.encode(), size), 1
+            _PENDING,
+            b'"sha256":"%s","size":%d}' % (sha.encode(), size),
+            1,  # pragma: no mutate: an entry holds _PENDING once (CONTRIBUTING.md)
         )
         keys[position] = key + bytes.fromhex(sha)
         settled[position] = _settled(key, settled_before_ns)
