@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from acp_cli.errors import UsageError
 from acp_cli.workspace import describe, hashing
 from acp_cli.workspace.cache import NO_KEY
 from acp_cli.workspace.describe import Chunk, Context, _State, describe_chunk
@@ -476,3 +477,101 @@ def test_big_files_hashed_on_their_own_give_the_chunk_described_in_line(
         pool.close()
     assert pooled == in_line
     assert progress.pendings[-1] == 0
+
+
+COUNTS = ("files", "regular_files", "total_bytes", "hashed_files", "hashed_bytes")
+
+
+def joined(chunks: list[Chunk]) -> tuple[Any, ...]:
+    """What chunks say about their paths, whatever the cut: to compare descriptions."""
+    return (
+        [entry for chunk in chunks for entry in chunk.entries],
+        [key for chunk in chunks for key in chunk.keys],
+        b"".join(chunk.settled for chunk in chunks),
+        {count: sum(getattr(chunk, count) for chunk in chunks) for count in COUNTS},
+        [skip for chunk in chunks for skip in chunk.skipped],
+        [chunk.error for chunk in chunks if chunk.error is not None],
+        [deferred for chunk in chunks for deferred in chunk.deferred],
+    )
+
+
+@pytest.mark.parametrize(
+    ("workers", "small", "big", "few", "started"),
+    [
+        (2, describe.CHUNK_MIN + 1, 0, False, 2),  # two chunks: a worker for each
+        (2, describe.CHUNK_MIN + 1, 0, None, 2),  # not few unless said
+        (2, describe.CHUNK_MIN, 0, False, 0),  # one chunk: not worth a process
+        (1, describe.CHUNK_MIN + 1, 0, False, 0),  # one core: this process
+        (2, describe.CHUNK_MIN + 1, 0, True, 0),  # few, most likely cached: this process
+        (2, 3, 2, False, 2),  # two big files: side by side in the workers
+        (2, 3, 2, True, 2),  # the same among few
+        (2, 3, 1, False, 0),  # one big file: nothing to spread, hashed here
+        (1, 3, 2, False, 0),  # one core: the big files too
+    ],
+)
+def test_workers_start_for_two_chunks_or_two_big_files_given_two_cores(
+    work: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    workers: int,
+    small: int,
+    big: int,
+    few: bool | None,
+    started: int,
+) -> None:
+    """Processes are started only where they gain: the description is the same."""
+    contents = {f"f{index:04}": "x" * (index % 7) for index in range(small)}
+    contents.update({f"g{index}": "y" * (100 + index) for index in range(big)})
+    write_tree(work, contents)
+    monkeypatch.setattr(describe, "BIG", 100)
+    names = sorted(name.encode() for name in contents)
+    keys = [NO_KEY] * len(names)
+    context = Context(os.fsencode(work))
+    before = set(multiprocessing.active_children())
+    progress = RecordedProgress()
+    with describe.Describer() as describer:
+        describer.workers = workers
+        options = {} if few is None else {"few": few}
+        chunks = describer.describe_all(context, names, keys, progress, **options)
+        children = set(multiprocessing.active_children()) - before
+
+    assert len(children) == started
+    whole = describe_chunk(names, keys, _State.load(context, on_block=lambda count: None))
+    assert joined(chunks) == joined([whole])
+    assert sum(files for files, _ in progress.calls) == len(names)
+    assert sum(read for _, read in progress.calls) == whole.hashed_bytes
+
+
+KILLED = (
+    "A worker process that hashed files was killed by SIGKILL, most likely by the "
+    "system's out-of-memory killer; no plan was written.",
+    "Free some memory or stop what killed it, then run the command again.",
+)
+
+
+@pytest.mark.parametrize("victim", [0, 1])
+def test_a_worker_killed_while_idle_is_named_when_work_is_sent_to_it(
+    work: Path, victim: int
+) -> None:
+    """The out-of-memory killer may pick a worker that waits for work: sending it
+    some is the same clear error as its death at work, naming the signal of that
+    worker (the other one is alive)."""
+    contents = {f"f{index:04}": "x" for index in range(2 * describe.CHUNK_MIN)}
+    write_tree(work, contents)
+    names = sorted(name.encode() for name in contents)
+    half = describe.CHUNK_MIN
+    pool = describe._Pool.start(Context(os.fsencode(work)), 2)
+    assert pool is not None
+    try:
+        dead, _ = pool.workers[victim]
+        assert dead.pid is not None
+        os.kill(dead.pid, signal.SIGKILL)
+        dead.join()
+        chunks: list[describe.Task] = [
+            (names[:half], [NO_KEY] * half),
+            (names[half:], [NO_KEY] * half),
+        ]
+        with pytest.raises(UsageError) as raised:
+            pool.describe(chunks, RecordedProgress())
+    finally:
+        pool.close()
+    assert (raised.value.message, raised.value.hint) == KILLED

@@ -315,11 +315,11 @@ class _Pool:
                 connection = idle.pop()
                 if todo:
                     at, task = todo.popleft()
-                    connection.send(task)
+                    self._send(connection, task)
                     busy[connection] = (at, -1, "")
                 else:
                     _, at, index, path = heapq.heappop(big)
-                    connection.send(path)
+                    self._send(connection, path)
                     busy[connection] = (at, index, path)
             ready = wait(list(busy), timeout=TICK)
             if not ready:
@@ -355,14 +355,24 @@ class _Pool:
         before_ns = self.context.settled_before_ns
         return [_with_deferred(results[at], at, hashes, before_ns) for at in sorted(results)]
 
+    def _send(self, connection: Connection, task: Task | str) -> None:
+        try:
+            connection.send(task)
+        except OSError:  # a broken pipe: it died while it waited for work
+            raise self._died(connection) from None
+
     def _receive(self, connection: Connection) -> tuple[int, Any]:
         try:
             received: tuple[int, Any] = connection.recv()
         except (EOFError, OSError):
-            process = next(process for process, ours in self.workers if ours is connection)
-            process.join(1)
-            raise _worker_died(process.exitcode) from None
+            raise self._died(connection) from None
         return received
+
+    def _died(self, connection: Connection) -> UsageError:
+        """The error for the worker at the other end of ``connection``, gone."""
+        process = next(process for process, ours in self.workers if ours is connection)
+        process.join(1)  # pragma: no mutate: it has ended or is ending (CONTRIBUTING.md)
+        return _worker_died(process.exitcode)
 
     def close(self) -> None:
         """End every worker now: a worker only reads files, so killing it loses nothing."""
