@@ -10,10 +10,12 @@ import signal
 import stat
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import orjson
 import pytest
 
 from acp_cli.errors import UsageError
@@ -245,25 +247,37 @@ def test_paths_gone_since_git_listed_them_are_left_out_and_the_rest_described(
     assert b'"path":"link"' in chunk.entries[4]
 
 
-class Progress:
+class RecordedProgress:
+    """A ``describe.Progress`` that keeps what it is told."""
+
     def __init__(self) -> None:
-        self.files = 0
+        self.calls: list[tuple[int, int]] = []
+        self.pendings: list[int] = []
 
     def advance(self, files: int, hashed_bytes: int) -> None:
-        self.files += files
+        self.calls.append((files, hashed_bytes))
 
     def pending(self, hashed_bytes: int) -> None:
-        pass
+        self.pendings.append(hashed_bytes)
 
 
-def test_a_big_file_gone_before_its_turn_is_an_error_naming_it(work: Path) -> None:
+@pytest.mark.parametrize("where", ["here", "in a worker"])
+def test_a_big_file_gone_before_its_turn_is_an_error_naming_it(work: Path, where: str) -> None:
     write_tree(work, {"a": "1", "big": "x" * 100, "bigger": "y" * 200})
     state = _State.load(Context(os.fsencode(work)), on_block=lambda count: None, defer_from=100)
     chunk = describe_chunk([b"a", b"big", b"bigger"], [NO_KEY] * 3, state)
     assert chunk.deferred == (("big", 100, 1), ("bigger", 200, 2))
     (work / "bigger").unlink()
 
-    [failed] = describe._hash_deferred_here({0: chunk}, state, Progress())
+    if where == "here":
+        [failed] = describe._hash_deferred_here({0: chunk}, state, RecordedProgress())
+    else:
+        pool = describe._Pool.start(Context(os.fsencode(work)), 1)
+        assert pool is not None
+        try:
+            [failed] = pool.describe([], RecordedProgress(), {0: chunk})
+        finally:
+            pool.close()
 
     assert failed.error == (
         "Cannot plan bigger: cannot read it: No such file or directory.",
@@ -305,19 +319,6 @@ def test_close_kills_every_worker_at_once(work: Path) -> None:
     assert pool.workers == []
 
 
-class Recorded:
-    """A Progress that keeps what it was told of the bytes of big files still to hash."""
-
-    def __init__(self) -> None:
-        self.pendings: list[int] = []
-
-    def advance(self, files: int, hashed_bytes: int) -> None:
-        pass
-
-    def pending(self, hashed_bytes: int) -> None:
-        self.pendings.append(hashed_bytes)
-
-
 def test_the_big_files_a_chunk_leaves_are_hashed_largest_first(
     work: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -328,7 +329,7 @@ def test_the_big_files_a_chunk_leaves_are_hashed_largest_first(
     names = sorted(name.encode() for name in [*sizes, "small"])
     pool = describe._Pool.start(Context(os.fsencode(work)), 1)
     assert pool is not None
-    progress = Recorded()
+    progress = RecordedProgress()
     try:
         [chunk] = pool.describe([(names, [NO_KEY] * len(names))], progress)
     finally:
@@ -392,20 +393,6 @@ def test_a_small_file_that_cannot_be_hashed_is_an_error_naming_it(
         CHANGING_HINT,
     )
     assert chunk.files == 0  # nothing after it
-
-
-class RecordedProgress:
-    """A ``describe.Progress`` that keeps what it is told."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[int, int]] = []
-        self.pendings: list[int] = []
-
-    def advance(self, files: int, hashed_bytes: int) -> None:
-        self.calls.append((files, hashed_bytes))
-
-    def pending(self, hashed_bytes: int) -> None:
-        self.pendings.append(hashed_bytes)
 
 
 def test_the_workers_progress_adds_up_to_every_file_and_byte(
@@ -497,12 +484,12 @@ def joined(chunks: list[Chunk]) -> tuple[Any, ...]:
 
 @pytest.mark.parametrize(
     ("workers", "small", "big", "few", "started"),
-    [
-        (2, describe.CHUNK_MIN + 1, 0, False, 2),  # two chunks: a worker for each
-        (2, describe.CHUNK_MIN + 1, 0, None, 2),  # not few unless said
-        (2, describe.CHUNK_MIN, 0, False, 0),  # one chunk: not worth a process
-        (1, describe.CHUNK_MIN + 1, 0, False, 0),  # one core: this process
-        (2, describe.CHUNK_MIN + 1, 0, True, 0),  # few, most likely cached: this process
+    [  # a FIFO too: CHUNK_MIN small files and it make two chunks
+        (2, describe.CHUNK_MIN, 0, False, 2),  # two chunks: a worker for each
+        (2, describe.CHUNK_MIN, 0, None, 2),  # not few unless said
+        (2, describe.CHUNK_MIN - 1, 0, False, 0),  # one chunk: not worth a process
+        (1, describe.CHUNK_MIN, 0, False, 0),  # one core: this process
+        (2, describe.CHUNK_MIN, 0, True, 0),  # few, most likely cached: this process
         (2, 3, 2, False, 2),  # two big files: side by side in the workers
         (2, 3, 2, True, 2),  # the same among few
         (2, 3, 1, False, 0),  # one big file: nothing to spread, hashed here
@@ -522,6 +509,8 @@ def test_workers_start_for_two_chunks_or_two_big_files_given_two_cores(
     contents = {f"f{index:04}": "x" * (index % 7) for index in range(small)}
     contents.update({f"g{index}": "y" * (100 + index) for index in range(big)})
     write_tree(work, contents)
+    os.mkfifo(work / "fifo")  # skipped, and counted as done
+    contents["fifo"] = ""
     monkeypatch.setattr(describe, "BIG", 100)
     names = sorted(name.encode() for name in contents)
     keys = [NO_KEY] * len(names)
@@ -537,8 +526,15 @@ def test_workers_start_for_two_chunks_or_two_big_files_given_two_cores(
     assert len(children) == started
     whole = describe_chunk(names, keys, _State.load(context, on_block=lambda count: None))
     assert joined(chunks) == joined([whole])
+    assert whole.skipped == [("fifo", "a FIFO")]
     assert sum(files for files, _ in progress.calls) == len(names)
     assert sum(read for _, read in progress.calls) == whole.hashed_bytes
+    # The bar weighs the big files still to hash where workers hash them.
+    if started and big:
+        assert progress.pendings[0] == sum(100 + index for index in range(big))
+        assert progress.pendings[-1] == 0
+    else:
+        assert progress.pendings == []
 
 
 KILLED = (
@@ -575,3 +571,110 @@ def test_a_worker_killed_while_idle_is_named_when_work_is_sent_to_it(
     finally:
         pool.close()
     assert (raised.value.message, raised.value.hint) == KILLED
+
+
+@pytest.mark.parametrize(
+    ("paths", "chunk_max", "cut"),
+    [
+        (10, 4096, [10]),
+        (24 * 100, 4096, [256] * 9 + [96]),  # at least CHUNK_MIN each
+        (24 * 300 + 5, 4096, [300] * 24 + [5]),  # about CHUNKS_PER_WORKER per worker
+        (24 * 300 + 5, 280, [280] * 25 + [205]),  # at most CHUNK_MAX each
+    ],
+)
+def test_the_paths_are_cut_in_about_24_chunks_per_worker(
+    work: Path, monkeypatch: pytest.MonkeyPatch, paths: int, chunk_max: int, cut: list[int]
+) -> None:
+    """Enough chunks for the workers to share the work as they free up, none so small
+    that handing it out costs more than describing it."""
+    monkeypatch.setattr(describe, "CHUNK_MAX", chunk_max)
+    names = [b"gone-%05d" % index for index in range(paths)]  # cheap: nothing to read
+    with describe.Describer() as describer:
+        describer.workers = 1  # in this process; the cut is per worker all the same
+        chunks = describer.describe_all(
+            Context(os.fsencode(work)), names, [NO_KEY] * paths, RecordedProgress()
+        )
+    assert [len(chunk.entries) for chunk in chunks] == cut
+
+
+def test_a_bug_in_a_worker_is_raised_with_its_traceback(work: Path) -> None:
+    bad: Any = ([42], [NO_KEY])  # not a path: a bug in the parent
+    pool = describe._Pool.start(Context(os.fsencode(work)), 1)
+    assert pool is not None
+    try:
+        with pytest.raises(RuntimeError) as raised:
+            pool.describe([bad], RecordedProgress())
+    finally:
+        pool.close()
+    text = str(raised.value)
+    assert text.startswith("a hashing worker failed: Traceback (most recent call last):\n")
+    assert "AttributeError: 'int' object has no attribute 'decode'" in text
+
+
+@pytest.mark.parametrize("now", [150, 500])
+def test_a_big_file_that_changed_size_before_its_turn_leaves_nothing_pending(
+    work: Path, now: int
+) -> None:
+    """The bar weighs a big file by the size its chunk found; hashed, the file no
+    longer weighs, whatever was read of it."""
+    write_tree(work, {"big": "x" * 300, "bigger": "y" * 400})
+    context = Context(os.fsencode(work))
+    state = _State.load(context, on_block=lambda count: None, defer_from=100)
+    chunk = describe_chunk([b"big", b"bigger"], [NO_KEY] * 2, state)
+    assert chunk.deferred == (("big", 300, 0), ("bigger", 400, 1))
+    (work / "bigger").write_bytes(b"z" * now)
+    pool = describe._Pool.start(context, 1)
+    assert pool is not None
+    progress = RecordedProgress()
+    try:
+        [done] = pool.describe([], progress, {0: chunk})
+    finally:
+        pool.close()
+
+    assert progress.pendings == [700, 300, 0]  # the largest first, as found
+    assert sum(read for _, read in progress.calls) == 300 + now
+    assert done.entries[1] == orjson.dumps(
+        {
+            "mode": "100644",
+            "path": "bigger",
+            "sha256": hashlib.sha256(b"z" * now).hexdigest(),
+            "size": now,
+        }
+    )
+    assert (done.total_bytes, done.hashed_bytes) == (300 + now, 300 + now)
+
+
+@pytest.mark.usefixtures("signals_restored")
+def test_the_bar_redraws_every_tick_while_a_worker_is_busy(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker runs here (as ``serve`` does), slowed down; the pool, in a thread."""
+    write_tree(work, {"a": "1"})
+    monkeypatch.setattr(describe, "TICK", 0.01)
+    described = describe.describe_chunk
+
+    def slow(*args: Any) -> Chunk:
+        time.sleep(0.5)
+        return described(*args)
+
+    monkeypatch.setattr(describe, "describe_chunk", slow)
+    ours, theirs = multiprocessing.Pipe()
+    context = Context(os.fsencode(work))
+    pool = describe._Pool([(cast("Any", None), ours)], context)  # no process to end
+    progress = RecordedProgress()
+
+    def parent() -> None:
+        try:
+            pool.describe([([b"a"], [NO_KEY])], progress)
+        finally:
+            ours.close()
+
+    thread = threading.Thread(target=parent)
+    thread.start()
+    describe._work(theirs, context, os.getppid())
+    thread.join()
+
+    *ticks, read, files = progress.calls
+    assert (read, files) == ((0, 1), (1, 0))  # its byte, then the file
+    assert len(ticks) >= 3  # 0.5 s of a 0.01 s clock, on a busy machine
+    assert set(ticks) == {(0, 0)}
