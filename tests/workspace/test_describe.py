@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from acp_cli.errors import UsageError
-from acp_cli.workspace import describe, hashing
+from acp_cli.workspace import describe, early, hashing
 from acp_cli.workspace.cache import NO_KEY
 from acp_cli.workspace.describe import Chunk, Context, _State, describe_chunk
 from acp_cli.workspace.hashing import stat_key
@@ -678,3 +678,36 @@ def test_the_bar_redraws_every_tick_while_a_worker_is_busy(
     assert (read, files) == ((0, 1), (1, 0))  # its byte, then the file
     assert len(ticks) >= 3  # 0.5 s of a 0.01 s clock, on a busy machine
     assert set(ticks) == {(0, 0)}
+
+
+@pytest.mark.parametrize("changed", [False, True])
+def test_a_big_file_hashed_while_acp_loaded_is_taken_unless_it_changed_since(
+    work: Path, monkeypatch: pytest.MonkeyPatch, changed: bool
+) -> None:
+    """One big file, hashed here after its chunk: the early hash is taken when the
+    file's stat is the one it was hashed with, its bytes counted as read."""
+    write_tree(work, {"a": "1", "big": "x" * 100})
+    info = os.lstat(work / "big")
+    key = stat_key(info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
+    said = "e" * 64  # not the file's: so that its use shows
+
+    def hashed(wanted: Any) -> dict[str, tuple[str, int, bytes]]:
+        return {"big": (said, 100, key)} if "big" in wanted else {}
+
+    monkeypatch.setattr(early, "hashed", hashed)
+    monkeypatch.setattr(describe, "BIG", 100)
+    if changed:
+        os.utime(work / "big", ns=(10**18, 10**18))
+    progress = RecordedProgress()
+    with describe.Describer() as describer:
+        describer.workers = 2
+        [chunk] = describer.describe_all(
+            Context(os.fsencode(work)), [b"a", b"big"], [NO_KEY] * 2, progress
+        )
+
+    sha = hashlib.sha256(b"x" * 100).hexdigest() if changed else said
+    assert chunk.entries[1] == b'{"mode":"100644","path":"big","sha256":"%s","size":100}' % (
+        sha.encode()
+    )
+    assert sum(read for _, read in progress.calls) == 101
+    assert sum(files for files, _ in progress.calls) == 2
