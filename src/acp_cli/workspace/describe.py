@@ -142,7 +142,7 @@ class Describer:
     """
 
     def __init__(self) -> None:
-        self.context = Context(b"")
+        self.context = Context(b"")  # pragma: no mutate: describe_all sets it before use
         self.workers = early.cores()
         self._pool: _Pool | None = None
 
