@@ -80,12 +80,17 @@ def serve(work: Path, tasks: list[Any], check: Any = None) -> list[list[tuple[in
                 received.append(messages)
                 if check is not None:
                     check()
+        except EOFError:
+            pass  # the worker stopped early: what it did not send is missing
         finally:
             ours.close()
 
     thread = threading.Thread(target=parent)
     thread.start()
-    describe._work(theirs, Context(os.fsencode(work)), os.getppid())
+    try:
+        describe._work(theirs, Context(os.fsencode(work)), os.getppid())
+    finally:
+        theirs.close()  # so that a parent still waiting hears of it, and does not hang
     thread.join()
     return received
 
@@ -671,7 +676,10 @@ def test_the_bar_redraws_every_tick_while_a_worker_is_busy(
 
     thread = threading.Thread(target=parent)
     thread.start()
-    describe._work(theirs, context, os.getppid())
+    try:
+        describe._work(theirs, context, os.getppid())
+    finally:
+        theirs.close()  # as in serve
     thread.join()
 
     *ticks, read, files = progress.calls
