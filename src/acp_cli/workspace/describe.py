@@ -142,7 +142,7 @@ class Describer:
     """
 
     def __init__(self) -> None:
-        self.context = Context(b"")
+        self.context = Context(b"")  # pragma: no mutate: describe_all sets it before use
         self.workers = early.cores()
         self._pool: _Pool | None = None
 
@@ -315,11 +315,11 @@ class _Pool:
                 connection = idle.pop()
                 if todo:
                     at, task = todo.popleft()
-                    connection.send(task)
-                    busy[connection] = (at, -1, "")
+                    self._send(connection, task)
+                    busy[connection] = (at, -1, "")  # pragma: no mutate: index < 0, no path
                 else:
                     _, at, index, path = heapq.heappop(big)
-                    connection.send(path)
+                    self._send(connection, path)
                     busy[connection] = (at, index, path)
             ready = wait(list(busy), timeout=TICK)
             if not ready:
@@ -336,7 +336,7 @@ class _Pool:
                     progress.pending(pending)
                 progress.advance(0, read)
                 if result is None:
-                    continue  # a progress message
+                    continue  # pragma: no mutate: a progress message (CONTRIBUTING.md)
                 del busy[connection]
                 idle.append(connection)
                 if isinstance(result, _Failure):
@@ -355,14 +355,24 @@ class _Pool:
         before_ns = self.context.settled_before_ns
         return [_with_deferred(results[at], at, hashes, before_ns) for at in sorted(results)]
 
+    def _send(self, connection: Connection, task: Task | str) -> None:
+        try:
+            connection.send(task)
+        except OSError:  # a broken pipe: it died while it waited for work
+            raise self._died(connection) from None
+
     def _receive(self, connection: Connection) -> tuple[int, Any]:
         try:
             received: tuple[int, Any] = connection.recv()
         except (EOFError, OSError):
-            process = next(process for process, ours in self.workers if ours is connection)
-            process.join(1)
-            raise _worker_died(process.exitcode) from None
+            raise self._died(connection) from None
         return received
+
+    def _died(self, connection: Connection) -> UsageError:
+        """The error for the worker at the other end of ``connection``, gone."""
+        process = next(process for process, ours in self.workers if ours is connection)
+        process.join(1)  # pragma: no mutate: it has ended or is ending (CONTRIBUTING.md)
+        return _worker_died(process.exitcode)
 
     def close(self) -> None:
         """End every worker now: a worker only reads files, so killing it loses nothing."""
@@ -435,7 +445,9 @@ def _with_deferred(
     for number, (_, _, position) in enumerate(chunk.deferred):
         sha, size, key = hashes[at, number]
         entries[position] = entries[position].replace(
-            _PENDING, b'"sha256":"%s","size":%d}' % (sha.encode(), size), 1
+            _PENDING,
+            b'"sha256":"%s","size":%d}' % (sha.encode(), size),
+            1,  # pragma: no mutate: an entry holds _PENDING once (CONTRIBUTING.md)
         )
         keys[position] = key + bytes.fromhex(sha)
         settled[position] = _settled(key, settled_before_ns)
@@ -626,7 +638,7 @@ def describe_chunk(names: Sequence[bytes], keys: Sequence[bytes], context: _Stat
     serialized = [b""] * len(names)
     dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
     for entry, at in zip(entries, positions, strict=True):  # pragma: no mutate: as long
-        serialized[at] = dumps(entry, option=sort_keys)
+        serialized[at] = dumps(entry, option=sort_keys)  # pragma: no mutate: sorted already
     return Chunk(
         entries=serialized,
         keys=cache_keys,
