@@ -142,7 +142,6 @@ class Describer:
     """
 
     def __init__(self) -> None:
-        self.context = Context(b"")  # pragma: no mutate: describe_all sets it before use
         self.workers = early.cores()
         self._pool: _Pool | None = None
 
@@ -172,13 +171,12 @@ class Describer:
         chunks: list[Task] = [
             (names[at : at + size], keys[at : at + size]) for at in range(0, len(names), size)
         ]
-        self.context = context
         if self._pool is None and self.workers > 1 and len(chunks) > 1 and not few:
-            self._pool = _Pool.start(self.context, self.workers)
+            self._pool = _Pool.start(context, self.workers)
         if self._pool is not None:
             return self._pool.describe(chunks, progress)
         state = _State.load(
-            self.context,
+            context,
             on_block=lambda count: progress.advance(0, count),
             defer_from=BIG if self.workers > 1 else sys.maxsize,
         )
@@ -190,7 +188,7 @@ class Describer:
                 return [chunk]
         if sum(len(chunk.deferred) for chunk in described.values()) > 1:
             # A few files, some of them big: the workers hash those side by side.
-            self._pool = _Pool.start(self.context, self.workers)
+            self._pool = _Pool.start(context, self.workers)
             if self._pool is not None:
                 return self._pool.describe([], progress, described)
         return _hash_deferred_here(described, state, progress)
