@@ -14,9 +14,10 @@ not match.
 Only a plain command line counts (the options below, in any order): anything else,
 including ``--help``, is left to the command.
 
-The big files of a small workspace are hashed while acp loads, too. ``start`` reads
-the start of LIST's answer (for at most ``LISTING_WAIT`` seconds: git lists a small
-folder in a few milliseconds), and when LIST is done, content and silent, naming at
+The big files of a small workspace are hashed while acp loads, too. Unless git's
+index tracks more than ``HASH_NAMES`` files, ``start`` reads the start of LIST's
+answer (for at most ``LISTING_WAIT`` seconds: git lists a small folder in a few
+milliseconds), and when LIST is done, content and silent, naming at
 most ``HASH_NAMES`` paths, forks a process (``_Hasher``) that hashes those of
 ``hashing.BIG`` bytes or more, largest first, opened as the describers open them
 (never through a symlinked folder), while this one imports the rest. The listing
