@@ -280,19 +280,33 @@ def test_a_folder_inside_a_git_folder_is_refused(work: Path, tmp_path: Path, whe
     assert plan_paths(build_plan(work)) == {"a"}  # the work tree, as the hint says
 
 
-def test_a_folder_of_a_repository_whose_work_tree_is_elsewhere_is_refused(
-    work: Path, tmp_path: Path
+@pytest.mark.parametrize("name", ["sub", "a sub"])
+def test_a_folder_of_a_repository_whose_work_tree_is_elsewhere_is_refused_with_the_fix(
+    work: Path, tmp_path: Path, name: str
 ) -> None:
     """core.worktree names another folder: git in DIR answers for that one (neither in
-    a work tree nor in a git folder, and no error), and its files are not DIR's."""
+    a work tree nor in a git folder, and no error), and its files are not DIR's. The
+    hint, pasted into a shell, makes DIR's own folder the work tree again."""
     elsewhere = tmp_path / "elsewhere"
     write_tree(elsewhere, {"other.txt": "not in DIR\n"})
-    write_tree(work, {"sub/a": ""})
+    write_tree(work, {f"{name}/a": ""})
     git(work, "init", "--quiet")
     git(work, "config", "core.worktree", str(elsewhere))
 
-    with pytest.raises(UsageError, match="is inside a git folder"):
-        build_plan(work / "sub")
+    with pytest.raises(UsageError) as refused:
+        build_plan(work / name)
+
+    sub = (work / name).resolve()
+    assert refused.value.message == (
+        f"{sub} is in a git repository whose work tree is elsewhere, {elsewhere.resolve()} "
+        "(its core.worktree setting)."
+    )
+    command = f"git -C {shlex.quote(str(sub))} config --unset core.worktree"
+    assert refused.value.hint == (
+        f"If this folder is that repository's work tree, remove the setting: {command}"
+    )
+    subprocess.run(["sh", "-c", command], check=True, capture_output=True)  # as a user would
+    assert plan_paths(build_plan(work / name)) == {"a"}
 
 
 @pytest.mark.parametrize("ignore_file", [".gitignore", "sub/.gitignore", ".acpignore"])

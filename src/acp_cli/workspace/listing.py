@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
 import stat
 import subprocess
 import tempfile
@@ -422,6 +423,16 @@ def _locate(git: Git, process: subprocess.Popen[bytes]) -> tuple[bool, bytes]:
     and a DIR inside a git folder, is an error. ``process`` is ``early.LOCATE``, started."""
     out, err = process.communicate()
     answers = out.split(b"\n")
+    top = b"\n".join(answers[2:-2])
+    if process.returncode == 0 and answers[:2] == [b"false", b"false"]:
+        # Neither in a work tree nor in a git folder: core.worktree puts the work tree
+        # elsewhere, and git answers for that one.
+        raise UsageError(
+            f"{git.root} is in a git repository whose work tree is elsewhere, "
+            f"{escape(top)} (its core.worktree setting).",
+            hint="If this folder is that repository's work tree, remove the setting: "
+            f"git -C {shlex.quote(str(git.root))} config --unset core.worktree",
+        )
     if answers[:2] == [b"false", b"true"] or (
         process.returncode == 0 and answers[:2] != [b"true", b"false"]
     ):
@@ -436,7 +447,7 @@ def _locate(git: Git, process: subprocess.Popen[bytes]) -> tuple[bool, bytes]:
                 b"",  # pragma: no mutate: another prefix, which no name git gives starts with
             )
         raise git.refusal(err)
-    git.top = Path(os.fsdecode(b"\n".join(answers[2:-2])))
+    git.top = Path(os.fsdecode(top))
     return True, answers[-2]
 
 
