@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 from acp_cli.errors import UsageError
-from acp_cli.workspace import cache, early
+from acp_cli.workspace import build_plan, cache, early, listing
 from acp_cli.workspace.early import DIFF, LIST, LOCATE
+from acp_cli.workspace.folders import FolderChain
 from acp_cli.workspace.listing import (
     FolderMemory,
     Git,
@@ -447,3 +448,98 @@ def test_what_git_says_on_stderr_is_an_error_but_its_hints_and_blank_lines(
         with pytest.raises(UsageError) as warned:
             git_in_dir.finish(said)
         assert warned.value.message == warning
+
+
+def test_a_folder_git_could_not_open_is_named_whole(tmp_path: Path) -> None:
+    """The trailing slash git writes is taken off, and nothing else (a name ending in
+    X here)."""
+
+    class Answered:
+        pid, returncode = -1, 0
+
+        def communicate(self, stdin: bytes | None = None) -> tuple[bytes, bytes]:
+            return b"? a\0", b"warning: could not open directory 'sub/dirX/': Permission denied\n"
+
+    unreadable: list[bytes] = []
+    process: Any = Answered()
+    assert Git(tmp_path, os.environ).finish(process, unreadable=unreadable) == b"? a\0"
+    assert unreadable == [b"sub/dirX"]
+
+
+def test_a_git_that_answers_what_git_does_not_is_refused(
+    work: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked where DIR is, a git (here a wrapper on PATH) answers neither in a work tree
+    nor in a git folder, nor elsewhere: acp cannot know which files DIR holds."""
+    write_tree(work, {"a": ""})
+    wrapper = tmp_path / "bin" / "git"
+    wrapper.parent.mkdir()
+    wrapper.write_text("#!/bin/sh\necho maybe; echo maybe; echo; echo\n")
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}")
+    with pytest.raises(UsageError) as refused:
+        build_plan(work)
+    assert refused.value.message == f"git refused to work in {work.resolve()}: no reason given."
+
+
+class _Vanished:
+    """A folder entry gone between the folder's read and its own stat."""
+
+    name = "gone"
+
+    def is_file(self, **_: object) -> bool:
+        return False
+
+    is_dir = is_symlink = is_file
+
+    def stat(self, **_: object) -> os.stat_result:
+        raise FileNotFoundError(2, "No such file or directory")
+
+
+def test_a_special_file_after_one_that_vanished_is_still_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    os.mkfifo(tmp_path / "pipe")
+    scandir = os.scandir
+
+    class WithAVanishedEntry:
+        """What os.scandir gives, with a vanished entry first."""
+
+        def __init__(self, fd: int) -> None:
+            self.entries = scandir(fd)
+
+        def __enter__(self) -> WithAVanishedEntry:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.entries.close()
+
+        def __iter__(self) -> Iterator[Any]:
+            yield _Vanished()
+            yield from self.entries
+
+    monkeypatch.setattr(os, "scandir", WithAVanishedEntry)
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert listing._scan_folder(fd) == (False, ["pipe"])
+    finally:
+        os.close(fd)
+
+
+def test_the_folders_after_one_that_cannot_be_opened_are_still_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder shut between its lstat and its opening is left to the file pass, which
+    names it; the folders after it are read all the same."""
+    write_tree(tmp_path, {"a/x": "", "b/y": ""})
+    os.mkfifo(tmp_path / "b" / "pipe")
+    chain_open = FolderChain.open
+
+    def shut_a(self: Any, folder: bytes) -> int | None:
+        if folder == b"a":
+            raise PermissionError(13, "Permission denied")
+        return chain_open(self, folder)
+
+    monkeypatch.setattr(FolderChain, "open", shut_a)
+    memory = FolderMemory({}, 0)
+    assert listing._scan_folders(tmp_path, [b"a/x", b"b/y"], memory) == ([b"b/pipe"], False)

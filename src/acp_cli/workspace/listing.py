@@ -127,7 +127,7 @@ class Git:
                 ["git", *args],
                 cwd=self.root,
                 env=self.env,
-                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,  # pragma: no mutate: idle
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
             )
@@ -433,9 +433,7 @@ def _locate(git: Git, process: subprocess.Popen[bytes]) -> tuple[bool, bytes]:
             hint="If this folder is that repository's work tree, remove the setting: "
             f"git -C {shlex.quote(str(git.root))} config --unset core.worktree",
         )
-    if answers[:2] == [b"false", b"true"] or (
-        process.returncode == 0 and answers[:2] != [b"true", b"false"]
-    ):
+    if answers[:2] == [b"false", b"true"]:
         raise UsageError(
             f"{git.root} is inside a git folder, which holds git's own data, not workspace files.",
             hint="Plan the work tree instead: the folder that holds the .git folder.",
@@ -447,6 +445,8 @@ def _locate(git: Git, process: subprocess.Popen[bytes]) -> tuple[bool, bytes]:
                 b"",  # pragma: no mutate: another prefix, which no name git gives starts with
             )
         raise git.refusal(err)
+    if answers[:2] != [b"true", b"false"]:
+        raise git.refusal(err)  # an answer git does not give
     git.top = Path(os.fsdecode(top))
     return True, answers[-2]
 
